@@ -1,0 +1,29 @@
+# Every target sets up .venv first (python3.11 + pip; torch comes from the local wheel cache).
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/resnet-tui
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine resnet_tui tests bench
+	$(BIN)/ruff format --check engine resnet_tui tests bench
+	$(BIN)/mypy engine
+
+test: lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""The torch training core of resnet-tui. Never imports textual or rich."""

@@ -1,0 +1,39 @@
+"""Errors a user can cause. Each carries a message that says what is wrong and what to do.
+
+The CLI and the TUI print ``str(error)``; they never show a traceback for these.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Base class: something the user asked for cannot be done as asked."""
+
+
+class ConfigError(UserError):
+    """A preset, an override or a form value is invalid."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key  # dotted key ("model.layers") the message is about, for forms
+
+
+class DataError(UserError):
+    """A dataset is missing, unreadable or inconsistent."""
+
+
+class StoreError(UserError):
+    """A run id that does not exist, an action a run's state forbids, an unreadable store."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint is missing, corrupt or does not fit the run."""
+
+
+def nearest(word: str, choices: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest choice, or '' when nothing is close."""
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean '{match[0]}'?)" if match else ""

@@ -1,0 +1,443 @@
+"""The training loop: plain functions and one ``fit`` that reports plain dataclass events.
+
+No printing, no UI and no run store here: ``engine.runner`` turns the events into store
+writes and the CLI/TUI render them. Every random choice of an epoch is seeded from
+``(train.seed, epoch)``, so a run resumed from a checkpoint replays exactly what an
+uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from engine.config import RunConfig
+from engine.data import DataBundle, load_dataset
+from engine.data.augment import BatchAugment
+from engine.errors import ConfigError
+from engine.models import count_params, create_model
+from engine.optim import LRSchedule, build_optimizer, optimizer_info
+
+# ---------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class FitStarted:
+    epochs: int
+    start_epoch: int  # epochs already done (resume)
+    steps_per_epoch: int
+    params: int
+    device: str
+    classes: list[str]
+    train_size: int
+    val_size: int
+
+
+@dataclass(frozen=True)
+class StepDone:
+    epoch: int  # 1-based
+    step: int  # 1-based within the epoch
+    steps: int
+    loss: float | None = None  # only every train.log_every steps (reading it syncs the device)
+    lr: float | None = None
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    epoch: int  # 1-based
+    metrics: dict[str, float]
+    best_epoch: int
+    improved: bool
+
+
+@dataclass(frozen=True)
+class FitDone:
+    status: str  # "finished" | "stopped" | "diverged"
+    message: str
+    epoch: int
+    best: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    confusion: dict[str, Any] = field(default_factory=dict)
+
+
+Event = FitStarted | StepDone | EpochDone | FitDone
+Callback = Callable[[Event], None]
+
+
+# ---------------------------------------------------------------- device helpers
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device: '{name}' asked for but CUDA is not available here; "
+                          "use train.device=auto or cpu", "train.device")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device: 'mps' is not available here; use auto or cpu",
+                          "train.device")
+    try:
+        return torch.device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"train.device: '{name}' is not a device ({exc})", "train.device") from exc
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """bf16 on CUDA by default; fp16 only on CUDA; on CPU only when asked for bf16."""
+    if amp == "off" or (amp == "auto" and device.type != "cuda"):
+        return None
+    if amp == "fp16":
+        return torch.float16 if device.type == "cuda" else None
+    return torch.bfloat16
+
+
+def _epoch_seed(seed: int, epoch: int, salt: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + salt) % (2**63 - 1)
+
+
+# ---------------------------------------------------------------- the trainer
+
+
+class Trainer:
+    """Everything a run needs, built from a RunConfig; ``fit`` runs it."""
+
+    def __init__(self, config: RunConfig, *, bundle: DataBundle | None = None) -> None:
+        self.config = c = config
+        if c.train.threads:
+            torch.set_num_threads(c.train.threads)
+        if c.train.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.manual_seed(c.train.seed)
+        self.device = pick_device(c.train.device)
+        optimizer_info(c.optim.name)  # refuse an unknown optimizer before loading data
+        self.bundle = bundle or load_dataset(c.data, self.device)
+        info = self.bundle.info
+        self.classes = list(self.bundle.classes)
+        input_size = c.augment.crop_size or info.image_size
+        self.model: nn.Module = create_model(c.model, info.channels, len(self.classes), input_size)
+        self.params = count_params(self.model)
+        self.channels_last = c.train.channels_last == "on" or (
+            c.train.channels_last == "auto" and self.device.type == "cuda"
+        )
+        self.model.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        self.autocast = autocast_dtype(c.train.amp, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.autocast == torch.float16)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = not c.train.deterministic
+        lr_scale = getattr(self.model, "lr_scale", None)
+        self.optimizer = build_optimizer(self.model, c.optim, lr_scale)
+        self.augment = BatchAugment(c.augment, self.bundle.mean, self.bundle.std, len(self.classes))
+        self.steps_per_epoch = self.bundle.train.num_batches(c.data.batch_size, True)
+        if self.steps_per_epoch < 1:
+            raise ConfigError(
+                f"data.batch_size: {c.data.batch_size} is larger than the {len(self.bundle.train)} "
+                "training images; use a smaller batch", "data.batch_size")
+        self.schedule = LRSchedule(self.optimizer, c.schedule, c.optim.lr, c.train.epochs,
+                                   self.steps_per_epoch)
+        self.ema: torch.optim.swa_utils.AveragedModel | None = None
+        if c.train.ema:
+            self.ema = torch.optim.swa_utils.AveragedModel(
+                self.model,
+                multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(c.train.ema_decay),
+                use_buffers=True,
+            )
+        self.step_fn = self._train_step
+        if c.train.compile and self.device.type == "cuda":
+            self.model = torch.compile(self.model)  # type: ignore[assignment]
+        # progress state, all saved in checkpoints
+        self.epoch = 0  # completed epochs
+        self.best: dict[str, float] = {}
+        self.best_epoch = 0
+        self.bad_epochs = 0
+        self.history: list[dict[str, float]] = []
+        self.position: dict[str, Any] | None = None  # inside an interrupted epoch
+        self.best_confusion: list[list[int]] | None = None
+
+    # -------------------------------------------------------- one step, one epoch
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.autocast)
+
+    def _train_step(self, x: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor,
+                    lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+        smoothing = self.config.augment.label_smoothing
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            logits = self.model(x)
+            loss = F.cross_entropy(logits, y_a, label_smoothing=smoothing)
+            if lam < 1.0:
+                loss = lam * loss + (1 - lam) * F.cross_entropy(
+                    logits, y_b, label_smoothing=smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.config.optim.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.optim.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+        return loss.detach(), logits.detach()
+
+    def _generators(self, epoch: int) -> tuple[torch.Generator, torch.Generator]:
+        seed = self.config.train.seed
+        torch.manual_seed(_epoch_seed(seed, epoch, 0))  # dropout and other global draws
+        order = torch.Generator().manual_seed(_epoch_seed(seed, epoch, 1))
+        aug = torch.Generator(device=self.device).manual_seed(_epoch_seed(seed, epoch, 2))
+        return order, aug
+
+    def train_one_epoch(self, epoch: int, on_step: Callable[[StepDone], None] | None = None,
+                        should_stop: Callable[[], bool] = lambda: False,
+                        position: dict[str, Any] | None = None) -> dict[str, float]:
+        """Train 0-based ``epoch``; returns train_loss, train_acc, lr, seconds, images_per_s.
+
+        Loss and accuracy accumulate on the device and are read once at the end. When
+        ``should_stop()`` turns true the current step finishes and ``_Interrupted`` carries
+        the position inside the epoch, from which ``position`` later continues exactly.
+        """
+        c = self.config
+        self.model.train()
+        order, aug = self._generators(epoch)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen, first, spent = 0, 0, 0.0
+        if position:
+            first, seen, spent = int(position["step"]), int(position["seen"]), position["seconds"]
+            loss_sum += float(position["loss_sum"])
+            correct += int(position["correct"])
+            aug.set_state(position["aug_rng"].to(aug.get_state().device))
+            torch.set_rng_state(position["cpu_rng"])
+        steps = self.steps_per_epoch
+        lr = self.schedule.apply(epoch, first)
+        start = time.perf_counter()
+        batches = self.bundle.train.batches(c.data.batch_size, shuffle=True, generator=order,
+                                            drop_last=True)
+        for step, (xb, yb) in enumerate(batches):
+            if step < first:
+                continue  # already trained before the interruption
+            lr = self.schedule.apply(epoch, step)
+            mixed = self.augment.train(xb, yb, aug)
+            loss, logits = self.step_fn(mixed.x, mixed.y_a, mixed.y_b, mixed.lam)
+            n = yb.shape[0]
+            loss_sum += loss.float() * n
+            correct += (logits.argmax(1) == mixed.y_a).sum()
+            seen += n
+            if on_step is not None:
+                log = c.train.log_every and (step + 1) % c.train.log_every == 0
+                on_step(StepDone(epoch + 1, step + 1, steps,
+                                 float(loss) if log else None, lr if log else None))
+            if should_stop() and step + 1 < steps:
+                raise _Interrupted({
+                    "epoch": epoch, "step": step + 1, "seen": seen,
+                    "seconds": spent + time.perf_counter() - start,
+                    "loss_sum": float(loss_sum), "correct": int(correct),
+                    "aug_rng": aug.get_state().cpu(), "cpu_rng": torch.get_rng_state(),
+                })
+        seconds = spent + time.perf_counter() - start
+        return {
+            "train_loss": float(loss_sum) / max(seen, 1),
+            "train_acc": int(correct) / max(seen, 1),
+            "lr": lr,
+            "seconds": seconds,
+            "images_per_s": seen / seconds if seconds > 0 else 0.0,
+        }
+
+    @torch.no_grad()
+    def evaluate(self, source: Any, model: nn.Module | None = None) -> dict[str, Any]:
+        """Loss, accuracy and the confusion matrix (rows: true class) over a whole split."""
+        model = model or self.eval_model
+        model.eval()
+        k = len(self.classes)
+        loss_sum = torch.zeros((), device=self.device)
+        confusion = torch.zeros(k * k, device=self.device, dtype=torch.long)
+        seen = 0
+        for xb, yb in source.batches(self.config.data.eval_batch_size, shuffle=False,
+                                     generator=None):
+            x = self.augment.eval(xb)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                logits = model(x)
+            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
+            confusion += torch.bincount(yb * k + logits.argmax(1), minlength=k * k)
+            seen += yb.shape[0]
+        matrix = confusion.view(k, k).cpu()
+        return {
+            "loss": float(loss_sum) / max(seen, 1),
+            "acc": float(matrix.diag().sum()) / max(seen, 1),
+            "confusion": matrix.tolist(),
+        }
+
+    @property
+    def eval_model(self) -> nn.Module:
+        return self.ema.module if self.ema is not None else self.model
+
+    # -------------------------------------------------------- checkpoints
+
+    def state_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "config": self.config.to_dict(),
+            "classes": self.classes,
+            "params": self.params,
+            "epoch": self.epoch,
+            "model": _unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "best": dict(self.best),
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "history": list(self.history),
+            "position": self.position,
+            "rng": {"cpu": torch.get_rng_state()},
+        }
+        if self.ema is not None:
+            state["ema"] = self.ema.state_dict()
+        if self.device.type == "cuda":
+            state["rng"]["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        _unwrap(self.model).load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.scaler.load_state_dict(state["scaler"])
+        if self.ema is not None and "ema" in state:
+            self.ema.load_state_dict(state["ema"])
+        self.epoch = int(state["epoch"])
+        self.best = {k: float(v) for k, v in state["best"].items()}
+        self.best_epoch = int(state["best_epoch"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.history = [dict(h) for h in state["history"]]
+        self.position = state.get("position")
+        torch.set_rng_state(state["rng"]["cpu"])
+
+    def save(self, path: Path) -> None:
+        save_checkpoint(self.state_dict(), path)
+
+    def resume_from(self, path: Path) -> None:
+        self.load_state_dict(load_checkpoint(path, expect_config=self.config.to_dict()))
+
+    # -------------------------------------------------------- fit
+
+    def _improved(self, metrics: dict[str, float]) -> bool:
+        key = self.config.train.monitor
+        if not self.best:
+            return True
+        if key == "val_acc":
+            return metrics[key] > self.best[key]
+        return metrics[key] < self.best[key]
+
+    def fit(self, callback: Callback = lambda _e: None, *, checkpoint_dir: Path | None = None,
+            should_stop: Callable[[], bool] = lambda: False) -> FitDone:
+        c = self.config
+        callback(FitStarted(c.train.epochs, self.epoch, self.steps_per_epoch, self.params,
+                            str(self.device), self.classes, len(self.bundle.train),
+                            len(self.bundle.val)))
+        done: FitDone | None = None
+        while self.epoch < c.train.epochs:
+            epoch = self.epoch
+            try:
+                metrics = self.train_one_epoch(epoch, callback, should_stop, self.position)
+            except _Interrupted as stop:
+                self.position = stop.position
+                if checkpoint_dir is not None:
+                    self.save(checkpoint_dir / "last.pt")
+                done = FitDone("stopped", f"stopped at step {stop.position['step']} of epoch "
+                               f"{epoch + 1}; resume continues from there", epoch)
+                break
+            self.position = None
+            val = self.evaluate(self.bundle.val)
+            metrics.update(val_loss=val["loss"], val_acc=val["acc"], epoch=epoch + 1)
+            self.epoch = epoch + 1
+            if not all(math.isfinite(metrics[k]) for k in ("train_loss", "val_loss")):
+                done = FitDone("diverged", f"the loss became {metrics['train_loss']} at epoch "
+                               f"{epoch + 1}; lower optim.lr or set optim.grad_clip; the best "
+                               f"checkpoint (epoch {self.best_epoch}) is kept", epoch + 1)
+                self.history.append(metrics)
+                callback(EpochDone(epoch + 1, metrics, self.best_epoch, False))
+                break
+            self.schedule.end_epoch(metrics["val_loss"])
+            improved = self._improved(metrics)
+            if improved:
+                self.best = {k: metrics[k] for k in ("train_loss", "train_acc", "val_loss",
+                                                     "val_acc")}
+                self.best_epoch = epoch + 1
+                self.bad_epochs = 0
+                self.best_confusion = val["confusion"]
+            else:
+                self.bad_epochs += 1
+            self.history.append(metrics)
+            if checkpoint_dir is not None:
+                if improved:
+                    self.save(checkpoint_dir / "best.pt")
+                self.save(checkpoint_dir / "last.pt")
+            callback(EpochDone(epoch + 1, metrics, self.best_epoch, improved))
+            if c.train.patience and self.bad_epochs >= c.train.patience:
+                done = FitDone("finished", f"early stopping at epoch {epoch + 1}: no improvement "
+                               f"of {c.train.monitor} for {c.train.patience} epochs", epoch + 1)
+                break
+            if should_stop() and self.epoch < c.train.epochs:
+                done = FitDone("stopped", f"stopped after epoch {epoch + 1}", epoch + 1)
+                break
+        if done is None:
+            done = FitDone("finished", f"trained {self.epoch} epochs", self.epoch)
+        if done.status == "stopped":
+            callback(done)
+            return done
+        return self._finish(done, checkpoint_dir, callback)
+
+    def _finish(self, done: FitDone, checkpoint_dir: Path | None, callback: Callback) -> FitDone:
+        """Test the best checkpoint (restored into the model) and report the confusion matrices."""
+        confusion: dict[str, Any] = {"classes": self.classes}
+        best_path = checkpoint_dir / "best.pt" if checkpoint_dir else None
+        if best_path is not None and best_path.exists():
+            state = load_checkpoint(best_path)
+            _unwrap(self.model).load_state_dict(state["model"])
+            if self.ema is not None and "ema" in state:
+                self.ema.load_state_dict(state["ema"])
+        if self.best_epoch:
+            val = self.evaluate(self.bundle.val)
+            confusion["val"] = {"epoch": self.best_epoch, "matrix": val["confusion"]}
+        test: dict[str, float] = {}
+        if self.bundle.test is not None and self.best_epoch:
+            result = self.evaluate(self.bundle.test)
+            test = {"test_loss": result["loss"], "test_acc": result["acc"]}
+            confusion["test"] = {"epoch": self.best_epoch, "matrix": result["confusion"]}
+            matrix = torch.tensor(result["confusion"], dtype=torch.float)
+            per_class = (matrix.diag() / matrix.sum(1).clamp(min=1)).tolist()
+            confusion["per_class_acc"] = dict(zip(self.classes, per_class, strict=True))
+        best = dict(self.best, best_epoch=float(self.best_epoch))
+        final = FitDone(done.status, done.message, done.epoch, best, test, confusion)
+        callback(final)
+        return final
+
+
+class _Interrupted(Exception):
+    def __init__(self, position: dict[str, Any]) -> None:
+        super().__init__(position["step"])
+        self.position = position
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "_orig_mod", model)

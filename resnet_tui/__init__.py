@@ -1,0 +1,1 @@
+"""resnet-tui: the command line and the Textual console over the ``engine`` package."""

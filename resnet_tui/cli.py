@@ -1,0 +1,446 @@
+"""The ``resnet-tui`` command line (Typer + Rich).
+
+Heavy modules (torch, the trainer, Textual) are imported inside the commands that need them,
+so ``resnet-tui --help`` and ``resnet-tui runs list`` start fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from engine.errors import UserError
+
+app = typer.Typer(
+    help="A terminal console for ResNet image-classification experiments.\n\n"
+    "Run without a command to open the console.",
+    no_args_is_help=False,
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="Browse the run store.", no_args_is_help=True)
+presets_app = typer.Typer(help="Presets: partial configs with a description.", no_args_is_help=True)
+models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(presets_app, name="presets")
+app.add_typer(models_app, name="models")
+
+F = TypeVar("F", bound=Callable[..., Any])
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one config key: section.key=value (repeatable)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+class State:
+    runs_dir: str | None = None
+
+
+def store() -> Any:
+    from engine.store import RunStore
+
+    return RunStore(State.runs_dir)
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(fn: F) -> F:
+    """Print a user error as one line (exit 2) instead of a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def console() -> Any:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def show_warnings(s: Any) -> None:
+    for warning in getattr(s, "warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
+
+
+@app.callback(invoke_without_command=True)
+def main_callback(
+    ctx: typer.Context,
+    runs_dir: Annotated[
+        str | None,
+        typer.Option("--runs-dir", envvar="RESNET_TUI_RUNS", help="The run store folder [./runs]."),
+    ] = None,
+) -> None:
+    State.runs_dir = runs_dir
+    if ctx.invoked_subcommand is None:
+        open_console()
+
+
+@user_errors
+def open_console() -> None:
+    from resnet_tui.app import ResnetApp
+
+    ResnetApp(runs_dir=State.runs_dir).run()
+
+
+# ---------------------------------------------------------------- train
+
+
+@app.command()
+@user_errors
+def train(
+    preset: Annotated[
+        str | None, typer.Argument(help="A preset name or a TOML file [digits-quick].")
+    ] = None,
+    sets: SetOption = None,
+    name: Annotated[str, typer.Option(help="A name for the run.")] = "",
+    resume: Annotated[
+        str | None, typer.Option(help="Continue a stopped or crashed run (id, prefix or name).")
+    ] = None,
+    detach: Annotated[
+        bool, typer.Option(help="Train in the background; follow it with `runs show` or the TUI.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option(help="No progress bar (logs go to train.log).")] = False,
+) -> None:
+    """Train a run from a preset (or resume one) with a live progress bar."""
+    from engine import presets as presets_mod
+    from engine.runner import check_resumable, launch_detached
+
+    s = store()
+    if resume:
+        if preset or sets:
+            fail("--resume continues a run with its own config; drop PRESET and --set")
+        run_id = s.resolve(resume)
+        check_resumable(s, run_id)
+    else:
+        config, preset_name = presets_mod.resolve(preset, sets)
+        _check_buildable(config)
+        doc = s.create_run(config.to_dict(), name=name, preset=preset_name)
+        run_id = doc["id"]
+    if detach:
+        pid = launch_detached(s, run_id)
+        typer.echo(f"run {run_id} training in the background (pid {pid}); "
+                   f"log: {s.run_dir(run_id) / 'train.log'}")
+        return
+    if quiet:
+        from engine.runner import execute
+
+        execute(s, run_id)
+        return
+    from resnet_tui.progress import train_with_progress
+
+    doc = train_with_progress(s, run_id, console())
+    if doc["status"] not in ("finished", "stopped"):
+        raise typer.Exit(1)
+
+
+def _check_buildable(config: Any) -> None:
+    """Refuse what only the registries can refuse (unknown model, bad architecture, unknown
+    optimizer/schedule) before a run is created, so a bad request leaves no trace."""
+    from engine.data import dataset_info
+    from engine.models import create_model
+    from engine.optim import optimizer_info, schedule_info
+
+    optimizer_info(config.optim.name)
+    schedule_info(config.schedule.name)
+    info = dataset_info(config.data)
+    size = config.augment.crop_size or info.image_size
+    create_model(config.model, info.channels, info.num_classes, size)
+
+
+# ---------------------------------------------------------------- runs
+
+RUN_COLUMNS = ("id", "name", "model", "dataset", "status", "epoch", "best_val_acc", "test_acc",
+               "params", "started")
+
+
+def _row(doc: dict[str, Any]) -> dict[str, Any]:
+    best, test = doc.get("best") or {}, doc.get("test") or {}
+    return {
+        "id": doc["id"], "name": doc.get("name", ""), "model": doc.get("model", ""),
+        "dataset": doc.get("dataset", ""), "status": doc.get("status", ""),
+        "epoch": f"{doc.get('epoch', 0)}/{doc.get('epochs', '?')}",
+        "best_val_acc": best.get("val_acc"), "test_acc": test.get("test_acc"),
+        "params": doc.get("params"), "started": (doc.get("started") or "")[:19],
+    }
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int) and value >= 10_000:
+        return f"{value:,}"
+    return str(value)
+
+
+def _table(title: str, columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col, justify="right" if col not in ("id", "name", "model", "dataset",
+                                                              "status", "started") else "left")
+    for row in rows:
+        table.add_row(*(_fmt(row.get(col)) for col in columns))
+    return table
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+@runs_app.command("list")
+@user_errors
+def runs_list(as_json: JsonOption = False) -> None:
+    """Every run, newest first."""
+    s = store()
+    docs = s.list_runs()
+    show_warnings(s)
+    if as_json:
+        _print_json([_row(d) for d in docs])
+        return
+    if not docs:
+        typer.echo(f"no runs in {s.root}; start one with `resnet-tui train digits-quick`")
+        return
+    console().print(_table(f"runs in {s.root}", RUN_COLUMNS, [_row(d) for d in docs]))
+
+
+@runs_app.command("show")
+@user_errors
+def runs_show(run: str, as_json: JsonOption = False) -> None:
+    """One run: its status, best and test stats, per-epoch metrics and config."""
+    s = store()
+    run_id = s.resolve(run)
+    doc = s.get(run_id)
+    metrics = [m for m in s.read_metrics(run_id)[0] if m.get("kind") == "epoch"]
+    if as_json:
+        _print_json({"run": doc, "metrics": metrics})
+        return
+    c = console()
+    c.print(f"[bold]{doc['id']}[/]  {doc.get('name', '')}  status [bold]{doc['status']}[/]"
+            + (f"  ({doc['message']})" if doc.get("message") else ""))
+    c.print(f"model {doc.get('model')}  dataset {doc.get('dataset')}  params "
+            f"{_fmt(doc.get('params'))}  device {doc.get('device') or '-'}  epoch "
+            f"{doc.get('epoch', 0)}/{doc.get('epochs')}")
+    best, test = doc.get("best") or {}, doc.get("test") or {}
+    if best:
+        c.print("best: " + "  ".join(f"{k} {_fmt(v)}" for k, v in best.items()))
+    if test:
+        c.print("test: " + "  ".join(f"{k} {_fmt(v)}" for k, v in test.items()))
+    cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+    if metrics:
+        c.print(_table("epochs", cols, metrics[-15:]))
+    c.print(f"folder: {s.run_dir(run_id)}")
+
+
+def best_stats(docs: list[dict[str, Any]], s: Any) -> list[dict[str, Any]]:
+    """Seed 000's "Best Stats Per Model": per run, the best of each curve and the best epoch."""
+    from engine.metrics import best_stats_row
+
+    rows = []
+    for doc in docs:
+        epochs = [m for m in s.read_metrics(doc["id"])[0] if m.get("kind") == "epoch"]
+        rows.append(best_stats_row(doc, epochs))
+    return rows
+
+
+BEST_COLUMNS = ("run", "model", "train_loss", "val_loss", "train_acc", "val_acc", "best_epoch",
+                "test_acc")
+
+
+@runs_app.command("best")
+@user_errors
+def runs_best(
+    runs: Annotated[list[str] | None, typer.Argument(help="Runs to include [all].")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Seed 000's "Best Stats Per Model" table: best train/val loss and accuracy per run."""
+    s = store()
+    docs = [s.get(s.resolve(r)) for r in runs] if runs else s.list_runs()
+    show_warnings(s)
+    rows = best_stats([d for d in docs if d.get("epoch")], s)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no run has finished an epoch yet")
+        return
+    console().print(_table("Best Stats Per Model", BEST_COLUMNS, rows))
+
+
+@runs_app.command("compare")
+@user_errors
+def runs_compare(runs: list[str], as_json: JsonOption = False) -> None:
+    """Two or more runs side by side: differing config keys and their best/test stats."""
+    from engine.config import from_dict
+    from engine.metrics import config_differences
+
+    if len(runs) < 2:
+        fail("compare needs at least two runs")
+    s = store()
+    docs = [s.get(s.resolve(r)) for r in runs]
+    configs = [from_dict(d["config"]) for d in docs]
+    differing = config_differences(configs)
+    stats = best_stats(docs, s)
+    if as_json:
+        _print_json({"runs": [d["id"] for d in docs], "config_differences": differing,
+                     "stats": stats})
+        return
+    from rich.table import Table
+
+    table = Table(title="compare", title_justify="left")
+    table.add_column("")
+    for d in docs:
+        table.add_column(d.get("name") or d["id"], justify="right")
+    for key, values in differing.items():
+        table.add_row(key, *(_fmt(v) for v in values), style="yellow")
+    for col in BEST_COLUMNS[2:]:
+        table.add_row(col, *(_fmt(row.get(col)) for row in stats))
+    console().print(table)
+    if not differing:
+        typer.echo("the configs are identical")
+
+
+@runs_app.command("rm")
+@user_errors
+def runs_rm(
+    runs: list[str], yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+) -> None:
+    """Delete runs (their folders and index entries). A running run must be stopped first."""
+    s = store()
+    ids = [s.resolve(r) for r in runs]
+    for run_id in ids:
+        doc = s.get(run_id)
+        if doc["status"] in ("running", "queued") and s.is_alive(doc):
+            fail(f"run {run_id} is running; stop it first (`resnet-tui runs stop {run_id}`)")
+    if not yes and not typer.confirm(f"delete {len(ids)} run(s): {', '.join(ids)}?"):
+        fail("nothing deleted", 1)
+    for run_id in ids:
+        s.delete(run_id)
+        typer.echo(f"deleted {run_id}")
+
+
+@runs_app.command("stop")
+@user_errors
+def runs_stop(run: str) -> None:
+    """Stop a running run gracefully: it finishes the step, checkpoints and is marked stopped."""
+    from engine.runner import request_stop
+
+    s = store()
+    run_id = s.resolve(run)
+    request_stop(s, run_id)
+    typer.echo(f"asked run {run_id} to stop; resume it with `resnet-tui train --resume {run_id}`")
+
+
+# ---------------------------------------------------------------- presets
+
+
+@presets_app.command("list")
+@user_errors
+def presets_list(as_json: JsonOption = False) -> None:
+    """The presets and their descriptions."""
+    from engine.presets import list_presets
+
+    items = [{"name": p.name, "description": p.description, "path": str(p.path)}
+             for p in list_presets()]
+    if as_json:
+        _print_json(items)
+        return
+    console().print(_table("presets", ("name", "description"), items))
+
+
+@presets_app.command("show")
+@user_errors
+def presets_show(name: str, sets: SetOption = None, as_json: JsonOption = False) -> None:
+    """The fully resolved config of a preset (with any --set overrides)."""
+    from engine.config import to_toml
+    from engine.presets import load_preset, resolve
+
+    preset = load_preset(name)
+    config, _ = resolve(name, sets)
+    if as_json:
+        _print_json({"name": preset.name, "description": preset.description,
+                     "config": config.to_dict()})
+        return
+    typer.echo(f"# {preset.name}: {preset.description}\n# {preset.path}")
+    typer.echo(to_toml(config.to_dict()))
+
+
+# ---------------------------------------------------------------- models
+
+
+@models_app.command("list")
+@user_errors
+def models_list(as_json: JsonOption = False) -> None:
+    """Every registered architecture."""
+    from engine.models import list_models
+
+    items = [{"name": m.name, "family": m.family, "description": m.description}
+             for m in list_models()]
+    if as_json:
+        _print_json(items)
+        return
+    console().print(_table("models", ("name", "family", "description"), items))
+
+
+@models_app.command("summary")
+@user_errors
+def models_summary(
+    name: str,
+    sets: SetOption = None,
+    dataset: Annotated[str | None, typer.Option(help="Input shape from this dataset.")] = None,
+) -> None:
+    """The layer table of a model, ending with `Trainable params: N`."""
+    from engine.config import RunConfig
+    from engine.data import dataset_info
+    from engine.models import create_model, summary
+
+    overrides: list[str] = [f"model.name={name}", *(sets or [])]
+    if dataset:
+        overrides.append(f"data.name={dataset}")
+    from engine.config import parse_override
+
+    config = RunConfig().replace(dict(parse_override(o) for o in overrides))
+    if not dataset and not any(o.startswith("data.") for o in overrides):
+        config = config.replace({"data.name": _default_dataset(name)})
+    info = dataset_info(config.data)
+    size = config.augment.crop_size or info.image_size
+    model = create_model(config.model, info.channels, info.num_classes, size)
+    typer.echo(f"{name} on {info.name} ({info.channels}x{size}x{size}, {info.num_classes} classes)")
+    typer.echo(summary(model, info.channels, size))
+
+
+def _default_dataset(model_name: str) -> str:
+    """Small digits models show on digits; everything else on CIFAR-10's 32x32x3 shape."""
+    return "digits" if "digits" in model_name else "cifar10"
+
+
+def main() -> None:
+    # Make `python -m resnet_tui` and the console script behave the same for Ctrl-C.
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

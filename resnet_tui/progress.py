@@ -1,0 +1,80 @@
+"""The Rich progress bar of ``resnet-tui train``: renders the engine's events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+
+def train_with_progress(store: Any, run_id: str, console: Console) -> dict[str, Any]:
+    from engine.runner import execute
+    from engine.trainer import EpochDone, FitDone, FitStarted, StepDone
+
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    state: dict[str, Any] = {"run": None, "epoch": None, "epochs": 0, "stats": ""}
+
+    def on_event(event: Any) -> None:
+        if isinstance(event, FitStarted):
+            console.print(
+                f"run [bold]{run_id}[/]: {event.params:,} params on {event.device}, "
+                f"{event.train_size} train / {event.val_size} val images"
+            )
+            state["epochs"] = event.epochs
+            state["run"] = progress.add_task(
+                "run", total=event.epochs, completed=event.start_epoch, stats=""
+            )
+        elif isinstance(event, StepDone):
+            if state["epoch"] is None:
+                state["epoch"] = progress.add_task(
+                    f"epoch {event.epoch}", total=event.steps, stats=""
+                )
+            progress.update(
+                state["epoch"],
+                description=f"epoch {event.epoch}/{state['epochs']}",
+                completed=event.step,
+                total=event.steps,
+                stats=f"loss {event.loss:.4f}" if event.loss is not None else state["stats"],
+            )
+        elif isinstance(event, EpochDone):
+            m = event.metrics
+            state["stats"] = (
+                f"loss {m['train_loss']:.4f} acc {m['train_acc']:.4f} | val loss "
+                f"{m['val_loss']:.4f} acc {m['val_acc']:.4f}"
+            )
+            progress.update(state["run"], completed=event.epoch, stats=state["stats"])
+            if state["epoch"] is not None:
+                progress.update(state["epoch"], stats=state["stats"])
+        elif isinstance(event, FitDone):
+            progress.stop()
+
+    with progress:
+        doc = execute(store, run_id, on_event)
+    best, test = doc.get("best") or {}, doc.get("test") or {}
+    line = f"{doc['status']}: {doc.get('message', '')}"
+    if best:
+        line += (
+            f" | best val acc {best.get('val_acc', 0):.4f} (epoch {int(best.get('best_epoch', 0))})"
+        )
+    if test:
+        line += f" | test acc {test['test_acc']:.4f}"
+    console.print(line + f" | run {run_id}")
+    return doc
