@@ -104,7 +104,12 @@ def load_preset(ref: str, _chain: tuple[str, ...] = ()) -> Preset:
     if parent is not None:
         if not isinstance(parent, str):
             raise ConfigError(f"{path}: 'extends' must be a preset name")
-        base = load_preset(parent, _chain + (str(path),))
+        try:
+            base = load_preset(parent, _chain + (str(path),))
+        except ConfigError as exc:
+            if "cycle" in str(exc):
+                raise
+            raise ConfigError(f"{path}: extends = \"{parent}\": {exc}") from exc
         overrides = deep_merge(base.overrides, raw)
     try:
         from_dict(overrides)  # refuse unknown keys, wrong types and bad ranges now, naming the file

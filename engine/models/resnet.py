@@ -1,0 +1,708 @@
+"""One configurable ResNet, built from BasicBlock / Bottleneck, and the named ResNets of the seeds.
+
+The shape follows torchvision's ``models/resnet.py`` (``groups``, ``width_per_group``,
+``replace_stride_with_dilation``, module names ``conv1``/``bn1``/``layer1..``/``fc`` so that
+torchvision state dicts load) with timm's options (``stem_type="deep"``, ``stem_width``,
+``avg_down``, squeeze-excitation) and seed 003's per-stage channels C_i, kernels F_i, shortcut
+kernels K_i and final pool kernel P. Every named model below is data: one registration.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from engine.config import ModelConfig
+from engine.errors import ConfigError, nearest
+from engine.models.registry import TRANSFER_FIELDS, COMMON_FIELDS, HEAD_FIELDS, register_model
+from engine.models.registry import ARCH_FIELDS
+
+
+def make_act(act: str) -> nn.Module:
+    return nn.ReLU(inplace=True) if act == "relu" else nn.Identity()
+
+
+def make_norm(norm: str, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if norm == "batch" else nn.Identity()
+
+
+def conv2d(
+    in_chs: int,
+    out_chs: int,
+    kernel_size: int,
+    stride: int = 1,
+    groups: int = 1,
+    dilation: int = 1,
+    bias: bool = False,
+) -> nn.Conv2d:
+    """A 'same'-padded convolution (odd kernels): the map shrinks only by the stride."""
+    padding = dilation * (kernel_size // 2)
+    return nn.Conv2d(
+        in_chs, out_chs, kernel_size, stride, padding, dilation=dilation, groups=groups, bias=bias
+    )
+
+
+class SqueezeExcite(nn.Module):
+    """Channel attention (Hu et al.): gate = sigmoid(fc2(act(fc1(mean(x))))), timm's names."""
+
+    def __init__(self, channels: int, ratio: float, act: str = "relu") -> None:
+        super().__init__()
+        reduced = max(1, round(channels * ratio))
+        self.fc1 = nn.Conv2d(channels, reduced, 1)
+        self.act = make_act(act)
+        self.fc2 = nn.Conv2d(reduced, channels, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        scale = x.mean((2, 3), keepdim=True)
+        return x * torch.sigmoid(self.fc2(self.act(self.fc1(scale))))
+
+
+class BasicBlock(nn.Module):
+    """Two FxF convolutions. Unlike torchvision's, it takes groups (grouped convs) and dilation."""
+
+    expansion: int = 1
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        kernel_size: int = 3,
+        se_ratio: float = 0.0,
+        act: str = "relu",
+        norm: str = "batch",
+        skip: bool = True,
+    ) -> None:
+        super().__init__()
+        if base_width != 64:
+            raise ValueError("BasicBlock has no inner width: width_per_group must be 64")
+        bias = norm == "none"  # a conv followed by a norm needs no bias; without the norm it does
+        self.conv1 = conv2d(
+            inplanes, planes, kernel_size, stride, groups, first_dilation or dilation, bias
+        )
+        self.bn1 = make_norm(norm, planes)
+        self.act1 = make_act(act)
+        self.conv2 = conv2d(planes, planes, kernel_size, 1, groups, dilation, bias)
+        self.bn2 = make_norm(norm, planes)
+        self.se = SqueezeExcite(planes, se_ratio, act) if se_ratio > 0 else None
+        self.downsample = downsample
+        self.skip = skip
+        self.act2 = make_act(act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.se is not None:
+            out = self.se(out)
+        if self.skip:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.act2(out)
+
+
+class Bottleneck(nn.Module):
+    """1x1 reduce, FxF (grouped, strided: ResNet v1.5) and 1x1 expand by 4, as torchvision's."""
+
+    expansion: int = 4
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        first_dilation: int | None = None,
+        kernel_size: int = 3,
+        se_ratio: float = 0.0,
+        act: str = "relu",
+        norm: str = "batch",
+        skip: bool = True,
+    ) -> None:
+        super().__init__()
+        width = int(planes * (base_width / 64.0)) * groups
+        outplanes = planes * self.expansion
+        bias = norm == "none"
+        self.conv1 = conv2d(inplanes, width, 1, bias=bias)
+        self.bn1 = make_norm(norm, width)
+        self.act1 = make_act(act)
+        self.conv2 = conv2d(
+            width, width, kernel_size, stride, groups, first_dilation or dilation, bias
+        )
+        self.bn2 = make_norm(norm, width)
+        self.act2 = make_act(act)
+        self.conv3 = conv2d(width, outplanes, 1, bias=bias)
+        self.bn3 = make_norm(norm, outplanes)
+        self.se = SqueezeExcite(outplanes, se_ratio, act) if se_ratio > 0 else None
+        self.downsample = downsample
+        self.skip = skip
+        self.act3 = make_act(act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.act1(self.bn1(self.conv1(x)))
+        out = self.act2(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        if self.se is not None:
+            out = self.se(out)
+        if self.skip:
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.act3(out)
+
+
+BLOCKS: dict[str, type[BasicBlock | Bottleneck]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
+def halve(size: int, how: str) -> int:
+    """The map size after one stride-2 step: same-padded convs, the 3x3/2 max-pool and the
+    ceil-mode avg-pool give ceil(n/2); the 2x2/2 max-pool (BaseNet) gives floor(n/2)."""
+    return size // 2 if how == "max2" else math.ceil(size / 2)
+
+
+def stem_steps(stem_stride: int, stem_pool: str) -> list[str]:
+    return (["conv"] if stem_stride == 2 else []) + ([stem_pool] if stem_pool else [])
+
+
+class ResNet(nn.Module):
+    """stem -> stages of blocks -> average pool -> (dropout) -> classifier.
+
+    ``channels`` are the stages' widths (BasicBlock outputs C_i; Bottleneck outputs 4 * C_i),
+    ``kernel_sizes`` / ``skip_kernel_sizes`` seed 003's F_i / K_i, ``pool_size`` its P
+    (None: global average pool). The classifier's input is derived from the map the stages
+    leave for ``input_size`` input: C_last * expansion * (map // P) ** 2.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock | Bottleneck],
+        layers: Sequence[int],
+        channels: Sequence[int] = (64, 128, 256, 512),
+        kernel_sizes: Sequence[int] | None = None,
+        skip_kernel_sizes: Sequence[int] | None = None,
+        in_chans: int = 3,
+        num_classes: int = 1000,
+        input_size: int = 224,
+        groups: int = 1,
+        width_per_group: int = 64,
+        replace_stride_with_dilation: Sequence[bool] | None = None,
+        stem_type: str = "imagenet",
+        stem_width: int = 64,
+        stem_chs: Sequence[int] | None = None,
+        stem_stride: int | None = None,
+        stem_pool: str | None = None,
+        avg_down: bool = False,
+        se_ratio: float = 0.0,
+        pool_size: int | None = None,
+        drop_rate: float = 0.0,
+        act: str = "relu",
+        norm: str = "batch",
+        skip: bool = True,
+        shortcut_norm: bool = True,
+        head_hidden: Sequence[int] = (),
+        head_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        n = len(layers)
+        kernel_sizes = list(kernel_sizes or [3] * n)
+        skip_kernel_sizes = list(skip_kernel_sizes or [1] * n)
+        dilate = [False, *(replace_stride_with_dilation or [False] * (n - 1))]
+        if not len(channels) == len(kernel_sizes) == len(skip_kernel_sizes) == len(dilate) == n:
+            raise ValueError("ResNet: one entry per stage in every per-stage list")
+        bias = norm == "none"
+
+        # Stem: "imagenet" 7x7/2 + 3x3/2 max-pool; "cifar" 3x3/1; "deep" (ResNet-D) three 3x3
+        # convs of stem_chs (default stem_width, stem_width) then channels[0].
+        if stem_stride is None:
+            stem_stride = 1 if stem_type == "cifar" else 2
+        if stem_pool is None:
+            stem_pool = "" if stem_type == "cifar" else "max3"
+        if stem_type == "deep":
+            a, b = stem_chs or (stem_width, stem_width)
+            self.inplanes = channels[0]
+            self.conv1: nn.Module = nn.Sequential(
+                conv2d(in_chans, a, 3, stem_stride, bias=bias),
+                make_norm(norm, a),
+                make_act(act),
+                conv2d(a, b, 3, bias=bias),
+                make_norm(norm, b),
+                make_act(act),
+                conv2d(b, self.inplanes, 3, bias=bias),
+            )
+        else:
+            self.inplanes = stem_width
+            kernel = 7 if stem_type == "imagenet" else 3
+            self.conv1 = conv2d(in_chans, self.inplanes, kernel, stem_stride, bias=bias)
+        self.bn1 = make_norm(norm, self.inplanes)
+        self.act1 = make_act(act)
+        pools = {"": nn.Identity, "max3": partial(nn.MaxPool2d, 3, 2, 1), "max2": partial(
+            nn.MaxPool2d, 2, 2
+        )}
+        self.maxpool = pools[stem_pool]()
+
+        size = input_size
+        for how in stem_steps(stem_stride, stem_pool):
+            size = halve(size, how)
+        self.stage_names: list[str] = []
+        self.dilation = 1
+        for i in range(n):
+            stride = 1 if i == 0 else 2
+            previous_dilation = self.dilation
+            if dilate[i]:
+                self.dilation *= stride
+                stride = 1
+            if stride == 2:
+                size = halve(size, "conv")
+            outplanes = channels[i] * block.expansion
+            downsample = None
+            if skip and (stride != 1 or self.inplanes != outplanes):
+                downsample = self._shortcut(
+                    outplanes, skip_kernel_sizes[i], stride, avg_down, norm, shortcut_norm
+                )
+            blocks: list[nn.Module] = []
+            for j in range(layers[i]):
+                blocks.append(
+                    block(
+                        self.inplanes,
+                        channels[i],
+                        stride if j == 0 else 1,
+                        downsample if j == 0 else None,
+                        groups,
+                        width_per_group,
+                        self.dilation,
+                        previous_dilation if j == 0 else None,
+                        kernel_sizes[i],
+                        se_ratio,
+                        act,
+                        norm,
+                        skip,
+                    )
+                )
+                self.inplanes = outplanes
+            name = f"layer{i + 1}"
+            self.add_module(name, nn.Sequential(*blocks))
+            self.stage_names.append(name)
+        self.feature_map_size = size  # height = width of the map the stages leave
+        self.num_features = self.inplanes
+
+        if pool_size is None or pool_size == 0:
+            self.global_pool: nn.Module = nn.AdaptiveAvgPool2d(1)
+            pooled = 1
+        else:
+            if pool_size > size:
+                raise ValueError(f"pool_size {pool_size} is larger than the {size}x{size} map")
+            self.global_pool = nn.AvgPool2d(pool_size)
+            pooled = size // pool_size
+        self.head_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        features = self.num_features * pooled * pooled
+        if head_hidden:
+            # BaseNet (seed 002): FC -> ... -> FC -> BatchNorm1d(classes), as its table lists.
+            head: OrderedDict[str, nn.Module] = OrderedDict()
+            for k, width in enumerate(head_hidden):
+                head[f"fc{k + 1}"] = nn.Linear(features, width)
+                features = width
+            head[f"fc{len(head_hidden) + 1}"] = nn.Linear(features, num_classes)
+            if head_norm:
+                head["bn"] = nn.BatchNorm1d(num_classes) if norm == "batch" else nn.Identity()
+            self.fc: nn.Module = nn.Sequential(head)
+        else:
+            self.fc = nn.Linear(features, num_classes)
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def _shortcut(
+        self, outplanes: int, kernel: int, stride: int, avg_down: bool, norm: str, with_norm: bool
+    ) -> nn.Sequential:
+        """KxK conv (stride s) + norm; ResNet-D (avg_down): 2x2/2 avg-pool then stride-1 conv."""
+        bias = norm == "none" or not with_norm
+        parts: list[nn.Module] = []
+        if avg_down:
+            pool: nn.Module = nn.Identity()
+            if stride != 1:
+                pool = nn.AvgPool2d(2, stride, ceil_mode=True, count_include_pad=False)
+            parts += [pool, conv2d(self.inplanes, outplanes, kernel, bias=bias)]
+        else:
+            parts.append(conv2d(self.inplanes, outplanes, kernel, stride, bias=bias))
+        if with_norm:
+            parts.append(make_norm(norm, outplanes))
+        return nn.Sequential(*parts)
+
+    def get_classifier(self) -> nn.Module:
+        return self.fc
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        for name in self.stage_names:
+            x = getattr(self, name)(x)
+        return x
+
+    def forward_head(self, x: Tensor) -> Tensor:
+        x = torch.flatten(self.global_pool(x), 1)
+        return self.fc(self.head_drop(x))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))
+
+
+# ---------------------------------------------------------------- from ModelConfig
+
+
+def build_resnet(
+    cfg: ModelConfig,
+    in_chans: int,
+    num_classes: int,
+    input_size: int,
+    *,
+    stem_chs: Sequence[int] | None = None,
+    stem_stride: int | None = None,
+    stem_pool: str | None = None,
+    shortcut_norm: bool = True,
+    head_hidden: Sequence[int] = (),
+    head_norm: bool = False,
+    stem_type: str | None = None,
+    weights: str | None = None,
+) -> ResNet:
+    """Check a resolved ModelConfig against the input size, then build the ResNet it describes.
+
+    The keywords fix what a named model does not leave to the config (BaseNet's stem and head);
+    ``weights`` names the torchvision model whose ImageNet weights ``model.pretrained`` loads.
+    """
+    assert cfg.block and cfg.layers and cfg.channels and cfg.kernel_sizes
+    assert cfg.skip_kernel_sizes and cfg.dilation is not None and cfg.groups
+    assert cfg.width_per_group and cfg.se_ratio is not None and cfg.avg_down is not None
+    if cfg.block not in BLOCKS:
+        raise ConfigError(
+            f"model.block: unknown block '{cfg.block}'{nearest(cfg.block, BLOCKS)}; "
+            f"use one of {', '.join(BLOCKS)}",
+            "model.block",
+        )
+    block = BLOCKS[cfg.block]
+    n = len(cfg.layers)
+    for key in ("channels", "kernel_sizes", "skip_kernel_sizes"):
+        if len(getattr(cfg, key)) != n:
+            raise ConfigError(
+                f"model.{key}: needs one entry per stage: {n} (model.layers is {cfg.layers}), "
+                f"got {getattr(cfg, key)}",
+                f"model.{key}",
+            )
+    if len(cfg.dilation) != n - 1:
+        raise ConfigError(
+            f"model.dilation: needs one flag per stage after the first ({n - 1} for {n} "
+            f"stages), got {cfg.dilation}",
+            "model.dilation",
+        )
+
+    stem_type = stem_type or cfg.stem_type
+    stem_type = stem_type or ("imagenet" if input_size >= 64 or cfg.pretrained else "cifar")
+    if stem_type not in ("cifar", "imagenet", "deep"):
+        raise ConfigError(
+            f"model.stem_type: unknown stem '{stem_type}'; use cifar, imagenet or deep",
+            "model.stem_type",
+        )
+    if stem_stride is None and stem_pool is None and stem_type == "deep" and input_size < 64:
+        stem_stride, stem_pool = 1, ""  # small images keep their resolution (seed 001, CIFAR)
+    stem_stride = stem_stride or (1 if stem_type == "cifar" else 2)
+    stem_pool = ("" if stem_type == "cifar" else "max3") if stem_pool is None else stem_pool
+    stem_width = cfg.stem_width or cfg.channels[0]
+
+    _check_widths(cfg, block, stem_type, stem_width, stem_chs)
+    final = _check_map(cfg, input_size, stem_type, stem_stride, stem_pool)
+    if cfg.pool_size and cfg.pool_size > final:
+        raise ConfigError(
+            f"model.pool_size: {cfg.pool_size} is larger than the {final}x{final} feature map "
+            f"left after the stages for {input_size}x{input_size} input; use {final} or less",
+            "model.pool_size",
+        )
+    if cfg.pretrained and stem_type != "imagenet":
+        raise ConfigError(
+            f"model.stem_type: pretrained ImageNet weights need the 'imagenet' stem, "
+            f"not '{stem_type}'; leave model.stem_type unset",
+            "model.stem_type",
+        )
+
+    model = ResNet(
+        block,
+        cfg.layers,
+        cfg.channels,
+        cfg.kernel_sizes,
+        cfg.skip_kernel_sizes,
+        in_chans=in_chans,
+        num_classes=num_classes,
+        input_size=input_size,
+        groups=cfg.groups,
+        width_per_group=cfg.width_per_group,
+        replace_stride_with_dilation=cfg.dilation,
+        stem_type=stem_type,
+        stem_width=stem_width,
+        stem_chs=stem_chs,
+        stem_stride=stem_stride,
+        stem_pool=stem_pool,
+        avg_down=cfg.avg_down,
+        se_ratio=cfg.se_ratio,
+        pool_size=cfg.pool_size,
+        drop_rate=cfg.drop_rate,
+        act=cfg.act,
+        norm=cfg.norm,
+        skip=cfg.skip,
+        shortcut_norm=shortcut_norm,
+        head_hidden=head_hidden,
+        head_norm=head_norm,
+    )
+    if cfg.pretrained:
+        if weights is None:
+            raise ConfigError(
+                f"model.pretrained: '{cfg.name}' has no published weights; "
+                "resnet18/34/50/101/152 have",
+                "model.pretrained",
+            )
+        from engine.models.transfer import load_imagenet_weights
+
+        load_imagenet_weights(model, weights, cfg.weights_path, in_chans)
+    return model
+
+
+def _check_widths(
+    cfg: ModelConfig,
+    block: type[BasicBlock | Bottleneck],
+    stem_type: str,
+    stem_width: int,
+    stem_chs: Sequence[int] | None,
+) -> None:
+    assert cfg.channels and cfg.groups and cfg.width_per_group
+    groups = cfg.groups
+    if block is BasicBlock:
+        if cfg.width_per_group != 64:
+            raise ConfigError(
+                f"model.width_per_group: basic blocks have no inner width, so it must stay 64 "
+                f"(got {cfg.width_per_group}); use model.block = \"bottleneck\" or widen "
+                "model.channels",
+                "model.width_per_group",
+            )
+        inplanes = cfg.channels[0] if stem_type == "deep" else stem_width
+        for i, c in enumerate(cfg.channels):
+            for what, chs in (("input", inplanes), ("", c)):
+                if chs % groups:
+                    raise ConfigError(
+                        f"model.groups: {groups} does not divide the {chs} "
+                        f"{what + ' ' if what else ''}channels of stage {i + 1}; "
+                        f"use a divisor of {chs}",
+                        "model.groups",
+                    )
+            inplanes = c
+    else:
+        for i, c in enumerate(cfg.channels):
+            if int(c * cfg.width_per_group / 64) < 1:
+                raise ConfigError(
+                    f"model.width_per_group: {cfg.width_per_group} leaves no channels per group "
+                    f"in stage {i + 1} ({c} x {cfg.width_per_group} / 64 < 1); use at least "
+                    f"{math.ceil(64 / c)}",
+                    "model.width_per_group",
+                )
+    if cfg.se_ratio is not None and cfg.se_ratio < 0:
+        raise ConfigError(f"model.se_ratio: must be 0 or more, got {cfg.se_ratio}", "model.se_ratio")
+
+
+def _check_map(
+    cfg: ModelConfig, input_size: int, stem_type: str, stem_stride: int, stem_pool: str
+) -> int:
+    """The map size left after the stages; refuses a stride-2 step that meets a 1x1 map."""
+    assert cfg.layers is not None and cfg.dilation is not None
+    n = len(cfg.layers)
+    size = input_size
+    steps = [(how, "the stem") for how in stem_steps(stem_stride, stem_pool)]
+    steps += [("conv", f"stage {i + 1}") for i in range(1, n) if not cfg.dilation[i - 1]]
+    for how, where in steps:
+        if size < 2:
+            break
+        size = halve(size, how)
+    else:
+        return size
+    if where != "the stem" and stem_stride == 1 and not stem_pool:
+        raise ConfigError(
+            f"model.dilation: the stages shrink {input_size}x{input_size} input to 1x1 before "
+            f"{where}, whose stride would take it below 1x1; set model.dilation to keep the "
+            f"resolution there (e.g. {[True] * (n - 1)}) or use fewer stages",
+            "model.dilation",
+        )
+    raise ConfigError(
+        f"model.stem_type: the '{stem_type}' stem and strided stages shrink {input_size}x"
+        f"{input_size} input to 1x1 before {where}, whose stride would take it below 1x1; "
+        'use model.stem_type = "cifar" for inputs this small (or set model.dilation)',
+        "model.stem_type",
+    )
+
+
+# ---------------------------------------------------------------- the named models
+
+RESNET_FIELDS = (*ARCH_FIELDS, *COMMON_FIELDS, *HEAD_FIELDS)
+_STAGE4 = {"kernel_sizes": [3] * 4, "skip_kernel_sizes": [1] * 4, "dilation": [False] * 3}
+
+
+def arch(**overrides: Any) -> dict[str, Any]:
+    """A full set of architecture defaults: torchvision's ResNet-18 with ``overrides``."""
+    base: dict[str, Any] = {
+        "block": "basic",
+        "layers": [2, 2, 2, 2],
+        "channels": [64, 128, 256, 512],
+        **_STAGE4,
+        "pool_size": None,
+        "groups": 1,
+        "width_per_group": 64,
+        "stem_type": None,
+        "stem_width": None,
+        "avg_down": False,
+        "se_ratio": 0.0,
+    }
+    n = len(overrides.get("layers", base["layers"]))
+    base.update(kernel_sizes=[3] * n, skip_kernel_sizes=[1] * n, dilation=[False] * (n - 1))
+    base.update(overrides)
+    return base
+
+
+def seed003(layers: list[int], channels: list[int], **overrides: Any) -> dict[str, Any]:
+    """Seed 003's N/B/C/F/K/P family: CIFAR stem of C_1 channels, F = 3, K = 1, P = 4."""
+    return arch(layers=layers, channels=channels, stem_type="cifar", pool_size=4, **overrides)
+
+
+# Seed 000: torchvision depths; ResNeXt, wide and dilated ResNet-18 need Bottleneck blocks
+# (torchvision's BasicBlock refuses groups, width_per_group and dilation).
+_TV = "torchvision"
+_AUTO = "; ImageNet stem for inputs >= 64 px, CIFAR stem below"
+_T = (*RESNET_FIELDS, *TRANSFER_FIELDS)
+_tv = partial(build_resnet, weights="resnet18")
+register_model("resnet18", "ResNet-18 (basic blocks 2,2,2,2)" + _AUTO, "resnet", arch(), _tv, _T)
+for _name, _layers, _block in (
+    ("resnet34", [3, 4, 6, 3], "basic"),
+    ("resnet50", [3, 4, 6, 3], "bottleneck"),
+    ("resnet101", [3, 4, 23, 3], "bottleneck"),
+    ("resnet152", [3, 8, 36, 3], "bottleneck"),
+):
+    register_model(
+        _name,
+        f"{_TV}'s {_name} ({_block} blocks {','.join(map(str, _layers))})" + _AUTO,
+        "resnet",
+        arch(block=_block, layers=_layers),
+        partial(build_resnet, weights=_name),
+        _T,
+    )
+register_model(
+    "resnet18-bottleneck",
+    "ResNet-18 depth with bottleneck blocks (seed 000)" + _AUTO,
+    "resnet",
+    arch(block="bottleneck"),
+    build_resnet,
+)
+register_model(
+    "resnext18",
+    "ResNeXt-18: bottleneck blocks, 32 groups x 4 channels (seed 000)" + _AUTO,
+    "resnet",
+    arch(block="bottleneck", groups=32, width_per_group=4),
+    build_resnet,
+)
+register_model(
+    "wide-resnet18",
+    "Wide ResNet-18: bottleneck blocks twice as wide inside (width_per_group 128, seed 000)"
+    + _AUTO,
+    "resnet",
+    arch(block="bottleneck", width_per_group=128),
+    build_resnet,
+)
+register_model(
+    "resnet18-dilated",
+    "ResNet-18 bottleneck with dilation instead of stride in stages 3-4 (seed 000)" + _AUTO,
+    "resnet",
+    arch(block="bottleneck", dilation=[False, True, True]),
+    build_resnet,
+)
+
+# Seed 001: ResNet-D (timm's resnet50d: deep 3x3 stem of width 32, avg-pool shortcuts), + SE.
+_D = "deep 3x3 stem (stride 1, no max-pool below 64 px), avg-pool shortcuts"
+_resnet50d = arch(block="bottleneck", layers=[3, 4, 6, 3], stem_type="deep", stem_width=32)
+_resnet50d["avg_down"] = True
+register_model("resnet50d", f"ResNet-50-D: {_D} (seed 001)", "resnet-d", _resnet50d, build_resnet)
+register_model(
+    "resnet50d-se",
+    f"ResNet-50-D + squeeze-excitation 0.25 in every block: {_D} (seed 001)",
+    "resnet-d",
+    {**_resnet50d, "se_ratio": 0.25},
+    build_resnet,
+)
+
+# Seed 003, Table 1 (parameter counts for 32x32x3 input and 10 classes are pinned in tests).
+for _name, _layers, _channels in (
+    ("resnet10-1", [1, 2, 1], [64, 128, 256]),
+    ("resnet10-2", [1, 1, 1, 1], [64, 128, 256, 512]),
+    ("resnet12", [2, 1, 1, 1], [64, 128, 256, 512]),
+    ("resnet16", [2, 1, 2, 2], [64, 128, 256, 256]),
+    ("resnet20", [3, 3, 3], [64, 128, 256]),
+    ("resnet24", [3, 3, 2, 3], [64, 128, 128, 256]),
+    ("resnet32", [4, 4, 4, 3], [32, 64, 128, 256]),
+    ("resnet48", [8, 5, 5, 5], [64, 128, 128, 128]),
+    ("resnet86", [10, 8, 10, 14], [16, 32, 64, 128]),
+):
+    register_model(
+        _name,
+        f"seed 003: B={','.join(map(str, _layers))} C={','.join(map(str, _channels))} "
+        "F=3 K=1 P=4, CIFAR stem" + (" (its best: 94.8% on CIFAR-10)" if _name == "resnet24" else ""),
+        "resnet-cifar",
+        seed003(_layers, _channels),
+        build_resnet,
+    )
+
+# Seed 004's small ResNet: 3 stages of 2 blocks, 16/32/64 channels, 3x3 conv + BN shortcuts.
+# Its AvgPool2d covered the whole 8x8 map of 32x32 input: global pooling is the same there and
+# also fits other sizes.
+register_model(
+    "resnet-small",
+    "seed 004: 3 stages x 2 basic blocks, 16/32/64 channels, 3x3 shortcuts, CIFAR stem",
+    "resnet-cifar",
+    arch(layers=[2, 2, 2], channels=[16, 32, 64], skip_kernel_sizes=[3, 3, 3], stem_type="cifar"),
+    build_resnet,
+)
+
+# The embedded default: 8x8 one-channel digits. One block per stage keeps it fast on a CPU;
+# three stages take the map 8 -> 4 -> 2 and global pooling reads it out.
+register_model(
+    "resnet-digits",
+    "small fast ResNet for 8x8 digits: 1 basic block per stage, 32/64/128 channels",
+    "resnet-cifar",
+    arch(layers=[1, 1, 1], channels=[32, 64, 128], stem_type="cifar"),
+    build_resnet,
+)
+
+# Seed 002's BaseNet: three 3x3 conv+BN+ReLU (64, 128, 256) and a 2x2 max-pool as the stem,
+# ResBlocks 256, 256->512 /2, 512->1024 /2 whose shortcut is a plain 1x1 conv (its table lists
+# no norm there), global pool, FC 1024->128, FC 128->classes, BatchNorm1d(classes).
+register_model(
+    "basenet",
+    "seed 002: BaseNet stem 64/128/256 + max-pool, ResBlocks 256/512/1024, FC 128, BN1d",
+    "basenet",
+    {
+        k: v
+        for k, v in arch(layers=[1, 1, 1], channels=[256, 512, 1024]).items()
+        if k not in ("stem_type", "stem_width")
+    },
+    partial(
+        build_resnet,
+        stem_type="deep",
+        stem_chs=(64, 128),
+        stem_stride=1,
+        stem_pool="max2",
+        shortcut_norm=False,
+        head_hidden=(128,),
+        head_norm=True,
+    ),
+    tuple(f for f in RESNET_FIELDS if f not in ("stem_type", "stem_width")),
+)

@@ -1,0 +1,163 @@
+"""Config and presets: defaults, overrides, every refusal with a message naming the key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from engine import presets
+from engine.config import RunConfig, from_dict, parse_override, to_toml
+from engine.errors import ConfigError
+
+
+def test_every_builtin_preset_resolves_and_names_a_seed_or_purpose() -> None:
+    items = presets.list_presets()
+    names = {p.name for p in items}
+    expected = {
+        "digits-quick", "cifar10-baseline-cnn", "cifar10-resnet-small", "cifar10-resnet24-mixup",
+        "cifar10-resnet50d-se", "basenet", "resnet18-basic", "resnet18-bottleneck", "resnext18",
+        "resnet-wide", "resnet18-dilation",
+    }
+    assert expected <= names
+    for p in items:
+        assert p.description and not p.description.startswith("(broken")
+        config, name = presets.resolve(p.name)
+        assert name == p.name and isinstance(config, RunConfig)
+
+
+def test_seed_presets_carry_the_seed_recipes() -> None:
+    c, _ = presets.resolve("cifar10-resnet24-mixup")
+    assert (c.model.name, c.optim.name, c.optim.lr, c.augment.mixup_alpha) == (
+        "resnet24", "adadelta", 0.1, 1.0)
+    c, _ = presets.resolve("cifar10-resnet50d-se")
+    assert c.model.se_ratio == 0.25 and c.train.ema and c.optim.nesterov
+    assert (c.augment.cutout_holes, c.augment.cutout_length) == (3, 4)
+    assert c.schedule.name == "cosine-restarts" and c.schedule.per_iteration
+    c, _ = presets.resolve("resnext18")
+    assert c.train.patience == 7 and c.augment.noise_std == 0.2
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("optim.lr=0.05", "optim.lr", 0.05),
+        ("optim.name=adam", "optim.name", "adam"),
+        ('optim.name="adam"', "optim.name", "adam"),
+        ("optim.nesterov=true", "optim.nesterov", True),
+        ("model.layers=3,3,2,3", "model.layers", [3, 3, 2, 3]),
+        ("model.layers=[3, 3, 2, 3]", "model.layers", [3, 3, 2, 3]),
+        ("train.epochs=5", "train.epochs", 5),
+    ],
+)
+def test_parse_override(text: str, key: str, value: object) -> None:
+    assert parse_override(text) == (key, value)
+
+
+def test_set_overrides_apply_over_the_preset() -> None:
+    c, _ = presets.resolve("digits-quick", ["optim.lr=0.05", "model.drop_rate=0.1"])
+    assert c.optim.lr == 0.05 and c.model.drop_rate == 0.1
+    base, _ = presets.resolve("digits-quick")
+    assert base.optim.lr != 0.05
+
+
+@pytest.mark.parametrize(
+    ("sets", "needle"),
+    [
+        (["optim.lrr=0.1"], "unknown key 'optim.lrr' (did you mean 'optim.lr'?)"),
+        (["optim.epochs=3"], "did you mean 'train.epochs'?"),
+        (["optimiser.lr=0.1"], "unknown section [optimiser] (did you mean 'optim'?)"),
+        (["lr=0.1"], "not of the form section.key"),
+        (["optim.lr"], "expected section.key=value"),
+        (["optim.lr=0"], "optim.lr: must be greater than 0"),
+        (["optim.lr=-1"], "optim.lr: must be greater than 0"),
+        (["data.batch_size=0"], "data.batch_size: must be at least 1"),
+        (["train.epochs=0"], "train.epochs: must be at least 1"),
+        (["data.batch_size=abc"], "data.batch_size: expected an integer, got 'abc'"),
+        (["data.batch_size=1.5"], "data.batch_size: expected an integer"),
+        (["optim.nesterov=yes"], "optim.nesterov: expected true/false"),
+        (["augment.mix_prob=1.5"], "augment.mix_prob: is a probability"),
+        (["model.drop_rate=-0.1"], "model.drop_rate: is a probability"),
+        (["data.val_fraction=1"], "data.val_fraction"),
+        (["model.layers=1,2", "model.channels=8"], "one entry per stage, got lengths"),
+        (["model.kernel_sizes=2,2,2"], "model.kernel_sizes: kernel sizes must be odd"),
+        (["model.act=tanh"], "model.act: 'tanh' is not one of relu, none"),
+        (["train.amp=fp32"], "train.amp: 'fp32' is not one of"),
+        (["schedule.milestones=30,10"], "schedule.milestones: must be strictly increasing"),
+        (["schedule.warmup_epochs=50"], "schedule.warmup_epochs: must be shorter"),
+        (["optim.momentum=0", "optim.nesterov=true"], "optim.nesterov"),
+        (["model.layers=[]"], "model.layers: needs at least one stage"),
+        (["optim.lr=nan"], "optim.lr: expected a finite number"),
+    ],
+)
+def test_bad_overrides_are_refused_with_the_key(sets: list[str], needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        presets.resolve("digits-quick", sets)
+    assert needle in str(info.value)
+
+
+def _write(folder: Path, name: str, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def test_user_preset_extends_a_builtin(tmp_path: Path) -> None:
+    _write(presets.user_dir(), "mine", 'description = "x"\nextends = "digits-quick"\n'
+           "[optim]\nlr = 0.02\n")
+    c, name = presets.resolve("mine")
+    base, _ = presets.resolve("digits-quick")
+    assert name == "mine" and c.optim.lr == 0.02
+    assert c.model == base.model and c.schedule == base.schedule
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('description = "x"\n[optim]\nlr = \n', "TOML syntax error"),
+        ('description = "x"\n[optim]\nlr = 0.1\nlr = 0.2\n', "line 4"),
+        ('description = "x"\n[optim]\nlrate = 0.1\n', "unknown key 'optim.lrate'"),
+        ('description = "x"\n[optim]\nlr = "fast"\n', "optim.lr: expected a number"),
+        ('description = "x"\nlr = 0.1\n', "is not a [section] table"),
+        ('description = "x"\nextends = "nope-preset"\n', "unknown preset 'nope-preset'"),
+        ('description = 3\n', "'description' must be a string"),
+    ],
+)
+def test_bad_preset_files_are_refused_naming_the_file(text: str, needle: str) -> None:
+    path = _write(presets.user_dir(), "bad", text)
+    with pytest.raises(ConfigError) as info:
+        presets.resolve("bad")
+    assert needle in str(info.value)
+    if "syntax" not in needle and "line" not in needle:
+        assert str(path) in str(info.value)
+
+
+def test_extends_cycle_is_refused() -> None:
+    _write(presets.user_dir(), "a", 'extends = "b"\n')
+    _write(presets.user_dir(), "b", 'extends = "a"\n')
+    with pytest.raises(ConfigError, match="cycle"):
+        presets.resolve("a")
+
+
+def test_unknown_preset_suggests_the_nearest() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'digits-quick'"):
+        presets.resolve("digits-quik")
+
+
+def test_toml_round_trip_of_a_resolved_config() -> None:
+    c, _ = presets.resolve("cifar10-resnet50d-se", ["model.layers=3,4,6,3"])
+    again = from_dict(tomllib.loads(to_toml(c.to_dict())))
+    assert again == c
+
+
+def test_save_preset_writes_only_the_differences_and_loads_back() -> None:
+    c, _ = presets.resolve("digits-quick", ["optim.lr=0.03"])
+    path = presets.save_preset("my-digits", c, "digits at lr 0.03")
+    text = path.read_text()
+    assert "lr = 0.03" in text and "[train]" in text and "eval_batch_size" not in text
+    loaded, _ = presets.resolve("my-digits")
+    assert loaded == c
+    with pytest.raises(ConfigError, match="preset name"):
+        presets.save_preset("../escape", c, "x")
