@@ -1,0 +1,107 @@
+"""The dataset registry: each dataset is a name, a description, its shape, and a load function.
+
+Modelled on torchvision's ``models/_api.py``: a decorator registers a loader under a name, the UI
+fills its choices from ``list_datasets()``, and ``dataset_info(cfg)`` answers "what will this
+config load" without reading any pixels.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from engine.config import DataConfig
+from engine.errors import ConfigError, nearest
+
+if TYPE_CHECKING:
+    from engine.data.raw import RawSplits
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    description: str
+    channels: int
+    image_size: int  # square side of the images the loader yields
+    num_classes: int  # 0 when only known after looking at the files (image folders)
+    classes: tuple[str, ...] | None  # None when only known after loading
+    has_test_split: bool  # an official test split; without one the test split is carved
+    in_memory: bool  # the whole dataset is held as one uint8 tensor (no DataLoader)
+
+
+LoadFn = Callable[[DataConfig], "RawSplits"]
+DescribeFn = Callable[[DataConfig, DatasetInfo], DatasetInfo]
+F = TypeVar("F", bound=LoadFn)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    info: DatasetInfo  # static defaults, shown in lists
+    load: LoadFn  # reads the files (and downloads when allowed) into RawSplits
+    describe: DescribeFn | None = None  # config-dependent info (image folders scan their root)
+
+
+_DATASETS: dict[str, DatasetSpec] = {}
+
+
+def register_dataset(
+    name: str,
+    *,
+    description: str,
+    channels: int,
+    image_size: int,
+    num_classes: int,
+    classes: Sequence[str] | None = None,
+    has_test_split: bool = True,
+    in_memory: bool = True,
+    describe: DescribeFn | None = None,
+) -> Callable[[F], F]:
+    """Register ``load(cfg) -> RawSplits`` under ``name``; used as a decorator."""
+
+    def wrapper(load: F) -> F:
+        if name in _DATASETS:
+            raise ValueError(f"a dataset named '{name}' is already registered")
+        info = DatasetInfo(
+            name=name,
+            description=description,
+            channels=channels,
+            image_size=image_size,
+            num_classes=num_classes,
+            classes=tuple(classes) if classes is not None else None,
+            has_test_split=has_test_split,
+            in_memory=in_memory,
+        )
+        _DATASETS[name] = DatasetSpec(info=info, load=load, describe=describe)
+        return load
+
+    return wrapper
+
+
+def list_datasets() -> list[DatasetInfo]:
+    """Every registered dataset with its static description, in registration order."""
+    return [spec.info for spec in _DATASETS.values()]
+
+
+def get_spec(name: str) -> DatasetSpec:
+    try:
+        return _DATASETS[name]
+    except KeyError:
+        choices = list(_DATASETS)
+        raise ConfigError(
+            f"data.name: unknown dataset '{name}'{nearest(name, choices)}; "
+            f"choices: {', '.join(choices)}",
+            "data.name",
+        ) from None
+
+
+def dataset_info(cfg: DataConfig) -> DatasetInfo:
+    """What ``cfg`` will load: cheap, reads no pixels (image folders list their class folders)."""
+    spec = get_spec(cfg.name)
+    info = spec.info
+    if spec.describe is not None:
+        info = spec.describe(cfg, info)
+    if cfg.on_device == "yes" and not info.in_memory:
+        info = dataclasses.replace(info, in_memory=True)
+    return info

@@ -1,0 +1,203 @@
+"""Where batches come from: one uint8 tensor on the device, or a DataLoader over image files.
+
+Both yield ``(x uint8 [B, C, H, W], y int64 [B])`` on the device, so augmentation and the
+train loop never know which one they read. Shuffling draws one permutation per call from the
+caller's generator: the same generator state gives the same order, on any device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from typing import Protocol, runtime_checkable
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+@runtime_checkable
+class BatchSource(Protocol):
+    def __len__(self) -> int: ...
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int: ...
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[Tensor, Tensor]]: ...
+
+    def labels(self) -> Tensor:
+        """Every label, int64 on the host, in the unshuffled order."""
+        ...
+
+
+def count_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+def draw_order(n: int, shuffle: bool, generator: torch.Generator | None) -> Tensor:
+    """The visiting order, drawn on the generator's own device (CPU unless given otherwise)."""
+    if not shuffle:
+        return torch.arange(n)
+    device = generator.device if generator is not None else torch.device("cpu")
+    return torch.randperm(n, generator=generator, device=device)
+
+
+class TensorSource:
+    """The fast path: the whole split is one uint8 tensor; a batch is an index into it.
+
+    ``images`` may live on the device (the default) or in host memory (``data.on_device=no``),
+    in which case each batch is gathered on the host and copied over (pinned, for CUDA).
+    """
+
+    def __init__(self, images: Tensor, targets: Tensor, device: torch.device) -> None:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(
+                f"images must be uint8 [N, C, H, W], got {images.dtype} {images.shape}"
+            )
+        if len(images) != len(targets):
+            raise ValueError(f"{len(images)} images but {len(targets)} labels")
+        self.device = torch.device(device)
+        self.images = images
+        self.targets = targets.long()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        return count_batches(len(self), batch_size, drop_last)
+
+    def labels(self) -> Tensor:
+        return self.targets.cpu()
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        count = self.num_batches(batch_size, drop_last)
+        order = (
+            draw_order(len(self), shuffle, generator).to(self.images.device) if shuffle else None
+        )
+        for i in range(count):
+            if order is None:  # a slice is a view: no copy at all
+                x = self.images[i * batch_size : (i + 1) * batch_size]
+                y = self.targets[i * batch_size : (i + 1) * batch_size]
+            else:
+                index = order[i * batch_size : (i + 1) * batch_size]
+                x, y = self.images[index], self.targets[index]
+            if x.device != self.device:
+                pinned = self.device.type == "cuda"
+                x = (x.pin_memory() if pinned else x).to(self.device, non_blocking=pinned)
+                y = (y.pin_memory() if pinned else y).to(self.device, non_blocking=pinned)
+            yield x, y
+
+
+class _PlannedBatches(Sampler[list[int]]):
+    """A batch sampler whose plan is set before each pass; it runs in the main process, so a
+    persistent DataLoader can serve any batch size and order without being rebuilt."""
+
+    def __init__(self) -> None:
+        self.plan: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.plan)
+
+    def __len__(self) -> int:
+        return len(self.plan)
+
+
+class LoaderSource:
+    """Image files through torchvision + a DataLoader: decoding and resizing run in workers.
+
+    The dataset's items must already be fixed-size uint8 tensors (the image-folder loader's
+    transform decodes, resizes and center-crops), so batches look exactly like TensorSource's.
+    One pass at a time: a new ``batches`` call replans the loader's shared batch sampler.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset[tuple[Tensor, int]],
+        targets: Sequence[int],
+        device: torch.device,
+        num_workers: int = 0,
+    ) -> None:
+        self.dataset = dataset
+        self.targets = torch.as_tensor(list(targets), dtype=torch.long)
+        self.device = torch.device(device)
+        self.num_workers = num_workers
+        self._plan = _PlannedBatches()
+        self._pin = self.device.type == "cuda" and torch.cuda.is_available()
+        self._loader: DataLoader[tuple[Tensor, int]] | None = None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def num_batches(self, batch_size: int, drop_last: bool = False) -> int:
+        return count_batches(len(self), batch_size, drop_last)
+
+    def labels(self) -> Tensor:
+        return self.targets.clone()
+
+    def loader(self) -> DataLoader[tuple[Tensor, int]]:
+        if self._loader is None:
+            self._loader = DataLoader(
+                self.dataset,
+                batch_sampler=self._plan,
+                num_workers=self.num_workers,
+                pin_memory=self._pin,
+                persistent_workers=self.num_workers > 0,
+            )
+        return self._loader
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        count = self.num_batches(batch_size, drop_last)
+        order = draw_order(len(self), shuffle, generator).cpu().tolist()
+        self._plan.plan = [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
+        for x, y in self.loader():
+            yield (
+                x.to(self.device, non_blocking=self._pin),
+                y.to(self.device, non_blocking=self._pin),
+            )
+
+    def close(self) -> None:
+        """Stop persistent workers now rather than at garbage collection."""
+        self._loader = None
+
+
+def decode_all(
+    dataset: Dataset[tuple[Tensor, int]],
+    shape: tuple[int, int, int],
+    device: torch.device,
+    num_workers: int = 0,
+    batch_size: int = 256,
+) -> tuple[Tensor, Tensor]:
+    """Every item of a fixed-size uint8 dataset as one [N, *shape] tensor (and labels) on device."""
+    loader: DataLoader[tuple[Tensor, int]] = DataLoader(
+        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers
+    )
+    images, labels = (
+        [torch.empty((0, *shape), dtype=torch.uint8)],
+        [torch.empty(0, dtype=torch.long)],
+    )
+    for x, y in loader:
+        images.append(x)
+        labels.append(y.long())
+    return torch.cat(images).to(device), torch.cat(labels).to(device)
