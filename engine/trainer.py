@@ -23,7 +23,7 @@ from torch import nn
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.config import RunConfig
 from engine.data import DataBundle, load_dataset
-from engine.data.augment import BatchAugment
+from engine.data.augment import BatchAugment, output_size
 from engine.errors import ConfigError
 from engine.models import count_params, create_model
 from engine.optim import LRSchedule, build_optimizer, optimizer_info
@@ -127,7 +127,7 @@ class Trainer:
         self.bundle = bundle or load_dataset(c.data, self.device)
         info = self.bundle.info
         self.classes = list(self.bundle.classes)
-        input_size = c.augment.crop_size or info.image_size
+        input_size = output_size(c.augment, info.image_size)
         self.model: nn.Module = create_model(c.model, info.channels, len(self.classes), input_size)
         self.params = count_params(self.model)
         self.channels_last = c.train.channels_last == "on" or (
@@ -427,7 +427,7 @@ class Trainer:
             matrix = torch.tensor(result["confusion"], dtype=torch.float)
             per_class = (matrix.diag() / matrix.sum(1).clamp(min=1)).tolist()
             confusion["per_class_acc"] = dict(zip(self.classes, per_class, strict=True))
-        best = dict(self.best, best_epoch=float(self.best_epoch))
+        best = dict(self.best, best_epoch=self.best_epoch)
         final = FitDone(done.status, done.message, done.epoch, best, test, confusion)
         callback(final)
         return final

@@ -154,21 +154,26 @@ def train(
 def _check_buildable(config: Any) -> None:
     """Refuse what only the registries can refuse (unknown model, bad architecture, unknown
     optimizer/schedule) before a run is created, so a bad request leaves no trace."""
-    from engine.data import dataset_info
+    from engine.data import dataset_info, load_dataset
+    from engine.data.augment import output_size
     from engine.models import create_model
     from engine.optim import optimizer_info, schedule_info
 
     optimizer_info(config.optim.name)
     schedule_info(config.schedule.name)
     info = dataset_info(config.data)
-    size = config.augment.crop_size or info.image_size
-    create_model(config.model, info.channels, info.num_classes, size)
+    create_model(config.model, info.channels, info.num_classes,
+                 output_size(config.augment, info.image_size))
+    # Missing files (or a download that cannot happen) fail here, before the run exists;
+    # a dataset that needs downloading is fetched now, in the foreground.
+    load_dataset(config.data, "cpu")
 
 
 # ---------------------------------------------------------------- runs
 
 RUN_COLUMNS = ("id", "name", "model", "dataset", "status", "epoch", "best_val_acc", "test_acc",
                "params", "started")
+NARROW_RUN_COLUMNS = ("id", "status", "epoch", "best_val_acc", "test_acc")
 
 
 def _row(doc: dict[str, Any]) -> dict[str, Any]:
@@ -182,9 +187,15 @@ def _row(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fmt(value: Any) -> str:
+def _fmt(value: Any, column: str = "") -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and column in ("seconds", "images_per_s"):
+        return f"{value:.1f}"
+    if isinstance(value, float) and column == "lr":
+        return f"{value:.3g}"
+    if isinstance(value, float) and column == "best_epoch":
+        return str(int(value))
     if isinstance(value, float):
         return f"{value:.4f}"
     if isinstance(value, int) and value >= 10_000:
@@ -193,14 +204,18 @@ def _fmt(value: Any) -> str:
 
 
 def _table(title: str, columns: tuple[str, ...] | list[str], rows: list[dict[str, Any]]) -> Any:
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
     for col in columns:
-        table.add_column(col, justify="right" if col not in ("id", "name", "model", "dataset",
-                                                              "status", "started") else "left")
+        text = col in ("id", "name", "model", "dataset", "status", "started", "run")
+        # numeric headers on two lines ("val\nacc") keep the tables inside 80 columns
+        header = col if text else col.replace("best_val_acc", "best val_acc").replace("_", "\n", 1)
+        table.add_column(header, justify="left" if text else "right", no_wrap=True,
+                         overflow="fold" if col == "id" else "ellipsis")
     for row in rows:
-        table.add_row(*(_fmt(row.get(col)) for col in columns))
+        table.add_row(*(_fmt(row.get(col), col) for col in columns))
     return table
 
 
@@ -221,7 +236,9 @@ def runs_list(as_json: JsonOption = False) -> None:
     if not docs:
         typer.echo(f"no runs in {s.root}; start one with `resnet-tui train digits-quick`")
         return
-    console().print(_table(f"runs in {s.root}", RUN_COLUMNS, [_row(d) for d in docs]))
+    c = console()
+    columns = RUN_COLUMNS if c.width >= 140 else NARROW_RUN_COLUMNS
+    c.print(_table(f"runs in {s.root}", columns, [_row(d) for d in docs]))
 
 
 @runs_app.command("show")
@@ -243,7 +260,7 @@ def runs_show(run: str, as_json: JsonOption = False) -> None:
             f"{doc.get('epoch', 0)}/{doc.get('epochs')}")
     best, test = doc.get("best") or {}, doc.get("test") or {}
     if best:
-        c.print("best: " + "  ".join(f"{k} {_fmt(v)}" for k, v in best.items()))
+        c.print("best: " + "  ".join(f"{k} {_fmt(v, k)}" for k, v in best.items()))
     if test:
         c.print("test: " + "  ".join(f"{k} {_fmt(v)}" for k, v in test.items()))
     cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
@@ -284,7 +301,9 @@ def runs_best(
     if not rows:
         typer.echo("no run has finished an epoch yet")
         return
-    console().print(_table("Best Stats Per Model", BEST_COLUMNS, rows))
+    c = console()
+    columns = BEST_COLUMNS if c.width >= 100 else tuple(k for k in BEST_COLUMNS if k != "model")
+    c.print(_table("Best Stats Per Model", columns, rows))
 
 
 @runs_app.command("compare")
@@ -412,6 +431,7 @@ def models_summary(
     """The layer table of a model, ending with `Trainable params: N`."""
     from engine.config import RunConfig
     from engine.data import dataset_info
+    from engine.data.augment import output_size
     from engine.models import create_model, summary
 
     overrides: list[str] = [f"model.name={name}", *(sets or [])]
@@ -423,7 +443,7 @@ def models_summary(
     if not dataset and not any(o.startswith("data.") for o in overrides):
         config = config.replace({"data.name": _default_dataset(name)})
     info = dataset_info(config.data)
-    size = config.augment.crop_size or info.image_size
+    size = output_size(config.augment, info.image_size)
     model = create_model(config.model, info.channels, info.num_classes, size)
     typer.echo(f"{name} on {info.name} ({info.channels}x{size}x{size}, {info.num_classes} classes)")
     typer.echo(summary(model, info.channels, size))

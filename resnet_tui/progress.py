@@ -10,7 +10,6 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     TextColumn,
-    TimeElapsedColumn,
     TimeRemainingColumn,
 )
 
@@ -21,16 +20,14 @@ def train_with_progress(store: Any, run_id: str, console: Console) -> dict[str, 
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
+        BarColumn(bar_width=24),
         MofNCompleteColumn(),
         TextColumn("{task.fields[stats]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
         TimeRemainingColumn(),
         console=console,
-        transient=False,
+        transient=True,
     )
-    state: dict[str, Any] = {"run": None, "epoch": None, "epochs": 0, "stats": ""}
+    state: dict[str, Any] = {"run": None, "epoch": None, "epochs": 0}
 
     def on_event(event: Any) -> None:
         if isinstance(event, FitStarted):
@@ -40,29 +37,27 @@ def train_with_progress(store: Any, run_id: str, console: Console) -> dict[str, 
             )
             state["epochs"] = event.epochs
             state["run"] = progress.add_task(
-                "run", total=event.epochs, completed=event.start_epoch, stats=""
+                "run", total=event.epochs, completed=event.start_epoch, stats="ETA"
+            )
+            state["epoch"] = progress.add_task(
+                f"epoch {event.start_epoch + 1}", total=event.steps_per_epoch, stats=""
             )
         elif isinstance(event, StepDone):
-            if state["epoch"] is None:
-                state["epoch"] = progress.add_task(
-                    f"epoch {event.epoch}", total=event.steps, stats=""
-                )
             progress.update(
                 state["epoch"],
                 description=f"epoch {event.epoch}/{state['epochs']}",
                 completed=event.step,
-                total=event.steps,
-                stats=f"loss {event.loss:.4f}" if event.loss is not None else state["stats"],
+                stats=f"loss {event.loss:.4f}" if event.loss is not None else "",
             )
         elif isinstance(event, EpochDone):
             m = event.metrics
-            state["stats"] = (
-                f"loss {m['train_loss']:.4f} acc {m['train_acc']:.4f} | val loss "
-                f"{m['val_loss']:.4f} acc {m['val_acc']:.4f}"
+            progress.console.print(
+                f"epoch {event.epoch:>3}/{state['epochs']}  loss {m['train_loss']:.4f} "
+                f"acc {m['train_acc']:.4f} | val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}"
+                f" | {m['seconds']:.1f}s" + (" *" if event.improved else "")
             )
-            progress.update(state["run"], completed=event.epoch, stats=state["stats"])
-            if state["epoch"] is not None:
-                progress.update(state["epoch"], stats=state["stats"])
+            progress.update(state["run"], completed=event.epoch)
+            progress.reset(state["epoch"])
         elif isinstance(event, FitDone):
             progress.stop()
 

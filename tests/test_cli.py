@@ -1,0 +1,155 @@
+"""The command line: real training on digits, the run tables, and every user error as one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from conftest import REPO
+from engine.store import RunStore
+from resnet_tui.cli import app
+
+torch.set_num_threads(1)
+runner = CliRunner()
+
+
+def cli(*args: str, input: str | None = None) -> tuple[int, str]:
+    result = runner.invoke(app, list(args), input=input)
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with two finished digits runs that differ in lr."""
+    runs = tmp_path_factory.mktemp("cli") / "runs"
+    for name, lr in (("first", "0.1"), ("second", "0.05")):
+        code, out = cli("--runs-dir", str(runs), "train", "digits-quick", "--set",
+                        "train.epochs=2", "--set", f"optim.lr={lr}", "--name", name)
+        assert code == 0, out
+        assert "test acc" in out and "best val acc" in out
+    return runs
+
+
+def test_runs_list_and_json(trained: Path) -> None:
+    code, out = cli("--runs-dir", str(trained), "runs", "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    assert sorted(r["name"] for r in rows) == ["first", "second"]
+    assert all(r["status"] == "finished" and r["epoch"] == "2/2" for r in rows)
+    code, out = cli("--runs-dir", str(trained), "runs", "list")
+    assert code == 0 and "first" in out and "finished" in out
+
+
+def test_runs_best_is_the_seed_000_table(trained: Path) -> None:
+    code, out = cli("--runs-dir", str(trained), "runs", "best", "--json")
+    assert code == 0
+    rows = {r["run"]: r for r in json.loads(out)}
+    store = RunStore(trained)
+    for name, row in rows.items():
+        epochs = [m for m in store.read_metrics(store.resolve(name))[0] if m["kind"] == "epoch"]
+        assert row["train_loss"] == min(m["train_loss"] for m in epochs)
+        assert row["val_acc"] == max(m["val_acc"] for m in epochs)
+        assert 1 <= row["best_epoch"] <= 2
+    code, out = cli("--runs-dir", str(trained), "runs", "best")
+    assert "Best Stats Per Model" in out and "val_loss" in out
+
+
+def test_runs_show_and_compare(trained: Path) -> None:
+    code, out = cli("--runs-dir", str(trained), "runs", "show", "first")
+    assert code == 0 and "status finished" in out and "test:" in out
+    code, out = cli("--runs-dir", str(trained), "runs", "compare", "first", "second", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["config_differences"] == {"optim.lr": [0.1, 0.05]}
+    assert len(data["stats"]) == 2
+
+
+def test_presets_and_models_commands() -> None:
+    code, out = cli("presets", "list", "--json")
+    assert code == 0 and "digits-quick" in {p["name"] for p in json.loads(out)}
+    code, out = cli("presets", "show", "cifar10-resnet24-mixup", "--set", "train.epochs=5")
+    assert code == 0 and "epochs = 5" in out and 'name = "adadelta"' in out
+    code, out = cli("models", "list", "--json")
+    assert code == 0 and {"resnet24", "resnet50d", "basenet"} <= {m["name"] for m in json.loads(out)}
+    code, out = cli("models", "summary", "resnet24")
+    assert code == 0
+    assert out.strip().splitlines()[-2:] != []
+    assert "Trainable params: 4,935,242" in out
+    code, out = cli("models", "summary", "resnet24", "--set", "model.channels=32,64,128,256")
+    assert code == 0 and "Trainable params: 4,935,242" not in out
+
+
+def test_rm_asks_and_deletes(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    code, out = cli("--runs-dir", str(runs), "train", "digits-quick", "--set", "train.epochs=1",
+                    "--name", "gone")
+    assert code == 0, out
+    code, out = cli("--runs-dir", str(runs), "runs", "rm", "gone", input="n\n")
+    assert code == 1 and len(RunStore(runs).list_runs()) == 1
+    code, out = cli("--runs-dir", str(runs), "runs", "rm", "gone", input="y\n")
+    assert code == 0 and RunStore(runs).list_runs() == []
+
+
+def _snapshot(runs: Path) -> dict[str, bytes]:
+    if not runs.exists():
+        return {}
+    return {str(p.relative_to(runs)): p.read_bytes() for p in sorted(runs.rglob("*"))
+            if p.is_file() and not p.name.endswith(".lock")}
+
+
+BAD_CLI = [
+    (["train", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    (["train", "digits-quik"], "did you mean 'digits-quick'"),
+    (["train", "missing.toml"], "preset file 'missing.toml' does not exist"),
+    (["train", "digits-quick", "--set", "optim.lrr=1"], "did you mean 'optim.lr'"),
+    (["train", "digits-quick", "--set", "optim.lr=-1"], "optim.lr: must be greater than 0"),
+    (["train", "digits-quick", "--set", "data.batch_size=0"], "data.batch_size: must be at least 1"),
+    (["train", "digits-quick", "--set", "model.name=resnet99"], "model.name: unknown model"),
+    (["train", "digits-quick", "--set", "data.name=imagenet"], "data.name: unknown dataset"),
+    (["train", "digits-quick", "--set", "optim.name=lion"], "optim.name: unknown optimizer"),
+    (["train", "digits-quick", "--set", "schedule.name=cosin"], "schedule.name: unknown schedule"),
+    (["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.pool_size=8"],
+     "model.pool_size"),
+    (["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.groups=3"],
+     "model.groups"),
+    (["train", "digits-quick", "--set", "model.name=baseline-cnn", "--set",
+      "model.layers=1,1"], "model.layers"),
+    (["train", "digits-quick", "--set", "data.name=cifar10", "--set", "data.download=false",
+      "--set", "data.root=/nonexistent"], "data.root"),
+    (["train", "--resume", "nope"], "no run 'nope'"),
+    (["train", "--resume", "../x"], "no run '../x'"),
+    (["train", "digits-quick", "--resume", "x"], "drop PRESET"),
+    (["runs", "show", "../../etc"], "no run"),
+    (["runs", "compare", "only-one"], "at least two runs"),
+    (["runs", "stop", "nope"], "no run 'nope'"),
+    (["models", "summary", "resnet99"], "unknown model 'resnet99'"),
+    (["presets", "show", "nope"], "unknown preset 'nope'"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD_CLI, ids=[" ".join(a) for a, _ in BAD_CLI])
+def test_user_errors_are_one_line_exit_2_and_change_nothing(
+    tmp_path: Path, args: list[str], needle: str
+) -> None:
+    runs = tmp_path / "runs"
+    before = _snapshot(runs)
+    code, out = cli("--runs-dir", str(runs), *args)
+    assert code == 2, out
+    assert needle in out
+    assert "Traceback" not in out
+    assert out.strip().startswith("error: ") and len(out.strip().splitlines()) == 1
+    assert _snapshot(runs) == before
+
+
+def test_help_is_fast_and_lists_the_commands() -> None:
+    out = subprocess.run([sys.executable, "-m", "resnet_tui", "--help"], cwd=REPO,
+                         capture_output=True, text=True, env=dict(os.environ), check=True).stdout
+    for command in ("train", "runs", "presets", "models"):
+        assert command in out
