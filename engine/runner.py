@@ -79,7 +79,10 @@ def check_resumable(store: RunStore, run_id: str) -> dict[str, Any]:
     if status == "diverged":
         raise StoreError(f"run {run_id} diverged; resuming would diverge again: start a new run "
                          "with a lower optim.lr")
-    if status == "running" or (status == "queued" and doc.get("pid") and store.is_alive(doc)):
+    launched_as_me = doc.get("pid") == os.getpid()  # launch_detached recorded our pid
+    if not launched_as_me and (
+        status == "running" or (status == "queued" and doc.get("pid") and store.is_alive(doc))
+    ):
         raise StoreError(f"run {run_id} is running (pid {doc.get('pid')}); stop it first")
     if status not in RESUMABLE:
         raise StoreError(f"run {run_id} is {status} and cannot be resumed")

@@ -14,7 +14,11 @@
 Safety rules, in short:
 
 - Every read-modify-write of ``index.json`` holds ``index.json.lock`` (``filelock``) for its
-  whole duration, and opens TinyDB afresh, so no process works from a stale copy.
+  whole duration and reads the file afresh (TinyDB is opened per operation), so no process
+  works from a stale copy.
+- ``index.json`` is TinyDB's JSON with one document per line. ``update`` (once per epoch per
+  run) rewrites only its document's line and copies the others' bytes, so its cost does not
+  grow with the number of runs; inserts, removals and anything unexpected go through TinyDB.
 - Every write of ``index.json``, ``run.json``, ``config.toml`` and a truncated
   ``metrics.jsonl`` goes to a temporary file in the same folder, is fsynced, then renamed over
   the old one (``os.replace`` is atomic): readers take no lock and always see a whole file.
@@ -161,8 +165,9 @@ def _write_error(path: Path, error: OSError) -> StoreError:
     return StoreError(f"could not write {path}: {reason}{hint}; {path.name} was left as it was")
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` all at once: temp file in the same folder, fsync, rename.
+def atomic_write(path: Path, *chunks: bytes | memoryview) -> None:
+    """Replace ``path`` with the ``chunks`` joined, all at once: a temp file in the same folder,
+    fsync, rename.
 
     Created with the user's umask. On failure the old file is untouched, the temp file is
     removed, and a StoreError says what went wrong. (The folder itself is not fsynced: after a
@@ -172,9 +177,10 @@ def atomic_write(path: Path, data: bytes) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
+            for chunk in chunks:
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -204,9 +210,9 @@ def _sort_time(doc: dict[str, Any]) -> float:
         return 0.0
 
 
-def _to_json(value: Any, *, indent: int | None = None) -> bytes:
+def _to_json(value: Any) -> bytes:
     try:
-        text = json.dumps(value, indent=indent, separators=None if indent else (",", ":"))
+        text = json.dumps(value, separators=(",", ":"))
     except (TypeError, ValueError) as e:
         raise StoreError(f"cannot store {e}: run fields must be plain JSON values") from e
     return text.encode("utf-8")
@@ -222,6 +228,33 @@ def _check_index(data: Any) -> dict[str, dict[str, Any]]:
         if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
             raise _IndexUnreadable(f"document {key} has no run id")
     return data
+
+
+def _dump_index(data: dict[str, dict[str, Any]]) -> bytes:
+    """TinyDB's JSON with one document per line, so one document can be edited in place::
+
+    {"runs":{
+    "1":{"id":"20250101-120000-resnet-digits-1a2b",...},
+    "2":{...}
+    }}
+    """
+    # The runs table goes last: with any other table the file does not start with
+    # _LINE_HEAD, and edit_line leaves it to TinyDB.
+    tables = sorted(data.items(), key=lambda item: item[0] == _TABLE)
+    out = [b"{"]
+    for i, (name, table) in enumerate(tables):
+        out.append((b"," if i else b"") + _to_json(name) + b":{")
+        lines = [_to_json(str(key)) + b":" + _to_json(doc) for key, doc in table.items()]
+        if lines:
+            out.append(b"\n" + b",\n".join(lines))
+        out.append(b"\n}")
+    out.append(b"}\n")
+    return b"".join(out)
+
+
+_LINE_HEAD = b'{"' + _TABLE.encode() + b'":{\n'
+_LINE_TAIL = b"\n}}\n"
+_DOC_KEY_RE = re.compile(rb'"[0-9]+":')
 
 
 class _IndexStorage(Storage):
@@ -242,7 +275,7 @@ class _IndexStorage(Storage):
             raw = self.path.read_bytes()  # one open: a rename under us cannot mix two files
         except FileNotFoundError:
             return None
-        if not raw.strip():
+        if len(raw) < 64 and not raw.strip():  # empty (no copy of a big file to check)
             return None
         try:
             data = json.loads(raw)
@@ -253,8 +286,51 @@ class _IndexStorage(Storage):
 
     def write(self, data: dict[str, dict[str, Any]]) -> None:
         self._data = None  # TinyDB mutated what read() returned: forget it unless the write lands
-        atomic_write(self.path, _to_json(data))
+        atomic_write(self.path, _dump_index(data))
         self._data = data
+
+    def edit_line(
+        self, run_id: str, change: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any] | None:
+        """Apply ``change`` to one run's document by rewriting only its line; the rest of the
+        file is copied byte for byte, so the cost does not grow with the number of runs.
+
+        Returns the new document, or None when the file is not in the expected shape (written
+        by something else, truncated, no such run): the caller then goes through TinyDB, which
+        reads everything and repairs what needs repairing. Call with the lock held.
+        """
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not raw.startswith(_LINE_HEAD) or not raw.endswith(_LINE_TAIL):
+            return None
+        # Its line is '"<doc id>":{"id":"<run id>",...' (the id comes first in every document).
+        # Search from the end: the runs that are written to are the recent ones.
+        needle = b'":{"id":' + _to_json(run_id) + b","
+        found = raw.rfind(needle)
+        while found >= 0:
+            start = raw.rfind(b"\n", 0, found) + 1
+            key = raw[start : found + 2]  # '"<doc id>":'
+            if _DOC_KEY_RE.fullmatch(key):
+                break
+            found = raw.rfind(needle, 0, found)  # the id inside another field: look further
+        else:
+            return None
+        end = raw.index(b"\n", found)
+        comma = raw[end - 1 : end] == b","
+        try:
+            doc = json.loads(raw[found + 2 : end - 1 if comma else end])
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(doc, dict) or doc.get("id") != run_id:
+            return None
+        change(doc)
+        view = memoryview(raw)  # no copies of the other documents' bytes
+        new_line = key + _to_json(doc) + (b"," if comma else b"")
+        atomic_write(self.path, view[:start], new_line, view[end:])
+        self._data = None
+        return doc
 
 
 # ---------------------------------------------------------------- metrics files
@@ -547,6 +623,12 @@ class RunStore:
         pid_start = doc.get("pid_start")
         return _pid_alive(pid, pid_start if isinstance(pid_start, int) else None)
 
+    @staticmethod
+    def process_identity(pid: int) -> dict[str, Any]:
+        """The fields that tell this process apart from a later one given the same pid
+        (``update`` fills them in by itself when it is given a ``pid``)."""
+        return {"pid_start": process_start_time(pid)}
+
     def _is_dead(self, doc: dict[str, Any]) -> bool:
         """Active with a pid whose process is gone: what readers report as crashed."""
         return doc.get("status") in ACTIVE and doc.get("pid") is not None and not self.is_alive(doc)
@@ -568,7 +650,8 @@ class RunStore:
     def list_runs(self) -> list[dict[str, Any]]:
         """Every run, newest first; runs whose process is gone are reported as crashed."""
         docs = self._read_docs()
-        docs.sort(key=lambda d: (_sort_time(d), d["id"]), reverse=True)
+        docs.reverse()  # the index keeps insertion order: the stable sort keeps it for ties
+        docs.sort(key=_sort_time, reverse=True)
         return [self._derive(doc) for doc in docs]
 
     def get(self, run_id: str) -> dict[str, Any]:
@@ -612,8 +695,11 @@ class RunStore:
         """Allocate an id, create the folder with config.toml and run.json, index it (queued)."""
         from engine.config import to_toml  # deferred: stdlib only, but not needed by readers
 
-        if extra and "id" in extra:
+        extra = dict(extra or {})
+        if "id" in extra:
             raise StoreError("extra fields cannot set a run's id")
+        if "status" in extra:
+            _check_status(extra["status"])
         model = str(config.get("model", {}).get("name", ""))
         slug = slugify(name) or slugify(preset) or slugify(model) or "run"
         toml = to_toml(config).encode("utf-8")
@@ -633,9 +719,9 @@ class RunStore:
                     "model": config.get("model", {}).get("name"),
                     "dataset": config.get("data", {}).get("name"),
                     "message": "",
-                    **(extra or {}),
+                    **extra,
                 }
-                run_json = _to_json(doc, indent=1)
+                run_json = _to_json(doc)
                 atomic_write(folder / CONFIG_FILE, toml)
                 atomic_write(folder / RUN_FILE, run_json)
                 table.insert(doc)
@@ -658,24 +744,30 @@ class RunStore:
         raise StoreError(f"could not allocate a free run id in {self.root}")
 
     def _modify(self, run_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
-        """Apply ``change`` to one document under the lock; rewrite index.json, then run.json."""
+        """Apply ``change`` to one document under the lock; rewrite index.json, then run.json.
+
+        The usual case edits the document's own line of index.json (cheap whatever the number
+        of runs); anything unexpected falls back to TinyDB's read-all, write-all update.
+        """
         folder = self.run_dir(run_id)
-        result: dict[str, Any] = {}
 
-        def apply(doc: Any) -> None:
-            change(doc)
-            result.update(doc)
-
-        with self._locked_table() as table:
-            if not table.contains(where("id") == run_id):
-                raise self._unknown(run_id)
+        def checked(doc: Any) -> None:  # a dict; TinyDB types it as a MutableMapping
             if not folder.is_dir():
                 raise StoreError(
                     f"the folder of run {run_id} is missing from {self.root}; "
                     "delete the run with `resnet-tui runs delete`"
                 )
-            table.update(apply, where("id") == run_id)
-            atomic_write(folder / RUN_FILE, _to_json(result, indent=1))
+            change(doc)
+            result.clear()
+            result.update(doc)
+
+        result: dict[str, Any] = {}
+        with self._lock():
+            if _IndexStorage(str(self.index_path)).edit_line(run_id, checked) is None:
+                with self._locked_table() as table:
+                    if not table.update(checked, where("id") == run_id):
+                        raise self._unknown(run_id)
+            atomic_write(folder / RUN_FILE, _to_json(result))
         return result
 
     def update(self, run_id: str, **fields: Any) -> dict[str, Any]:
@@ -688,9 +780,7 @@ class RunStore:
             raise StoreError("a run's id cannot be changed")
         if "status" in fields:
             _check_status(fields["status"])
-        if fields.get("pid") is not None:
-            fields.setdefault("pid_start", process_start_time(int(fields["pid"])))
-            fields.setdefault("host", this_host())
+        _add_identity(fields)
         _to_json(fields)  # refuse values JSON cannot hold before touching anything
         return self._modify(run_id, lambda doc: doc.update(fields))
 
@@ -706,9 +796,7 @@ class RunStore:
         else:
             fields.setdefault("finished", None)
         started = now_iso() if status == "running" and "started" not in fields else None
-        if fields.get("pid") is not None:
-            fields.setdefault("pid_start", process_start_time(int(fields["pid"])))
-            fields.setdefault("host", this_host())
+        _add_identity(fields)
         _to_json(fields)
 
         def change(doc: dict[str, Any]) -> None:
@@ -821,6 +909,18 @@ class RunStore:
             if not isinstance(r.get("epoch"), int | float) or r["epoch"] <= keep_through_epoch
         ]
         atomic_write(path, b"".join(_to_json(r) + b"\n" for r in kept))
+
+
+def _add_identity(fields: dict[str, Any]) -> None:
+    """A reported pid belongs to this host (unless ``host`` says otherwise) and gets its start
+    time, so that a recycled pid is not mistaken for the run."""
+    pid = fields.get("pid")
+    if pid is None:
+        return
+    if fields.setdefault("host", this_host()) == this_host():
+        fields.setdefault("pid_start", process_start_time(int(pid)))
+    else:
+        fields.setdefault("pid_start", None)
 
 
 def _check_status(status: Any) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import REPO
 from typer.testing import CliRunner
 
-from conftest import REPO
 from engine.store import RunStore
 from resnet_tui.cli import app
 
@@ -153,3 +153,40 @@ def test_help_is_fast_and_lists_the_commands() -> None:
                          capture_output=True, text=True, env=dict(os.environ), check=True).stdout
     for command in ("train", "runs", "presets", "models"):
         assert command in out
+
+
+def test_detach_stop_and_resume_through_the_cli(tmp_path: Path) -> None:
+    """--detach returns at once; `runs stop` stops it gracefully; --resume --detach finishes it."""
+    import time
+
+    runs = tmp_path / "runs"
+    env = dict(os.environ, OMP_NUM_THREADS="1", RESNET_TUI_RUNS=str(runs))
+    base = [sys.executable, "-m", "resnet_tui"]
+    out = subprocess.run([*base, "train", "digits-quick", "--name", "bg", "--detach", "--set",
+                          "train.epochs=30", "--set", "data.batch_size=16"],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    assert "training in the background" in out
+    store = RunStore(runs)
+    run_id = store.resolve("bg")
+
+    def wait(pred: object, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while not pred():  # type: ignore[operator]
+            assert time.monotonic() < deadline, store.get(run_id)
+            time.sleep(0.1)
+
+    wait(lambda: store.get(run_id)["epoch"] >= 1)
+    code, out = cli("--runs-dir", str(runs), "runs", "stop", "bg")
+    assert code == 0, out
+    wait(lambda: store.get(run_id)["status"] == "stopped")
+    assert store.get(run_id)["epoch"] < 30
+    code, out = cli("--runs-dir", str(runs), "runs", "rm", "bg", "--yes")
+    assert code == 0  # a stopped run may be deleted; recreate to test resume instead
+    subprocess.run([*base, "train", "digits-quick", "--name", "bg2", "--detach", "--set",
+                    "train.epochs=2"], cwd=REPO, env=env, check=True, capture_output=True)
+    run_id = store.resolve("bg2")
+    code, out = cli("--runs-dir", str(runs), "runs", "rm", "bg2", "--yes")
+    if store.get(run_id)["status"] in ("running", "queued"):
+        assert code == 2 and "stop it first" in out
+    wait(lambda: store.get(run_id)["status"] == "finished")
+    assert (store.run_dir(run_id) / "confusion.json").exists()
