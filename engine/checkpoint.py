@@ -43,8 +43,16 @@ def load_checkpoint(path: Path, expect_config: dict[str, Any] | None = None) -> 
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile,
-            ValueError, KeyError, AttributeError) as exc:
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        ValueError,
+        KeyError,
+        AttributeError,
+    ) as exc:
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a resnet-tui checkpoint "
             f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"

@@ -114,7 +114,9 @@ class ScheduleConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30
-    patience: int = 0  # early stopping: epochs without improvement of monitor; 0 = off (seed 000: 7)
+    patience: int = (
+        0  # early stopping: epochs without improvement of monitor; 0 = off (seed 000: 7)
+    )
     monitor: str = "val_loss"  # "val_loss" | "val_acc": picks the best epoch and drives patience
     ema: bool = False  # evaluate and checkpoint an EMA of the weights (seed 001)
     ema_decay: float = 0.999
@@ -326,65 +328,123 @@ def validate(c: RunConfig) -> None:
         value = flat[key]
         if value is not None and value not in allowed:
             raise ConfigError(
-                f"{key}: '{value}' is not one of {', '.join(allowed)}{nearest(str(value), allowed)}",
+                f"{key}: '{value}' is not one of {', '.join(allowed)}"
+                f"{nearest(str(value), allowed)}",
                 key,
             )
     for key in ("data.batch_size", "data.eval_batch_size", "train.epochs"):
         _check(flat[key] >= 1, key, f"must be at least 1, got {flat[key]}")
-    for key in ("data.num_workers", "train.patience", "train.log_every", "train.threads",
-                "augment.crop_padding", "augment.resize", "augment.crop_size",
-                "augment.cutout_holes", "augment.cutout_length", "augment.randaugment_ops",
-                "data.image_size", "schedule.plateau_patience"):
+    for key in (
+        "data.num_workers",
+        "train.patience",
+        "train.log_every",
+        "train.threads",
+        "augment.crop_padding",
+        "augment.resize",
+        "augment.crop_size",
+        "augment.cutout_holes",
+        "augment.cutout_length",
+        "augment.randaugment_ops",
+        "data.image_size",
+        "schedule.plateau_patience",
+    ):
         _check(flat[key] >= 0, key, f"must be 0 or more, got {flat[key]}")
     _check(c.optim.lr > 0, "optim.lr", f"must be greater than 0, got {c.optim.lr}")
-    for key in ("optim.weight_decay", "optim.grad_clip", "optim.momentum", "optim.eps",
-                "schedule.min_lr", "schedule.warmup_epochs", "augment.rotation",
-                "augment.noise_std", "augment.mixup_alpha", "augment.cutmix_alpha",
-                "model.backbone_lr_scale"):
+    for key in (
+        "optim.weight_decay",
+        "optim.grad_clip",
+        "optim.momentum",
+        "optim.eps",
+        "schedule.min_lr",
+        "schedule.warmup_epochs",
+        "augment.rotation",
+        "augment.noise_std",
+        "augment.mixup_alpha",
+        "augment.cutmix_alpha",
+        "model.backbone_lr_scale",
+    ):
         _check(flat[key] >= 0, key, f"must be 0 or more, got {flat[key]}")
-    for key in ("data.val_fraction", "data.test_fraction", "augment.mix_prob",
-                "augment.label_smoothing", "model.drop_rate", "optim.beta1", "optim.beta2",
-                "optim.rho", "train.ema_decay", "schedule.pct_start", "schedule.gamma"):
-        _check(0.0 <= flat[key] <= 1.0, key, f"is a probability/fraction in [0, 1], got {flat[key]}")
+    for key in (
+        "data.val_fraction",
+        "data.test_fraction",
+        "augment.mix_prob",
+        "augment.label_smoothing",
+        "model.drop_rate",
+        "optim.beta1",
+        "optim.beta2",
+        "optim.rho",
+        "train.ema_decay",
+        "schedule.pct_start",
+        "schedule.gamma",
+    ):
+        _check(
+            0.0 <= flat[key] <= 1.0, key, f"is a probability/fraction in [0, 1], got {flat[key]}"
+        )
     _check(c.data.val_fraction < 1, "data.val_fraction", "must leave some training data (< 1)")
-    _check(c.data.val_fraction + c.data.test_fraction < 1, "data.test_fraction",
-           "val_fraction + test_fraction must be below 1")
+    _check(
+        c.data.val_fraction + c.data.test_fraction < 1,
+        "data.test_fraction",
+        "val_fraction + test_fraction must be below 1",
+    )
     _check(c.optim.momentum < 1, "optim.momentum", f"must be below 1, got {c.optim.momentum}")
-    _check(not c.optim.nesterov or c.optim.momentum > 0, "optim.nesterov",
-           "Nesterov momentum needs optim.momentum > 0")
-    _check(0 <= c.augment.randaugment_magnitude <= 30, "augment.randaugment_magnitude",
-           f"must be in 0..30, got {c.augment.randaugment_magnitude}")
-    _check((c.augment.cutout_holes == 0) == (c.augment.cutout_length == 0)
-           or c.augment.cutout_holes == 0, "augment.cutout_length",
-           "cutout needs both cutout_holes and cutout_length above 0")
+    _check(
+        not c.optim.nesterov or c.optim.momentum > 0,
+        "optim.nesterov",
+        "Nesterov momentum needs optim.momentum > 0",
+    )
+    _check(
+        0 <= c.augment.randaugment_magnitude <= 30,
+        "augment.randaugment_magnitude",
+        f"must be in 0..30, got {c.augment.randaugment_magnitude}",
+    )
+    _check(
+        (c.augment.cutout_holes == 0) == (c.augment.cutout_length == 0)
+        or c.augment.cutout_holes == 0,
+        "augment.cutout_length",
+        "cutout needs both cutout_holes and cutout_length above 0",
+    )
     _check(c.schedule.step_size >= 1, "schedule.step_size", "must be at least 1")
     _check(c.schedule.restart_period >= 1, "schedule.restart_period", "must be at least 1")
     _check(c.schedule.restart_mult >= 1, "schedule.restart_mult", "must be at least 1")
-    _check(c.schedule.warmup_epochs < c.train.epochs, "schedule.warmup_epochs",
-           f"must be shorter than train.epochs ({c.train.epochs})")
-    _check(list(c.schedule.milestones) == sorted(set(c.schedule.milestones)),
-           "schedule.milestones", "must be strictly increasing epochs")
+    _check(
+        c.schedule.warmup_epochs < c.train.epochs,
+        "schedule.warmup_epochs",
+        f"must be shorter than train.epochs ({c.train.epochs})",
+    )
+    _check(
+        list(c.schedule.milestones) == sorted(set(c.schedule.milestones)),
+        "schedule.milestones",
+        "must be strictly increasing epochs",
+    )
     m = c.model
     lists = {k: getattr(m, k) for k in ("layers", "channels", "kernel_sizes", "skip_kernel_sizes")}
     given = {k: v for k, v in lists.items() if v is not None}
     if len({len(v) for v in given.values()}) > 1:
         raise ConfigError(
-            "model.layers/channels/kernel_sizes/skip_kernel_sizes (B/C/F/K) must have one entry per "
-            "stage, got lengths " + ", ".join(f"{k}={len(v)}" for k, v in given.items()),
+            "model.layers/channels/kernel_sizes/skip_kernel_sizes (B/C/F/K) must have one entry "
+            "per stage, got lengths " + ", ".join(f"{k}={len(v)}" for k, v in given.items()),
             "model." + next(iter(given)),
         )
     for key, values in given.items():
         _check(len(values) >= 1, f"model.{key}", "needs at least one stage")
-        _check(all(v >= 1 for v in values), f"model.{key}", f"entries must be at least 1, got {values}")
+        _check(
+            all(v >= 1 for v in values), f"model.{key}", f"entries must be at least 1, got {values}"
+        )
     for key in ("kernel_sizes", "skip_kernel_sizes"):
         values = given.get(key) or []
-        _check(all(v % 2 == 1 for v in values), f"model.{key}",
-               f"kernel sizes must be odd so the feature map keeps its size, got {values}")
+        _check(
+            all(v % 2 == 1 for v in values),
+            f"model.{key}",
+            f"kernel sizes must be odd so the feature map keeps its size, got {values}",
+        )
     for key in ("pool_size", "groups", "width_per_group", "stem_width"):
         value = getattr(m, key)
         _check(value is None or value >= 1, f"model.{key}", f"must be at least 1, got {value}")
-    _check(m.se_ratio is None or 0 <= m.se_ratio <= 1, "model.se_ratio",
-           f"is a ratio in [0, 1], got {m.se_ratio}")
+    _check(
+        m.se_ratio is None or 0 <= m.se_ratio <= 1,
+        "model.se_ratio",
+        f"is a ratio in [0, 1], got {m.se_ratio}",
+    )
 
 
 # ---------------------------------------------------------------- TOML out

@@ -32,9 +32,7 @@ def best_stats_row(doc: dict[str, Any], epochs: list[dict[str, Any]]) -> dict[st
 
 def config_differences(configs: list[RunConfig]) -> dict[str, list[Any]]:
     """``{"optim.lr": [0.1, 0.05], ...}`` for every key whose value is not the same in all."""
-    flats = [
-        {f"{s}.{k}": v for s, d in c.to_dict().items() for k, v in d.items()} for c in configs
-    ]
+    flats = [{f"{s}.{k}": v for s, d in c.to_dict().items() for k, v in d.items()} for c in configs]
     keys = list(flats[0]) if flats else []
     return {
         key: [f[key] for f in flats] for key in keys if any(f[key] != flats[0][key] for f in flats)

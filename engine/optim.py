@@ -40,8 +40,9 @@ def register_optimizer(
     return wrap
 
 
-@register_optimizer("sgd", "SGD with momentum, optionally Nesterov (seeds 001, 003, 004)",
-                    ("momentum", "nesterov"))
+@register_optimizer(
+    "sgd", "SGD with momentum, optionally Nesterov (seeds 001, 003, 004)", ("momentum", "nesterov")
+)
 def _sgd(groups: list[dict[str, Any]], c: OptimConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, nesterov=c.nesterov)
 
@@ -140,19 +141,29 @@ SCHEDULES: dict[str, ScheduleInfo] = {
     s.name: s
     for s in (
         ScheduleInfo("constant", "constant learning rate", ()),
-        ScheduleInfo("step", "multiply by gamma every step_size epochs (seed 003: 0.1 every 100)",
-                     ("step_size", "gamma")),
-        ScheduleInfo("multistep", "multiply by gamma at each milestone epoch",
-                     ("milestones", "gamma")),
+        ScheduleInfo(
+            "step",
+            "multiply by gamma every step_size epochs (seed 003: 0.1 every 100)",
+            ("step_size", "gamma"),
+        ),
+        ScheduleInfo(
+            "multistep", "multiply by gamma at each milestone epoch", ("milestones", "gamma")
+        ),
         ScheduleInfo("cosine", "cosine annealing from lr to min_lr over the run", ("min_lr",)),
-        ScheduleInfo("cosine-restarts",
-                     "cosine with warm restarts every restart_period epochs or iterations "
-                     "(seed 001: every 50 iterations)",
-                     ("restart_period", "restart_mult", "per_iteration", "min_lr")),
-        ScheduleInfo("onecycle", "one-cycle: warm up to lr over pct_start, then anneal",
-                     ("pct_start",)),
-        ScheduleInfo("plateau", "reduce by gamma when val loss stalls for plateau_patience epochs",
-                     ("gamma", "plateau_patience", "min_lr")),
+        ScheduleInfo(
+            "cosine-restarts",
+            "cosine with warm restarts every restart_period epochs or iterations "
+            "(seed 001: every 50 iterations)",
+            ("restart_period", "restart_mult", "per_iteration", "min_lr"),
+        ),
+        ScheduleInfo(
+            "onecycle", "one-cycle: warm up to lr over pct_start, then anneal", ("pct_start",)
+        ),
+        ScheduleInfo(
+            "plateau",
+            "reduce by gamma when val loss stalls for plateau_patience epochs",
+            ("gamma", "plateau_patience", "min_lr"),
+        ),
     )
 }
 
@@ -175,8 +186,12 @@ class LRSchedule:
     """Sets each param group's lr from (epoch, step) progress; warmup applies to every kind."""
 
     def __init__(
-        self, optimizer: torch.optim.Optimizer, c: ScheduleConfig, base_lr: float,
-        epochs: int, steps_per_epoch: int,
+        self,
+        optimizer: torch.optim.Optimizer,
+        c: ScheduleConfig,
+        base_lr: float,
+        epochs: int,
+        steps_per_epoch: int,
     ) -> None:
         schedule_info(c.name)
         self.optimizer, self.c, self.base_lr = optimizer, c, base_lr
@@ -199,7 +214,11 @@ class LRSchedule:
         if c.name == "plateau":
             return max(self.plateau_scale, floor)
         span = max(self.epochs - c.warmup_epochs, 1e-9)
-        u = (t - c.warmup_epochs) if c.per_iteration or c.name == "onecycle" else epoch - c.warmup_epochs
+        u = (
+            (t - c.warmup_epochs)
+            if c.per_iteration or c.name == "onecycle"
+            else epoch - c.warmup_epochs
+        )
         if c.name == "cosine":
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(u / span, 1.0)))
         if c.name == "cosine-restarts":

@@ -78,7 +78,9 @@ def find_preset(ref: str) -> Path:
         path = folder / f"{ref}.toml"
         if path.is_file():
             return path
-    names = sorted({p.stem for folder in search_path() if folder.is_dir() for p in folder.glob("*.toml")})
+    names = sorted(
+        {p.stem for folder in search_path() if folder.is_dir() for p in folder.glob("*.toml")}
+    )
     raise ConfigError(
         f"unknown preset '{ref}'{nearest(ref, names)}; see `resnet-tui presets list` "
         f"(available: {', '.join(names)})"
@@ -109,7 +111,7 @@ def load_preset(ref: str, _chain: tuple[str, ...] = ()) -> Preset:
         except ConfigError as exc:
             if "cycle" in str(exc):
                 raise
-            raise ConfigError(f"{path}: extends = \"{parent}\": {exc}") from exc
+            raise ConfigError(f'{path}: extends = "{parent}": {exc}') from exc
         overrides = deep_merge(base.overrides, raw)
     try:
         from_dict(overrides)  # refuse unknown keys, wrong types and bad ranges now, naming the file
@@ -134,8 +136,10 @@ def resolve(ref: str | None = None, sets: list[str] | None = None) -> tuple[RunC
         raise
 
 
-def save_preset(name: str, config: RunConfig, description: str, base: RunConfig | None = None) -> Path:
-    """Write the keys of ``config`` that differ from ``base`` (default: the defaults) as a preset."""
+def save_preset(
+    name: str, config: RunConfig, description: str, base: RunConfig | None = None
+) -> Path:
+    """Write the keys of ``config`` that differ from ``base`` (default: defaults) as a preset."""
     from engine.config import diff
 
     if not NAME_PATTERN.match(name):

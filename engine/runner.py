@@ -74,11 +74,15 @@ def check_resumable(store: RunStore, run_id: str) -> dict[str, Any]:
     doc = store.get(run_id)
     status = doc["status"]
     if status == "finished":
-        raise StoreError(f"run {run_id} already finished; start a new run from its config "
-                         f"(`resnet-tui train {store.run_dir(run_id) / 'config.toml'}`)")
+        raise StoreError(
+            f"run {run_id} already finished; start a new run from its config "
+            f"(`resnet-tui train {store.run_dir(run_id) / 'config.toml'}`)"
+        )
     if status == "diverged":
-        raise StoreError(f"run {run_id} diverged; resuming would diverge again: start a new run "
-                         "with a lower optim.lr")
+        raise StoreError(
+            f"run {run_id} diverged; resuming would diverge again: start a new run "
+            "with a lower optim.lr"
+        )
     launched_as_me = doc.get("pid") == os.getpid()  # launch_detached recorded our pid
     if not launched_as_me and (
         status == "running" or (status == "queued" and doc.get("pid") and store.is_alive(doc))
@@ -93,8 +97,12 @@ def _config_of(doc: dict[str, Any]) -> RunConfig:
     return from_dict(doc["config"])
 
 
-def execute(store: RunStore, run_id: str, on_event: Callable[[Any], None] | None = None,
-            stop: StopFlag | None = None) -> dict[str, Any]:
+def execute(
+    store: RunStore,
+    run_id: str,
+    on_event: Callable[[Any], None] | None = None,
+    stop: StopFlag | None = None,
+) -> dict[str, Any]:
     """Train run ``run_id`` (new, stopped or crashed) to its end; returns the final document.
 
     User errors (bad data root, corrupt checkpoint, ...) end the run as ``failed`` with the
@@ -105,9 +113,16 @@ def execute(store: RunStore, run_id: str, on_event: Callable[[Any], None] | None
     log = RunLog(run_dir / "train.log")
     stop = stop or StopFlag()
     stop.install()
-    store.update(run_id, status="running", pid=os.getpid(), host=socket.gethostname(),
-                 started=doc.get("started") or now(), finished=None, message="",
-                 **store.process_identity(os.getpid()))
+    store.update(
+        run_id,
+        status="running",
+        pid=os.getpid(),
+        host=socket.gethostname(),
+        started=doc.get("started") or now(),
+        finished=None,
+        message="",
+        **store.process_identity(os.getpid()),
+    )
     resumed = doc["status"] != "queued" or (run_dir / "last.pt").exists()
     log(f"{'resuming' if resumed else 'starting'} run {run_id} (pid {os.getpid()})")
     try:
@@ -117,27 +132,44 @@ def execute(store: RunStore, run_id: str, on_event: Callable[[Any], None] | None
         trainer = Trainer(config)
         if resumed:
             _restore(trainer, store, run_id, run_dir, log)
-        store.update(run_id, device=str(trainer.device), params=trainer.params,
-                     classes=trainer.classes)
+        store.update(
+            run_id, device=str(trainer.device), params=trainer.params, classes=trainer.classes
+        )
 
         def handle(event: Any) -> None:
             if isinstance(event, FitStarted):
-                log(f"{event.params:,} params on {event.device}; {event.train_size} train / "
-                    f"{event.val_size} val images; epochs {event.start_epoch + 1}..{event.epochs}")
+                log(
+                    f"{event.params:,} params on {event.device}; {event.train_size} train / "
+                    f"{event.val_size} val images; epochs {event.start_epoch + 1}..{event.epochs}"
+                )
             elif isinstance(event, StepDone) and event.loss is not None:
-                store.append_metrics(run_id, {"kind": "step", "epoch": event.epoch,
-                                              "step": event.step, "loss": event.loss,
-                                              "lr": event.lr})
+                store.append_metrics(
+                    run_id,
+                    {
+                        "kind": "step",
+                        "epoch": event.epoch,
+                        "step": event.step,
+                        "loss": event.loss,
+                        "lr": event.lr,
+                    },
+                )
             elif isinstance(event, EpochDone):
                 m = event.metrics
-                store.append_metrics(run_id, {"kind": "epoch", **m, "best_epoch": event.best_epoch,
-                                              "time": now()})
-                store.update(run_id, epoch=event.epoch, best=dict(trainer.best,
-                             best_epoch=trainer.best_epoch), last=_rounded(m))
-                log(f"epoch {event.epoch}/{config.train.epochs} train_loss {m['train_loss']:.4f} "
+                store.append_metrics(
+                    run_id, {"kind": "epoch", **m, "best_epoch": event.best_epoch, "time": now()}
+                )
+                store.update(
+                    run_id,
+                    epoch=event.epoch,
+                    best=dict(trainer.best, best_epoch=trainer.best_epoch),
+                    last=_rounded(m),
+                )
+                log(
+                    f"epoch {event.epoch}/{config.train.epochs} train_loss {m['train_loss']:.4f} "
                     f"train_acc {m['train_acc']:.4f} val_loss {m['val_loss']:.4f} val_acc "
                     f"{m['val_acc']:.4f} lr {m['lr']:.3g} {m['seconds']:.1f}s"
-                    + (" *" if event.improved else ""))
+                    + (" *" if event.improved else "")
+                )
             elif isinstance(event, FitDone) and event.confusion:
                 write_json_atomic(run_dir / "confusion.json", event.confusion)
             if on_event is not None:
@@ -146,12 +178,18 @@ def execute(store: RunStore, run_id: str, on_event: Callable[[Any], None] | None
         done = trainer.fit(handle, checkpoint_dir=run_dir, should_stop=stop)
         log(f"{done.status}: {done.message}")
         if done.test:
-            log(f"test_loss {done.test['test_loss']:.4f} test_acc {done.test['test_acc']:.4f} "
-                f"(best epoch {trainer.best_epoch})")
-        return store.set_status(run_id, done.status, done.message, epoch=done.epoch,
-                                best=done.best or dict(trainer.best,
-                                                       best_epoch=trainer.best_epoch),
-                                test=done.test)
+            log(
+                f"test_loss {done.test['test_loss']:.4f} test_acc {done.test['test_acc']:.4f} "
+                f"(best epoch {trainer.best_epoch})"
+            )
+        return store.set_status(
+            run_id,
+            done.status,
+            done.message,
+            epoch=done.epoch,
+            best=done.best or dict(trainer.best, best_epoch=trainer.best_epoch),
+            test=done.test,
+        )
     except UserError as exc:
         log(f"failed: {exc}")
         store.set_status(run_id, "failed", str(exc))
@@ -164,27 +202,35 @@ def execute(store: RunStore, run_id: str, on_event: Callable[[Any], None] | None
     except RuntimeError as exc:
         text = str(exc)
         if "out of memory" in text.lower():
-            message = ("the device ran out of memory; lower data.batch_size (or use a smaller "
-                       "model, or train.amp=bf16 on CUDA) and resume")
+            message = (
+                "the device ran out of memory; lower data.batch_size (or use a smaller "
+                "model, or train.amp=bf16 on CUDA) and resume"
+            )
             log(f"failed: {message}")
             store.set_status(run_id, "failed", message)
             raise UserError(message) from None
         log("failed with an internal error:\n" + traceback.format_exc())
-        store.set_status(run_id, "failed", f"internal error: {text.splitlines()[0] if text else exc!r}"
-                         f" (details in {run_dir / 'train.log'})")
+        store.set_status(
+            run_id,
+            "failed",
+            f"internal error: {text.splitlines()[0] if text else exc!r}"
+            f" (details in {run_dir / 'train.log'})",
+        )
         raise
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             store.set_status(run_id, "stopped", "interrupted before training started")
             raise
         log("failed with an internal error:\n" + traceback.format_exc())
-        store.set_status(run_id, "failed", f"internal error: {exc!r} "
-                         f"(details in {run_dir / 'train.log'})")
+        store.set_status(
+            run_id, "failed", f"internal error: {exc!r} (details in {run_dir / 'train.log'})"
+        )
         raise
 
 
-def _restore(trainer: Any, store: RunStore, run_id: str, run_dir: Path,
-             log: Callable[[str], None]) -> None:
+def _restore(
+    trainer: Any, store: RunStore, run_id: str, run_dir: Path, log: Callable[[str], None]
+) -> None:
     """Load last.pt, or best.pt when last.pt is missing or corrupt; drop metrics lines the
     checkpoint does not cover (a kill between the metrics line and the checkpoint)."""
     errors = []
@@ -224,11 +270,23 @@ def launch_detached(store: RunStore, run_id: str, argv0: list[str] | None = None
 
     run_dir = store.run_dir(run_id)
     command = (argv0 or [sys.executable, "-m", "resnet_tui"]) + [
-        "--runs-dir", str(store.root), "train", "--resume", run_id, "--quiet"]
+        "--runs-dir",
+        str(store.root),
+        "train",
+        "--resume",
+        run_id,
+        "--quiet",
+    ]
     with open(run_dir / "train.log", "ab") as out:
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                   stderr=subprocess.STDOUT, start_new_session=True,
-                                   close_fds=True, cwd=os.getcwd())
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=os.getcwd(),
+        )
     store.update(run_id, pid=process.pid, **store.process_identity(process.pid))
     return process.pid
 
@@ -243,5 +301,7 @@ def request_stop(store: RunStore, run_id: str) -> None:
     try:
         os.kill(int(doc["pid"]), signal.SIGTERM)
     except ProcessLookupError as exc:
-        raise StoreError(f"run {run_id}: its process {doc['pid']} is gone (crashed); "
-                         f"resume it with `resnet-tui train --resume {run_id}`") from exc
+        raise StoreError(
+            f"run {run_id}: its process {doc['pid']} is gone (crashed); "
+            f"resume it with `resnet-tui train --resume {run_id}`"
+        ) from exc

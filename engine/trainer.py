@@ -85,15 +85,21 @@ def pick_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"train.device: '{name}' asked for but CUDA is not available here; "
-                          "use train.device=auto or cpu", "train.device")
+        raise ConfigError(
+            f"train.device: '{name}' asked for but CUDA is not available here; "
+            "use train.device=auto or cpu",
+            "train.device",
+        )
     if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("train.device: 'mps' is not available here; use auto or cpu",
-                          "train.device")
+        raise ConfigError(
+            "train.device: 'mps' is not available here; use auto or cpu", "train.device"
+        )
     try:
         return torch.device(name)
     except RuntimeError as exc:
-        raise ConfigError(f"train.device: '{name}' is not a device ({exc})", "train.device") from exc
+        raise ConfigError(
+            f"train.device: '{name}' is not a device ({exc})", "train.device"
+        ) from exc
 
 
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
@@ -147,9 +153,12 @@ class Trainer:
         if self.steps_per_epoch < 1:
             raise ConfigError(
                 f"data.batch_size: {c.data.batch_size} is larger than the {len(self.bundle.train)} "
-                "training images; use a smaller batch", "data.batch_size")
-        self.schedule = LRSchedule(self.optimizer, c.schedule, c.optim.lr, c.train.epochs,
-                                   self.steps_per_epoch)
+                "training images; use a smaller batch",
+                "data.batch_size",
+            )
+        self.schedule = LRSchedule(
+            self.optimizer, c.schedule, c.optim.lr, c.train.epochs, self.steps_per_epoch
+        )
         self.ema: torch.optim.swa_utils.AveragedModel | None = None
         if c.train.ema:
             self.ema = torch.optim.swa_utils.AveragedModel(
@@ -176,8 +185,9 @@ class Trainer:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.autocast)
 
-    def _train_step(self, x: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor,
-                    lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _train_step(
+        self, x: torch.Tensor, y_a: torch.Tensor, y_b: torch.Tensor, lam: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         smoothing = self.config.augment.label_smoothing
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -186,7 +196,8 @@ class Trainer:
             loss = F.cross_entropy(logits, y_a, label_smoothing=smoothing)
             if lam < 1.0:
                 loss = lam * loss + (1 - lam) * F.cross_entropy(
-                    logits, y_b, label_smoothing=smoothing)
+                    logits, y_b, label_smoothing=smoothing
+                )
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.optim.grad_clip > 0:
@@ -205,9 +216,13 @@ class Trainer:
         aug = torch.Generator(device=self.device).manual_seed(_epoch_seed(seed, epoch, 2))
         return order, aug
 
-    def train_one_epoch(self, epoch: int, on_step: Callable[[StepDone], None] | None = None,
-                        should_stop: Callable[[], bool] = lambda: False,
-                        position: dict[str, Any] | None = None) -> dict[str, float]:
+    def train_one_epoch(
+        self,
+        epoch: int,
+        on_step: Callable[[StepDone], None] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+        position: dict[str, Any] | None = None,
+    ) -> dict[str, float]:
         """Train 0-based ``epoch``; returns train_loss, train_acc, lr, seconds, images_per_s.
 
         Loss and accuracy accumulate on the device and are read once at the end. When
@@ -229,8 +244,9 @@ class Trainer:
         steps = self.steps_per_epoch
         lr = self.schedule.apply(epoch, first)
         start = time.perf_counter()
-        batches = self.bundle.train.batches(c.data.batch_size, shuffle=True, generator=order,
-                                            drop_last=True)
+        batches = self.bundle.train.batches(
+            c.data.batch_size, shuffle=True, generator=order, drop_last=True
+        )
         for step, (xb, yb) in enumerate(batches):
             if step < first:
                 continue  # already trained before the interruption
@@ -243,15 +259,28 @@ class Trainer:
             seen += n
             if on_step is not None:
                 log = c.train.log_every and (step + 1) % c.train.log_every == 0
-                on_step(StepDone(epoch + 1, step + 1, steps,
-                                 float(loss) if log else None, lr if log else None))
+                on_step(
+                    StepDone(
+                        epoch + 1,
+                        step + 1,
+                        steps,
+                        float(loss) if log else None,
+                        lr if log else None,
+                    )
+                )
             if should_stop() and step + 1 < steps:
-                raise _Interrupted({
-                    "epoch": epoch, "step": step + 1, "seen": seen,
-                    "seconds": spent + time.perf_counter() - start,
-                    "loss_sum": float(loss_sum), "correct": int(correct),
-                    "aug_rng": aug.get_state().cpu(), "cpu_rng": torch.get_rng_state(),
-                })
+                raise _Interrupted(
+                    {
+                        "epoch": epoch,
+                        "step": step + 1,
+                        "seen": seen,
+                        "seconds": spent + time.perf_counter() - start,
+                        "loss_sum": float(loss_sum),
+                        "correct": int(correct),
+                        "aug_rng": aug.get_state().cpu(),
+                        "cpu_rng": torch.get_rng_state(),
+                    }
+                )
         seconds = spent + time.perf_counter() - start
         return {
             "train_loss": float(loss_sum) / max(seen, 1),
@@ -270,8 +299,9 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         confusion = torch.zeros(k * k, device=self.device, dtype=torch.long)
         seen = 0
-        for xb, yb in source.batches(self.config.data.eval_batch_size, shuffle=False,
-                                     generator=None):
+        for xb, yb in source.batches(
+            self.config.data.eval_batch_size, shuffle=False, generator=None
+        ):
             x = self.augment.eval(xb)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
@@ -348,12 +378,26 @@ class Trainer:
             return metrics[key] > self.best[key]
         return metrics[key] < self.best[key]
 
-    def fit(self, callback: Callback = lambda _e: None, *, checkpoint_dir: Path | None = None,
-            should_stop: Callable[[], bool] = lambda: False) -> FitDone:
+    def fit(
+        self,
+        callback: Callback = lambda _e: None,
+        *,
+        checkpoint_dir: Path | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> FitDone:
         c = self.config
-        callback(FitStarted(c.train.epochs, self.epoch, self.steps_per_epoch, self.params,
-                            str(self.device), self.classes, len(self.bundle.train),
-                            len(self.bundle.val)))
+        callback(
+            FitStarted(
+                c.train.epochs,
+                self.epoch,
+                self.steps_per_epoch,
+                self.params,
+                str(self.device),
+                self.classes,
+                len(self.bundle.train),
+                len(self.bundle.val),
+            )
+        )
         done: FitDone | None = None
         while self.epoch < c.train.epochs:
             epoch = self.epoch
@@ -363,25 +407,34 @@ class Trainer:
                 self.position = stop.position
                 if checkpoint_dir is not None:
                     self.save(checkpoint_dir / "last.pt")
-                done = FitDone("stopped", f"stopped at step {stop.position['step']} of epoch "
-                               f"{epoch + 1}; resume continues from there", epoch)
+                done = FitDone(
+                    "stopped",
+                    f"stopped at step {stop.position['step']} of epoch "
+                    f"{epoch + 1}; resume continues from there",
+                    epoch,
+                )
                 break
             self.position = None
             val = self.evaluate(self.bundle.val)
             metrics.update(val_loss=val["loss"], val_acc=val["acc"], epoch=epoch + 1)
             self.epoch = epoch + 1
             if not all(math.isfinite(metrics[k]) for k in ("train_loss", "val_loss")):
-                done = FitDone("diverged", f"the loss became {metrics['train_loss']} at epoch "
-                               f"{epoch + 1}; lower optim.lr or set optim.grad_clip; the best "
-                               f"checkpoint (epoch {self.best_epoch}) is kept", epoch + 1)
+                done = FitDone(
+                    "diverged",
+                    f"the loss became {metrics['train_loss']} at epoch "
+                    f"{epoch + 1}; lower optim.lr or set optim.grad_clip; the best "
+                    f"checkpoint (epoch {self.best_epoch}) is kept",
+                    epoch + 1,
+                )
                 self.history.append(metrics)
                 callback(EpochDone(epoch + 1, metrics, self.best_epoch, False))
                 break
             self.schedule.end_epoch(metrics["val_loss"])
             improved = self._improved(metrics)
             if improved:
-                self.best = {k: metrics[k] for k in ("train_loss", "train_acc", "val_loss",
-                                                     "val_acc")}
+                self.best = {
+                    k: metrics[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")
+                }
                 self.best_epoch = epoch + 1
                 self.bad_epochs = 0
                 self.best_confusion = val["confusion"]
@@ -394,8 +447,12 @@ class Trainer:
                 self.save(checkpoint_dir / "last.pt")
             callback(EpochDone(epoch + 1, metrics, self.best_epoch, improved))
             if c.train.patience and self.bad_epochs >= c.train.patience:
-                done = FitDone("finished", f"early stopping at epoch {epoch + 1}: no improvement "
-                               f"of {c.train.monitor} for {c.train.patience} epochs", epoch + 1)
+                done = FitDone(
+                    "finished",
+                    f"early stopping at epoch {epoch + 1}: no improvement "
+                    f"of {c.train.monitor} for {c.train.patience} epochs",
+                    epoch + 1,
+                )
                 break
             if should_stop() and self.epoch < c.train.epochs:
                 done = FitDone("stopped", f"stopped after epoch {epoch + 1}", epoch + 1)

@@ -136,8 +136,10 @@ def train(
         run_id = doc["id"]
     if detach:
         pid = launch_detached(s, run_id)
-        typer.echo(f"run {run_id} training in the background (pid {pid}); "
-                   f"log: {s.run_dir(run_id) / 'train.log'}")
+        typer.echo(
+            f"run {run_id} training in the background (pid {pid}); "
+            f"log: {s.run_dir(run_id) / 'train.log'}"
+        )
         return
     if quiet:
         from engine.runner import execute
@@ -162,8 +164,9 @@ def _check_buildable(config: Any) -> None:
     optimizer_info(config.optim.name)
     schedule_info(config.schedule.name)
     info = dataset_info(config.data)
-    create_model(config.model, info.channels, info.num_classes,
-                 output_size(config.augment, info.image_size))
+    create_model(
+        config.model, info.channels, info.num_classes, output_size(config.augment, info.image_size)
+    )
     # Missing files (or a download that cannot happen) fail here, before the run exists;
     # a dataset that needs downloading is fetched now, in the foreground.
     load_dataset(config.data, "cpu")
@@ -171,19 +174,34 @@ def _check_buildable(config: Any) -> None:
 
 # ---------------------------------------------------------------- runs
 
-RUN_COLUMNS = ("id", "name", "model", "dataset", "status", "epoch", "best_val_acc", "test_acc",
-               "params", "started")
+RUN_COLUMNS = (
+    "id",
+    "name",
+    "model",
+    "dataset",
+    "status",
+    "epoch",
+    "best_val_acc",
+    "test_acc",
+    "params",
+    "started",
+)
 NARROW_RUN_COLUMNS = ("id", "status", "epoch", "best_val_acc", "test_acc")
 
 
 def _row(doc: dict[str, Any]) -> dict[str, Any]:
     best, test = doc.get("best") or {}, doc.get("test") or {}
     return {
-        "id": doc["id"], "name": doc.get("name", ""), "model": doc.get("model", ""),
-        "dataset": doc.get("dataset", ""), "status": doc.get("status", ""),
+        "id": doc["id"],
+        "name": doc.get("name", ""),
+        "model": doc.get("model", ""),
+        "dataset": doc.get("dataset", ""),
+        "status": doc.get("status", ""),
         "epoch": f"{doc.get('epoch', 0)}/{doc.get('epochs', '?')}",
-        "best_val_acc": best.get("val_acc"), "test_acc": test.get("test_acc"),
-        "params": doc.get("params"), "started": (doc.get("started") or "")[:19],
+        "best_val_acc": best.get("val_acc"),
+        "test_acc": test.get("test_acc"),
+        "params": doc.get("params"),
+        "started": (doc.get("started") or "")[:19],
     }
 
 
@@ -212,8 +230,12 @@ def _table(title: str, columns: tuple[str, ...] | list[str], rows: list[dict[str
         text = col in ("id", "name", "model", "dataset", "status", "started", "run")
         # numeric headers on two lines ("val\nacc") keep the tables inside 80 columns
         header = col if text else col.replace("best_val_acc", "best val_acc").replace("_", "\n", 1)
-        table.add_column(header, justify="left" if text else "right", no_wrap=True,
-                         overflow="fold" if col == "id" else "ellipsis")
+        table.add_column(
+            header,
+            justify="left" if text else "right",
+            no_wrap=True,
+            overflow="fold" if col == "id" else "ellipsis",
+        )
     for row in rows:
         table.add_row(*(_fmt(row.get(col), col) for col in columns))
     return table
@@ -253,11 +275,15 @@ def runs_show(run: str, as_json: JsonOption = False) -> None:
         _print_json({"run": doc, "metrics": metrics})
         return
     c = console()
-    c.print(f"[bold]{doc['id']}[/]  {doc.get('name', '')}  status [bold]{doc['status']}[/]"
-            + (f"  ({doc['message']})" if doc.get("message") else ""))
-    c.print(f"model {doc.get('model')}  dataset {doc.get('dataset')}  params "
-            f"{_fmt(doc.get('params'))}  device {doc.get('device') or '-'}  epoch "
-            f"{doc.get('epoch', 0)}/{doc.get('epochs')}")
+    c.print(
+        f"[bold]{doc['id']}[/]  {doc.get('name', '')}  status [bold]{doc['status']}[/]"
+        + (f"  ({doc['message']})" if doc.get("message") else "")
+    )
+    c.print(
+        f"model {doc.get('model')}  dataset {doc.get('dataset')}  params "
+        f"{_fmt(doc.get('params'))}  device {doc.get('device') or '-'}  epoch "
+        f"{doc.get('epoch', 0)}/{doc.get('epochs')}"
+    )
     best, test = doc.get("best") or {}, doc.get("test") or {}
     if best:
         c.print("best: " + "  ".join(f"{k} {_fmt(v, k)}" for k, v in best.items()))
@@ -280,8 +306,16 @@ def best_stats(docs: list[dict[str, Any]], s: Any) -> list[dict[str, Any]]:
     return rows
 
 
-BEST_COLUMNS = ("run", "model", "train_loss", "val_loss", "train_acc", "val_acc", "best_epoch",
-                "test_acc")
+BEST_COLUMNS = (
+    "run",
+    "model",
+    "train_loss",
+    "val_loss",
+    "train_acc",
+    "val_acc",
+    "best_epoch",
+    "test_acc",
+)
 
 
 @runs_app.command("best")
@@ -321,8 +355,9 @@ def runs_compare(runs: list[str], as_json: JsonOption = False) -> None:
     differing = config_differences(configs)
     stats = best_stats(docs, s)
     if as_json:
-        _print_json({"runs": [d["id"] for d in docs], "config_differences": differing,
-                     "stats": stats})
+        _print_json(
+            {"runs": [d["id"] for d in docs], "config_differences": differing, "stats": stats}
+        )
         return
     from rich.table import Table
 
@@ -379,8 +414,9 @@ def presets_list(as_json: JsonOption = False) -> None:
     """The presets and their descriptions."""
     from engine.presets import list_presets
 
-    items = [{"name": p.name, "description": p.description, "path": str(p.path)}
-             for p in list_presets()]
+    items = [
+        {"name": p.name, "description": p.description, "path": str(p.path)} for p in list_presets()
+    ]
     if as_json:
         _print_json(items)
         return
@@ -397,8 +433,9 @@ def presets_show(name: str, sets: SetOption = None, as_json: JsonOption = False)
     preset = load_preset(name)
     config, _ = resolve(name, sets)
     if as_json:
-        _print_json({"name": preset.name, "description": preset.description,
-                     "config": config.to_dict()})
+        _print_json(
+            {"name": preset.name, "description": preset.description, "config": config.to_dict()}
+        )
         return
     typer.echo(f"# {preset.name}: {preset.description}\n# {preset.path}")
     typer.echo(to_toml(config.to_dict()))
@@ -413,8 +450,9 @@ def models_list(as_json: JsonOption = False) -> None:
     """Every registered architecture."""
     from engine.models import list_models
 
-    items = [{"name": m.name, "family": m.family, "description": m.description}
-             for m in list_models()]
+    items = [
+        {"name": m.name, "family": m.family, "description": m.description} for m in list_models()
+    ]
     if as_json:
         _print_json(items)
         return

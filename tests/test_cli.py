@@ -30,8 +30,18 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store with two finished digits runs that differ in lr."""
     runs = tmp_path_factory.mktemp("cli") / "runs"
     for name, lr in (("first", "0.1"), ("second", "0.05")):
-        code, out = cli("--runs-dir", str(runs), "train", "digits-quick", "--set",
-                        "train.epochs=2", "--set", f"optim.lr={lr}", "--name", name)
+        code, out = cli(
+            "--runs-dir",
+            str(runs),
+            "train",
+            "digits-quick",
+            "--set",
+            "train.epochs=2",
+            "--set",
+            f"optim.lr={lr}",
+            "--name",
+            name,
+        )
         assert code == 0, out
         assert "test acc" in out and "best val acc" in out
     return runs
@@ -77,7 +87,9 @@ def test_presets_and_models_commands() -> None:
     code, out = cli("presets", "show", "cifar10-resnet24-mixup", "--set", "train.epochs=5")
     assert code == 0 and "epochs = 5" in out and 'name = "adadelta"' in out
     code, out = cli("models", "list", "--json")
-    assert code == 0 and {"resnet24", "resnet50d", "basenet"} <= {m["name"] for m in json.loads(out)}
+    assert code == 0 and {"resnet24", "resnet50d", "basenet"} <= {
+        m["name"] for m in json.loads(out)
+    }
     code, out = cli("models", "summary", "resnet24")
     assert code == 0
     assert out.strip().splitlines()[-2:] != []
@@ -88,8 +100,16 @@ def test_presets_and_models_commands() -> None:
 
 def test_rm_asks_and_deletes(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    code, out = cli("--runs-dir", str(runs), "train", "digits-quick", "--set", "train.epochs=1",
-                    "--name", "gone")
+    code, out = cli(
+        "--runs-dir",
+        str(runs),
+        "train",
+        "digits-quick",
+        "--set",
+        "train.epochs=1",
+        "--name",
+        "gone",
+    )
     assert code == 0, out
     code, out = cli("--runs-dir", str(runs), "runs", "rm", "gone", input="n\n")
     assert code == 1 and len(RunStore(runs).list_runs()) == 1
@@ -100,8 +120,11 @@ def test_rm_asks_and_deletes(tmp_path: Path) -> None:
 def _snapshot(runs: Path) -> dict[str, bytes]:
     if not runs.exists():
         return {}
-    return {str(p.relative_to(runs)): p.read_bytes() for p in sorted(runs.rglob("*"))
-            if p.is_file() and not p.name.endswith(".lock")}
+    return {
+        str(p.relative_to(runs)): p.read_bytes()
+        for p in sorted(runs.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock")
+    }
 
 
 BAD_CLI = [
@@ -110,19 +133,39 @@ BAD_CLI = [
     (["train", "missing.toml"], "preset file 'missing.toml' does not exist"),
     (["train", "digits-quick", "--set", "optim.lrr=1"], "did you mean 'optim.lr'"),
     (["train", "digits-quick", "--set", "optim.lr=-1"], "optim.lr: must be greater than 0"),
-    (["train", "digits-quick", "--set", "data.batch_size=0"], "data.batch_size: must be at least 1"),
+    (
+        ["train", "digits-quick", "--set", "data.batch_size=0"],
+        "data.batch_size: must be at least 1",
+    ),
     (["train", "digits-quick", "--set", "model.name=resnet99"], "model.name: unknown model"),
     (["train", "digits-quick", "--set", "data.name=imagenet"], "data.name: unknown dataset"),
     (["train", "digits-quick", "--set", "optim.name=lion"], "optim.name: unknown optimizer"),
     (["train", "digits-quick", "--set", "schedule.name=cosin"], "schedule.name: unknown schedule"),
-    (["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.pool_size=8"],
-     "model.pool_size"),
-    (["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.groups=3"],
-     "model.groups"),
-    (["train", "digits-quick", "--set", "model.name=baseline-cnn", "--set",
-      "model.layers=1,1"], "model.layers"),
-    (["train", "digits-quick", "--set", "data.name=cifar10", "--set", "data.download=false",
-      "--set", "data.root=/nonexistent"], "data.root"),
+    (
+        ["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.pool_size=8"],
+        "model.pool_size",
+    ),
+    (
+        ["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.groups=3"],
+        "model.groups",
+    ),
+    (
+        ["train", "digits-quick", "--set", "model.name=baseline-cnn", "--set", "model.layers=1,1"],
+        "model.layers",
+    ),
+    (
+        [
+            "train",
+            "digits-quick",
+            "--set",
+            "data.name=cifar10",
+            "--set",
+            "data.download=false",
+            "--set",
+            "data.root=/nonexistent",
+        ],
+        "data.root",
+    ),
     (["train", "--resume", "nope"], "no run 'nope'"),
     (["train", "--resume", "../x"], "no run '../x'"),
     (["train", "digits-quick", "--resume", "x"], "drop PRESET"),
@@ -149,8 +192,14 @@ def test_user_errors_are_one_line_exit_2_and_change_nothing(
 
 
 def test_help_is_fast_and_lists_the_commands() -> None:
-    out = subprocess.run([sys.executable, "-m", "resnet_tui", "--help"], cwd=REPO,
-                         capture_output=True, text=True, env=dict(os.environ), check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "resnet_tui", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        check=True,
+    ).stdout
     for command in ("train", "runs", "presets", "models"):
         assert command in out
 
@@ -162,9 +211,25 @@ def test_detach_stop_and_resume_through_the_cli(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
     env = dict(os.environ, OMP_NUM_THREADS="1", RESNET_TUI_RUNS=str(runs))
     base = [sys.executable, "-m", "resnet_tui"]
-    out = subprocess.run([*base, "train", "digits-quick", "--name", "bg", "--detach", "--set",
-                          "train.epochs=30", "--set", "data.batch_size=16"],
-                         cwd=REPO, env=env, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [
+            *base,
+            "train",
+            "digits-quick",
+            "--name",
+            "bg",
+            "--detach",
+            "--set",
+            "train.epochs=30",
+            "--set",
+            "data.batch_size=16",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert "training in the background" in out
     store = RunStore(runs)
     run_id = store.resolve("bg")
@@ -182,8 +247,13 @@ def test_detach_stop_and_resume_through_the_cli(tmp_path: Path) -> None:
     assert store.get(run_id)["epoch"] < 30
     code, out = cli("--runs-dir", str(runs), "runs", "rm", "bg", "--yes")
     assert code == 0  # a stopped run may be deleted; recreate to test resume instead
-    subprocess.run([*base, "train", "digits-quick", "--name", "bg2", "--detach", "--set",
-                    "train.epochs=2"], cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*base, "train", "digits-quick", "--name", "bg2", "--detach", "--set", "train.epochs=2"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     run_id = store.resolve("bg2")
     code, out = cli("--runs-dir", str(runs), "runs", "rm", "bg2", "--yes")
     if store.get(run_id)["status"] in ("running", "queued"):

@@ -16,9 +16,17 @@ def test_every_builtin_preset_resolves_and_names_a_seed_or_purpose() -> None:
     items = presets.list_presets()
     names = {p.name for p in items}
     expected = {
-        "digits-quick", "cifar10-baseline-cnn", "cifar10-resnet-small", "cifar10-resnet24-mixup",
-        "cifar10-resnet50d-se", "basenet", "resnet18-basic", "resnet18-bottleneck", "resnext18",
-        "resnet-wide", "resnet18-dilation",
+        "digits-quick",
+        "cifar10-baseline-cnn",
+        "cifar10-resnet-small",
+        "cifar10-resnet24-mixup",
+        "cifar10-resnet50d-se",
+        "basenet",
+        "resnet18-basic",
+        "resnet18-bottleneck",
+        "resnext18",
+        "resnet-wide",
+        "resnet18-dilation",
     }
     assert expected <= names
     for p in items:
@@ -30,7 +38,11 @@ def test_every_builtin_preset_resolves_and_names_a_seed_or_purpose() -> None:
 def test_seed_presets_carry_the_seed_recipes() -> None:
     c, _ = presets.resolve("cifar10-resnet24-mixup")
     assert (c.model.name, c.optim.name, c.optim.lr, c.augment.mixup_alpha) == (
-        "resnet24", "adadelta", 0.1, 1.0)
+        "resnet24",
+        "adadelta",
+        0.1,
+        1.0,
+    )
     c, _ = presets.resolve("cifar10-resnet50d-se")
     assert c.model.se_ratio == 0.25 and c.train.ema and c.optim.nesterov
     assert (c.augment.cutout_holes, c.augment.cutout_length) == (3, 4)
@@ -105,8 +117,11 @@ def _write(folder: Path, name: str, text: str) -> Path:
 
 
 def test_user_preset_extends_a_builtin(tmp_path: Path) -> None:
-    _write(presets.user_dir(), "mine", 'description = "x"\nextends = "digits-quick"\n'
-           "[optim]\nlr = 0.02\n")
+    _write(
+        presets.user_dir(),
+        "mine",
+        'description = "x"\nextends = "digits-quick"\n[optim]\nlr = 0.02\n',
+    )
     c, name = presets.resolve("mine")
     base, _ = presets.resolve("digits-quick")
     assert name == "mine" and c.optim.lr == 0.02
@@ -122,7 +137,7 @@ def test_user_preset_extends_a_builtin(tmp_path: Path) -> None:
         ('description = "x"\n[optim]\nlr = "fast"\n', "optim.lr: expected a number"),
         ('description = "x"\nlr = 0.1\n', "is not a [section] table"),
         ('description = "x"\nextends = "nope-preset"\n', "unknown preset 'nope-preset'"),
-        ('description = 3\n', "'description' must be a string"),
+        ("description = 3\n", "'description' must be a string"),
     ],
 )
 def test_bad_preset_files_are_refused_naming_the_file(text: str, needle: str) -> None:

@@ -104,8 +104,9 @@ def test_linear_warmup_then_schedule() -> None:
 def test_plateau_reduces_after_patience_and_survives_a_checkpoint() -> None:
     model, _, _ = _toy()
     opt = torch.optim.SGD(model.parameters(), lr=1.0)
-    sched = LRSchedule(opt, ScheduleConfig(name="plateau", plateau_patience=2, gamma=0.5), 1.0,
-                       10, 1)
+    sched = LRSchedule(
+        opt, ScheduleConfig(name="plateau", plateau_patience=2, gamma=0.5), 1.0, 10, 1
+    )
     for loss in (1.0, 0.9, 0.9, 0.9):
         sched.end_epoch(loss)
     assert sched.apply(4, 0) == 1.0

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 import torch
-
 from conftest import REPO
+
 from engine.checkpoint import load_checkpoint
 from engine.config import RunConfig
 from engine.errors import CheckpointError, StoreError
@@ -45,8 +45,15 @@ def test_a_run_trains_and_records_everything(runs_dir: Path) -> None:
     epochs = _epochs(store, run_id)
     assert [m["epoch"] for m in epochs] == [1, 2, 3]
     for m in epochs:
-        assert {"train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds",
-                "images_per_s"} <= set(m)
+        assert {
+            "train_loss",
+            "train_acc",
+            "val_loss",
+            "val_acc",
+            "lr",
+            "seconds",
+            "images_per_s",
+        } <= set(m)
     best_epoch = int(doc["best"]["best_epoch"])
     assert doc["best"]["val_loss"] == min(m["val_loss"] for m in epochs)  # monitor: val_loss
     assert doc["best"]["val_acc"] == epochs[best_epoch - 1]["val_acc"]
@@ -72,8 +79,16 @@ def test_a_run_trains_and_records_everything(runs_dir: Path) -> None:
 def test_early_stopping_keeps_the_best_epoch(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
     # an lr so small nothing changes: val_acc never improves after epoch 1
-    run_id = _new_run(store, ["train.epochs=20", "train.patience=2", "train.monitor=val_acc",
-                              "optim.lr=1e-12", "schedule.name=constant"])
+    run_id = _new_run(
+        store,
+        [
+            "train.epochs=20",
+            "train.patience=2",
+            "train.monitor=val_acc",
+            "optim.lr=1e-12",
+            "schedule.name=constant",
+        ],
+    )
     doc = execute(store, run_id)
     epochs = _epochs(store, run_id)
     best_epoch = int(doc["best"]["best_epoch"])
@@ -87,8 +102,9 @@ def test_early_stopping_keeps_the_best_epoch(runs_dir: Path) -> None:
 
 def test_a_diverging_run_stops_as_diverged(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
-    run_id = _new_run(store, ["train.epochs=5", "optim.lr=1e12", "schedule.name=constant",
-                              "optim.momentum=0.99"])
+    run_id = _new_run(
+        store, ["train.epochs=5", "optim.lr=1e12", "schedule.name=constant", "optim.momentum=0.99"]
+    )
     doc = execute(store, run_id)
     assert doc["status"] == "diverged"
     assert "lower optim.lr" in doc["message"]
@@ -99,14 +115,25 @@ def test_a_diverging_run_stops_as_diverged(runs_dir: Path) -> None:
 @pytest.mark.parametrize(
     "sets",
     [
-        ["augment.crop_padding=2", "augment.hflip=true", "augment.rotation=10",
-         "augment.cutout_holes=2", "augment.cutout_length=2", "augment.noise_std=0.2",
-         "augment.randaugment_ops=2", "augment.label_smoothing=0.1"],
+        [
+            "augment.crop_padding=2",
+            "augment.hflip=true",
+            "augment.rotation=10",
+            "augment.cutout_holes=2",
+            "augment.cutout_length=2",
+            "augment.noise_std=0.2",
+            "augment.randaugment_ops=2",
+            "augment.label_smoothing=0.1",
+        ],
         ["augment.mixup_alpha=0.4"],
         ["augment.cutmix_alpha=1.0", "augment.mix_prob=0.5"],
         ["train.ema=true", "optim.grad_clip=1.0", "optim.name=adamw", "optim.lr=0.003"],
-        ["train.amp=bf16", "schedule.name=cosine-restarts", "schedule.per_iteration=true",
-         "schedule.restart_period=5"],
+        [
+            "train.amp=bf16",
+            "schedule.name=cosine-restarts",
+            "schedule.per_iteration=true",
+            "schedule.restart_period=5",
+        ],
         ["model.name=resnet18", "augment.normalize=none", "schedule.name=plateau"],
     ],
     ids=["augment", "mixup", "cutmix", "ema-clip-adamw", "bf16-restarts", "resnet18"],
@@ -148,11 +175,16 @@ SHORT = ["--set", "train.epochs=3", "--set", "data.batch_size=16", "--set", "tra
 def test_kill_and_resume_equals_an_uninterrupted_run(runs_dir: Path) -> None:
     """SIGKILL mid-run, then --resume: the same metrics as a run never interrupted."""
     store = RunStore(runs_dir)
-    subprocess.run(_train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "whole", "--quiet"),
-                   check=True, env=_env(), capture_output=True)
+    subprocess.run(
+        _train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "whole", "--quiet"),
+        check=True,
+        env=_env(),
+        capture_output=True,
+    )
     whole = store.resolve("whole")
-    proc = subprocess.Popen(_train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "cut",
-                                       "--quiet"), env=_env())
+    proc = subprocess.Popen(
+        _train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "cut", "--quiet"), env=_env()
+    )
     _wait_for(lambda: any(r["id"] for r in store.list_runs() if r["name"] == "cut"))
     cut = store.resolve("cut")
     # kill in the middle of epoch 2 (a step line of epoch 2 has been written)
@@ -160,22 +192,35 @@ def test_kill_and_resume_equals_an_uninterrupted_run(runs_dir: Path) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert store.get(cut)["status"] == "crashed"
-    resumed = subprocess.run(_train_cmd(runs_dir, "--resume", "cut", "--quiet"), env=_env(),
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        _train_cmd(runs_dir, "--resume", "cut", "--quiet"),
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
     assert resumed.returncode == 0, resumed.stderr
     assert _final(store, cut) == _final(store, whole)
 
 
 def test_sigterm_stops_gracefully_mid_epoch_and_resume_matches(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
-    subprocess.run(_train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "whole", "--quiet"),
-                   check=True, env=_env(), capture_output=True)
-    proc = subprocess.Popen(_train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "stopped",
-                                       "--quiet"), env=_env())
+    subprocess.run(
+        _train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "whole", "--quiet"),
+        check=True,
+        env=_env(),
+        capture_output=True,
+    )
+    proc = subprocess.Popen(
+        _train_cmd(runs_dir, "digits-quick", *SHORT, "--name", "stopped", "--quiet"), env=_env()
+    )
     _wait_for(lambda: any(r["name"] == "stopped" for r in store.list_runs()))
     run_id = store.resolve("stopped")
-    _wait_for(lambda: any(m.get("kind") == "step" and m["epoch"] == 2 and m["step"] == 10
-                          for m in store.read_metrics(run_id)[0]))
+    _wait_for(
+        lambda: any(
+            m.get("kind") == "step" and m["epoch"] == 2 and m["step"] == 10
+            for m in store.read_metrics(run_id)[0]
+        )
+    )
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=60) == 0
     doc = store.get(run_id)
