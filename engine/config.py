@@ -29,7 +29,7 @@ class ModelConfig:
     channels: list[int] | None = None  # C_i: output channels per stage
     kernel_sizes: list[int] | None = None  # F_i: conv kernel per stage
     skip_kernel_sizes: list[int] | None = None  # K_i: shortcut conv kernel per stage
-    pool_size: int | None = None  # P: final average-pool kernel (None: global pool)
+    pool_size: int | None = None  # P: final average-pool kernel (0: global average pool)
     groups: int | None = None  # ResNeXt cardinality
     width_per_group: int | None = None  # 64 = plain ResNet; 128 = wide ResNet
     dilation: list[bool] | None = None  # replace stride with dilation, per stage after the first
@@ -437,7 +437,12 @@ def validate(c: RunConfig) -> None:
             f"model.{key}",
             f"kernel sizes must be odd so the feature map keeps its size, got {values}",
         )
-    for key in ("pool_size", "groups", "width_per_group", "stem_width"):
+    _check(
+        m.pool_size is None or m.pool_size >= 0,
+        "model.pool_size",
+        f"must be 0 (global pool) or more, got {m.pool_size}",
+    )
+    for key in ("groups", "width_per_group", "stem_width"):
         value = getattr(m, key)
         _check(value is None or value >= 1, f"model.{key}", f"must be at least 1, got {value}")
     _check(

@@ -161,7 +161,9 @@ def resolve(cfg: ModelConfig) -> ModelConfig:
                 f"(it accepts: {accepted}); leave it unset for this model",
                 f"model.{key}",
             )
-    values = {k: info.defaults.get(k) for k in ARCH_FIELDS if getattr(cfg, k) is None}
+    values: dict[str, Any] = {
+        k: info.defaults.get(k) for k in ARCH_FIELDS if getattr(cfg, k) is None
+    }
     stage_keys = ("layers", "channels", "kernel_sizes", "skip_kernel_sizes")
     user_stages = [k for k in stage_keys if getattr(cfg, k) is not None]
     if user_stages:
@@ -240,17 +242,14 @@ def summary(model: nn.Module, in_chans: int, input_size: int) -> str:
         verbose=0,
     )
     text = str(stats)
-    # torchinfo prints mult-adds and memory sizes after the param lines; keep its table and
-    # mult-adds, and end with the three param lines (counted here, so they agree with
-    # count_params).
+    # torchinfo prints mult-adds and memory sizes after the param lines: keep its table, then
+    # the mult-adds and the three param lines, counted here so they agree with count_params.
     table = text[: text.index("Total params:")].rstrip("\n")
-    mult_adds = next((ln for ln in text.splitlines() if ln.startswith("Total mult-adds")), None)
     total = count_params(model, trainable_only=False)
     trainable = count_params(model)
-    lines = [table]
-    if mult_adds:
-        lines.append(mult_adds)
-    lines += [
+    lines = [
+        table,
+        f"Total mult-adds (M): {stats.total_mult_adds / 1e6:,.2f}",
         f"Total params: {total:,}",
         f"Trainable params: {trainable:,}",
         f"Non-trainable params: {total - trainable:,}",

@@ -20,8 +20,13 @@ from torch import Tensor, nn
 
 from engine.config import ModelConfig
 from engine.errors import ConfigError, nearest
-from engine.models.registry import TRANSFER_FIELDS, COMMON_FIELDS, HEAD_FIELDS, register_model
-from engine.models.registry import ARCH_FIELDS
+from engine.models.registry import (
+    ARCH_FIELDS,
+    COMMON_FIELDS,
+    HEAD_FIELDS,
+    TRANSFER_FIELDS,
+    register_model,
+)
 
 
 def make_act(act: str) -> nn.Module:
@@ -245,10 +250,11 @@ class ResNet(nn.Module):
             self.conv1 = conv2d(in_chans, self.inplanes, kernel, stem_stride, bias=bias)
         self.bn1 = make_norm(norm, self.inplanes)
         self.act1 = make_act(act)
-        pools = {"": nn.Identity, "max3": partial(nn.MaxPool2d, 3, 2, 1), "max2": partial(
-            nn.MaxPool2d, 2, 2
-        )}
-        self.maxpool = pools[stem_pool]()
+        self.maxpool: nn.Module | None = None
+        if stem_pool == "max3":
+            self.maxpool = nn.MaxPool2d(3, 2, 1)
+        elif stem_pool == "max2":
+            self.maxpool = nn.MaxPool2d(2, 2)
 
         size = input_size
         for how in stem_steps(stem_stride, stem_pool):
@@ -303,10 +309,11 @@ class ResNet(nn.Module):
                 raise ValueError(f"pool_size {pool_size} is larger than the {size}x{size} map")
             self.global_pool = nn.AvgPool2d(pool_size)
             pooled = size // pool_size
-        self.head_drop = nn.Dropout(drop_rate) if drop_rate > 0 else nn.Identity()
+        self.head_drop = nn.Dropout(drop_rate) if drop_rate > 0 else None
         features = self.num_features * pooled * pooled
         if head_hidden:
-            # BaseNet (seed 002): FC -> ... -> FC -> BatchNorm1d(classes), as its table lists.
+            # BaseNet (seed 002): FC -> ... -> FC -> BatchNorm1d(classes), as its table lists
+            # them: no activation between the FCs (it names none there, unlike its convs).
             head: OrderedDict[str, nn.Module] = OrderedDict()
             for k, width in enumerate(head_hidden):
                 head[f"fc{k + 1}"] = nn.Linear(features, width)
@@ -343,14 +350,18 @@ class ResNet(nn.Module):
         return self.fc
 
     def forward_features(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.act1(self.bn1(self.conv1(x))))
+        x = self.act1(self.bn1(self.conv1(x)))
+        if self.maxpool is not None:
+            x = self.maxpool(x)
         for name in self.stage_names:
             x = getattr(self, name)(x)
         return x
 
     def forward_head(self, x: Tensor) -> Tensor:
         x = torch.flatten(self.global_pool(x), 1)
-        return self.fc(self.head_drop(x))
+        if self.head_drop is not None:
+            x = self.head_drop(x)
+        return self.fc(x)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.forward_head(self.forward_features(x))
@@ -404,6 +415,7 @@ def build_resnet(
             "model.dilation",
         )
 
+    stem_fixed = stem_type is not None
     stem_type = stem_type or cfg.stem_type
     stem_type = stem_type or ("imagenet" if input_size >= 64 or cfg.pretrained else "cifar")
     if stem_type not in ("cifar", "imagenet", "deep"):
@@ -417,8 +429,8 @@ def build_resnet(
     stem_pool = ("" if stem_type == "cifar" else "max3") if stem_pool is None else stem_pool
     stem_width = cfg.stem_width or cfg.channels[0]
 
-    _check_widths(cfg, block, stem_type, stem_width, stem_chs)
-    final = _check_map(cfg, input_size, stem_type, stem_stride, stem_pool)
+    _check_widths(cfg, block, stem_type, stem_width)
+    final = _check_map(cfg, input_size, stem_type, stem_stride, stem_pool, stem_fixed)
     if cfg.pool_size and cfg.pool_size > final:
         raise ConfigError(
             f"model.pool_size: {cfg.pool_size} is larger than the {final}x{final} feature map "
@@ -478,7 +490,6 @@ def _check_widths(
     block: type[BasicBlock | Bottleneck],
     stem_type: str,
     stem_width: int,
-    stem_chs: Sequence[int] | None,
 ) -> None:
     assert cfg.channels and cfg.groups and cfg.width_per_group
     groups = cfg.groups
@@ -486,7 +497,7 @@ def _check_widths(
         if cfg.width_per_group != 64:
             raise ConfigError(
                 f"model.width_per_group: basic blocks have no inner width, so it must stay 64 "
-                f"(got {cfg.width_per_group}); use model.block = \"bottleneck\" or widen "
+                f'(got {cfg.width_per_group}); use model.block = "bottleneck" or widen '
                 "model.channels",
                 "model.width_per_group",
             )
@@ -511,11 +522,17 @@ def _check_widths(
                     "model.width_per_group",
                 )
     if cfg.se_ratio is not None and cfg.se_ratio < 0:
-        raise ConfigError(f"model.se_ratio: must be 0 or more, got {cfg.se_ratio}", "model.se_ratio")
+        key = "model.se_ratio"
+        raise ConfigError(f"{key}: must be 0 or more, got {cfg.se_ratio}", key)
 
 
 def _check_map(
-    cfg: ModelConfig, input_size: int, stem_type: str, stem_stride: int, stem_pool: str
+    cfg: ModelConfig,
+    input_size: int,
+    stem_type: str,
+    stem_stride: int,
+    stem_pool: str,
+    stem_fixed: bool,
 ) -> int:
     """The map size left after the stages; refuses a stride-2 step that meets a 1x1 map."""
     assert cfg.layers is not None and cfg.dilation is not None
@@ -523,22 +540,30 @@ def _check_map(
     size = input_size
     steps = [(how, "the stem") for how in stem_steps(stem_stride, stem_pool)]
     steps += [("conv", f"stage {i + 1}") for i in range(1, n) if not cfg.dilation[i - 1]]
+    blocked = ""  # where a stride-2 step meets a 1x1 map
     for how, where in steps:
         if size < 2:
+            blocked = where
             break
         size = halve(size, how)
-    else:
+    if not blocked:
         return size
-    if where != "the stem" and stem_stride == 1 and not stem_pool:
+    if stem_fixed:  # the named model's own stem (BaseNet): only a larger input helps
+        raise ConfigError(
+            f"model.name: {cfg.name} shrinks {input_size}x{input_size} input to 1x1 before "
+            f"{blocked}, whose stride would take it below 1x1; use larger inputs or another model",
+            "model.name",
+        )
+    if blocked != "the stem" and stem_stride == 1 and not stem_pool:
         raise ConfigError(
             f"model.dilation: the stages shrink {input_size}x{input_size} input to 1x1 before "
-            f"{where}, whose stride would take it below 1x1; set model.dilation to keep the "
+            f"{blocked}, whose stride would take it below 1x1; set model.dilation to keep the "
             f"resolution there (e.g. {[True] * (n - 1)}) or use fewer stages",
             "model.dilation",
         )
     raise ConfigError(
         f"model.stem_type: the '{stem_type}' stem and strided stages shrink {input_size}x"
-        f"{input_size} input to 1x1 before {where}, whose stride would take it below 1x1; "
+        f"{input_size} input to 1x1 before {blocked}, whose stride would take it below 1x1; "
         'use model.stem_type = "cifar" for inputs this small (or set model.dilation)',
         "model.stem_type",
     )
@@ -547,28 +572,28 @@ def _check_map(
 # ---------------------------------------------------------------- the named models
 
 RESNET_FIELDS = (*ARCH_FIELDS, *COMMON_FIELDS, *HEAD_FIELDS)
-_STAGE4 = {"kernel_sizes": [3] * 4, "skip_kernel_sizes": [1] * 4, "dilation": [False] * 3}
 
 
 def arch(**overrides: Any) -> dict[str, Any]:
-    """A full set of architecture defaults: torchvision's ResNet-18 with ``overrides``."""
-    base: dict[str, Any] = {
+    """A full set of architecture defaults: torchvision's ResNet-18 with ``overrides``; the
+    per-stage kernel sizes and dilation flags follow the number of stages."""
+    n = len(overrides.get("layers", [2, 2, 2, 2]))
+    return {
         "block": "basic",
         "layers": [2, 2, 2, 2],
         "channels": [64, 128, 256, 512],
-        **_STAGE4,
+        "kernel_sizes": [3] * n,
+        "skip_kernel_sizes": [1] * n,
         "pool_size": None,
         "groups": 1,
         "width_per_group": 64,
+        "dilation": [False] * (n - 1),
         "stem_type": None,
         "stem_width": None,
         "avg_down": False,
         "se_ratio": 0.0,
+        **overrides,
     }
-    n = len(overrides.get("layers", base["layers"]))
-    base.update(kernel_sizes=[3] * n, skip_kernel_sizes=[1] * n, dilation=[False] * (n - 1))
-    base.update(overrides)
-    return base
 
 
 def seed003(layers: list[int], channels: list[int], **overrides: Any) -> dict[str, Any]:
@@ -578,12 +603,9 @@ def seed003(layers: list[int], channels: list[int], **overrides: Any) -> dict[st
 
 # Seed 000: torchvision depths; ResNeXt, wide and dilated ResNet-18 need Bottleneck blocks
 # (torchvision's BasicBlock refuses groups, width_per_group and dilation).
-_TV = "torchvision"
 _AUTO = "; ImageNet stem for inputs >= 64 px, CIFAR stem below"
-_T = (*RESNET_FIELDS, *TRANSFER_FIELDS)
-_tv = partial(build_resnet, weights="resnet18")
-register_model("resnet18", "ResNet-18 (basic blocks 2,2,2,2)" + _AUTO, "resnet", arch(), _tv, _T)
 for _name, _layers, _block in (
+    ("resnet18", [2, 2, 2, 2], "basic"),
     ("resnet34", [3, 4, 6, 3], "basic"),
     ("resnet50", [3, 4, 6, 3], "bottleneck"),
     ("resnet101", [3, 4, 23, 3], "bottleneck"),
@@ -591,11 +613,11 @@ for _name, _layers, _block in (
 ):
     register_model(
         _name,
-        f"{_TV}'s {_name} ({_block} blocks {','.join(map(str, _layers))})" + _AUTO,
+        f"torchvision's {_name} ({_block} blocks {','.join(map(str, _layers))})" + _AUTO,
         "resnet",
         arch(block=_block, layers=_layers),
-        partial(build_resnet, weights=_name),
-        _T,
+        partial(build_resnet, weights=_name),  # model.pretrained loads its ImageNet weights
+        (*RESNET_FIELDS, *TRANSFER_FIELDS),
     )
 register_model(
     "resnet18-bottleneck",
@@ -655,7 +677,7 @@ for _name, _layers, _channels in (
     register_model(
         _name,
         f"seed 003: B={','.join(map(str, _layers))} C={','.join(map(str, _channels))} "
-        "F=3 K=1 P=4, CIFAR stem" + (" (its best: 94.8% on CIFAR-10)" if _name == "resnet24" else ""),
+        "F=3 K=1 P=4, CIFAR stem" + (" (its best, 94.8% on CIFAR-10)" * (_name == "resnet24")),
         "resnet-cifar",
         seed003(_layers, _channels),
         build_resnet,

@@ -1,0 +1,36 @@
+"""Models by name: a registry of ResNets (one configurable class) and the seeds' baselines.
+
+from engine.models import create_model, list_models
+model = create_model(ModelConfig(name="resnet24"), in_chans=3, num_classes=10, input_size=32)
+"""
+
+from engine.models import cnn as _cnn  # noqa: F401  (registers baseline-cnn)
+from engine.models import resnet as _resnet  # noqa: F401  (registers the ResNets)
+from engine.models.registry import (
+    ModelInfo,
+    applicable_fields,
+    count_params,
+    create_model,
+    get_classifier,
+    list_models,
+    model_info,
+    register_model,
+    summary,
+)
+from engine.models.resnet import BasicBlock, Bottleneck, ResNet, SqueezeExcite
+
+__all__ = [
+    "BasicBlock",
+    "Bottleneck",
+    "ModelInfo",
+    "ResNet",
+    "SqueezeExcite",
+    "applicable_fields",
+    "count_params",
+    "create_model",
+    "get_classifier",
+    "list_models",
+    "model_info",
+    "register_model",
+    "summary",
+]
