@@ -46,8 +46,10 @@ def main() -> None:
     n = len(trainer.bundle.train)
     full = 45_000 / metrics["images_per_s"]
     print(f"{args.preset}: {trainer.params:,} params, {torch.get_num_threads()} threads")
-    print(f"  set-up {setup:.1f} s; one epoch of {n} images {metrics['seconds']:.1f} s "
-          f"= {metrics['images_per_s']:.1f} images/s")
+    print(
+        f"  set-up {setup:.1f} s; one epoch of {n} images {metrics['seconds']:.1f} s "
+        f"= {metrics['images_per_s']:.1f} images/s"
+    )
     print(f"  a full CIFAR-10 epoch (45,000 images) would take {full / 60:.1f} min")
 
 
