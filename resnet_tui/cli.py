@@ -492,6 +492,22 @@ def _default_dataset(model_name: str) -> str:
     return "digits" if "digits" in model_name else "cifar10"
 
 
+def _register_commands() -> None:
+    import importlib
+
+    for module in ("experiments", "sweeps"):
+        try:
+            mod = importlib.import_module(f"resnet_tui.commands.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"resnet_tui.commands.{module}":
+                raise
+            continue
+        mod.register(app)
+
+
+_register_commands()
+
+
 def main() -> None:
     # Make `python -m resnet_tui` and the console script behave the same for Ctrl-C.
     try:
