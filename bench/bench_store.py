@@ -75,6 +75,7 @@ def main() -> None:
         help="where the temporary store goes "
         "(its disk's fsync latency dominates the write costs; /dev/shm shows the CPU part)",
     )
+    parser.add_argument("--json", action="store_true", help="end with one JSON line of figures")
     args = parser.parse_args()
     config = RunConfig().to_dict()
 
@@ -105,6 +106,24 @@ def main() -> None:
         read_times = _timed(lambda: store.read_metrics(run_id), 10)
         big_id = store.create_run(config, name="busy")["id"]
         big_cost = _per_epoch_cost(store, big_id, 50)
+        cli_times = _timed(
+            lambda: subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "resnet_tui",
+                    "--runs-dir",
+                    str(store.root),
+                    "runs",
+                    "list",
+                    "--json",
+                ],
+                cwd=REPO,
+                check=True,
+                capture_output=True,
+            ),
+            5,
+        )
 
     import_times = []
     for _ in range(5):
@@ -143,6 +162,16 @@ def main() -> None:
     print(f"  import engine.store (new proc)  {_ms(med(import_times))}{no_pyc}")
     print(f"  ratio list_runs / 0.3 s budget  {med(list_times) / 0.3:7.3f}")
     print(f"  ratio per-epoch (busy) / 1 s digits epoch {med(big_cost) / 1.0:7.4f}")
+    print(f"  `resnet-tui runs list --json`, whole process {_ms(med(cli_times))}")
+    if args.json:
+        figures = {
+            "list_runs_s": med(list_times),
+            "cli_runs_list_s": med(cli_times),
+            "per_epoch_s": med(big_cost),
+            "per_epoch_one_run_s": med(small_cost),
+            "create_run_s": med(create_times[-100:]),
+        }
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":
