@@ -55,7 +55,7 @@ class DataConfig:
     val_fraction: float = 0.1  # carved from train with split_seed
     test_fraction: float = 0.2  # only for datasets without a test split (digits)
     split_seed: int = 0
-    batch_size: int = 128
+    batch_size: int = 128  # the global batch: split evenly over train.devices processes
     eval_batch_size: int = 512
     num_workers: int = 2  # image folders only: the in-memory path needs none
     image_size: int = 0  # image folders: resize to this square size (0 = keep / 224 for transfer)
@@ -123,10 +123,15 @@ class TrainConfig:
     seed: int = 0
     deterministic: bool = False
     device: str = "auto"  # "auto" (cuda > mps > cpu) | "cpu" | "cuda" | "cuda:1" | "mps"
+    # Processes per machine for one run (DistributedDataParallel under torchrun): one per GPU
+    # (NCCL), or CPU processes over gloo. data.batch_size stays the global batch, split evenly
+    # over all processes, so a config trains the same on any number of them (docs/SCALE.md).
+    devices: int = 1
     amp: str = "auto"  # "auto" (bf16 on CUDA) | "off" | "bf16" | "fp16"
     channels_last: str = "auto"  # "auto" (on CUDA) | "on" | "off"
     compile: bool = False
     log_every: int = 0  # steps between sparse step lines in metrics.jsonl; 0 = epochs only
+    tta: str = "none"  # test-time augmentation at evaluation: "none" | "flip" | "flip-translate"
     threads: int = 0  # torch CPU threads; 0 = torch's default
 
 
@@ -312,6 +317,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "augment.normalize": ("dataset", "imagenet", "none"),
     "train.amp": ("auto", "off", "bf16", "fp16"),
     "train.monitor": ("val_loss", "val_acc"),
+    "train.tta": ("none", "flip", "flip-translate"),
     "train.channels_last": ("auto", "on", "off"),
 }
 
@@ -332,7 +338,7 @@ def validate(c: RunConfig) -> None:
                 f"{nearest(str(value), allowed)}",
                 key,
             )
-    for key in ("data.batch_size", "data.eval_batch_size", "train.epochs"):
+    for key in ("data.batch_size", "data.eval_batch_size", "train.epochs", "train.devices"):
         _check(flat[key] >= 1, key, f"must be at least 1, got {flat[key]}")
     for key in (
         "data.num_workers",

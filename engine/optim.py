@@ -160,6 +160,11 @@ SCHEDULES: dict[str, ScheduleInfo] = {
             "onecycle", "one-cycle: warm up to lr over pct_start, then anneal", ("pct_start",)
         ),
         ScheduleInfo(
+            "triangle",
+            "linear ramp from lr/5 to lr over pct_start, then linearly down to min_lr (airbench)",
+            ("pct_start", "min_lr"),
+        ),
+        ScheduleInfo(
             "plateau",
             "reduce by gamma when val loss stalls for plateau_patience epochs",
             ("gamma", "plateau_patience", "min_lr"),
@@ -216,7 +221,7 @@ class LRSchedule:
         span = max(self.epochs - c.warmup_epochs, 1e-9)
         u = (
             (t - c.warmup_epochs)
-            if c.per_iteration or c.name == "onecycle"
+            if c.per_iteration or c.name in ("onecycle", "triangle")
             else epoch - c.warmup_epochs
         )
         if c.name == "cosine":
@@ -228,8 +233,12 @@ class LRSchedule:
                 pos -= period
                 period *= c.restart_mult
             return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * pos / period))
-        # onecycle, as torch.optim.lr_scheduler.OneCycleLR with cosine annealing
         frac = min(u / span, 1.0)
+        if c.name == "triangle":
+            if frac < c.pct_start:
+                return 0.2 + 0.8 * frac / c.pct_start
+            return 1.0 + (floor - 1.0) * (frac - c.pct_start) / max(1 - c.pct_start, 1e-9)
+        # onecycle, as torch.optim.lr_scheduler.OneCycleLR with cosine annealing
         start, end = 1 / 25, 1 / 25 / 1e4
         if frac < c.pct_start:
             return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * frac / c.pct_start))

@@ -19,12 +19,15 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
+import engine.distributed as ddp
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.config import RunConfig
 from engine.data import DataBundle, load_dataset
 from engine.data.augment import BatchAugment, output_size
-from engine.errors import ConfigError
+from engine.errors import CheckpointError, ConfigError
+from engine.faults import fault_point
 from engine.models import count_params, create_model
 from engine.optim import LRSchedule, build_optimizer, optimizer_info
 
@@ -121,7 +124,15 @@ def _epoch_seed(seed: int, epoch: int, salt: int) -> int:
 class Trainer:
     """Everything a run needs, built from a RunConfig; ``fit`` runs it."""
 
-    def __init__(self, config: RunConfig, *, bundle: DataBundle | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        *,
+        bundle: DataBundle | None = None,
+        distributed: bool | None = None,
+    ) -> None:
+        """``distributed``: join torchrun's process group (None: when this process is a rank
+        started by ``engine.distributed.launch``)."""
         self.config = c = config
         if c.train.threads:
             torch.set_num_threads(c.train.threads)
@@ -129,6 +140,10 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         torch.manual_seed(c.train.seed)
         self.device = pick_device(c.train.device)
+        self.dist: ddp.DistContext | None = None
+        if distributed or (distributed is None and ddp.in_worker()):
+            self.dist = ddp.setup(self.device)
+            self.device = self.dist.device
         optimizer_info(c.optim.name)  # refuse an unknown optimizer before loading data
         self.bundle = bundle or load_dataset(c.data, self.device)
         info = self.bundle.info
@@ -149,6 +164,10 @@ class Trainer:
         lr_scale = getattr(self.model, "lr_scale", None)
         self.optimizer = build_optimizer(self.model, c.optim, lr_scale)
         self.augment = BatchAugment(c.augment, self.bundle.mean, self.bundle.std, len(self.classes))
+        init_from_data = getattr(self.model, "init_from_data", None)
+        if init_from_data is not None:  # e.g. airbench's patch-whitening first layer
+            sample, _ = next(iter(self.bundle.train.batches(5000, shuffle=False)))
+            init_from_data(self.augment.eval(sample))
         self.steps_per_epoch = self.bundle.train.num_batches(c.data.batch_size, True)
         if self.steps_per_epoch < 1:
             raise ConfigError(
@@ -156,17 +175,15 @@ class Trainer:
                 "training images; use a smaller batch",
                 "data.batch_size",
             )
+        if self.dist is not None:
+            self._check_global_batch(self.dist.world_size)
         self.schedule = LRSchedule(
             self.optimizer, c.schedule, c.optim.lr, c.train.epochs, self.steps_per_epoch
         )
-        self.ema: torch.optim.swa_utils.AveragedModel | None = None
-        if c.train.ema:
-            self.ema = torch.optim.swa_utils.AveragedModel(
-                self.model,
-                multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(c.train.ema_decay),
-                use_buffers=True,
-            )
+        self.ema: EMA | None = EMA(self.model, c.train.ema_decay) if c.train.ema else None
         self.step_fn = self._train_step
+        if self.dist is not None:
+            self.model = ddp.wrap_model(self.model, self.dist)
         if c.train.compile and self.device.type == "cuda":
             self.model = torch.compile(self.model)  # type: ignore[assignment]
         # progress state, all saved in checkpoints
@@ -206,14 +223,17 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         if self.ema is not None:
-            self.ema.update_parameters(self.model)
+            self.ema.update(self.model)
         return loss.detach(), logits.detach()
 
     def _generators(self, epoch: int) -> tuple[torch.Generator, torch.Generator]:
         seed = self.config.train.seed
-        torch.manual_seed(_epoch_seed(seed, epoch, 0))  # dropout and other global draws
+        # Every rank draws the same order (each takes its shard of every batch) but its own
+        # augmentations and dropout; rank 0 draws what a single process draws.
+        salt = 3 * self.dist.rank if self.dist is not None else 0
+        torch.manual_seed(_epoch_seed(seed, epoch, 0 + salt))  # dropout and other global draws
         order = torch.Generator().manual_seed(_epoch_seed(seed, epoch, 1))
-        aug = torch.Generator(device=self.device).manual_seed(_epoch_seed(seed, epoch, 2))
+        aug = torch.Generator(device=self.device).manual_seed(_epoch_seed(seed, epoch, 2 + salt))
         return order, aug
 
     def train_one_epoch(
@@ -231,6 +251,10 @@ class Trainer:
         """
         c = self.config
         self.model.train()
+        if c.model.freeze_backbone:  # a fixed feature extractor keeps its BN statistics
+            from engine.models import backbone_norms_eval
+
+            backbone_norms_eval(_unwrap(self.model))
         order, aug = self._generators(epoch)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -239,13 +263,18 @@ class Trainer:
             first, seen, spent = int(position["step"]), int(position["seen"]), position["seconds"]
             loss_sum += float(position["loss_sum"])
             correct += int(position["correct"])
+            if self.dist is not None and not self.dist.is_main:
+                # the position holds the sums of all ranks: rank 0 carries them on
+                loss_sum.zero_()
+                correct.zero_()
+                seen = 0
             aug.set_state(position["aug_rng"].to(aug.get_state().device))
             torch.set_rng_state(position["cpu_rng"])
         steps = self.steps_per_epoch
         lr = self.schedule.apply(epoch, first)
         start = time.perf_counter()
         batches = self.bundle.train.batches(
-            c.data.batch_size, shuffle=True, generator=order, drop_last=True
+            c.data.batch_size, shuffle=True, generator=order, drop_last=True, **self._shard()
         )
         for step, (xb, yb) in enumerate(batches):
             if step < first:
@@ -269,6 +298,7 @@ class Trainer:
                     )
                 )
             if should_stop() and step + 1 < steps:
+                loss_sum, correct, seen = self._sum_over_ranks(loss_sum, correct, seen)
                 raise _Interrupted(
                     {
                         "epoch": epoch,
@@ -282,6 +312,7 @@ class Trainer:
                     }
                 )
         seconds = spent + time.perf_counter() - start
+        loss_sum, correct, seen = self._sum_over_ranks(loss_sum, correct, seen)
         return {
             "train_loss": float(loss_sum) / max(seen, 1),
             "train_acc": int(correct) / max(seen, 1),
@@ -300,16 +331,19 @@ class Trainer:
         confusion = torch.zeros(k * k, device=self.device, dtype=torch.long)
         seen = 0
         for xb, yb in source.batches(
-            self.config.data.eval_batch_size, shuffle=False, generator=None
+            self.config.data.eval_batch_size, shuffle=False, generator=None, **self._shard()
         ):
             x = self.augment.eval(xb)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with self._autocast():
-                logits = model(x)
+                logits = self._tta(model, x)
             loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
             confusion += torch.bincount(yb * k + logits.argmax(1), minlength=k * k)
             seen += yb.shape[0]
+        if self.dist is not None:  # each rank evaluated its shard: add them up
+            loss_sum, _, seen = self._sum_over_ranks(loss_sum, torch.zeros(()), seen)
+            ddp.all_reduce_tensor(self.dist, confusion)
         matrix = confusion.view(k, k).cpu()
         return {
             "loss": float(loss_sum) / max(seen, 1),
@@ -317,9 +351,53 @@ class Trainer:
             "confusion": matrix.tolist(),
         }
 
+    def _tta(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """Test-time augmentation (airbench): average over mirrored and 1-pixel shifted views."""
+        tta = self.config.train.tta
+        if tta == "none":
+            return model(x)
+        logits = 0.5 * (model(x) + model(x.flip(-1)))
+        if tta == "flip-translate":
+            h, w = x.shape[-2:]
+            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
+            shifted = [padded[..., :h, :w], padded[..., 2 : h + 2, 2 : w + 2]]
+            moved = sum(0.5 * (model(v) + model(v.flip(-1))) for v in shifted) / 2
+            logits = 0.5 * logits + 0.5 * moved
+        return logits
+
     @property
     def eval_model(self) -> nn.Module:
-        return self.ema.module if self.ema is not None else self.model
+        if self.ema is not None:
+            return self.ema.module
+        # DDP's forward syncs buffers across ranks; evaluation runs each rank's shard alone
+        return _unwrap(self.model) if self.dist is not None else self.model
+
+    # -------------------------------------------------------- several processes (DDP)
+
+    def _shard(self) -> dict[str, Any]:
+        """``shard=(rank, world)`` for ``batches`` in a distributed run: each rank takes its
+        slice of every (global) batch."""
+        return {"shard": self.dist.shard} if self.dist is not None else {}
+
+    def _sum_over_ranks(
+        self, loss_sum: torch.Tensor, correct: torch.Tensor, seen: int
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """The epoch's sums over all ranks (unchanged in a single process)."""
+        if self.dist is None:
+            return loss_sum, correct, seen
+        total_loss, total_correct, total_seen = ddp.all_reduce_sum(
+            self.dist, loss_sum, correct, torch.tensor(float(seen))
+        )
+        return total_loss, total_correct.round().long(), int(total_seen.item())
+
+    def _check_global_batch(self, world: int) -> None:
+        c = self.config.data
+        if c.batch_size % world:
+            raise ConfigError(
+                f"data.batch_size: {c.batch_size} is the global batch and must split evenly "
+                f"over the {world} processes; use a multiple of {world}",
+                "data.batch_size",
+            )
 
     # -------------------------------------------------------- checkpoints
 
@@ -366,7 +444,14 @@ class Trainer:
         save_checkpoint(self.state_dict(), path)
 
     def resume_from(self, path: Path) -> None:
-        self.load_state_dict(load_checkpoint(path, expect_config=self.config.to_dict()))
+        state = load_checkpoint(path, expect_config=self.config.to_dict())
+        try:
+            self.load_state_dict(state)
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CheckpointError(
+                f"checkpoint {path} does not fit this run's model or optimizer ({first[:200]})"
+            ) from exc
 
     # -------------------------------------------------------- fit
 
@@ -386,6 +471,8 @@ class Trainer:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> FitDone:
         c = self.config
+        if self.dist is not None:  # all ranks stop after the same step
+            should_stop = ddp.agree(self.dist, should_stop)
         callback(
             FitStarted(
                 c.train.epochs,
@@ -401,6 +488,9 @@ class Trainer:
         done: FitDone | None = None
         while self.epoch < c.train.epochs:
             epoch = self.epoch
+            if fault_point("epoch") == "nan":  # fault injection (tests): make the loss diverge
+                with torch.no_grad():
+                    next(self.model.parameters()).fill_(float("nan"))
             try:
                 metrics = self.train_one_epoch(epoch, callback, should_stop, self.position)
             except _Interrupted as stop:
@@ -441,11 +531,14 @@ class Trainer:
             else:
                 self.bad_epochs += 1
             self.history.append(metrics)
+            # The epoch's metrics line is written before its checkpoint: a crash between them
+            # resumes from the previous checkpoint, which drops that line and replays the
+            # epoch. The other order would lose the line for good.
+            callback(EpochDone(epoch + 1, metrics, self.best_epoch, improved))
             if checkpoint_dir is not None:
                 if improved:
                     self.save(checkpoint_dir / "best.pt")
                 self.save(checkpoint_dir / "last.pt")
-            callback(EpochDone(epoch + 1, metrics, self.best_epoch, improved))
             if c.train.patience and self.bad_epochs >= c.train.patience:
                 done = FitDone(
                     "finished",
@@ -473,6 +566,10 @@ class Trainer:
             _unwrap(self.model).load_state_dict(state["model"])
             if self.ema is not None and "ema" in state:
                 self.ema.load_state_dict(state["ema"])
+        if self.dist is not None:  # only rank 0 has best.pt: all ranks test its weights
+            ddp.broadcast_module(self.dist, _unwrap(self.model))
+            if self.ema is not None:
+                ddp.broadcast_module(self.dist, self.ema.module)
         if self.best_epoch:
             val = self.evaluate(self.bundle.val)
             confusion["val"] = {"epoch": self.best_epoch, "matrix": val["confusion"]}
@@ -490,6 +587,37 @@ class Trainer:
         return final
 
 
+class EMA:
+    """An exponential moving average of the weights (and a copy of the buffers), evaluated and
+    checkpointed in place of the model. The decay warms up as min(decay, (1+n)/(10+n)) so a
+    short run is not dominated by the initial weights."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        import copy
+
+        self.module = copy.deepcopy(_unwrap(model)).eval().requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        source = _unwrap(model)
+        ema_params: list[torch.Tensor] = list(self.module.parameters())
+        params = [p.detach() for p in source.parameters()]
+        torch._foreach_lerp_(ema_params, params, 1 - d)
+        for ema_buffer, buffer in zip(self.module.buffers(), source.buffers(), strict=True):
+            ema_buffer.copy_(buffer)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])
+
+
 class _Interrupted(Exception):
     def __init__(self, position: dict[str, Any]) -> None:
         super().__init__(position["step"])
@@ -497,4 +625,6 @@ class _Interrupted(Exception):
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "_orig_mod", model)
+    """The plain model inside ``torch.compile`` and DistributedDataParallel wrappers."""
+    model = getattr(model, "_orig_mod", model)
+    return model.module if isinstance(model, DistributedDataParallel) else model
