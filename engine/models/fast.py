@@ -56,8 +56,11 @@ class FastNet(nn.Module):
         num_classes: int = 10,
         widths: tuple[int, int, int] = (64, 256, 256),
         drop_rate: float = 0.0,
+        input_size: int = 32,
     ) -> None:
         super().__init__()
+        # a 2x2 valid conv, then three 2x2 max-pools: 32 -> 31 -> 15 -> 7 -> 3
+        self.feature_map_size = (input_size - WHITEN_KERNEL + 1) // 8
         whiten_width = 2 * in_chans * WHITEN_KERNEL**2
         self.whiten = _Conv(in_chans, whiten_width, WHITEN_KERNEL, padding=0, bias=True)
         self.whiten.weight.requires_grad_(False)
@@ -113,7 +116,9 @@ def build_fast(cfg: ModelConfig, in_chans: int, num_classes: int, input_size: in
         raise ConfigError(
             f"model.channels: airbench has 3 conv groups, got {list(widths)}", "model.channels"
         )
-    return FastNet(in_chans, num_classes, (widths[0], widths[1], widths[2]), cfg.drop_rate)
+    return FastNet(
+        in_chans, num_classes, (widths[0], widths[1], widths[2]), cfg.drop_rate, input_size
+    )
 
 
 register_model(

@@ -29,7 +29,7 @@ ARCH_FIELDS: tuple[str, ...] = tuple(
 COMMON_FIELDS: tuple[str, ...] = ("drop_rate", "act", "norm", "skip")
 # Any model has a classifier to keep training and a backbone to freeze or slow down.
 HEAD_FIELDS: tuple[str, ...] = ("freeze_backbone", "backbone_lr_scale")
-# Only models with published ImageNet weights (torchvision's ResNets).
+# Only models with published ImageNet weights (torchvision's ResNets and VGG-16s).
 TRANSFER_FIELDS: tuple[str, ...] = ("pretrained", "weights_path")
 
 _FIELD_ORDER = [f.name for f in fields(ModelConfig)]
@@ -209,7 +209,46 @@ def create_model(cfg: ModelConfig, in_chans: int, num_classes: int, input_size: 
         classifier = {id(p) for p in get_classifier(model).parameters()}
         for param in model.parameters():
             param.requires_grad_(id(param) in classifier)
+    elif cfg.backbone_lr_scale != 1.0:
+        # The trainer builds its optimizer's param groups with ``model.lr_scale(name)``; a
+        # model's own per-parameter scales (airbench's norm biases) are kept and multiplied.
+        own = getattr(model, "lr_scale", None)
+        scale = BackboneLrScale(classifier_param_names(model), cfg.backbone_lr_scale, own)
+        setattr(model, "lr_scale", scale)  # noqa: B010  (nn.Module types attributes as tensors)
     return model
+
+
+@dataclass(frozen=True)
+class BackboneLrScale:
+    """``lr_scale(param_name)``: 1 for the classifier's parameters, ``scale`` for the rest."""
+
+    head: frozenset[str]
+    scale: float
+    base: Callable[[str], float] | None = None  # the model's own lr_scale, if it has one
+
+    def __call__(self, name: str) -> float:
+        for wrapper in ("_orig_mod.", "module."):  # torch.compile's and DDP's name prefixes
+            name = name.removeprefix(wrapper)
+        own = self.base(name) if self.base is not None else 1.0
+        return own * (1.0 if name in self.head else self.scale)
+
+
+def classifier_param_names(model: nn.Module) -> frozenset[str]:
+    """The ``named_parameters`` names of the model's classifier."""
+    head = {id(p) for p in get_classifier(model).parameters()}
+    return frozenset(name for name, p in model.named_parameters() if id(p) in head)
+
+
+def backbone_norms_eval(model: nn.Module) -> None:
+    """Put the batch norms outside the classifier in eval mode (call after ``model.train()``).
+
+    A frozen backbone is a fixed feature extractor: its weights do not train, and neither may
+    its BatchNorm running statistics drift with the new dataset's batches.
+    """
+    head = {id(m) for m in get_classifier(model).modules()}
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm) and id(module) not in head:
+            module.eval()
 
 
 def get_classifier(model: nn.Module) -> nn.Module:

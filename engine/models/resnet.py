@@ -476,7 +476,7 @@ def build_resnet(
         if weights is None:
             raise ConfigError(
                 f"model.pretrained: '{cfg.name}' has no published weights; "
-                "resnet18/34/50/101/152 have",
+                "resnet18/34/50/101/152, vgg16 and vgg16-bn have",
                 "model.pretrained",
             )
         from engine.models.transfer import load_imagenet_weights

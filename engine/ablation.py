@@ -1,0 +1,291 @@
+"""Ablations (seed 002): a base run and one run per removed component, everything else equal.
+
+``plan_ablation(config, ["relu", "bn"])`` checks the request and returns the runs to make;
+``create_ablation(store, ...)`` records them (queued) as one group: every document carries
+``group`` ("ablate-...") and ``ablation`` ("base", "relu", ...). ``run_queue`` trains queued
+runs one after another in this process; ``launch_queue_detached`` does the same in a process
+of its own session (one process for the whole queue). ``ablation_table`` compares a group's
+runs with its base. All plain functions returning plain data, for the CLI and the TUI.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from engine.config import RunConfig
+from engine.errors import ConfigError, UserError, nearest
+from engine.store import RunStore
+
+GROUP_PREFIX = "ablate-"
+BASE = "base"
+
+
+class AblationError(UserError):
+    """An ablation that cannot be run as asked."""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str  # what --remove takes
+    field: str  # the ModelConfig field that removes it
+    removed: Any  # its value without the component
+    description: str
+
+
+COMPONENTS: dict[str, Component] = {
+    c.name: c
+    for c in (
+        Component("relu", "act", "none", "every ReLU becomes the identity (model.act=none)"),
+        Component("bn", "norm", "none", "every BatchNorm becomes the identity (model.norm=none)"),
+        Component("skip", "skip", False, "no residual connections (model.skip=false)"),
+    )
+}
+
+
+def list_components() -> list[Component]:
+    """What ``--remove`` accepts, for forms."""
+    return list(COMPONENTS.values())
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    ablation: str  # "base" or the removed component
+    config: RunConfig
+
+
+def plan_ablation(config: RunConfig, remove: Sequence[str]) -> list[PlannedRun]:
+    """The base run and one run per removed component; refuses unknown components, a
+    component the model cannot remove, and one the base config already lacks."""
+    from engine.models import model_info
+
+    if not remove:
+        raise AblationError(
+            f"name at least one component to remove (--remove {' --remove '.join(COMPONENTS)})"
+        )
+    info = model_info(config.model.name)
+    planned = [PlannedRun(BASE, config)]
+    seen: set[str] = set()
+    for name in remove:
+        key = name.strip().lower()
+        if key not in COMPONENTS:
+            raise AblationError(
+                f"--remove {name}: unknown component{nearest(key, COMPONENTS)}; "
+                f"valid: {', '.join(COMPONENTS)}"
+            )
+        if key in seen:
+            continue
+        seen.add(key)
+        component = COMPONENTS[key]
+        if component.field not in info.fields:
+            raise AblationError(
+                f"--remove {key}: model '{info.name}' cannot remove it (it has no "
+                f"model.{component.field}); models with it: see `resnet-tui models list` "
+                "(the ResNets and BaseNet have all three)"
+            )
+        if getattr(config.model, component.field) == component.removed:
+            raise AblationError(
+                f"--remove {key}: the base config already has model.{component.field} = "
+                f"{component.removed!r}, so there is nothing to remove"
+            )
+        try:
+            ablated = config.replace({f"model.{component.field}": component.removed})
+        except ConfigError as exc:
+            raise AblationError(f"--remove {key}: {exc}") from exc
+        planned.append(PlannedRun(key, ablated))
+    return planned
+
+
+def check_plan(planned: Sequence[PlannedRun]) -> None:
+    """Build each planned model once (on the dataset's shape) so a variant the registry
+    refuses is refused before any run is created."""
+    from engine.data import dataset_info
+    from engine.data.augment import output_size
+    from engine.models import create_model
+    from engine.models.transfer import no_imagenet_weights
+
+    info = dataset_info(planned[0].config.data)
+    for run in planned:
+        size = output_size(run.config.augment, info.image_size)
+        try:
+            with no_imagenet_weights():
+                create_model(run.config.model, info.channels, max(info.num_classes, 1), size)
+        except ConfigError as exc:
+            raise AblationError(
+                f"the {run.ablation} run cannot be built: {exc}"
+                if run.ablation != BASE
+                else str(exc)
+            ) from exc
+
+
+def new_group_id() -> str:
+    from datetime import datetime
+
+    return f"{GROUP_PREFIX}{datetime.now():%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
+
+
+def create_ablation(
+    store: RunStore,
+    planned: Sequence[PlannedRun],
+    *,
+    preset: str = "",
+    name: str = "",
+) -> tuple[str, list[str]]:
+    """Record the planned runs as queued runs of a new group; returns (group, run ids)."""
+    group = new_group_id()
+    base_name = name or preset or planned[0].config.model.name
+    ids = []
+    for run in planned:
+        label = base_name if run.ablation == BASE else f"{base_name}-no-{run.ablation}"
+        doc = store.create_run(
+            run.config.to_dict(),
+            name=label,
+            preset=preset,
+            extra={"group": group, "ablation": run.ablation},
+        )
+        ids.append(str(doc["id"]))
+    return group, ids
+
+
+def group_runs(store: RunStore, group: str) -> list[dict[str, Any]]:
+    """The runs of ``group`` (or a unique prefix of it), base first, in planned order."""
+    docs = [d for d in store.list_runs() if str(d.get("group", "")).startswith(group)]
+    groups = sorted({d["group"] for d in docs})
+    if not docs:
+        raise AblationError(
+            f"no ablation group '{group}' in {store.root}; groups are named ablate-... "
+            "(see the group column of `resnet-tui runs show`)"
+        )
+    if len(groups) > 1:
+        raise AblationError(f"'{group}' matches {len(groups)} groups: {', '.join(groups)}")
+    order = [BASE, *COMPONENTS]
+
+    def rank(doc: dict[str, Any]) -> int:
+        label = doc.get("ablation")
+        return order.index(label) if label in order else len(order)
+
+    return sorted(docs, key=rank)
+
+
+def list_groups(store: RunStore) -> list[str]:
+    """Every ablation group in the store, newest first."""
+    seen: dict[str, None] = {}
+    for doc in store.list_runs():
+        group = doc.get("group")
+        if isinstance(group, str) and group.startswith(GROUP_PREFIX):
+            seen.setdefault(group)
+    return list(seen)
+
+
+def ablation_table(store: RunStore, group: str) -> list[dict[str, Any]]:
+    """One row per run of the group: its best val accuracy, test accuracy and both differences
+    to the base run (None until both are known)."""
+    docs = group_runs(store, group)
+    base = next((d for d in docs if d.get("ablation") == BASE), None)
+
+    def stat(doc: dict[str, Any] | None, section: str, key: str) -> float | None:
+        value = ((doc or {}).get(section) or {}).get(key)
+        return float(value) if isinstance(value, int | float) else None
+
+    rows = []
+    for doc in docs:
+        val, test = stat(doc, "best", "val_acc"), stat(doc, "test", "test_acc")
+        base_val, base_test = stat(base, "best", "val_acc"), stat(base, "test", "test_acc")
+        rows.append(
+            {
+                "ablation": doc["ablation"],
+                "removed": "-" if doc["ablation"] == BASE else doc["ablation"],
+                "id": doc["id"],
+                "name": doc.get("name", ""),
+                "group": doc.get("group"),
+                "status": doc.get("status"),
+                "epoch": doc.get("epoch", 0),
+                "best_epoch": stat(doc, "best", "best_epoch"),
+                "val_acc": val,
+                "test_acc": test,
+                "d_val_acc": val - base_val if val is not None and base_val is not None else None,
+                "d_test_acc": (
+                    test - base_test if test is not None and base_test is not None else None
+                ),
+            }
+        )
+    return rows
+
+
+# ---------------------------------------------------------------- running the queue
+
+
+def run_queue(
+    store: RunStore,
+    run_ids: Sequence[str],
+    run_one: Callable[[str], dict[str, Any]] | None = None,
+    on_error: Callable[[str, BaseException], None] | None = None,
+) -> list[dict[str, Any]]:
+    """Train ``run_ids`` one after another; returns their final documents.
+
+    ``run_one(run_id)`` trains one run (default: ``engine.runner.execute``). A run that fails
+    is reported to ``on_error`` and the queue goes on; a run that is stopped (SIGINT/SIGTERM,
+    `resnet-tui runs stop`) stops the queue, and the runs not started are marked stopped, so
+    each can be trained later with `resnet-tui train --resume`.
+    """
+    from engine.runner import StopFlag, execute
+
+    stop = StopFlag()
+    run = run_one or (lambda run_id: execute(store, run_id, stop=stop))
+    docs: list[dict[str, Any]] = []
+    for i, run_id in enumerate(run_ids):
+        try:
+            doc = run(run_id)
+        except KeyboardInterrupt:
+            _stop_rest(store, run_ids[i + 1 :])
+            raise
+        except Exception as exc:  # noqa: BLE001  (reported; the next run still trains)
+            if on_error is not None:
+                on_error(run_id, exc)
+            doc = store.get(run_id)
+        docs.append(doc)
+        if doc.get("status") == "stopped" or stop():
+            _stop_rest(store, run_ids[i + 1 :])
+            docs += [store.get(r) for r in run_ids[i + 1 :]]
+            break
+    return docs
+
+
+def _stop_rest(store: RunStore, run_ids: Sequence[str]) -> None:
+    for run_id in run_ids:
+        if store.get(run_id).get("status") == "queued":
+            store.set_status(run_id, "stopped", "the queue was stopped before this run started")
+
+
+def launch_queue_detached(store: RunStore, run_ids: Sequence[str]) -> int:
+    """Start one process, in its own session, that trains ``run_ids`` one after another
+    (``resnet-tui run-queue``); every queued run records its pid, so a dead queue shows its
+    runs as crashed. Output goes to the first run's folder (queue.log)."""
+    import subprocess
+
+    command = [
+        sys.executable,
+        "-m",
+        "resnet_tui",
+        "--runs-dir",
+        str(store.root),
+        "run-queue",
+        *run_ids,
+    ]
+    log_path = store.run_dir(run_ids[0]) / "queue.log"
+    with open(log_path, "ab") as out:
+        process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            cwd=os.getcwd(),
+        )
+    for run_id in run_ids:
+        store.update(run_id, pid=process.pid)
+    return process.pid
