@@ -1,0 +1,133 @@
+"""Run actions shared by the views: launch, stop, resume, delete.
+
+Each touches the store or starts a process, so each runs in a thread worker and reports back
+with a notification; a refusal (a running run cannot be deleted, a finished one cannot be
+resumed) is the store's own message, shown as an error notification, never a traceback.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.markup import escape
+
+from engine.config import RunConfig
+from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from resnet_tui.app import ResnetApp
+
+
+def start_run(app: ResnetApp, config: RunConfig, name: str, preset: str) -> tuple[str, int]:
+    """Create the run and start its trainer detached (call from a worker thread)."""
+    from engine.runner import launch_detached
+
+    doc = app.store.create_run(config.to_dict(), name=name, preset=preset)
+    pid = launch_detached(app.store, doc["id"])
+    app.follower.launched(pid)
+    app.follower.invalidate()
+    return str(doc["id"]), pid
+
+
+def launched(app: ResnetApp, run_id: str, pid: int) -> None:
+    """After a launch (UI thread): say so and show the run in the Monitor."""
+    app.notify(
+        f"{run_id} (pid {pid}) trains on its own: quitting does not stop it", title="launched"
+    )
+    app.monitor_focus = run_id
+    app.switch_mode("monitor")
+
+
+def launch_preset(app: ResnetApp, preset: str) -> None:
+    """Quick launch: the preset as it is, under the preset's name."""
+
+    def work() -> None:
+        from engine.presets import resolve
+
+        try:
+            config, name = resolve(preset)
+            run_id, pid = start_run(app, config, "", name)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not launched", severity="error")
+            return
+        app.call_from_thread(launched, app, run_id, pid)
+
+    app.run_worker(work, thread=True, group="actions", name=f"launch {preset}")
+
+
+def stop_run(app: ResnetApp, run_id: str) -> None:
+    def work() -> None:
+        from engine.runner import request_stop
+
+        try:
+            request_stop(app.store, run_id)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not stopped", severity="error")
+            return
+        app.follower.invalidate()
+        app.call_from_thread(
+            app.notify,
+            f"asked run {run_id} to stop: it finishes the step, saves a checkpoint and is "
+            "marked stopped (resume it with r)",
+            title="stopping",
+        )
+
+    app.run_worker(work, thread=True, group="actions", name=f"stop {run_id}")
+
+
+def resume_run(app: ResnetApp, run_id: str) -> None:
+    def work() -> None:
+        from engine.runner import check_resumable, launch_detached
+
+        try:
+            check_resumable(app.store, run_id)
+            pid = launch_detached(app.store, run_id)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not resumed", severity="error")
+            return
+        app.follower.launched(pid)
+        app.follower.invalidate()
+        app.call_from_thread(
+            app.notify, f"run {run_id} resumes from its checkpoint (pid {pid})", title="resumed"
+        )
+
+    app.run_worker(work, thread=True, group="actions", name=f"resume {run_id}")
+
+
+def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
+    """Ask, then delete the run's folder and document (the store refuses a running run)."""
+    from resnet_tui.screens.dialogs import ConfirmScreen
+
+    run_id = doc["id"]
+    if doc.get("status") in ("running", "queued") and app.store.is_alive(doc):
+        app.notify(
+            f"run {run_id} is {doc['status']}: stop it first (x)",
+            title="not deleted",
+            severity="error",
+        )
+        return
+
+    def work() -> None:
+        try:
+            app.store.delete(run_id)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not deleted", severity="error")
+            return
+        app.follower.invalidate()
+        app.call_from_thread(app.notify, f"deleted run {run_id}", title="deleted")
+        if after is not None:
+            app.call_from_thread(after)
+
+    def confirmed(yes: bool | None) -> None:
+        if yes:
+            app.selection.discard(run_id)
+            app.run_worker(work, thread=True, group="actions", name=f"delete {run_id}")
+
+    app.push_screen(
+        ConfirmScreen(
+            f"Delete run [b]{escape(str(doc.get('name') or run_id))}[/b] ({run_id})?\n"
+            "Its folder (checkpoints, metrics, logs) is removed for good.",
+            yes="Delete",
+        ),
+        confirmed,
+    )

@@ -1,0 +1,160 @@
+"""Seed 000's "Best Stats Per Model" table over the selected runs (or all), with export.
+
+The best value of each curve needs the run's epoch lines, so rows are computed in a worker
+and cached per (run, epoch count): revisiting the view reads only runs that moved on.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from engine.metrics import best_stats_row, to_csv, to_markdown
+from resnet_tui.follow import read_epochs
+from resnet_tui.screens.base import ViewScreen
+from resnet_tui.widgets import format as fmt
+
+COLUMNS = (
+    "run",
+    "model",
+    "train_loss",
+    "val_loss",
+    "train_acc",
+    "val_acc",
+    "best_epoch",
+    "test_acc",
+)
+
+
+def export_folder(store_root: Path) -> Path:
+    """The run store folder when it can be written, else the working directory."""
+    try:
+        store_root.mkdir(parents=True, exist_ok=True)
+        if os.access(store_root, os.W_OK):
+            return store_root
+    except OSError:
+        pass
+    return Path.cwd()
+
+
+class BestScreen(ViewScreen):
+    MODE = "best"
+    BINDINGS = [
+        Binding("a", "toggle_scope", "All/selected"),
+        Binding("c", "export('csv')", "Export CSV"),
+        Binding("m", "export('md')", "Export Markdown"),
+        Binding("enter", "open", "Open", priority=True),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.all_runs = False
+        self.rows: list[dict[str, Any]] = []
+        self._cache: dict[tuple[str, Any, Any], dict[str, Any]] = {}
+        self._shown_ids: list[str] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="best-title")
+        table: DataTable[Any] = DataTable(id="best-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        yield Static("", id="best-message")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in COLUMNS:
+            table.add_column(col, key=col)
+        table.focus()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_view()  # the selection may have changed in the Runs view
+
+    def _docs(self) -> list[dict[str, Any]]:
+        runs = self.rt.runs
+        selected = [d for d in runs if d["id"] in self.rt.selection]
+        scope = runs if (self.all_runs or not selected) else selected
+        return [d for d in scope if d.get("epoch")]
+
+    def refresh_view(self) -> None:
+        docs = self._docs()
+        selected = bool(self.rt.selection) and not self.all_runs
+        scope = f"{len(self.rt.selection)} selected runs" if selected else "all runs"
+        self.query_one("#best-title", Static).update(
+            Text.assemble(
+                ("Best Stats Per Model", "bold"),
+                (f"  {scope} with at least one epoch ({len(docs)})", "dim"),
+                ("   a: all/selected · space in Runs (4) selects", "dim"),
+            )
+        )
+        self._compute(docs)
+
+    @work(thread=True, exclusive=True, group="best", exit_on_error=False)
+    def _compute(self, docs: list[dict[str, Any]]) -> None:
+        rows = []
+        for doc in docs:
+            key = (doc["id"], doc.get("epoch"), doc.get("status"))
+            row = self._cache.get(key)
+            if row is None:
+                row = best_stats_row(doc, read_epochs(self.rt.store, doc["id"]))
+                self._cache[key] = row
+            rows.append(row)
+        self.app.call_from_thread(self._show, rows)
+
+    def _show(self, rows: list[dict[str, Any]]) -> None:
+        self.rows = rows
+        table = self.query_one(DataTable)
+        table.clear()
+        for row in rows:
+            table.add_row(
+                row["run"],
+                row.get("model") or "-",
+                _num(row.get("train_loss")),
+                _num(row.get("val_loss")),
+                _num(row.get("train_acc")),
+                _num(row.get("val_acc")),
+                Text(str(row["best_epoch"]) if row.get("best_epoch") else "-", justify="right"),
+                _num(row.get("test_acc")),
+                key=row["id"],
+            )
+        if not rows:
+            self.query_one("#best-message", Static).update("no run has finished an epoch yet")
+
+    def action_toggle_scope(self) -> None:
+        self.all_runs = not self.all_runs
+        self.refresh_view()
+
+    def action_export(self, kind: str) -> None:
+        if not self.rows:
+            self.notify("nothing to export", severity="warning")
+            return
+        folder = export_folder(self.rt.store.root)
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        path = folder / f"best-stats-{stamp}.{kind}"
+        text = to_csv(self.rows, COLUMNS) if kind == "csv" else to_markdown(self.rows, COLUMNS)
+        try:
+            path.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"cannot write {path}: {exc.strerror or exc}", severity="error")
+            return
+        self.query_one("#best-message", Static).update(f"wrote {path}")
+        self.notify(f"wrote {len(self.rows)} rows to {path}", title="exported")
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return
+        run_id = str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        from resnet_tui.screens.detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(run_id))
+
+
+def _num(value: Any) -> Text:
+    return Text(fmt.number(value), justify="right")

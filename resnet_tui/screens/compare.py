@@ -1,0 +1,259 @@
+"""Two or more runs side by side: curves overlaid, configs with the differing keys marked,
+best/test metrics.
+
+The runs are the selection (space in the Runs view, or the list on the left here).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
+
+from engine.config import ConfigError, from_dict
+from engine.metrics import best_stats_row, config_differences
+from resnet_tui.follow import read_epochs
+from resnet_tui.screens.base import ViewScreen
+from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
+from resnet_tui.widgets.sparks import metric_series
+
+METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
+ROWS = (
+    ("status", "status"),
+    ("epochs", "epochs"),
+    ("params", "params"),
+    ("best val acc", "val_acc"),
+    ("best val loss", "val_loss"),
+    ("best train acc", "train_acc"),
+    ("best train loss", "train_loss"),
+    ("best epoch", "best_epoch"),
+    ("test acc", "test_acc"),
+    ("time", "time"),
+)
+
+
+def flat_config(config: dict[str, Any]) -> dict[str, Any]:
+    return {f"{s}.{k}": v for s, d in config.items() if isinstance(d, dict) for k, v in d.items()}
+
+
+class CompareScreen(ViewScreen):
+    MODE = "compare"
+    BINDINGS = [
+        Binding("space", "pick", "Pick run"),
+        Binding("c", "tab('compare-curves')", "Curves"),
+        Binding("f", "tab('compare-config')", "Config"),
+        Binding("s", "tab('compare-metrics')", "Stats"),
+        Binding("m", "metric", "Metric"),
+        Binding("d", "diff_only", "Differing/all"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.metric = "val_acc"
+        self.diff_only = True
+        self._epochs: dict[str, list[dict[str, Any]]] = {}
+        self._cache: dict[tuple[str, Any, Any], list[dict[str, Any]]] = {}
+        self._list_ids: list[str] = []
+        self._docs_shown: list[dict[str, Any]] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="compare-body"):
+            with Vertical(id="compare-pick"):
+                yield Label("runs (space picks)", classes="pane-title")
+                yield DataTable(id="compare-list", cursor_type="row", show_header=False)
+            with TabbedContent(id="compare-tabs"):
+                with TabPane("Curves", id="compare-curves"):
+                    yield CurvePlot("val_acc", id="compare-plot")
+                with TabPane("Config", id="compare-config"):
+                    yield Static("", id="compare-config-note")
+                    yield DataTable(
+                        id="compare-config-table", zebra_stripes=True, cursor_type="row"
+                    )
+                with TabPane("Metrics", id="compare-metrics"):
+                    yield DataTable(
+                        id="compare-metrics-table", zebra_stripes=True, cursor_type="row"
+                    )
+
+    def on_mount(self) -> None:
+        picker = self.query_one("#compare-list", DataTable)
+        picker.add_column("", key="sel")
+        picker.add_column("run", key="name")
+        picker.focus()
+
+    def on_screen_resume(self) -> None:
+        self._stale = False
+        self.refresh_view()
+
+    # ------------------------------------------------------------ the run list
+
+    def refresh_view(self) -> None:
+        picker = self.query_one("#compare-list", DataTable)
+        runs = self.rt.runs
+        ids = [d["id"] for d in runs]
+        if ids != self._list_ids:
+            row = picker.cursor_row
+            picker.clear()
+            for doc in runs:
+                picker.add_row(
+                    _mark(doc["id"] in self.rt.selection), fmt.run_label(doc), key=doc["id"]
+                )
+            self._list_ids = ids
+            if 0 <= row < len(ids):
+                picker.move_cursor(row=row, animate=False)
+        else:
+            for run_id in ids:
+                picker.update_cell(run_id, "sel", _mark(run_id in self.rt.selection))
+        self._load()
+
+    def action_pick(self) -> None:
+        picker = self.query_one("#compare-list", DataTable)
+        if not picker.row_count:
+            return
+        run_id = str(picker.coordinate_to_cell_key(picker.cursor_coordinate).row_key.value)
+        if run_id in self.rt.selection:
+            self.rt.selection.discard(run_id)
+        else:
+            self.rt.selection.add(run_id)
+        picker.update_cell(run_id, "sel", _mark(run_id in self.rt.selection))
+        if picker.cursor_row < picker.row_count - 1:
+            picker.move_cursor(row=picker.cursor_row + 1)
+        self._load()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    # ------------------------------------------------------------ loading
+
+    def _docs(self) -> list[dict[str, Any]]:
+        return [d for d in self.rt.runs if d["id"] in self.rt.selection]
+
+    def _load(self) -> None:
+        self._read(self._docs())
+
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _read(self, docs: list[dict[str, Any]]) -> None:
+        epochs = {}
+        for doc in docs:
+            key = (doc["id"], doc.get("epoch"), doc.get("status"))
+            if key not in self._cache:
+                self._cache[key] = read_epochs(self.rt.store, doc["id"])
+            epochs[doc["id"]] = self._cache[key]
+        self.app.call_from_thread(self._show, docs, epochs)
+
+    def _show(self, docs: list[dict[str, Any]], epochs: dict[str, list[dict[str, Any]]]) -> None:
+        self._epochs = epochs
+        self._docs_shown = docs
+        self._show_plot()
+        self._show_config(docs)
+        self._show_metrics(docs, epochs)
+
+    def _show_plot(self) -> None:
+        docs = self._docs_shown
+        series = [
+            Series(
+                fmt.run_label(d),
+                *metric_series(self._epochs.get(d["id"], []), self.metric),
+                COLORS[i % len(COLORS)],
+            )
+            for i, d in enumerate(docs)
+        ]
+        title = self.metric if len(docs) >= 2 else f"{self.metric}: pick two or more runs"
+        self.query_one("#compare-plot", CurvePlot).set_series(series, title=title)
+
+    def _columns(self, table: DataTable[Any], first: str, docs: list[dict[str, Any]]) -> None:
+        table.clear(columns=True)
+        table.add_column(first, key="key")
+        for i, doc in enumerate(docs):
+            label = Text(fmt.run_label(doc), style=f"bold {COLORS[i % len(COLORS)]}")
+            table.add_column(label, key=doc["id"])
+
+    def _show_config(self, docs: list[dict[str, Any]]) -> None:
+        table = self.query_one("#compare-config-table", DataTable)
+        note = self.query_one("#compare-config-note", Static)
+        self._columns(table, "config key", docs)
+        if len(docs) < 2:
+            note.update("pick two or more runs")
+            return
+        configs = []
+        for doc in docs:
+            try:
+                configs.append(from_dict(doc.get("config") or {}))
+            except ConfigError as exc:
+                note.update(Text(f"{fmt.run_label(doc)}: config unreadable: {exc}", style="red"))
+                return
+        differing = config_differences(configs)
+        flats = [flat_config(c.to_dict()) for c in configs]
+        keys = list(differing) if self.diff_only else list(flats[0])
+        note.update(
+            Text.assemble(
+                (f"{len(differing)} differing keys", "bold yellow"),
+                ("  (d: show all keys)" if self.diff_only else "  (d: differing only)", "dim"),
+            )
+        )
+        for key in keys:
+            differs = key in differing
+            style = "bold yellow" if differs else ""
+            # "≠" marks a differing key without relying on colour.
+            table.add_row(
+                Text(("≠ " if differs else "  ") + key, style=style),
+                *(Text(_value(f.get(key)), style=style) for f in flats),
+                key=key,
+            )
+
+    def _show_metrics(
+        self, docs: list[dict[str, Any]], epochs: dict[str, list[dict[str, Any]]]
+    ) -> None:
+        table = self.query_one("#compare-metrics-table", DataTable)
+        self._columns(table, "metric", docs)
+        stats = [best_stats_row(d, epochs.get(d["id"], [])) for d in docs]
+        now = self.rt.clock()
+        for label, key in ROWS:
+            cells = []
+            for doc, row in zip(docs, stats, strict=True):
+                if key == "status":
+                    cells.append(fmt.status_text(doc.get("status")))
+                elif key == "epochs":
+                    cells.append(Text(fmt.epochs(doc), justify="right"))
+                elif key == "params":
+                    cells.append(Text(fmt.params(doc.get("params")), justify="right"))
+                elif key == "time":
+                    cells.append(Text(fmt.duration(fmt.run_seconds(doc, now)), justify="right"))
+                elif key == "best_epoch":
+                    cells.append(Text(str(row.get(key) or "-"), justify="right"))
+                elif key.endswith("acc"):
+                    cells.append(Text(fmt.pct(row.get(key)), justify="right"))
+                else:
+                    cells.append(Text(fmt.number(row.get(key)), justify="right"))
+            table.add_row(label, *cells, key=label)
+
+    # ------------------------------------------------------------ keys
+
+    def action_metric(self) -> None:
+        self.metric = METRICS[(METRICS.index(self.metric) + 1) % len(METRICS)]
+        self.query_one(TabbedContent).active = "compare-curves"
+        self._show_plot()
+
+    def action_diff_only(self) -> None:
+        self.diff_only = not self.diff_only
+        self.query_one(TabbedContent).active = "compare-config"
+        self._show_config(self._docs_shown)
+
+
+def _mark(selected: bool) -> Text:
+    return Text("[x]", style="bold cyan") if selected else Text("[ ]", style="dim")
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)

@@ -1,0 +1,308 @@
+"""One run: its curves, confusion matrix, per-class accuracy, config, model summary and log.
+
+Everything is read off the UI thread: the metrics through the app's follower (so a running
+run's curves move), confusion.json and train.log by one-shot workers, the layer summary by
+the helper process only when its tab is opened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
+from textual.widgets import Static, TabbedContent, TabPane
+
+from engine.config import to_toml
+from resnet_tui.follow import MetricsState, ProbeError, read_confusion, read_log_tail
+from resnet_tui.screens import actions
+from resnet_tui.screens.base import ViewScreen
+from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets.charts import CurvePlot, Series
+from resnet_tui.widgets.confusion import ConfusionMatrix, accuracy_text, valid_matrix
+from resnet_tui.widgets.sparks import metric_series
+
+TABS = ("curves", "confusion", "config", "summary", "log")
+
+
+def header_text(doc: dict[str, Any], seconds: float | None) -> Text:
+    best = doc.get("best") or {}
+    text = Text()
+    text.append(fmt.run_label(doc), style="bold")
+    text.append("  ")
+    text.append_text(fmt.status_text(doc.get("status")))
+    text.append(f"  {doc.get('id')}\n", style="dim")
+    parts = [
+        f"model {doc.get('model') or '-'}",
+        f"data {doc.get('dataset') or '-'}",
+        f"params {fmt.params(doc.get('params'))}",
+        f"device {doc.get('device') or '-'}",
+        f"epoch {fmt.epochs(doc)}",
+        f"best val {fmt.pct(best.get('val_acc'))}"
+        + (f" @{int(best['best_epoch'])}" if best.get("best_epoch") else ""),
+        f"test {fmt.pct(fmt.test_acc(doc))}",
+        f"time {fmt.duration(seconds)}",
+    ]
+    text.append(" · ".join(parts))
+    message = doc.get("message") or ""
+    if message:
+        bad = doc.get("status") in ("crashed", "failed", "diverged")
+        text.append("\n" + message, style="red" if bad else "dim")
+    return text
+
+
+class RunDetailScreen(ViewScreen):
+    BINDINGS = [
+        Binding("escape,backspace", "back", "Back"),
+        Binding("c", "tab('curves')", "Curves"),
+        Binding("m", "tab('confusion')", "Matrix"),
+        Binding("v", "split", "Val/test"),
+        Binding("f", "tab('config')", "Config"),
+        Binding("s", "tab('summary')", "Summary"),
+        Binding("l", "tab('log')", "Log"),
+        Binding("x", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("e", "edit", "Edit"),
+    ]
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.split = "test"
+        self._confusion: dict[str, Any] | None = None
+        self._confusion_problem = "reading confusion.json…"
+        self._summary_state = ""  # "" | "loading" | "done"
+        self._status: str | None = None
+        self._epochs: list[dict[str, Any]] = []
+        self._from_mode = ""
+
+    @property
+    def mode_name(self) -> str:
+        if not self._from_mode:
+            self._from_mode = self.app.current_mode
+        return self._from_mode
+
+    @property
+    def doc(self) -> dict[str, Any] | None:
+        return self.rt.runs_by_id.get(self.run_id)
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("", id="detail-header")
+        with TabbedContent(id="detail-tabs", initial="curves"):
+            with TabPane("Curves", id="curves"):
+                with Horizontal(id="detail-curves"):
+                    yield CurvePlot("loss", id="plot-loss")
+                    yield CurvePlot("accuracy", id="plot-acc")
+            with TabPane("Confusion", id="confusion"):
+                with Horizontal(id="detail-confusion"):
+                    with ScrollableContainer(id="matrix-scroll"):
+                        yield ConfusionMatrix("", id="matrix")
+                    with VerticalScroll(id="per-class"):
+                        yield Static("", id="per-class-acc")
+            with TabPane("Config", id="config"):
+                with VerticalScroll():
+                    yield Static("", id="detail-config")
+            with TabPane("Summary", id="summary"):
+                with ScrollableContainer():
+                    yield Static(
+                        "press s (or open this tab) to compute the layer summary",
+                        id="detail-summary",
+                    )
+            with TabPane("Log", id="log"):
+                with VerticalScroll(id="log-scroll"):
+                    yield Static("", id="detail-log", markup=False)
+
+    def on_mount(self) -> None:
+        self.rt.metrics_signal.subscribe(self, self._metrics_published)
+        self.rt.watch_metrics("detail", {self.run_id})
+        self._show_config()
+        self._load_files()
+
+    def on_screen_resume(self) -> None:
+        self.rt.watch_metrics("detail", {self.run_id})
+
+    def on_screen_suspend(self) -> None:
+        self.rt.watch_metrics("detail", set())
+
+    def on_unmount(self) -> None:
+        self.rt.watch_metrics("detail", set())
+
+    # ------------------------------------------------------------ updates
+
+    def refresh_view(self) -> None:
+        doc = self.doc
+        if doc is None:
+            self.query_one("#detail-header", Static).update(
+                Text(f"run {self.run_id} is no longer in the store", style="bold red")
+            )
+            return
+        seconds = fmt.run_seconds(doc, self.rt.clock())
+        self.query_one("#detail-header", Static).update(header_text(doc, seconds))
+        status = doc.get("status")
+        if self._status is not None and status != self._status:
+            self._load_files()  # training ended: confusion.json and the log's last lines
+        self._status = status
+
+    def _metrics_published(self, item: tuple[str, MetricsState]) -> None:
+        run_id, state = item
+        if run_id != self.run_id:
+            return
+        self._epochs = state.epochs
+        self._show_curves()
+        if self.query_one(TabbedContent).active == "log":
+            self._load_log()
+
+    def _show_curves(self) -> None:
+        loss = [
+            Series("train", *metric_series(self._epochs, "train_loss"), "blue"),
+            Series("val", *metric_series(self._epochs, "val_loss"), "red"),
+        ]
+        acc = [
+            Series("train", *metric_series(self._epochs, "train_acc"), "blue"),
+            Series("val", *metric_series(self._epochs, "val_acc"), "red"),
+        ]
+        self.query_one("#plot-loss", CurvePlot).set_series(loss)
+        self.query_one("#plot-acc", CurvePlot).set_series(acc)
+
+    def _show_config(self) -> None:
+        doc = self.doc or {}
+        config = doc.get("config") or {}
+        widget = self.query_one("#detail-config", Static)
+        if not config:
+            widget.update(
+                Text("no readable config for this run: " + (doc.get("message") or ""), style="red")
+            )
+            return
+        try:
+            toml = to_toml(config)
+        except Exception as exc:
+            widget.update(Text(f"the stored config cannot be shown: {exc}", style="red"))
+            return
+        widget.update(Syntax(toml, "toml", theme="ansi_dark", background_color="default"))
+
+    # ------------------------------------------------------------ files
+
+    def _load_files(self) -> None:
+        self._read_files()
+
+    @work(thread=True, exclusive=True, group="detail-files", exit_on_error=False)
+    def _read_files(self) -> None:
+        data, problem = read_confusion(self.rt.store, self.run_id)
+        log = read_log_tail(self.rt.store, self.run_id)
+        self.app.call_from_thread(self._files_read, data, problem, log)
+
+    def _files_read(self, data: dict[str, Any] | None, problem: str, log: str) -> None:
+        self._confusion, self._confusion_problem = data, problem
+        if data is not None and valid_matrix(data, self.split) is None:
+            self.split = "val" if self.split == "test" else "test"
+        self._show_confusion()
+        self.query_one("#detail-log", Static).update(log)
+
+    def _load_log(self) -> None:
+        self._read_log()
+
+    @work(thread=True, exclusive=True, group="detail-log", exit_on_error=False)
+    def _read_log(self) -> None:
+        log = read_log_tail(self.rt.store, self.run_id)
+        self.app.call_from_thread(self.query_one("#detail-log", Static).update, log)
+
+    def _show_confusion(self) -> None:
+        data = self._confusion
+        self.query_one("#matrix", ConfusionMatrix).show(data, self.split, self._confusion_problem)
+        per_class = self.query_one("#per-class-acc", Static)
+        matrix = valid_matrix(data, self.split)
+        if data is None or matrix is None:
+            per_class.update("")
+            return
+        title = Text(f"accuracy ({self.split})\n", style="bold")
+        per_class.update(
+            Text.assemble(
+                title,
+                accuracy_text(list(data["classes"]), matrix, 10),
+                no_wrap=True,
+                overflow="crop",
+            )
+        )
+
+    # ------------------------------------------------------------ summary
+
+    @on(TabbedContent.TabActivated, "#detail-tabs")
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        pane = event.pane.id
+        if pane == "summary" and not self._summary_state:
+            self._compute_summary()
+        elif pane == "log":
+            self._load_log()
+
+    def _compute_summary(self) -> None:
+        doc = self.doc or {}
+        config = doc.get("config")
+        widget = self.query_one("#detail-summary", Static)
+        if not config:
+            widget.update(Text("no readable config: no model to summarise", style="red"))
+            return
+        self._summary_state = "loading"
+        widget.update(
+            Text("computing the layer summary (the model helper starts torch)…", style="dim")
+        )
+        self._summary_worker(config)
+
+    @work(thread=True, exclusive=True, group="detail-summary", exit_on_error=False)
+    def _summary_worker(self, config: dict[str, Any]) -> None:
+        try:
+            answer = self.rt.probe.request("summary", config=config)
+        except ProbeError as exc:
+            answer = {"error": str(exc)}
+        self.app.call_from_thread(self._summary_done, answer)
+
+    def _summary_done(self, answer: dict[str, Any]) -> None:
+        self._summary_state = "done"
+        widget = self.query_one("#detail-summary", Static)
+        if "error" in answer:
+            widget.update(Text(f"cannot build the model: {answer['error']}", style="red"))
+            return
+        widget.update(Text(str(answer.get("text", "")), no_wrap=True))
+
+    # ------------------------------------------------------------ actions
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+        if tab == "summary" and not self._summary_state:
+            self._compute_summary()
+
+    def action_split(self) -> None:
+        self.split = "val" if self.split == "test" else "test"
+        self.action_tab("confusion")
+        self._show_confusion()
+
+    def action_stop(self) -> None:
+        actions.stop_run(self.rt, self.run_id)
+
+    def action_resume(self) -> None:
+        actions.resume_run(self.rt, self.run_id)
+
+    def action_delete(self) -> None:
+        doc = self.doc
+        if doc is not None:
+            actions.delete_run(self.rt, doc, after=self._deleted)
+
+    def _deleted(self) -> None:
+        if self.is_current:
+            self.app.pop_screen()
+
+    def action_edit(self) -> None:
+        doc = self.doc
+        if doc is not None:
+            from resnet_tui.screens.launch import request_from_run
+
+            request = request_from_run(self.rt, doc)
+            if request is not None:
+                self.rt.request_launch(request)

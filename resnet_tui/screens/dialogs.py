@@ -1,0 +1,98 @@
+"""Small modal dialogs: confirm a destructive action, name a new preset."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+
+class ConfirmScreen(ModalScreen[bool]):
+    """Yes / no; `y` confirms, `n` or escape cancels (the default button is No)."""
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes"),
+        Binding("n,escape", "answer(False)", "No"),
+    ]
+
+    def __init__(self, message: str, yes: str = "Yes") -> None:
+        super().__init__()
+        self.message = message
+        self.yes = yes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.message, classes="dialog-message")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self.yes} (y)", variant="error", id="yes", compact=True)
+                yield Button("Cancel (n)", id="no", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id == "yes")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
+class SavePresetScreen(ModalScreen[str | None]):
+    """Name + description; ``save(name, description)`` returns an error message or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self, save: Callable[[str, str], str | None], name: str = "", description: str = ""
+    ) -> None:
+        super().__init__()
+        self._save = save
+        self._name = name
+        self._description = description
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Save the form as a preset", classes="dialog-title")
+            yield Label("name (lower-case letters, digits, - _ .)")
+            yield Input(self._name, id="preset-name", compact=True)
+            yield Label("description")
+            yield Input(self._description, id="preset-description", compact=True)
+            yield Static("", id="preset-error", classes="error-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Save (enter)", variant="primary", id="save", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#preset-name", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "preset-name":
+            self.query_one("#preset-description", Input).focus()
+        else:
+            self._do_save()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "save":
+            self._do_save()
+        else:
+            self.dismiss(None)
+
+    def _do_save(self) -> None:
+        name = self.query_one("#preset-name", Input).value.strip()
+        description = self.query_one("#preset-description", Input).value.strip()
+        error = self._save(name, description)
+        if error:
+            self.query_one("#preset-error", Static).update(error)
+            return
+        self.dismiss(name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

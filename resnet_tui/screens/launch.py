@@ -1,0 +1,340 @@
+"""The Launch form: configure a run (starting from a preset), see its parameter count, launch.
+
+Validation is the engine's own (``from_dict``), run on every change; the parameter count and
+the architecture check (``create_model``) come from the helper process, debounced. A form
+that does not validate never launches: the message names the field and why, and the cursor
+goes to it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.timer import Timer
+from textual.widgets import Input, Label, Select, Static
+
+from engine.config import RunConfig, from_dict
+from engine.errors import ConfigError, UserError
+from engine.presets import DEFAULT_PRESET, list_presets, load_preset, resolve, save_preset
+from resnet_tui.follow import ProbeError
+from resnet_tui.screens import actions
+from resnet_tui.screens.base import ViewScreen
+from resnet_tui.screens.dialogs import SavePresetScreen
+from resnet_tui.widgets.config_form import SECTION_TITLES, ConfigForm, FormResult
+
+CHECK_DELAY_S = 0.4
+
+
+def request_from_run(app: Any, doc: dict[str, Any]) -> Any:
+    """A LaunchRequest with a past run's config (None, with a notification, if unreadable)."""
+    from resnet_tui.app import LaunchRequest
+
+    try:
+        config = from_dict(doc.get("config") or {})
+    except ConfigError as exc:
+        app.notify(f"the config of run {doc.get('id')} cannot be loaded: {exc}", severity="error")
+        return None
+    return LaunchRequest(config, str(doc.get("preset") or ""), "")
+
+
+class LaunchScreen(ViewScreen):
+    MODE = "launch"
+    BINDINGS = [
+        Binding("ctrl+l", "launch", "Launch"),
+        Binding("ctrl+s", "save_preset", "Save preset"),
+        Binding("ctrl+n", "next_section", "Next section"),
+        Binding("ctrl+b", "previous_section", "Prev section"),
+        Binding("escape", "leave_field", "Leave field"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.preset = DEFAULT_PRESET
+        try:
+            config, self.preset = resolve(DEFAULT_PRESET)
+        except UserError:
+            config = RunConfig()
+        self.initial = config
+        self._check_timer: Timer | None = None
+        self._check_seq = 0
+        self._launching = False
+        self._preset_shown = self.preset  # what the preset Select shows
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="launch-top"):
+            yield Label("preset", classes="top-label")
+            yield Select(
+                self._preset_options(),
+                value=self.preset,
+                allow_blank=False,
+                compact=True,
+                id="launch-preset",
+            )
+            yield Label("name", classes="top-label")
+            yield Input(placeholder="(the preset's name)", id="launch-name", compact=True)
+        yield Static("", id="launch-params")
+        yield ConfigForm(self.initial, id="launch-form")
+        yield Static("", id="launch-help", markup=False)
+        yield Static("", id="launch-message")
+
+    @staticmethod
+    def _preset_options() -> list[tuple[str, str]]:
+        return [(p.name, p.name) for p in list_presets()]
+
+    @property
+    def form(self) -> ConfigForm:
+        return self.query_one(ConfigForm)
+
+    def on_mount(self) -> None:
+        self.rt.registries_signal.subscribe(self, self._registries)
+        if self.rt.registries is not None:
+            self.form.set_registries(self.rt.registries)
+        else:
+            self.query_one("#launch-params", Static).update(
+                Text("loading the model registry…", style="dim")
+            )
+            self.rt.want_registries()
+
+    def on_screen_resume(self) -> None:
+        self.take_request()
+
+    def take_request(self) -> None:
+        request = self.rt.launch_request
+        if request is None:
+            return
+        self.rt.launch_request = None
+        self.preset = request.preset or self.preset
+        select = self.query_one("#launch-preset", Select)
+        if request.preset and request.preset in [v for _, v in self._preset_options()]:
+            self._preset_shown = request.preset
+            select.value = request.preset
+        self.query_one("#launch-name", Input).value = request.name
+        self.form.load(request.config)
+        self.message(
+            f"loaded {'preset ' + request.preset if request.preset else 'a config'}"
+            "; edit and press ctrl+l to launch"
+        )
+
+    def _registries(self, registries: dict[str, Any]) -> None:
+        self.form.set_registries(registries)
+
+    # ------------------------------------------------------------ messages
+
+    def message(self, text: str, error: bool = False) -> None:
+        widget = self.query_one("#launch-message", Static)
+        widget.set_class(error, "-error")
+        widget.update(Text(text))
+
+    @on(ConfigForm.Changed)
+    def _form_changed(self, event: ConfigForm.Changed) -> None:
+        self._show_help()
+        result = event.result
+        if not result.ok:
+            key, message = result.first_error()
+            more = len(result.errors) - 1
+            self.message(f"✗ {message}" + (f"  (+{more} more)" if more > 0 else ""), error=True)
+            self._params(Text("params: fix the form first", style="dim"))
+            return
+        self.message("")
+        self._schedule_check()
+
+    def _params(self, text: Text) -> None:
+        self.query_one("#launch-params", Static).update(text)
+
+    def on_descendant_focus(self) -> None:
+        self._show_help()
+
+    def _show_help(self) -> None:
+        key = self.form.key_of_focused()
+        text = (
+            self.form.help_for(key)
+            if key
+            else (
+                "tab / shift+tab: next / previous field · ctrl+n / ctrl+b: next / previous section"
+                " · ctrl+l launch"
+            )
+        )
+        self.query_one("#launch-help", Static).update(text)
+
+    # ------------------------------------------------------------ preset
+
+    @on(Select.Changed, "#launch-preset")
+    def _preset_changed(self, event: Select.Changed) -> None:
+        name = str(event.value)
+        if name == self._preset_shown:
+            return  # the initial value, or set by this screen
+        self._preset_shown = name
+        try:
+            config, self.preset = resolve(name)
+        except UserError as exc:
+            self.message(f"✗ preset {name}: {exc}", error=True)
+            return
+        self.form.load(config)
+        self.message(f"loaded preset {name}: {load_preset(name).description}")
+
+    # ------------------------------------------------------------ parameter count
+
+    def _schedule_check(self) -> None:
+        if self._check_timer is not None:
+            self._check_timer.stop()
+        self._check_seq += 1
+        self._params(Text("params: …", style="dim"))
+        self._check_timer = self.set_timer(CHECK_DELAY_S, self._start_check)
+
+    def _start_check(self) -> None:
+        result = self.form.result
+        if result.config is None:
+            return
+        self._check_worker(result.config.to_dict(), self._check_seq)
+
+    @work(thread=True, exclusive=True, group="launch-check", exit_on_error=False)
+    def _check_worker(self, config: dict[str, Any], seq: int) -> None:
+        try:
+            answer = self.rt.probe.request("check", config=config)
+        except ProbeError as exc:
+            answer = {"error": str(exc), "key": None, "probe": True}
+        self.app.call_from_thread(self._check_done, answer, seq)
+
+    def _check_done(self, answer: dict[str, Any], seq: int) -> None:
+        if seq != self._check_seq:
+            return  # the form changed since: a newer check is on its way
+        if "error" in answer:
+            if answer.get("probe"):
+                self._params(Text(f"params: unknown ({answer['error']})", style="yellow"))
+                return
+            self.form.show_external_error(answer.get("key"), str(answer["error"]))
+            self._params(Text(f"✗ {answer['error']}", style="red"))
+            return
+        size = answer.get("size")
+        self._params(
+            Text.assemble(
+                ("params ", "dim"),
+                (f"{answer['params']:,}", "bold"),
+                (
+                    f"  {self.form.value('model.name')} on {answer.get('dataset')} "
+                    f"({answer.get('channels')}×{size}×{size} → "
+                    f"{answer.get('num_classes')} classes)",
+                    "dim",
+                ),
+            )
+        )
+
+    # ------------------------------------------------------------ launch
+
+    def action_launch(self) -> None:
+        if self._launching:
+            self.message("launching… (already asked)")
+            return
+        result: FormResult = self.form.collect()  # up to date: every change revalidates
+        if not result.ok or result.config is None:
+            key, message = result.first_error()
+            self.message(f"✗ not launched: {message}", error=True)
+            if key:
+                self.form.focus_field(key)
+            return
+        self._launching = True
+        name = self.query_one("#launch-name", Input).value.strip()
+        self.message("checking the model and launching…")
+        self._launch_worker(result.config, name, self.preset)
+
+    @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
+    def _launch_worker(self, config: RunConfig, name: str, preset: str) -> None:
+        try:
+            answer = self.rt.probe.request("check", config=config.to_dict())
+        except ProbeError:
+            answer = {}  # no helper: the trainer checks the model itself and says why it fails
+        if "error" in answer:
+            self.app.call_from_thread(self._refused, answer)
+            return
+        try:
+            run_id, pid = actions.start_run(self.rt, config, name, preset)
+        except UserError as exc:
+            self.app.call_from_thread(self._refused, {"error": str(exc), "key": None})
+            return
+        self.app.call_from_thread(self._launched, run_id, pid)
+
+    def _refused(self, answer: dict[str, Any]) -> None:
+        self._launching = False
+        key = answer.get("key")
+        self.form.show_external_error(key, str(answer["error"]))
+        self.message(f"✗ not launched: {answer['error']}", error=True)
+        if key:
+            self.form.focus_field(str(key))
+
+    def _launched(self, run_id: str, pid: int) -> None:
+        self._launching = False
+        self.message(f"launched run {run_id}")
+        actions.launched(self.rt, run_id, pid)
+
+    # ------------------------------------------------------------ presets and navigation
+
+    def action_save_preset(self) -> None:
+        result = self.form.collect()
+        if not result.ok or result.config is None:
+            key, message = result.first_error()
+            self.message(f"✗ not saved: {message}", error=True)
+            if key:
+                self.form.focus_field(key)
+            return
+        config = result.config
+
+        def save(name: str, description: str) -> str | None:
+            try:
+                path = save_preset(name, config, description)
+            except UserError as exc:
+                return str(exc)
+            except OSError as exc:
+                return f"cannot write the preset: {exc}"
+            self.notify(f"saved preset {name} to {path}", title="preset saved")
+            return None
+
+        def saved(name: str | None) -> None:
+            if not name:
+                return
+            select = self.query_one("#launch-preset", Select)
+            self._preset_shown = name
+            select.set_options(self._preset_options())
+            select.value = name
+            self.preset = name
+            self.message(f"saved preset {escape(name)}")
+
+        self.app.push_screen(SavePresetScreen(save), saved)
+
+    def _section(self, step: int) -> None:
+        from textual.widgets import TabbedContent
+
+        tabs = self.form.query_one(TabbedContent)
+        ids = [f"tab-{s}" for s in SECTION_TITLES]
+        current = ids.index(tabs.active) if tabs.active in ids else 0
+        tabs.active = ids[(current + step) % len(ids)]
+        self.call_after_refresh(self._focus_first_field)
+
+    def _focus_first_field(self) -> None:
+        from textual.widgets import TabbedContent
+
+        tabs = self.form.query_one(TabbedContent)
+        pane = tabs.get_pane(tabs.active)
+        for widget in pane.query(".field-input"):
+            if (
+                widget.display
+                and widget.parent is not None
+                and widget.parent.display
+                and not widget.disabled
+            ):
+                widget.focus()
+                return
+
+    def action_next_section(self) -> None:
+        self._section(1)
+
+    def action_previous_section(self) -> None:
+        self._section(-1)
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)

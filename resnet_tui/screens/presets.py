@@ -1,0 +1,103 @@
+"""The presets: enter trains one as it is, e opens it in the Launch form for editing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import DataTable, Static
+
+from engine.config import to_toml
+from engine.errors import UserError
+from engine.presets import Preset, list_presets, resolve
+from resnet_tui.screens import actions
+from resnet_tui.screens.base import ViewScreen
+
+
+class PresetsScreen(ViewScreen):
+    MODE = "presets"
+    BINDINGS = [
+        Binding("enter", "launch", "Train it", priority=True),
+        Binding("e", "edit", "Edit in form"),
+        Binding("g", "reload", "Reload"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.presets: list[Preset] = []
+
+    def compose_body(self) -> ComposeResult:
+        table: DataTable[Any] = DataTable(id="presets-table", cursor_type="row", zebra_stripes=True)
+        yield table
+        with VerticalScroll(id="preset-detail-scroll"):
+            yield Static("", id="preset-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_column("preset", key="name")
+        table.add_column("", key="kind")
+        table.add_column("description", key="description")
+        self.action_reload()
+        table.focus()
+
+    def action_reload(self) -> None:
+        self.presets = list_presets()
+        table = self.query_one(DataTable)
+        table.clear()
+        for preset in self.presets:
+            table.add_row(
+                preset.name,
+                "built-in" if preset.builtin else "yours",
+                preset.description,
+                key=preset.name,
+            )
+        self._show(self._current())
+
+    def _current(self) -> Preset | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        index = table.cursor_row
+        return self.presets[index] if 0 <= index < len(self.presets) else None
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show(self._current())
+
+    def _show(self, preset: Preset | None) -> None:
+        detail = self.query_one("#preset-detail", Static)
+        if preset is None:
+            detail.update("")
+            return
+        body = to_toml(preset.overrides) if preset.overrides else "(no overrides)\n"
+        where = "built-in" if preset.builtin else f"yours: {preset.path}"
+        detail.update(
+            Text.assemble(
+                (f"{preset.name}", "bold"),
+                (f"  ({where})\n", "dim"),
+                (preset.description + "\n\n", ""),
+                (body, ""),
+            )
+        )
+
+    def action_launch(self) -> None:
+        preset = self._current()
+        if preset is not None:
+            actions.launch_preset(self.rt, preset.name)
+
+    def action_edit(self) -> None:
+        preset = self._current()
+        if preset is None:
+            return
+        from resnet_tui.app import LaunchRequest
+
+        try:
+            config, name = resolve(preset.name)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.rt.request_launch(LaunchRequest(config, name))

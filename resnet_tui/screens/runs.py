@@ -1,0 +1,420 @@
+"""Every run in a sortable, filterable table; enter opens a run, space selects for compare.
+
+The table is built from the index documents only (they carry best/test stats and the epoch
+count), so a store of a thousand runs opens without reading a thousand metrics files. Live
+changes update the cells that changed; a filter or sort change rebuilds the rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Input, Label
+
+from resnet_tui.screens import actions
+from resnet_tui.screens.base import ViewScreen
+from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets.table import FastTable
+
+# (column key, header)
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("sel", " "),
+    ("name", "name"),
+    ("model", "model"),
+    ("dataset", "dataset"),
+    ("status", "status"),
+    ("epochs", "epochs"),
+    ("best_val", "best val"),
+    ("test_acc", "test acc"),
+    ("params", "params"),
+    ("duration", "duration"),
+    ("started", "started"),
+)
+SORTABLE = tuple(key for key, _ in COLUMNS if key != "sel")
+FIRST_ROWS = 60  # rows added before the first paint (a tall terminal shows ~50)
+REST_DELAY_S = 0.25  # then the others
+NUMERIC = {"epochs", "best_val", "test_acc", "params", "duration"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A table cell: what it shows (a Text, stored in the table as it is: DataTable measures
+    plain Text quickly) and what it sorts by."""
+
+    text: Text
+    key: tuple[Any, ...]
+
+
+def _cell(shown: str | Text, value: Any, right: bool = False) -> Cell:
+    text = shown if isinstance(shown, Text) else Text(shown)
+    if right:
+        text.justify = "right"
+    # Missing values sort last in ascending order.
+    key = (1, "") if value is None else (0, value)
+    return Cell(text, key)
+
+
+def row_cells(doc: dict[str, Any], selected: bool, seconds: float | None) -> dict[str, Cell]:
+    best, test = fmt.best_val_acc(doc), fmt.test_acc(doc)
+    params = doc.get("params") if isinstance(doc.get("params"), int) else None
+    message = doc.get("message") or ""
+    status = fmt.status_text(doc.get("status"))
+    if doc.get("status") == "failed" and message.startswith("unreadable run folder"):
+        status = Text("✗ unreadable", style="bold red")
+    return {
+        "sel": _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected)),
+        "name": _cell(fmt.run_label(doc), fmt.run_label(doc).lower()),
+        "model": _cell(str(doc.get("model") or "-"), str(doc.get("model") or "")),
+        "dataset": _cell(str(doc.get("dataset") or "-"), str(doc.get("dataset") or "")),
+        "status": _cell(status, str(doc.get("status") or "")),
+        "epochs": _cell(fmt.epochs(doc), doc.get("epoch") or 0, right=True),
+        "best_val": _cell(fmt.pct(best), best, right=True),
+        "test_acc": _cell(fmt.pct(test), test, right=True),
+        "params": _cell(fmt.params(params), params, right=True),
+        "duration": _cell(fmt.duration(seconds), seconds, right=True),
+        "started": _cell(
+            fmt.short_time(doc.get("started") or doc.get("created")),
+            str(doc.get("started") or doc.get("created") or ""),
+        ),
+    }
+
+
+def sort_value(doc: dict[str, Any], key: str, seconds: float | None) -> Any:
+    """What a column sorts by (None: missing, sorted last)."""
+    if key == "name":
+        return fmt.run_label(doc).lower()
+    if key in ("model", "dataset", "status"):
+        return str(doc.get(key) or "")
+    if key == "epochs":
+        return doc.get("epoch") or 0
+    if key == "best_val":
+        return fmt.best_val_acc(doc)
+    if key == "test_acc":
+        return fmt.test_acc(doc)
+    if key == "params":
+        value = doc.get("params")
+        return value if isinstance(value, int) else None
+    if key == "duration":
+        return seconds
+    return str(doc.get("started") or doc.get("created") or "")
+
+
+def matches(doc: dict[str, Any], words: list[str]) -> bool:
+    haystack = " ".join(
+        str(doc.get(k) or "") for k in ("id", "name", "model", "dataset", "status", "preset")
+    ).lower()
+    return all(w in haystack for w in words)
+
+
+class RunsScreen(ViewScreen):
+    MODE = "runs"
+    BINDINGS = [
+        Binding("enter", "open", "Open", priority=True),
+        Binding("space", "toggle_select", "Select"),
+        Binding("slash", "filter", "Filter"),
+        Binding("s", "sort", "Sort"),
+        Binding("S", "reverse", "Reverse"),
+        Binding("c", "compare", "Compare"),
+        Binding("b", "best", "Best"),
+        Binding("x", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
+        Binding("e", "edit", "Edit"),
+        Binding("a", "select_all", "All"),
+        Binding("escape", "leave_filter", "Table", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_key = "started"
+        self.sort_reverse = True
+        self.filter_words: list[str] = []
+        self._cells: dict[str, dict[str, Cell]] = {}  # the rows in the table
+        self._docs: dict[str, dict[str, Any]] = {}  # the documents they show
+        self._order: list[str] = []
+        self._generation = 0  # counts rebuilds: a stale batch of rows is dropped
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="runs-top"):
+            yield Input(
+                placeholder="/ filter: words in name, model, dataset, status",
+                id="runs-filter",
+                compact=True,
+            )
+            yield Label("", id="runs-info")
+        table = FastTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        yield table
+
+    def on_mount(self) -> None:
+        table = self.query_one("#runs-table", DataTable)
+        for key, header in COLUMNS:
+            table.add_column(header, key=key)
+        table.focus()
+        self.set_interval(1.0, self._tick)
+
+    # ------------------------------------------------------------ data
+
+    @property
+    def table(self) -> DataTable[Any]:
+        return self.query_one("#runs-table", DataTable)
+
+    def _seconds(self, doc: dict[str, Any]) -> float | None:
+        return fmt.run_seconds(doc, self.rt.clock())
+
+    def _visible(self) -> list[str]:
+        """The ids of the runs the filter lets through, in the chosen order."""
+        now = self.rt.clock()
+        key = self.sort_key
+        rows = [
+            (sort_value(d, key, fmt.run_seconds(d, now)), d["id"])
+            for d in self.rt.runs
+            if matches(d, self.filter_words)
+        ]
+        # Missing values last in both directions.
+        present = [r for r in rows if r[0] is not None]
+        present.sort(key=lambda r: r[0], reverse=self.sort_reverse)
+        return [run_id for _, run_id in present] + [i for v, i in rows if v is None]
+
+    def refresh_view(self) -> None:
+        """Rebuild when the rows or their order changed; otherwise update changed cells."""
+        order = self._visible()
+        table = self.table
+        if (
+            order != self._order
+            and set(order) == set(self._order)
+            and table.row_count == len(order)
+        ):
+            self._reorder(order)  # same rows, new order: no need to rebuild them
+        if order != self._order:
+            self._rebuild(order)
+        else:
+            for run_id in order:
+                doc = self.rt.runs_by_id[run_id]
+                old = self._cells.get(run_id)
+                if old is None or self._docs.get(run_id) == doc:
+                    continue  # not added yet, or unchanged
+                self._docs[run_id] = doc
+                new = self._row_cells(doc)
+                for key, cell in new.items():
+                    if old.get(key) != cell:
+                        table.update_cell(run_id, key, cell.text, update_width=True)
+                self._cells[run_id] = new
+        self._update_info()
+
+    def _reorder(self, order: list[str]) -> None:
+        position = {run_id: i for i, run_id in enumerate(order)}
+        # DataTable.sort hands the key function cell values: the name cell says which run.
+        owner = {id(cells["name"].text): run_id for run_id, cells in self._cells.items()}
+        current = self._cursor_id()
+        self.table.sort("name", key=lambda text: position[owner[id(text)]])
+        if current in position:
+            self.table.move_cursor(row=position[current], animate=False)
+        self._order = order
+        self._update_headers()
+
+    def _row_cells(self, doc: dict[str, Any]) -> dict[str, Cell]:
+        return row_cells(doc, doc["id"] in self.rt.selection, self._seconds(doc))
+
+    def _rebuild(self, order: list[str]) -> None:
+        """Refill the table: the first screenfuls now, the rest a moment later (Textual
+        paints once its queue is idle: adding a thousand rows first would delay the paint)."""
+        table = self.table
+        current = self._cursor_id()
+        table.clear()
+        self._cells.clear()
+        self._docs.clear()
+        self._order = order
+        self._generation += 1
+        first = max(FIRST_ROWS, order.index(current) + 1 if current in order else 0)
+        self._add_rows(order[:first])
+        if current in order:
+            table.move_cursor(row=order.index(current), animate=False)
+        if len(order) > first:
+            self.set_timer(REST_DELAY_S, partial(self._add_rest, order[first:], self._generation))
+        self._update_headers()
+
+    def _add_rows(self, run_ids: list[str]) -> None:
+        table = self.table
+        for run_id in run_ids:
+            doc = self.rt.runs_by_id[run_id]
+            cells = self._cells[run_id] = self._row_cells(doc)
+            self._docs[run_id] = doc
+            table.add_row(*(cells[key].text for key, _ in COLUMNS), key=run_id)
+
+    def _add_rest(self, run_ids: list[str], generation: int) -> None:
+        if generation == self._generation:  # no rebuild since
+            self._add_rows(run_ids)
+
+    def _update_headers(self) -> None:
+        table = self.table
+        arrow = " ↓" if self.sort_reverse else " ↑"
+        for key, header in COLUMNS:
+            column = table.columns.get(key)  # type: ignore[call-overload]
+            if column is not None:
+                label = header + (arrow if key == self.sort_key else "")
+                if column.label.plain != label:
+                    column.label = Text(label)
+        table.refresh()
+
+    def _update_info(self) -> None:
+        total, shown = len(self.rt.runs), len(self._order)
+        selected = len(self.rt.selection)
+        info = f"{shown} of {total} runs" if shown != total else f"{total} runs"
+        if selected:
+            info += f" · {selected} selected"
+        info += f" · sort {self.sort_key}{' ↓' if self.sort_reverse else ' ↑'}"
+        self.query_one("#runs-info", Label).update(info, layout=False)  # fixed width
+
+    def _tick(self) -> None:
+        """Running runs' durations move on every second."""
+        if not self.is_current:
+            return
+        table = self.table
+        for run_id in self._order:
+            doc = self.rt.runs_by_id.get(run_id)
+            if doc is None or doc.get("status") not in ("running", "queued"):
+                continue
+            seconds = self._seconds(doc)
+            cell = _cell(fmt.duration(seconds), seconds, right=True)
+            if run_id in self._cells and self._cells[run_id]["duration"] != cell:
+                self._cells[run_id]["duration"] = cell
+                table.update_cell(run_id, "duration", cell.text, update_width=True)
+
+    def _cursor_id(self) -> str | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return str(key.value) if key.value is not None else None
+
+    def _cursor_doc(self) -> dict[str, Any] | None:
+        run_id = self._cursor_id()
+        doc = self.rt.runs_by_id.get(run_id) if run_id else None
+        if doc is None:
+            self.notify("no run under the cursor", severity="warning")
+        return doc
+
+    # ------------------------------------------------------------ filtering and sorting
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_words = event.value.lower().split()
+        self.refresh_view()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_submitted(self) -> None:
+        self.table.focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.table.focus()
+
+    @on(DataTable.HeaderSelected)
+    def _header_clicked(self, event: DataTable.HeaderSelected) -> None:
+        key = str(event.column_key.value)
+        if key not in SORTABLE:
+            return
+        if key == self.sort_key:
+            self.sort_reverse = not self.sort_reverse
+        else:
+            self.sort_key, self.sort_reverse = key, key in NUMERIC
+        self.refresh_view()
+
+    def action_sort(self) -> None:
+        index = SORTABLE.index(self.sort_key) if self.sort_key in SORTABLE else -1
+        self.sort_key = SORTABLE[(index + 1) % len(SORTABLE)]
+        self.sort_reverse = self.sort_key in NUMERIC or self.sort_key == "started"
+        self.refresh_view()
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.refresh_view()
+
+    # ------------------------------------------------------------ selection
+
+    def _set_selected(self, run_id: str, selected: bool) -> None:
+        if selected:
+            self.rt.selection.add(run_id)
+        else:
+            self.rt.selection.discard(run_id)
+        if run_id in self._cells:
+            cell = _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected))
+            self._cells[run_id]["sel"] = cell
+            self.table.update_cell(run_id, "sel", cell.text)
+
+    def action_toggle_select(self) -> None:
+        run_id = self._cursor_id()
+        if run_id is None:
+            return
+        self._set_selected(run_id, run_id not in self.rt.selection)
+        table = self.table
+        if table.cursor_row < table.row_count - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+        self._update_info()
+
+    def action_select_all(self) -> None:
+        everything = set(self._order) <= self.rt.selection and self._order
+        for run_id in self._order:
+            self._set_selected(run_id, not everything)
+        self._update_info()
+
+    # ------------------------------------------------------------ actions
+
+    def action_open(self) -> None:
+        if self.focused is not None and self.focused.id == "runs-filter":
+            self.table.focus()
+            return
+        doc = self._cursor_doc()
+        if doc is not None:
+            from resnet_tui.screens.detail import RunDetailScreen
+
+            self.app.push_screen(RunDetailScreen(doc["id"]))
+
+    @on(DataTable.RowSelected, "#runs-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+    def action_compare(self) -> None:
+        if len(self.rt.selection) < 2:
+            self.notify("select two or more runs with space first", severity="warning")
+            return
+        self.app.switch_mode("compare")
+
+    def action_best(self) -> None:
+        self.app.switch_mode("best")
+
+    def action_stop(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            actions.stop_run(self.rt, doc["id"])
+
+    def action_resume(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            actions.resume_run(self.rt, doc["id"])
+
+    def action_delete(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            actions.delete_run(self.rt, doc)
+
+    def action_edit(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            from resnet_tui.screens.launch import request_from_run
+
+            request = request_from_run(self.rt, doc)
+            if request is not None:
+                self.rt.request_launch(request)

@@ -1,0 +1,137 @@
+"""The confusion matrix as a heatmap with class names (seed 003, Figure 9).
+
+Rows are the true class, columns the predicted class; each cell holds the count and is
+coloured by its row-normalised value. The colours are a fixed ramp of named ANSI colours
+(black, blue, magenta, red, yellow, white: a "hot" map), so the map reads the same on a
+16-colour terminal as on a truecolor one, and the counts stay printed in every cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+# (upper bound of the row fraction, background, foreground)
+RAMP: tuple[tuple[float, str, str], ...] = (
+    (0.05, "bright_black", "bright_white"),
+    (0.20, "blue", "bright_white"),
+    (0.40, "magenta", "bright_white"),
+    (0.60, "red", "bright_white"),
+    (0.80, "yellow", "black"),
+    (1.01, "bright_white", "black"),
+)
+LEGEND_LABELS = ("<5%", "<20%", "<40%", "<60%", "<80%", "≥80%")
+
+
+def cell_style(fraction: float) -> str:
+    if fraction <= 0:
+        return "dim"
+    for bound, bg, fg in RAMP:
+        if fraction < bound:
+            return f"{fg} on {bg}"
+    return f"{RAMP[-1][2]} on {RAMP[-1][1]}"
+
+
+def row_fractions(matrix: list[list[int]]) -> list[list[float]]:
+    out = []
+    for row in matrix:
+        total = sum(row)
+        out.append([v / total if total else 0.0 for v in row])
+    return out
+
+
+def per_class_accuracy(matrix: list[list[int]]) -> list[float | None]:
+    return [
+        (row[i] / sum(row)) if sum(row) else None for i, row in enumerate(matrix) if i < len(row)
+    ]
+
+
+def matrix_text(classes: list[str], matrix: list[list[int]]) -> Text:
+    """The heatmap as Rich text (rows true, columns predicted)."""
+    n = len(matrix)
+    classes = [str(c) for c in classes][:n] + [str(i) for i in range(len(classes), n)]
+    biggest = max((v for row in matrix for v in row), default=0)
+    width = max(3, len(str(biggest))) + 1
+    short = all(len(c) <= width - 1 for c in classes)
+    headers = classes if short else [str(i) for i in range(n)]
+    labels = classes if short else [f"{i:>{len(str(n - 1))}} {c}" for i, c in enumerate(classes)]
+    label_w = min(max((len(lbl) for lbl in labels), default=4), 22)
+    fractions = row_fractions(matrix)
+
+    text = Text()
+    corner = "true↓ pred→" if label_w >= 11 else ""
+    text.append(f"{corner:<{label_w}} ", style="dim")
+    for h in headers:
+        text.append(f"{h[: width - 1]:>{width}}", style="bold")
+    text.append("\n")
+    for i, row in enumerate(matrix):
+        text.append(f"{labels[i][:label_w]:<{label_w}} ", style="bold")
+        for j, value in enumerate(row):
+            shown = "·" if value == 0 else str(value)
+            style = cell_style(fractions[i][j])
+            if i == j:
+                style += " bold underline"
+            text.append(f"{shown:>{width}}", style=style)
+        text.append("\n")
+    text.append("row share:", style="dim")
+    text.append(" 0 ", style="dim")
+    for (_, bg, fg), label in zip(RAMP, LEGEND_LABELS, strict=True):
+        text.append(f" {label} ", style=f"{fg} on {bg}")
+    text.append(" diagonal underlined", style="dim")
+    return text
+
+
+def accuracy_text(classes: list[str], matrix: list[list[int]], width: int = 20) -> Text:
+    """Per-class accuracy (the diagonal over the row sums) as labelled bars."""
+    accs = per_class_accuracy(matrix)
+    label_w = min(max((len(str(c)) for c in classes), default=4), 16)
+    text = Text(no_wrap=True, overflow="crop")
+    for name, acc in zip(classes, accs, strict=False):
+        text.append(f"{str(name)[:label_w]:<{label_w}} ", style="bold")
+        if acc is None:
+            text.append("     -\n", style="dim")
+            continue
+        filled = int(round(acc * width))
+        text.append(f"{100 * acc:5.1f}% ")
+        text.append(
+            "█" * filled, style="green" if acc >= 0.8 else "yellow" if acc >= 0.5 else "red"
+        )
+        text.append("░" * (width - filled) + "\n", style="dim")
+    return text
+
+
+class ConfusionMatrix(Static):
+    """Shows one split of a confusion.json (``show(data, split)``), or why there is none."""
+
+    def show(self, data: dict[str, Any] | None, split: str, problem: str = "") -> None:
+        if data is None:
+            self.update(Text(problem or "no confusion matrix", style="dim"))
+            return
+        entry = data.get(split) or {}
+        matrix = valid_matrix(data, split)
+        if matrix is None:
+            self.update(Text(f"no {split} confusion matrix in confusion.json", style="dim"))
+            return
+        title = Text(
+            f"{split} split (epoch {entry.get('epoch', '?')}): rows are the true "
+            "class, columns the predicted one\n",
+            style="bold",
+        )
+        self.update(Text.assemble(title, matrix_text(list(data["classes"]), matrix)))
+
+
+def _is_matrix(matrix: Any) -> bool:
+    return (
+        isinstance(matrix, list)
+        and bool(matrix)
+        and all(isinstance(r, list) and all(isinstance(v, int) for v in r) for r in matrix)
+    )
+
+
+def valid_matrix(data: dict[str, Any] | None, split: str) -> list[list[int]] | None:
+    if not data:
+        return None
+    matrix = (data.get(split) or {}).get("matrix")
+    return matrix if _is_matrix(matrix) else None

@@ -1,0 +1,133 @@
+"""Formatting of run fields for tables and headers (plain functions, no widgets)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+# Named ANSI colours only: they stay distinct on a 16-colour terminal.
+STATUS_STYLE = {
+    "queued": "bold cyan",
+    "running": "bold yellow",
+    "stopped": "blue",
+    "finished": "green",
+    "crashed": "bold red",
+    "failed": "red",
+    "diverged": "magenta",
+}
+# A glyph per status, so a status reads without colour too.
+STATUS_GLYPH = {
+    "queued": "…",
+    "running": "▶",
+    "stopped": "■",
+    "finished": "✓",
+    "crashed": "✗",
+    "failed": "✗",
+    "diverged": "↯",
+}
+
+
+def status_text(status: str | None) -> Text:
+    status = status or "?"
+    return Text(f"{STATUS_GLYPH.get(status, '?')} {status}", style=STATUS_STYLE.get(status, ""))
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def short_time(value: Any) -> str:
+    """'2025-03-14T12:00:00+00:00' -> '2025-03-14 12:00' (as recorded, no time-zone shifts)."""
+    if not isinstance(value, str) or len(value) < 16:
+        return "-"
+    return value[:10] + " " + value[11:16]
+
+
+def run_seconds(doc: dict[str, Any], now: datetime) -> float | None:
+    """Wall time of a run: started..finished, or started..now while it is active."""
+    started = parse_time(doc.get("started"))
+    if started is None:
+        return None
+    end = parse_time(doc.get("finished"))
+    if end is None:
+        if doc.get("status") not in ("running", "queued"):
+            return None
+        end = now
+    try:
+        return max(0.0, (end - started).total_seconds())
+    except TypeError:  # naive vs aware times in a hand-edited document
+        return None
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{secs:02d}"
+    return f"{minutes}:{secs:02d}"
+
+
+def params(value: Any) -> str:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return "-"
+    if value >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return str(int(value))
+
+
+def number(value: Any, digits: int = 4) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if not math.isfinite(value):
+        return str(value)
+    if value != 0 and (abs(value) < 10 ** -(digits - 1) or abs(value) >= 1e6):
+        return f"{value:.{max(1, digits - 2)}e}"
+    return f"{value:.{digits}f}"
+
+
+def pct(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return "-"
+    return f"{100 * value:.2f}%"
+
+
+def epochs(doc: dict[str, Any]) -> str:
+    return f"{doc.get('epoch') or 0}/{doc.get('epochs') or '?'}"
+
+
+def best_val_acc(doc: dict[str, Any]) -> float | None:
+    value = (doc.get("best") or {}).get("val_acc")
+    return value if isinstance(value, int | float) else None
+
+
+def test_acc(doc: dict[str, Any]) -> float | None:
+    value = (doc.get("test") or {}).get("test_acc")
+    return value if isinstance(value, int | float) else None
+
+
+def run_label(doc: dict[str, Any]) -> str:
+    return str(doc.get("name") or doc.get("id") or "?")
+
+
+def eta_seconds(doc: dict[str, Any], epoch_seconds: list[float]) -> float | None:
+    """Time left from the mean of the recent epochs' durations."""
+    total, done = doc.get("epochs"), doc.get("epoch") or 0
+    if not isinstance(total, int) or not epoch_seconds:
+        return None
+    recent = epoch_seconds[-5:]
+    return max(0, total - done) * sum(recent) / len(recent)

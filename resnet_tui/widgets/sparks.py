@@ -1,0 +1,56 @@
+"""Sparklines of a run's per-epoch metrics (cheap to import: the Monitor opens with them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline
+
+from resnet_tui.widgets.format import number
+
+
+def metric_series(epochs: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+    """(epochs, values) of one metric, skipping records that lack it or hold NaN."""
+    xs, ys = [], []
+    for record in epochs:
+        x, y = record.get("epoch"), record.get(key)
+        if isinstance(x, int | float) and isinstance(y, int | float) and y == y:
+            xs.append(float(x))
+            ys.append(float(y))
+    return xs, ys
+
+
+SPARK_METRICS: tuple[tuple[str, str], ...] = (
+    ("train_loss", "train loss"),
+    ("val_loss", "val loss"),
+    ("train_acc", "train acc"),
+    ("val_acc", "val acc"),
+    ("lr", "lr"),
+)
+
+
+class MetricSparks(Vertical):
+    """One sparkline per metric, with the last value; only changed lines redraw."""
+
+    def compose(self) -> ComposeResult:
+        for key, title in SPARK_METRICS:
+            with Horizontal(classes="spark-row"):
+                yield Label(title, classes="spark-label")
+                yield Sparkline([], id=f"spark-{key}", classes="spark")
+                yield Label("-", id=f"spark-value-{key}", classes="spark-value")
+
+    def show(self, epochs: list[dict[str, Any]]) -> None:
+        for key, _ in SPARK_METRICS:
+            _, ys = metric_series(epochs, key)
+            spark = self.query_one(f"#spark-{key}", Sparkline)
+            if list(spark.data or []) != ys:
+                spark.data = ys  # a new list: the reactive redraws this line only
+            value = ys[-1] if ys else None
+            shown = (
+                number(value, 4) if key != "lr" else (f"{value:.3g}" if value is not None else "-")
+            )
+            label = self.query_one(f"#spark-value-{key}", Label)
+            if str(label.content) != shown:
+                label.update(shown, layout=False)  # a fixed-width label

@@ -1,0 +1,487 @@
+"""Behaviour of the console's views, driven with Textual's Pilot over real run stores.
+
+Nothing is mocked: the store is a real folder, the model questions go to the real helper
+process. Training itself is in test_tui_training.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable, Input, Select, Sparkline, Static
+from tui_fixtures import build_store, make_app, screen_text, settle, sync, wait_for
+
+from engine.store import RunStore
+from resnet_tui.app import ResnetApp
+from resnet_tui.screens.compare import CompareScreen
+from resnet_tui.screens.detail import RunDetailScreen
+from resnet_tui.screens.dialogs import ConfirmScreen, SavePresetScreen
+from resnet_tui.screens.launch import LaunchScreen
+from resnet_tui.widgets.config_form import ConfigForm, FieldRow
+
+QUICK = "20250312-180000-digits-quick-0001"
+LR05 = "20250312-190000-digits-lr05-0002"
+
+
+@pytest.fixture
+def fixture_runs(tmp_path: Path) -> Path:
+    build_store(tmp_path / "runs")
+    return tmp_path / "runs"
+
+
+def _note(app: ResnetApp, key: str) -> tuple[str, bool]:
+    """(the note next to a field, whether its row is marked invalid)."""
+    section, name = key.split(".")
+    row = app.screen.query_one(f"#row-{section}-{name}", FieldRow)
+    return str(row.query_one(".field-note", Static).render()), row.has_class("-invalid")
+
+
+async def _type_into(pilot: Any, key: str, text: str) -> None:
+    """Focus a field of the Launch form and replace its text by typing."""
+    form = pilot.app.screen.query_one(ConfigForm)
+    form.focus_field(key)
+    await settle(pilot)
+    focused = pilot.app.focused
+    assert isinstance(focused, Input) and focused.id == "f-" + key.replace(".", "-"), focused
+    await pilot.press("end", "ctrl+u", *text)
+    await settle(pilot)
+
+
+def _launch_message(app: ResnetApp) -> str:
+    return str(app.screen.query_one("#launch-message", Static).render())
+
+
+# ---------------------------------------------------------------- the Launch form
+
+
+@pytest.mark.parametrize("size", [(120, 36), (80, 24)])
+@sync
+async def test_negative_lr_blocks_launch_and_names_the_field(
+    runs_dir: Path, size: tuple[int, int]
+) -> None:
+    app = make_app(runs_dir, start_mode="launch")
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot)
+        await _type_into(pilot, "optim.lr", "-1")
+        note, invalid = _note(app, "optim.lr")
+        assert invalid and "must be greater than 0" in note
+        assert "Optimizer ✗1" in screen_text(app)
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        message = _launch_message(app)
+        assert "not launched" in message and "optim.lr" in message, message
+        assert app.focused is not None and app.focused.id == "f-optim-lr"
+    assert RunStore(runs_dir).list_runs() == []
+
+
+@sync
+async def test_layers_and_channels_of_different_lengths_block_launch(runs_dir: Path) -> None:
+    app = make_app(runs_dir, start_mode="launch")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await _type_into(pilot, "model.layers", "1, 1")
+        await _type_into(pilot, "model.channels", "16, 32, 64")
+        note, invalid = _note(app, "model.layers")
+        assert invalid and "one entry per stage" in note, note
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        assert "model.layers" in _launch_message(app)
+        # Fixing it makes the form valid again.
+        await _type_into(pilot, "model.channels", "16, 32")
+        assert not _note(app, "model.layers")[1]
+        assert app.screen.query_one(ConfigForm).result.ok
+    assert RunStore(runs_dir).list_runs() == []
+
+
+@sync
+async def test_architecture_error_from_the_model_builder_shows_at_its_field(runs_dir: Path) -> None:
+    """Four kernel sizes for a three-stage model: only create_model can tell, naming
+    model.channels (whose default has three entries)."""
+    app = make_app(runs_dir, start_mode="launch")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, lambda: app.registries is not None, timeout=90, what="the registries")
+        await _type_into(pilot, "model.kernel_sizes", "3, 3, 3, 3")
+        screen = app.screen
+        assert isinstance(screen, LaunchScreen)
+        await wait_for(
+            pilot,
+            lambda: "model.channels" in screen.form.external_errors,
+            60,
+            "the model builder's answer",
+        )
+        note, invalid = _note(app, "model.channels")
+        assert invalid and "set model.channels too" in note, note
+        await pilot.press("ctrl+l")
+        await settle(pilot)
+        await wait_for(
+            pilot, lambda: "not launched" in _launch_message(app), 60, "the launch to be refused"
+        )
+        assert "model.channels" in _launch_message(app)
+    assert RunStore(runs_dir).list_runs() == []
+
+
+@sync
+async def test_parameter_count_and_fields_follow_the_architecture(runs_dir: Path) -> None:
+    app = make_app(runs_dir, start_mode="launch")
+    async with app.run_test(size=(120, 36)) as pilot:
+
+        def params() -> str:
+            return str(app.screen.query_one("#launch-params", Static).render())
+
+        await settle(
+            pilot,
+            lambda: "308,074" in params(),
+            timeout=90,
+            what="the digits model's parameter count",
+        )
+        # Seed 003's ResNet-24 on CIFAR-10: 4,935,242 parameters (its Table 1).
+        form = app.screen.query_one(ConfigForm)
+        app.screen.query_one("#f-model-name", Select).value = "resnet24"
+        await pilot.pause()
+        await pilot.press("ctrl+n")  # the Data tab
+        await settle(pilot)
+        app.screen.query_one("#f-data-name", Select).value = "cifar10"
+        await settle(
+            pilot, lambda: "4,935,242" in params(), timeout=60, what="ResNet-24's parameter count"
+        )
+        assert form.value("model.name") == "resnet24"
+        # The baseline CNN takes no ResNet fields: its form hides them.
+        await pilot.press("ctrl+b")
+        await settle(pilot)
+        layers = app.screen.query_one("#row-model-layers")
+        assert layers.display
+        app.screen.query_one("#f-model-name", Select).value = "baseline-cnn"
+        await settle(pilot)
+        assert not layers.display
+        assert app.screen.query_one("#row-model-drop_rate").display
+
+
+@sync
+async def test_augmentation_switch_sets_its_parameters(runs_dir: Path) -> None:
+    app = make_app(runs_dir, start_mode="launch")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        form = app.screen.query_one(ConfigForm)
+        await pilot.press("ctrl+n", "ctrl+n")  # Augment
+        await settle(pilot)
+        holes = app.screen.query_one("#f-augment-cutout_holes", Input)
+        assert holes.disabled and form.value("augment.cutout_holes") == 0
+        await pilot.click("#aug-cutout")
+        await settle(pilot)
+        assert not holes.disabled
+        assert form.value("augment.cutout_holes") == 3
+        assert form.value("augment.cutout_length") == 4
+        assert form.result.config is not None and form.result.config.augment.cutout_holes == 3
+        await pilot.click("#aug-cutout")
+        await settle(pilot)
+        assert holes.disabled and form.value("augment.cutout_holes") == 0
+
+
+@sync
+async def test_save_the_form_as_a_preset(runs_dir: Path, tmp_path: Path) -> None:
+    app = make_app(runs_dir, start_mode="launch")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        await _type_into(pilot, "model.drop_rate", "0.25")
+        await pilot.press("escape", "ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, SavePresetScreen)
+        await pilot.press(*"Bad Name", "enter", *"my test", "enter")
+        await settle(pilot)
+        assert "lower-case" in str(app.screen.query_one("#preset-error", Static).render())
+        name_input = app.screen.query_one("#preset-name", Input)
+        name_input.value = "digits-dropout"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LaunchScreen)
+    saved = tmp_path / "user-presets" / "digits-dropout.toml"
+    text = saved.read_text()
+    assert 'description = "my test"' in text and "drop_rate = 0.25" in text
+
+
+@sync
+async def test_presets_edit_loads_the_form(runs_dir: Path) -> None:
+    app = make_app(runs_dir, start_mode="presets")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        row = [str(k.value) for k in table.rows].index("cifar10-resnet24-mixup")
+        table.move_cursor(row=row)
+        await pilot.press("e")
+        await settle(pilot)
+        assert isinstance(app.screen, LaunchScreen)
+        form = app.screen.form
+        assert form.value("model.name") == "resnet24"
+        assert form.value("optim.name") == "adadelta"
+        assert form.value("augment.mixup_alpha") == 1.0
+        assert str(app.screen.query_one("#launch-preset", Select).value) == "cifar10-resnet24-mixup"
+
+
+# ---------------------------------------------------------------- runs, detail, compare, best
+
+
+@sync
+async def test_runs_table_sorts_filters_and_shows_derived_status(fixture_runs: Path) -> None:
+    store = RunStore(fixture_runs)
+    # A run marked running whose process is gone shows as crashed.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.update("20250314-170000-digits-live-0007", pid=dead.pid)
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        assert table.row_count == 8
+        status = table.get_cell("20250314-170000-digits-live-0007", "status")
+        assert "crashed" in str(status)
+        assert "unreadable" in str(table.get_cell("20250314-171500-half-written-0008", "status"))
+        await pilot.press("slash", *"cifar", "enter")
+        await settle(pilot)
+        assert table.row_count == 2
+        # Sort by best val accuracy (the 7th sortable column), highest first.
+        await pilot.press(*["s"] * 6)
+        await settle(pilot)
+        assert app.screen.sort_key == "best_val"  # type: ignore[attr-defined]
+        first = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
+        assert first == "20250313-080000-resnet24-mixup-0003"
+        await pilot.press("S")
+        await settle(pilot)
+        assert (
+            str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
+            == "20250313-120000-resnet18-basic-0004"
+        )
+        await pilot.click("#runs-table", offset=(7, 0))  # the "name" header
+        await settle(pilot)
+        assert app.screen.sort_key == "name"  # type: ignore[attr-defined]
+        assert (
+            str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
+            == "20250313-120000-resnet18-basic-0004"
+        )
+
+
+@sync
+async def test_run_detail_confusion_and_summary(fixture_runs: Path) -> None:
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index("20250313-080000-resnet24-mixup-0003"))
+        await pilot.press("enter")
+        await settle(pilot)
+        assert isinstance(app.screen, RunDetailScreen)
+        await pilot.press("m")
+        await settle(pilot)
+        text = screen_text(app)
+        for name in ("airplane", "automobile", "truck"):
+            assert name in text
+        assert "rows are the true class" in text
+        await pilot.press("s")
+        await settle(
+            pilot,
+            lambda: (
+                "Trainable params" in str(app.screen.query_one("#detail-summary", Static).render())
+            ),
+            timeout=90,
+            what="the layer summary",
+        )
+        summary = str(app.screen.query_one("#detail-summary", Static).render())
+        assert "Trainable params: 4,935,242" in summary
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, RunDetailScreen)
+
+
+@sync
+async def test_compare_two_runs(fixture_runs: Path) -> None:
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        for run in (QUICK, LR05):
+            table.move_cursor(row=table.get_row_index(run))
+            await pilot.press("space")
+        await pilot.press("c")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        await pilot.press("f")
+        await settle(pilot)
+        config = screen.query_one("#compare-config-table", DataTable)
+        keys = [str(k.value) for k in config.rows]
+        assert keys == ["augment.hflip", "optim.lr"]
+        assert [str(c) for c in config.get_row("optim.lr")[1:]] == ["0.05", "0.1"]
+        await pilot.press("s")
+        await settle(pilot)
+        metrics = screen.query_one("#compare-metrics-table", DataTable)
+        assert [str(c.value) for c in metrics.columns][1:] == [LR05, QUICK]
+        assert "96.94%" in str(metrics.get_row("test acc"))
+        curves = screen._docs_shown
+        assert {d["id"] for d in curves} == {QUICK, LR05}
+
+
+@sync
+async def test_best_stats_export(fixture_runs: Path) -> None:
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        for run in (QUICK, LR05):
+            table.move_cursor(row=table.get_row_index(run))
+            await pilot.press("space")
+        await pilot.press("b")
+        best = app.screen
+        await settle(
+            pilot,
+            lambda: best.query_one("#best-table", DataTable).row_count == 2,
+            what="two best-stats rows",
+        )
+        await pilot.press("c", "m")
+        await settle(pilot)
+    csv_files = list(fixture_runs.glob("best-stats-*.csv"))
+    md_files = list(fixture_runs.glob("best-stats-*.md"))
+    assert len(csv_files) == 1 and len(md_files) == 1
+    lines = csv_files[0].read_text().splitlines()
+    assert lines[0] == "run,model,train_loss,val_loss,train_acc,val_acc,best_epoch,test_acc"
+    assert {line.split(",")[0] for line in lines[1:]} == {"digits-quick", "digits-lr05"}
+    assert "| digits-quick |" in md_files[0].read_text()
+
+
+@sync
+async def test_delete_asks_and_refuses_a_running_run(fixture_runs: Path) -> None:
+    store = RunStore(fixture_runs)
+    live = "20250314-170000-digits-live-0007"
+    store.update(live, pid=os.getpid())  # this process is alive: the run is running
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index(live))
+        await pilot.press("d")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any("stop it first" in n.message for n in app._notifications)
+        table.move_cursor(row=table.get_row_index(QUICK))
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(pilot)
+        assert QUICK in {d["id"] for d in store.list_runs()}
+        await pilot.press("d")
+        await settle(pilot)
+        await pilot.press("y")
+        await settle(pilot, lambda: QUICK not in app.runs_by_id, what="the deleted run to go")
+        assert table.row_count == 7
+    assert QUICK not in {d["id"] for d in store.list_runs()}
+    assert not (fixture_runs / QUICK).exists()
+
+
+@sync
+async def test_store_warnings_become_notifications(fixture_runs: Path) -> None:
+    (fixture_runs / "index.json").write_text("{ torn", encoding="utf-8")
+    with open(fixture_runs / QUICK / "metrics.jsonl", "a", encoding="utf-8") as fh:
+        fh.write("not json\n")
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert len(app.runs) == 8  # rebuilt from the run folders
+        assert any("rebuilt" in n.message for n in app._notifications)
+        app.push_screen(RunDetailScreen(QUICK))
+        await settle(
+            pilot,
+            lambda: any("not a JSON object" in n.message for n in app._notifications),
+            what="the skipped-line warning",
+        )
+        screen = app.screen
+        assert isinstance(screen, RunDetailScreen) and len(screen._epochs) == 12
+
+
+@sync
+async def test_monitor_follows_appended_epochs(fixture_runs: Path) -> None:
+    """A line appended to metrics.jsonl reaches the sparklines within about a second."""
+    store = RunStore(fixture_runs)
+    live = "20250314-170000-digits-live-0007"
+    app = make_app(fixture_runs, start_mode="monitor")
+    async with app.run_test(size=(80, 24)) as pilot:
+        spark = app.screen.query_one("#spark-val_acc", Sparkline)
+        await settle(pilot, lambda: len(spark.data or []) == 5, what="five epochs")
+        record = json.loads((fixture_runs / live / "metrics.jsonl").read_text().splitlines()[-1])
+        store.append_metrics(live, {**record, "epoch": 6, "val_acc": 0.99})
+        store.update(live, epoch=6)
+        await wait_for(pilot, lambda: len(spark.data or []) == 6, 15, "the sixth epoch")
+        assert spark.data is not None and spark.data[-1] == 0.99
+        assert "epoch 6/20" in screen_text(app)
+
+
+@sync
+async def test_welcome_on_an_empty_store_offers_the_default_preset(runs_dir: Path) -> None:
+    app = make_app(runs_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert app.current_mode == "welcome"
+        text = screen_text(app)
+        assert "digits-quick" in text and "enter" in text
+
+
+@sync
+async def test_every_footer_key_is_in_the_command_palette(fixture_runs: Path) -> None:
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        titles = {c.title for c in app.get_system_commands(app.screen)}
+        for description in (
+            "Open",
+            "Select",
+            "Filter",
+            "Sort",
+            "Compare",
+            "Best",
+            "Stop",
+            "Resume",
+            "Delete",
+            "Go to Launch",
+            "Go to Compare",
+        ):
+            assert description in titles
+        text = screen_text(app)
+        for key in ("Open", "Resume", "Delete", "Edit"):  # the footer wraps at 80 columns
+            assert key in text
+
+
+def test_the_console_process_never_imports_torch(tmp_path: Path) -> None:
+    """Models are asked to the helper process: the console stays small and starts fast."""
+    build_store(tmp_path / "runs")
+    code = f"""
+import asyncio, sys
+sys.path.insert(0, {str(REPO / "tests")!r})
+from tui_fixtures import make_app, settle
+async def main():
+    app = make_app({str(tmp_path / "runs")!r}, start_mode="launch")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot, lambda: app.registries is not None, timeout=90)
+        await settle(pilot, lambda: "308,074" in str(
+            app.screen.query_one("#launch-params").render()), timeout=90)
+        for key in "43":
+            await pilot.press(key)
+            await settle(pilot)
+asyncio.run(main())
+print("torch" in sys.modules, "textual_plotext" in sys.modules)
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-2:] == ["False", "False"], out.stdout

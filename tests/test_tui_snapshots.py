@@ -1,0 +1,164 @@
+"""Snapshots of every view over the fixture run store (pytest-textual-snapshot).
+
+Regenerate with ``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the SVGs
+in tests/__snapshots__/ before committing them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Sparkline
+from tui_fixtures import build_store, make_app, settle
+
+from resnet_tui.app import ResnetApp
+from resnet_tui.screens.detail import RunDetailScreen
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)  # paths on screen are relative: "runs"
+    build_store(tmp_path / "runs")
+    return "runs"
+
+
+def _app(runs: str, mode: str | None = None) -> ResnetApp:
+    return make_app(runs, start_mode=mode)
+
+
+async def _settled(pilot: Pilot[Any]) -> None:
+    await settle(pilot)
+
+
+def test_welcome(snap_compare: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert snap_compare(_app("runs"), terminal_size=(80, 24), run_before=_settled)
+
+
+def test_runs(snap_compare: Any, store_dir: str) -> None:
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(120, 24), run_before=_settled)
+
+
+def test_runs_80x24_sorted_and_filtered(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("s", "s", "s", "s", "s", "s")  # sort by best val, descending
+        await pilot.press("slash", *"digits", "enter")
+        await settle(pilot)
+
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_monitor(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        def sparks_filled() -> bool:
+            spark = pilot.app.screen.query_one("#spark-val_acc", Sparkline)
+            return bool(spark.data)
+
+        await settle(pilot, sparks_filled, what="the monitor's sparklines")
+
+    assert snap_compare(_app(store_dir, "monitor"), terminal_size=(80, 24), run_before=run_before)
+
+
+def _detail(tab: str, run: str = "20250312-180000-digits-quick-0001") -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(RunDetailScreen(run))
+        await settle(pilot)
+        if tab:
+            await pilot.press(tab)
+
+        def drawn() -> bool:
+            screen = pilot.app.screen
+            return isinstance(screen, RunDetailScreen) and bool(screen._epochs)
+
+        await settle(pilot, drawn, what="the run's curves")
+
+    return run_before
+
+
+def test_detail_curves(snap_compare: Any, store_dir: str) -> None:
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(120, 36), run_before=_detail(""))
+
+
+def test_detail_confusion_80x24(snap_compare: Any, store_dir: str) -> None:
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(80, 24), run_before=_detail("m"))
+
+
+def test_detail_confusion_cifar(snap_compare: Any, store_dir: str) -> None:
+    run = "20250313-080000-resnet24-mixup-0003"
+    assert snap_compare(
+        _app(store_dir, "runs"), terminal_size=(120, 36), run_before=_detail("m", run)
+    )
+
+
+def test_detail_config(snap_compare: Any, store_dir: str) -> None:
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(80, 24), run_before=_detail("f"))
+
+
+def test_detail_unreadable_run(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        pilot.app.push_screen(RunDetailScreen("20250314-171500-half-written-0008"))
+        await settle(pilot)
+
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_presets(snap_compare: Any, store_dir: str) -> None:
+    assert snap_compare(_app(store_dir, "presets"), terminal_size=(80, 24), run_before=_settled)
+
+
+def test_best_stats(snap_compare: Any, store_dir: str) -> None:
+    def has_rows(app: ResnetApp) -> Any:
+        return lambda: app.screen.query_one("#best-table", DataTable).row_count > 0
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+        await settle(pilot, has_rows(app), what="the best-stats rows")
+
+    assert snap_compare(_app(store_dir, "best"), terminal_size=(100, 24), run_before=run_before)
+
+
+def _compare(tab: str) -> Any:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+        await settle(pilot)
+        app.selection.update(
+            {"20250312-180000-digits-quick-0001", "20250312-190000-digits-lr05-0002"}
+        )
+        app.switch_mode("compare")
+        await settle(pilot)
+        if tab:
+            await pilot.press(tab)
+            await settle(pilot)
+
+    return run_before
+
+
+def test_compare_curves(snap_compare: Any, store_dir: str) -> None:
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(100, 30), run_before=_compare(""))
+
+
+def test_compare_config(snap_compare: Any, store_dir: str) -> None:
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(80, 24), run_before=_compare("f"))
+
+
+def test_launch_form(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+
+        def counted() -> bool:
+            return app.registries is not None and "params 308,074" in str(
+                app.screen.query_one("#launch-params").render()
+            )
+
+        await settle(pilot, counted, timeout=90, what="the registries and the param count")
+
+    assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,458 @@
+"""The TUI tests' fixtures: a deterministic run store (and a large one for timing), and
+helpers to build the app over it and wait for it to settle.
+
+Runs get fixed ids and timestamps: each run folder is written with the files the store and
+the trainer write (config.toml, run.json, metrics.jsonl through ``append_metrics``,
+confusion.json), then ``RunStore.rebuild_index()`` adopts the folders into index.json, the
+same way the store recovers a damaged index.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import functools
+import json
+import math
+import os
+import random
+import re
+import signal
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.worker import WorkerState
+
+from engine.config import RunConfig, to_toml
+from engine.presets import resolve
+from engine.store import RunStore, atomic_write
+from resnet_tui.app import ResnetApp
+from resnet_tui.follow import Probe
+
+FIXED_NOW = datetime(2025, 3, 14, 18, 0, 0, tzinfo=UTC)
+DIGIT_CLASSES = [str(i) for i in range(10)]
+CIFAR_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
+
+
+def fixed_clock() -> datetime:
+    return FIXED_NOW
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="seconds")
+
+
+def curves(
+    epochs: int, seed: int, final_acc: float, seconds: float = 4.0, lr: float = 0.1
+) -> list[dict[str, Any]]:
+    """Plausible, deterministic epoch lines (falling losses, rising accuracies)."""
+    rng = random.Random(seed)
+    records = []
+    best_epoch, best_loss = 0, math.inf
+    for e in range(1, epochs + 1):
+        progress = e / max(epochs, 1)
+        train_loss = 2.3 * math.exp(-4 * progress) + 0.02 + rng.uniform(0, 0.02)
+        val_loss = 2.3 * math.exp(-3.5 * progress) + 0.08 + rng.uniform(0, 0.05)
+        train_acc = min(0.999, final_acc + 0.02 - (final_acc - 0.1) * math.exp(-5 * progress))
+        val_acc = min(
+            0.999, final_acc - (final_acc - 0.1) * math.exp(-4.5 * progress) - rng.uniform(0, 0.01)
+        )
+        if val_loss < best_loss:
+            best_loss, best_epoch = val_loss, e
+        records.append(
+            {
+                "kind": "epoch",
+                "epoch": e,
+                "train_loss": round(train_loss, 6),
+                "train_acc": round(train_acc, 6),
+                "val_loss": round(val_loss, 6),
+                "val_acc": round(val_acc, 6),
+                "lr": round(lr * 0.5 * (1 + math.cos(math.pi * progress)), 8),
+                "seconds": round(seconds + rng.uniform(0, 0.4), 3),
+                "images_per_s": round(1500 + rng.uniform(0, 50), 1),
+                "best_epoch": best_epoch,
+                "time": iso(FIXED_NOW - timedelta(hours=1) + timedelta(seconds=seconds * e)),
+            }
+        )
+    return records
+
+
+def confusion(classes: list[str], per_class: int, accuracy: float, seed: int) -> dict[str, Any]:
+    rng = random.Random(seed)
+    k = len(classes)
+
+    def matrix() -> list[list[int]]:
+        rows = []
+        for i in range(k):
+            row = [0] * k
+            right = int(round(per_class * (accuracy - 0.05 + 0.1 * rng.random())))
+            right = min(per_class, right)
+            row[i] = right
+            for _ in range(per_class - right):
+                j = rng.randrange(k - 1)
+                row[j if j < i else j + 1] += 1
+            rows.append(row)
+        return rows
+
+    val, test = matrix(), matrix()
+    per = {c: test[i][i] / sum(test[i]) for i, c in enumerate(classes)}
+    return {
+        "classes": classes,
+        "val": {"epoch": 1, "matrix": val},
+        "test": {"epoch": 1, "matrix": test},
+        "per_class_acc": per,
+    }
+
+
+def best_of(records: list[dict[str, Any]]) -> dict[str, Any]:
+    if not records:
+        return {}
+    best = min(records, key=lambda r: r["val_loss"])
+    return {
+        "train_loss": best["train_loss"],
+        "train_acc": best["train_acc"],
+        "val_loss": best["val_loss"],
+        "val_acc": best["val_acc"],
+        "best_epoch": float(best["epoch"]),
+    }
+
+
+def add_run(
+    store: RunStore,
+    run_id: str,
+    config: RunConfig,
+    *,
+    name: str,
+    preset: str,
+    status: str,
+    created: datetime,
+    records: list[dict[str, Any]],
+    epochs: int | None = None,
+    params: int = 308_074,
+    device: str = "cpu",
+    test_acc: float | None = None,
+    confusion_data: dict[str, Any] | None = None,
+    message: str = "",
+    pid: int | None = None,
+) -> None:
+    """Write one run folder as the store and the trainer would have left it."""
+    folder = store.root / run_id
+    folder.mkdir(parents=True)
+    config_dict = config.to_dict()
+    total = epochs if epochs is not None else config.train.epochs
+    seconds = sum(r["seconds"] for r in records)
+    terminal = status not in ("running", "queued")
+    doc = {
+        "id": run_id,
+        "name": name,
+        "preset": preset,
+        "config": config_dict,
+        "status": status,
+        "pid": pid,
+        "host": None,
+        "device": device,
+        "created": iso(created),
+        "started": iso(created + timedelta(seconds=2)),
+        "finished": iso(created + timedelta(seconds=2 + seconds)) if terminal else None,
+        "params": params,
+        "epoch": len(records),
+        "epochs": total,
+        "model": config.model.name,
+        "dataset": config.data.name,
+        "best": best_of(records),
+        "test": (
+            {"test_loss": round(1 - test_acc, 4), "test_acc": test_acc}
+            if test_acc is not None
+            else {}
+        ),
+        "message": message,
+        "classes": confusion_data["classes"] if confusion_data else None,
+        "last": {k: v for k, v in records[-1].items() if isinstance(v, int | float)}
+        if records
+        else {},
+    }
+    atomic_write(folder / "config.toml", to_toml(config_dict).encode("utf-8"))
+    atomic_write(folder / "run.json", json.dumps(doc, indent=1).encode("utf-8"))
+    for record in records:
+        store.append_metrics(run_id, record)
+    if confusion_data is not None:
+        atomic_write(folder / "confusion.json", json.dumps(confusion_data).encode("utf-8"))
+    (folder / "train.log").write_text(
+        "".join(f"epoch {r['epoch']}/{total} val_acc {r['val_acc']:.4f}\n" for r in records)
+        + (f"{status}: {message}\n" if message else ""),
+        encoding="utf-8",
+    )
+
+
+def build_store(root: Path) -> RunStore:
+    """Eight runs covering every status, two datasets, and an unreadable folder."""
+    store = RunStore(root)
+    root.mkdir(parents=True, exist_ok=True)
+    digits, _ = resolve("digits-quick")
+    base = FIXED_NOW - timedelta(days=2)
+
+    def day(hours: float) -> datetime:
+        return base + timedelta(hours=hours)
+
+    add_run(
+        store,
+        "20250312-180000-digits-quick-0001",
+        digits,
+        name="digits-quick",
+        preset="digits-quick",
+        status="finished",
+        created=day(0),
+        records=curves(12, 1, 0.97),
+        test_acc=0.9694,
+        confusion_data=confusion(DIGIT_CLASSES, 36, 0.97, 1),
+        message="trained 12 epochs",
+    )
+    add_run(
+        store,
+        "20250312-190000-digits-lr05-0002",
+        digits.replace({"optim.lr": 0.05, "augment.hflip": True}),
+        name="digits-lr05",
+        preset="digits-quick",
+        status="finished",
+        created=day(1),
+        records=curves(12, 2, 0.95, lr=0.05),
+        test_acc=0.9471,
+        confusion_data=confusion(DIGIT_CLASSES, 36, 0.95, 2),
+        message="trained 12 epochs",
+    )
+    cifar, _ = resolve("cifar10-resnet24-mixup")
+    add_run(
+        store,
+        "20250313-080000-resnet24-mixup-0003",
+        cifar.replace({"train.epochs": 40}),
+        name="resnet24-mixup",
+        preset="cifar10-resnet24-mixup",
+        status="finished",
+        created=day(14),
+        records=curves(40, 3, 0.93, seconds=31.0),
+        params=4_935_242,
+        device="cuda:0",
+        test_acc=0.9287,
+        confusion_data=confusion(CIFAR_CLASSES, 1000, 0.93, 3),
+        message="trained 40 epochs",
+    )
+    add_run(
+        store,
+        "20250313-120000-resnet18-basic-0004",
+        cifar.replace({"model.name": "resnet18", "optim.name": "sgd", "train.epochs": 30}),
+        name="resnet18-basic",
+        preset="resnet18-basic",
+        status="stopped",
+        created=day(18),
+        records=curves(9, 4, 0.85, seconds=20.0),
+        params=11_173_962,
+        device="cuda:0",
+        message="stopped at epoch 9; resume to continue",
+    )
+    add_run(
+        store,
+        "20250313-150000-digits-crash-0005",
+        digits.replace({"train.epochs": 20}),
+        name="digits-crash",
+        preset="digits-quick",
+        status="crashed",
+        created=day(21),
+        records=curves(6, 5, 0.9),
+        message="process 4242 is gone (last epoch 6); resume "
+        "with `resnet-tui train --resume 20250313-150000-digits-crash-0005`",
+    )
+    add_run(
+        store,
+        "20250313-160000-digits-diverged-0006",
+        digits.replace({"optim.lr": 5.0}),
+        name="digits-diverged",
+        preset="digits-quick",
+        status="diverged",
+        created=day(22),
+        records=curves(2, 6, 0.2),
+        message="the loss became NaN at epoch 3; lower optim.lr",
+    )
+    add_run(
+        store,
+        "20250314-170000-digits-live-0007",
+        digits.replace({"train.epochs": 20}),
+        name="digits-live",
+        preset="digits-quick",
+        status="running",
+        created=FIXED_NOW - timedelta(minutes=2),
+        records=curves(5, 7, 0.96),
+        epochs=20,
+    )
+    # Half-written: a folder whose run.json is torn and whose config.toml is missing.
+    broken = root / "20250314-171500-half-written-0008"
+    broken.mkdir()
+    (broken / "run.json").write_text('{"id": "20250314-171500-half-wr', encoding="utf-8")
+    store.rebuild_index()
+    return RunStore(root)  # a fresh instance: no warnings from building the fixture
+
+
+def build_big_store(root: Path, runs: int = 1000, epochs: int = 200) -> RunStore:
+    """``runs`` finished runs of ``epochs`` epochs each, for timing the Runs view."""
+    store = RunStore(root)
+    root.mkdir(parents=True, exist_ok=True)
+    digits, _ = resolve("digits-quick")
+    config = digits.replace({"train.epochs": epochs})
+    records = curves(epochs, 0, 0.97, seconds=1.0)
+    lines = "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
+    toml = to_toml(config.to_dict()).encode("utf-8")
+    start = FIXED_NOW - timedelta(days=30)
+    for i in range(runs):
+        created = start + timedelta(minutes=30 * i)
+        run_id = f"{created:%Y%m%d-%H%M%S}-bulk-{i % 7}-{i:04x}"
+        folder = root / run_id
+        folder.mkdir()
+        doc = {
+            "id": run_id,
+            "name": f"bulk-{i:04d}",
+            "preset": "digits-quick",
+            "config": config.to_dict(),
+            "status": "finished",
+            "pid": None,
+            "host": None,
+            "device": "cpu",
+            "created": iso(created),
+            "started": iso(created),
+            "finished": iso(created + timedelta(seconds=200 + i)),
+            "params": 308_074 + i,
+            "epoch": epochs,
+            "epochs": epochs,
+            "model": "resnet-digits",
+            "dataset": "digits",
+            "best": {**best_of(records), "val_acc": 0.9 + (i % 97) / 1000},
+            "test": {"test_loss": 0.1, "test_acc": 0.9 + (i % 89) / 1000},
+            "message": f"trained {epochs} epochs",
+        }
+        (folder / "config.toml").write_bytes(toml)
+        (folder / "run.json").write_text(json.dumps(doc), encoding="utf-8")
+        (folder / "metrics.jsonl").write_bytes(lines)
+    store.rebuild_index()
+    return RunStore(root)
+
+
+# ---------------------------------------------------------------- driving the app
+
+
+FOLLOW_GROUPS = ("follow",)
+
+
+def sync(test: Callable[..., Any]) -> Callable[..., Any]:
+    """Run an ``async def`` test with asyncio (pytest sees the test's own signature)."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
+_SHARED_PROBE: Probe | None = None
+
+
+def shared_probe() -> Probe:
+    """One model helper per test process: starting torch costs seconds, once is enough."""
+    global _SHARED_PROBE
+    if _SHARED_PROBE is None:
+        _SHARED_PROBE = Probe()
+        atexit.register(_SHARED_PROBE.close)
+    return _SHARED_PROBE
+
+
+def make_app(runs_dir: Path | str, **kwargs: Any) -> ResnetApp:
+    """The console as the CLI builds it, on a fixed clock and the shared model helper."""
+    kwargs.setdefault("clock", fixed_clock)
+    kwargs.setdefault("probe", shared_probe())
+    return ResnetApp(runs_dir=str(runs_dir), **kwargs)
+
+
+def busy_workers(app: ResnetApp) -> list[Any]:
+    return [
+        w
+        for w in app.workers
+        if w.group not in FOLLOW_GROUPS and w.state in (WorkerState.PENDING, WorkerState.RUNNING)
+    ]
+
+
+async def settle(
+    pilot: Pilot[Any],
+    until: Callable[[], Any] | None = None,
+    timeout: float = 60.0,
+    what: str = "the app to settle",
+) -> None:
+    """Wait until no one-shot worker runs and ``until()`` holds (the follower may run on)."""
+    app = pilot.app
+    assert isinstance(app, ResnetApp)
+    deadline = time.monotonic() + timeout
+    while True:
+        await pilot.pause(0.05)
+        if not busy_workers(app) and (until is None or until()):
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+async def wait_for(pilot: Pilot[Any], until: Callable[[], Any], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not until():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await pilot.pause(0.2)
+
+
+def screen_text(app: ResnetApp) -> str:
+    """The plain text on screen (what a user reads)."""
+    svg = app.export_screenshot()
+    return re.sub(r"<[^>]+>", "", svg).replace("&#160;", " ")
+
+
+def kill_trainers(root: Path | str) -> None:
+    """End the trainer processes a test started (by their recorded pid), if still alive."""
+    store = RunStore(root)
+    try:
+        docs = store.list_runs()
+    except Exception:
+        return
+    for doc in docs:
+        pid = doc.get("pid")
+        if (
+            isinstance(pid, int)
+            and doc.get("status") in ("running", "queued")
+            and store.is_alive(doc)
+        ):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+if __name__ == "__main__":
+    import sys
+
+    target = Path(sys.argv[1])
+    if len(sys.argv) > 2 and sys.argv[2] == "big":
+        build_big_store(target)
+    else:
+        build_store(target)
+    print(target)
