@@ -29,7 +29,12 @@ class BatchSource(Protocol):
         shuffle: bool,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
-    ) -> Iterator[tuple[Tensor, Tensor]]: ...
+        shard: tuple[int, int] | None = None,
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Batches of ``batch_size`` in the generator's order; with ``shard=(rank, world)``
+        only that rank's contiguous slice of each batch (a distributed run: every rank draws
+        the same order, ``batch_size`` is the global batch; empty slices are skipped)."""
+        ...
 
     def labels(self) -> Tensor:
         """Every label, int64 on the host, in the unshuffled order."""
@@ -40,6 +45,17 @@ def count_batches(n: int, batch_size: int, drop_last: bool) -> int:
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     return n // batch_size if drop_last else math.ceil(n / batch_size)
+
+
+def shard_bounds(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """[lo, hi) of rank's slice of ``n`` items split over ``world`` ranks as evenly as
+    ``Tensor.tensor_split`` splits them (the first ``n % world`` ranks get one more)."""
+    if shard is None:
+        return 0, n
+    rank, world = shard
+    base, extra = divmod(n, world)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
 
 
 def draw_order(n: int, shuffle: bool, generator: torch.Generator | None) -> Tensor:
@@ -84,17 +100,22 @@ class TensorSource:
         shuffle: bool,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[tuple[Tensor, Tensor]]:
         count = self.num_batches(batch_size, drop_last)
         order = (
             draw_order(len(self), shuffle, generator).to(self.images.device) if shuffle else None
         )
         for i in range(count):
+            start = i * batch_size
+            lo, hi = shard_bounds(min(batch_size, len(self) - start), shard)
+            if lo == hi:
+                continue
             if order is None:  # a slice is a view: no copy at all
-                x = self.images[i * batch_size : (i + 1) * batch_size]
-                y = self.targets[i * batch_size : (i + 1) * batch_size]
+                x = self.images[start + lo : start + hi]
+                y = self.targets[start + lo : start + hi]
             else:
-                index = order[i * batch_size : (i + 1) * batch_size]
+                index = order[start + lo : start + hi]
                 x, y = self.images[index], self.targets[index]
             if x.device != self.device:
                 pinned = self.device.type == "cuda"
@@ -167,10 +188,14 @@ class LoaderSource:
         shuffle: bool,
         generator: torch.Generator | None = None,
         drop_last: bool = False,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[tuple[Tensor, Tensor]]:
         count = self.num_batches(batch_size, drop_last)
         order = draw_order(len(self), shuffle, generator).cpu().tolist()
-        self._plan.plan = [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
+        plan = [order[i * batch_size : (i + 1) * batch_size] for i in range(count)]
+        if shard is not None:
+            plan = [batch[slice(*shard_bounds(len(batch), shard))] for batch in plan]
+        self._plan.plan = [batch for batch in plan if batch]
         for x, y in self.loader():
             yield (
                 x.to(self.device, non_blocking=self._pin),

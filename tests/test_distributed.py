@@ -1,0 +1,213 @@
+"""One run over several processes: rank shards, torchrun's command line, the CLI's refusals,
+and a real 2-process gloo run on digits that is stopped, resumed and compared to one process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from conftest import REPO
+from typer.testing import CliRunner
+
+from engine.config import RunConfig
+from engine.data.sources import LoaderSource, TensorSource, shard_bounds
+from engine.distributed import check_global_batch, check_topology, free_port, torchrun_args
+from engine.errors import ConfigError
+from engine.presets import resolve
+from engine.runner import execute
+from engine.store import RunStore
+from resnet_tui.cli import app
+
+torch.set_num_threads(1)
+runner = CliRunner()
+
+
+def _images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.arange(n, dtype=torch.uint8).view(n, 1, 1, 1).expand(n, 1, 2, 2).contiguous()
+    return x, torch.arange(n)
+
+
+@pytest.mark.parametrize(("n", "world"), [(10, 1), (10, 2), (10, 3), (2, 3), (7, 4)])
+def test_shard_bounds_split_like_tensor_split(n: int, world: int) -> None:
+    expected = [len(part) for part in torch.arange(n).tensor_split(world)]
+    bounds = [shard_bounds(n, (rank, world)) for rank in range(world)]
+    assert [hi - lo for lo, hi in bounds] == expected
+    assert bounds[0][0] == 0 and bounds[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:], strict=False))
+
+
+@pytest.mark.parametrize("source_kind", ["tensor", "loader"])
+@pytest.mark.parametrize(("n", "shuffle", "drop_last"), [(23, True, True), (22, False, False)])
+def test_ranks_take_their_slices_of_the_same_batches(
+    source_kind: str, n: int, shuffle: bool, drop_last: bool
+) -> None:
+    """Every rank draws the same permutation; rank r's batches are its slices of the global
+    batches (empty slices skipped), so the ranks together see each batch exactly once."""
+    x, y = _images(n)
+    if source_kind == "tensor":
+        source: Any = TensorSource(x, y, torch.device("cpu"))
+    else:
+        dataset = list(zip(x, y.tolist(), strict=True))
+        source = LoaderSource(dataset, y.tolist(), torch.device("cpu"))  # type: ignore[arg-type]
+
+    def batches(shard: tuple[int, int] | None) -> list[list[int]]:
+        generator = torch.Generator().manual_seed(5) if shuffle else None
+        return [
+            yb.tolist()
+            for _, yb in source.batches(
+                7, shuffle=shuffle, generator=generator, drop_last=drop_last, shard=shard
+            )
+        ]
+
+    whole = batches(None)
+    assert len(whole) == (3 if drop_last else 4)  # 22 = 7 + 7 + 7 + 1: the last batch is tiny
+    for rank in range(3):
+        slices = [b[slice(*shard_bounds(len(b), (rank, 3)))] for b in whole]
+        assert batches((rank, 3)) == [s for s in slices if s]
+    seen = [label for r in range(3) for b in batches((r, 3)) for label in b]
+    assert sorted(seen) == sorted(label for b in whole for label in b)
+
+
+def test_torchrun_command_lines() -> None:
+    args = torchrun_args("runs", "20250101-120000-x-abcd", 2)
+    assert "--standalone" in args and "--nproc-per-node=2" in args
+    assert args[-8:] == [
+        "-m", "resnet_tui", "--runs-dir", "runs", "train", "--resume",
+        "20250101-120000-x-abcd", "--quiet",
+    ]  # fmt: skip
+    assert not any(a.startswith("--signals-to-handle=") and "SIGHUP" in a for a in args)
+    multi = torchrun_args("runs", "20250101-120000-x-abcd", 4, 2, "node0:29500")
+    assert "--rdzv-endpoint=node0:29500" in multi and "--nnodes=2" in multi
+    assert "--standalone" not in multi
+    for nnodes, endpoint, needle in [
+        (2, "", "--rdzv-endpoint HOST:PORT"),
+        (1, "node0", "expected HOST:PORT"),
+        (1, "node0:99999", "expected HOST:PORT"),
+        (0, "", "at least 1"),
+    ]:
+        with pytest.raises(ConfigError, match=None) as info:
+            check_topology(nnodes, endpoint)
+        assert needle in str(info.value)
+    check_global_batch(64, 4)
+    with pytest.raises(ConfigError, match="multiple of 3"):
+        check_global_batch(64, 3)
+
+
+def _snapshot(runs: Path) -> dict[str, bytes]:
+    if not runs.exists():
+        return {}
+    return {
+        str(p.relative_to(runs)): p.read_bytes()
+        for p in sorted(runs.rglob("*"))
+        if p.is_file() and not p.name.endswith(".lock")
+    }
+
+
+BAD = [
+    (["train", "digits-quick", "--nnodes", "2"], "--rdzv-endpoint HOST:PORT"),
+    (["train", "digits-quick", "--nproc", "2", "--rdzv-endpoint", "x"], "expected HOST:PORT"),
+    (["train", "digits-quick", "--nproc", "0"], "--nproc: must be at least 1"),
+    (["train", "digits-quick", "--nproc", "3"], "must split evenly over the 3 processes"),
+    (["train", "digits-quick", "--set", "train.devices=0"], "train.devices: must be at least 1"),
+]
+
+
+@pytest.mark.parametrize(("args", "needle"), BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_distributed_requests_exit_2_and_create_nothing(
+    runs_dir: Path, args: list[str], needle: str
+) -> None:
+    result = runner.invoke(app, ["--runs-dir", str(runs_dir), *args])
+    assert result.exit_code == 2, result.output
+    assert needle in result.output and len(result.output.strip().splitlines()) == 1
+    assert _snapshot(runs_dir) == {}
+
+
+def test_a_run_keeps_its_number_of_processes(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    config, _ = resolve("digits-quick", ["train.devices=2"])
+    run_id = store.create_run(config.to_dict(), name="two")["id"]
+    before = _snapshot(runs_dir)
+    result = runner.invoke(
+        app, ["--runs-dir", str(runs_dir), "train", "--resume", "two", "--nproc", "4"]
+    )
+    assert result.exit_code == 2 and "train.devices=2" in result.output, result.output
+    assert _snapshot(runs_dir) == before
+    assert RunConfig().train.devices == 1 and store.get(run_id)["status"] == "queued"
+
+
+# ---------------------------------------------------------------- a real run over gloo
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
+
+
+def _wait_for(predicate: Any, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.1)
+
+
+SETS = ["train.epochs=3", "data.batch_size=32", "schedule.name=cosine"]
+
+
+def test_two_gloo_processes_stop_resume_and_match_one_process(runs_dir: Path) -> None:
+    """`--nproc 2`: torchrun starts two CPU ranks (gloo) on a free rendezvous port. A stop
+    request (SIGTERM to rank 0, as `runs stop` sends) stops both ranks after the same step;
+    the resumed run finishes with each epoch stored once, by rank 0 alone, and reaches the
+    accuracy of one process with the same global batch."""
+    store = RunStore(runs_dir)
+    base = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(runs_dir), "train"]
+    sets = [arg for s in SETS for arg in ("--set", s)]
+    endpoint = f"127.0.0.1:{free_port()}"
+    started = subprocess.run(
+        [*base, "digits-quick", *sets, "--nproc", "2", "--rdzv-endpoint", endpoint]
+        + ["--name", "ddp", "--detach"],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert started.returncode == 0, started.stderr
+    run_id = store.resolve("ddp")
+    _wait_for(lambda: store.get(run_id)["epoch"] >= 1)
+    stop = runner.invoke(app, ["--runs-dir", str(runs_dir), "runs", "stop", "ddp"])
+    assert stop.exit_code == 0, stop.output
+    _wait_for(lambda: store.get(run_id)["status"] not in ("running", "queued"))
+    doc = store.get(run_id)
+    assert doc["status"] == "stopped", doc["message"]
+    resumed = subprocess.run(
+        [*base, "--resume", "ddp"], cwd=REPO, env=_env(), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "DistributedDataParallel over 2 processes" in resumed.stdout
+    doc = store.get(run_id)
+    assert doc["status"] == "finished" and doc["config"]["train"]["devices"] == 2
+    epochs = [m for m in store.read_metrics(run_id)[0] if m.get("kind") == "epoch"]
+    assert [m["epoch"] for m in epochs] == [1, 2, 3]  # each epoch once: only rank 0 writes
+    log = (store.run_dir(run_id) / "train.log").read_text()
+    assert log.count("starting run") == 1 and log.count("resuming run") == 1
+    assert "[rank 1]" not in log  # rank 1 trained quietly and did not fail
+    confusion = json.loads((store.run_dir(run_id) / "confusion.json").read_text())
+    n_test = sum(map(sum, confusion["test"]["matrix"]))
+    assert 355 <= n_test <= 365  # the sharded evaluation covered the whole test split once
+
+    single_config, preset = resolve("digits-quick", SETS)
+    single = store.create_run(single_config.to_dict(), name="one", preset=preset)["id"]
+    one = execute(store, single)
+    assert one["status"] == "finished"
+    one_epochs = [m for m in store.read_metrics(single)[0] if m.get("kind") == "epoch"]
+    # same global batch, same data order: the same training up to the ranks' own
+    # augmentation draws and batch-norm statistics
+    assert abs(doc["test"]["test_acc"] - one["test"]["test_acc"]) < 0.05
+    assert abs(epochs[-1]["train_loss"] - one_epochs[-1]["train_loss"]) < 0.15
+    assert doc["test"]["test_acc"] > 0.85
