@@ -347,8 +347,10 @@ def main() -> None:
         except ImportError:
             measure_tui = None
         if measure_tui is not None:
-            for name, value, target, how in measure_tui():
-                rows.append((name, value, target, how))
+            tui_rows = measure_tui()
+            rows.extend(tui_rows)
+            keys = ("measure", "value", "target", "how")
+            results["tui"] = [dict(zip(keys, row, strict=True)) for row in tui_rows]
     (REPO / "bench" / "last.json").write_text(json.dumps(results, indent=2))
     width = max(len(r[0]) for r in rows) if rows else 10
     print(f"commit {results['commit']}  threads {results['threads']}  cpus {results['cpu_count']}")

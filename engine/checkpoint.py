@@ -7,6 +7,7 @@ format version. Nothing in it needs pickle beyond tensors and plain containers.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 import zipfile
@@ -15,25 +16,58 @@ from typing import Any
 
 import torch
 
-from engine.errors import CheckpointError
+from engine.errors import CheckpointError, DiskFullError
+from engine.faults import fault_point
 
 FORMAT_VERSION = 1
+TEMP_PREFIX = ".tmp-"  # ".last.pt.tmp-<pid>": what a killed writer leaves behind
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write to a temporary file, fsync, then rename over ``path``: a crash or a full disk
-    leaves the previous checkpoint intact."""
+    leaves the previous checkpoint intact (and a failed write removes its temporary file).
+
+    A full disk (or quota) raises DiskFullError, any other write failure CheckpointError."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.name}{TEMP_PREFIX}{os.getpid()}")
     try:
+        fault_point("checkpoint")
         with open(tmp, "wb") as fh:
             torch.save(state, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        fault_point("checkpoint-rename")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        cause = _os_error(exc)
+        if cause is not None:
+            raise _write_error(path, cause) from exc
         raise
+    fault_point("checkpoint-done")
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind a failed save: torch.save reports a full disk met inside its zip
+    writer as a RuntimeError ("unexpected pos ...") raised while handling the OSError."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _write_error(path: Path, exc: OSError) -> CheckpointError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(
+            f"disk full while writing {path} ({reason}); the previous {path.name} is intact",
+            str(path),
+        )
+    return CheckpointError(f"could not write {path} ({reason}); the previous {path.name} is intact")
 
 
 def load_checkpoint(path: Path, expect_config: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -42,6 +76,7 @@ def load_checkpoint(path: Path, expect_config: dict[str, Any] | None = None) -> 
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
+        # weights_only: tensors and plain containers only, never arbitrary pickled code
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (
         RuntimeError,
@@ -52,16 +87,22 @@ def load_checkpoint(path: Path, expect_config: dict[str, Any] | None = None) -> 
         ValueError,
         KeyError,
         AttributeError,
+        IndexError,
+        TypeError,
     ) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else ""
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a resnet-tui checkpoint "
-            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            f"({type(exc).__name__}: {first[:200]})"
         ) from exc
     if not isinstance(state, dict) or "format_version" not in state or "model" not in state:
         raise CheckpointError(f"checkpoint {path} is not a resnet-tui checkpoint")
-    if state["format_version"] > FORMAT_VERSION:
+    version = state["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"checkpoint {path} has no valid format version ({version!r})")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path} has format {state['format_version']}, newer than this "
+            f"checkpoint {path} has format {version}, newer than this "
             f"resnet-tui ({FORMAT_VERSION}); upgrade resnet-tui"
         )
     if expect_config is not None and state.get("config") != expect_config:

@@ -33,6 +33,14 @@ class CheckpointError(UserError):
     """A checkpoint is missing, corrupt or does not fit the run."""
 
 
+class DiskFullError(StoreError, CheckpointError):
+    """The disk (or quota) filled up during a write; the previous version of the file is intact."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path  # the file that could not be written
+
+
 def nearest(word: str, choices: Iterable[str]) -> str:
     """' (did you mean X?)' for the closest choice, or '' when nothing is close."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)

@@ -46,6 +46,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read preset {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:  # a binary file (a pickle, a checkpoint) is not a preset
+        raise ConfigError(
+            f"{path}: not a TOML preset (not UTF-8 text: byte {exc.start} is invalid); "
+            "presets are TOML files of [section] tables"
+        ) from exc
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -10,7 +10,7 @@ dropped SSH link never stops a run.
 from __future__ import annotations
 
 import datetime as dt
-import json
+import errno
 import os
 import signal
 import socket
@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import RunConfig, from_dict
-from engine.errors import CheckpointError, StoreError, UserError
-from engine.store import RunStore
+from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
+from engine.store import RunStore, _to_json, atomic_write, remove_stale_temp_files
 
 RESUMABLE = ("queued", "stopped", "crashed", "failed")
 
@@ -33,12 +33,8 @@ def now() -> str:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Replace ``path`` with ``data`` as JSON, all at once (temp file, fsync, rename)."""
+    atomic_write(path, _to_json(data))
 
 
 class StopFlag:
@@ -60,19 +56,23 @@ class StopFlag:
 
 
 class RunLog:
-    """Appends timestamped lines to the run's train.log."""
+    """Appends timestamped lines to the run's train.log; a log that cannot be written (a full
+    disk) never stops a run."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def __call__(self, line: str) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(f"{dt.datetime.now():%H:%M:%S} {line}\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(f"{dt.datetime.now():%H:%M:%S} {line}\n")
+        except OSError:
+            pass
 
 
-def check_resumable(store: RunStore, run_id: str) -> dict[str, Any]:
-    doc = store.get(run_id)
-    status = doc["status"]
+def _refuse_unless_resumable(store: RunStore, doc: dict[str, Any]) -> None:
+    """Raise StoreError unless ``doc`` (as readers see it) may be (re)started by this process."""
+    run_id, status = doc["id"], doc["status"]
     if status == "finished":
         raise StoreError(
             f"run {run_id} already finished; start a new run from its config "
@@ -83,18 +83,129 @@ def check_resumable(store: RunStore, run_id: str) -> dict[str, Any]:
             f"run {run_id} diverged; resuming would diverge again: start a new run "
             "with a lower optim.lr"
         )
-    launched_as_me = doc.get("pid") == os.getpid()  # launch_detached recorded our pid
+    # launch_detached recorded our pid (or our torchrun launcher its own: engine.distributed)
+    launched_as_me = doc.get("pid") == os.getpid() or _launched_for_rank0(doc)
     if not launched_as_me and (
         status == "running" or (status == "queued" and doc.get("pid") and store.is_alive(doc))
     ):
         raise StoreError(f"run {run_id} is running (pid {doc.get('pid')}); stop it first")
     if status not in RESUMABLE:
         raise StoreError(f"run {run_id} is {status} and cannot be resumed")
+
+
+def check_resumable(store: RunStore, run_id: str) -> dict[str, Any]:
+    doc = store.get(run_id)
+    _refuse_unless_resumable(store, doc)
     return doc
 
 
 def _config_of(doc: dict[str, Any]) -> RunConfig:
     return from_dict(doc["config"])
+
+
+def preflight(config: RunConfig) -> None:
+    """Refuse what only the registries, the data or the device can refuse (unknown model,
+    impossible architecture, unknown optimizer or schedule, missing data, a batch larger than
+    the training split, a device this machine lacks) before a run is created, so that a bad
+    request leaves no trace in the store. Loads the dataset (downloading it if allowed)."""
+    import torch
+
+    from engine.data import dataset_info, load_dataset
+    from engine.data.augment import BatchAugment, output_size
+    from engine.errors import ConfigError
+    from engine.models import create_model
+    from engine.optim import optimizer_info, schedule_info
+    from engine.trainer import pick_device
+
+    optimizer_info(config.optim.name)
+    schedule_info(config.schedule.name)
+    pick_device(config.train.device)
+    info = dataset_info(config.data)
+    size = output_size(config.augment, info.image_size)
+    model = create_model(config.model, info.channels, info.num_classes, size)
+    # Missing files (or a download that cannot happen) fail here, before the run exists;
+    # a dataset that needs downloading is fetched now, in the foreground.
+    bundle = load_dataset(config.data, "cpu")
+    if bundle.train.num_batches(config.data.batch_size, True) < 1:
+        raise ConfigError(
+            f"data.batch_size: {config.data.batch_size} is larger than the {len(bundle.train)} "
+            "training images; use a smaller batch",
+            "data.batch_size",
+        )
+    # Two images through the augmentation and the model: what only shows on real batches.
+    x, y = next(iter(bundle.train.batches(2, shuffle=False)))
+    augment = BatchAugment(config.augment, bundle.mean, bundle.std, len(bundle.classes))
+    augment.train(x, y, torch.Generator().manual_seed(0))
+    sample = augment.eval(x)
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(sample)
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"model.name: {config.model.name} does not fit the {info.channels}x{size}x{size} "
+            f"images of {config.data.name} ({_first_line(exc)})",
+            "model.name",
+        ) from exc
+
+
+def resume_hint(run_id: str) -> str:
+    return f"resume with `resnet-tui train --resume {run_id}`"
+
+
+def describe_failure(exc: BaseException, run_id: str, config: RunConfig | None) -> str | None:
+    """The one-line message for a failure a user can act on, or None for an internal error."""
+    if _is_disk_full(exc):
+        path = getattr(exc, "path", None) or getattr(exc, "filename", None) or "a file"
+        kept = f"; the previous {Path(path).name} is intact" if path != "a file" else ""
+        return f"disk full while writing {path}{kept}; free space and {resume_hint(run_id)}"
+    if isinstance(exc, DataError):
+        return f"{_first_line(exc)}; once the data is back, {resume_hint(run_id)}"
+    if isinstance(exc, UserError):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return (
+            "out of host memory; lower data.batch_size or data.num_workers in a new run, "
+            f"or free memory and {resume_hint(run_id)}"
+        )
+    if isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower():
+        batch = config.data.batch_size if config is not None else None
+        smaller = f" data.batch_size={max(1, batch // 2)}" if batch else " data.batch_size"
+        return (
+            f"the device ran out of memory{f' at batch size {batch}' if batch else ''}; start "
+            f"a new run with a smaller batch (--set{smaller}, or a smaller model, or "
+            f"train.amp=bf16 on CUDA), or {resume_hint(run_id)} once the GPU has more free "
+            "memory"
+        )
+    if isinstance(exc, OSError):
+        filename = str(exc.filename) if exc.filename else ""
+        root = os.path.abspath(config.data.root) if config is not None else ""
+        in_data = bool(root) and os.path.abspath(filename or "/").startswith(root + os.sep)
+        missing = isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT
+        if in_data or (missing and not filename):  # a DataLoader worker's error has no filename
+            where = f" ({filename})" if filename else ""
+            return (
+                f"a file could not be read during training{where}: {_first_line(exc)}; if the "
+                f"dataset under data.root ({root}) was moved or deleted, restore it and "
+                f"{resume_hint(run_id)}"
+            )
+        return f"I/O error: {_first_line(exc)}; fix its cause and {resume_hint(run_id)}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:300]
+
+
+def _best_effort(action: Callable[[], Any], log: Callable[[str], None]) -> None:
+    """A store write on the way out of a failure: if it fails too (the disk is still full),
+    the run stays marked running with a dead pid, which readers show as crashed."""
+    try:
+        action()
+    except (StoreError, OSError) as exc:
+        log(f"could not record the run's status: {exc}")
 
 
 def execute(
@@ -103,38 +214,50 @@ def execute(
     on_event: Callable[[Any], None] | None = None,
     stop: StopFlag | None = None,
 ) -> dict[str, Any]:
-    """Train run ``run_id`` (new, stopped or crashed) to its end; returns the final document.
+    """Train run ``run_id`` (new, stopped, crashed or failed) to its end; returns the final
+    document.
 
-    User errors (bad data root, corrupt checkpoint, ...) end the run as ``failed`` with the
-    message and are re-raised for the caller to print.
+    Failures a user can act on (bad data root, full disk, out of memory, corrupt checkpoint)
+    end the run as ``failed`` with a message that says what to do, raised as a UserError for
+    the caller to print; anything else is an internal error, logged with its traceback.
     """
-    doc = check_resumable(store, run_id)
+    seen: dict[str, Any] = {}
+
+    def take(doc: dict[str, Any]) -> dict[str, Any]:
+        _refuse_unless_resumable(store, doc)  # under the store's lock: one claimant wins
+        seen.update(doc)
+        return {
+            "status": "running",
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started": doc.get("started") or now(),
+            "finished": None,
+            "message": "",
+        }
+
+    store.claim(run_id, take)
     run_dir = store.run_dir(run_id)
     log = RunLog(run_dir / "train.log")
     stop = stop or StopFlag()
     stop.install()
-    store.update(
-        run_id,
-        status="running",
-        pid=os.getpid(),
-        host=socket.gethostname(),
-        started=doc.get("started") or now(),
-        finished=None,
-        message="",
-        **store.process_identity(os.getpid()),
-    )
-    resumed = doc["status"] != "queued" or (run_dir / "last.pt").exists()
+    for folder in (run_dir, store.root):
+        for name in remove_stale_temp_files(folder):
+            log(f"removed {name}, left by a writer that was killed")
+    resumed = seen["status"] != "queued" or (run_dir / "last.pt").exists()
     log(f"{'resuming' if resumed else 'starting'} run {run_id} (pid {os.getpid()})")
+    config: RunConfig | None = None
     try:
         from engine.trainer import EpochDone, FitDone, FitStarted, StepDone, Trainer
 
-        config = _config_of(doc)
+        config = _config_of(seen)
         trainer = Trainer(config)
         if resumed:
             _restore(trainer, store, run_id, run_dir, log)
         store.update(
             run_id, device=str(trainer.device), params=trainer.params, classes=trainer.classes
         )
+
+        display: Callable[[Any], None] | None = on_event
 
         def handle(event: Any) -> None:
             if isinstance(event, FitStarted):
@@ -172,8 +295,19 @@ def execute(
                 )
             elif isinstance(event, FitDone) and event.confusion:
                 write_json_atomic(run_dir / "confusion.json", event.confusion)
-            if on_event is not None:
-                on_event(event)
+            show(event)
+
+        def show(event: Any) -> None:
+            """Pass the event to the caller's display. A display that breaks (the terminal of
+            a foreground run is gone: writes fail with EIO) never stops the training."""
+            nonlocal display
+            if display is None:
+                return
+            try:
+                display(event)
+            except Exception:
+                display = None
+                log("the display failed; training goes on:\n" + traceback.format_exc())
 
         done = trainer.fit(handle, checkpoint_dir=run_dir, should_stop=stop)
         log(f"{done.status}: {done.message}")
@@ -190,42 +324,48 @@ def execute(
             best=done.best or dict(trainer.best, best_epoch=trainer.best_epoch),
             test=done.test,
         )
-    except UserError as exc:
-        log(f"failed: {exc}")
-        store.set_status(run_id, "failed", str(exc))
-        raise
-    except MemoryError:
-        message = "out of memory; lower data.batch_size (or use a smaller model) and resume"
-        log(f"failed: {message}")
-        store.set_status(run_id, "failed", message)
-        raise UserError(message) from None
-    except RuntimeError as exc:
-        text = str(exc)
-        if "out of memory" in text.lower():
-            message = (
-                "the device ran out of memory; lower data.batch_size (or use a smaller "
-                "model, or train.amp=bf16 on CUDA) and resume"
-            )
-            log(f"failed: {message}")
-            store.set_status(run_id, "failed", message)
-            raise UserError(message) from None
-        log("failed with an internal error:\n" + traceback.format_exc())
-        store.set_status(
-            run_id,
-            "failed",
-            f"internal error: {text.splitlines()[0] if text else exc!r}"
-            f" (details in {run_dir / 'train.log'})",
-        )
-        raise
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
-            store.set_status(run_id, "stopped", "interrupted before training started")
+            _best_effort(
+                lambda: store.set_status(
+                    run_id, "stopped", f"interrupted before training started; {resume_hint(run_id)}"
+                ),
+                log,
+            )
             raise
-        log("failed with an internal error:\n" + traceback.format_exc())
-        store.set_status(
-            run_id, "failed", f"internal error: {exc!r} (details in {run_dir / 'train.log'})"
-        )
-        raise
+        message = describe_failure(exc, run_id, config)
+        if message is None:
+            text = _first_line(exc)
+            log("failed with an internal error:\n" + traceback.format_exc())
+            _best_effort(
+                lambda: store.set_status(
+                    run_id,
+                    "failed",
+                    f"internal error: {text} (details in {run_dir / 'train.log'})",
+                ),
+                log,
+            )
+            raise
+        log(f"failed: {message}")
+        _best_effort(lambda: store.set_status(run_id, "failed", message), log)
+        if isinstance(exc, UserError) and str(exc) == message:
+            raise
+        raise _user_error(exc, message) from exc
+
+
+def _is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, DiskFullError) or (
+        isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    )
+
+
+def _user_error(exc: BaseException, message: str) -> UserError:
+    """``message`` as an error of ``exc``'s kind (a full disk stays a DiskFullError)."""
+    if _is_disk_full(exc):
+        return DiskFullError(message)
+    if isinstance(exc, UserError):
+        return type(exc)(message)
+    return UserError(message)
 
 
 def _restore(
@@ -245,11 +385,19 @@ def _restore(
             log(f"cannot resume from {name}: {exc}")
             continue
         if errors:
-            log(f"resuming from {name} (epoch {trainer.epoch}) instead")
-        store.truncate_metrics(run_id, trainer.epoch)
+            warning = f"{errors[0]}; resuming from {name} (epoch {trainer.epoch}) instead"
+            log(warning)
+            store.warnings.append(warning)
+        position = trainer.position or {}
+        steps = int(position.get("step", 0)) if position.get("epoch") == trainer.epoch else 0
+        store.truncate_metrics(run_id, trainer.epoch, steps)
         return
     if errors:
-        raise CheckpointError("no usable checkpoint: " + "; ".join(errors))
+        raise CheckpointError(
+            "no usable checkpoint: "
+            + "; ".join(errors)
+            + f"; the run cannot be resumed: start a new one from {run_dir / 'config.toml'}"
+        )
     store.truncate_metrics(run_id, 0)  # killed before the first checkpoint: start over
 
 
@@ -260,11 +408,20 @@ def _rounded(metrics: dict[str, float]) -> dict[str, float]:
 # ---------------------------------------------------------------- process control
 
 
-def launch_detached(store: RunStore, run_id: str, argv0: list[str] | None = None) -> int:
+def launch_detached(
+    store: RunStore,
+    run_id: str,
+    argv0: list[str] | None = None,
+    *,
+    args: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> int:
     """Start ``resnet-tui train --resume RUN`` in its own session, output to train.log.
 
     The child survives the parent's terminal closing (new session, no controlling tty,
     stdin from /dev/null), which is what keeps a run alive across a dropped SSH link.
+    ``args`` are added to the train command (``--nnodes 2``); ``env`` replaces the child's
+    environment (a sweep gives each trial its ``CUDA_VISIBLE_DEVICES``).
     """
     import subprocess
 
@@ -276,6 +433,7 @@ def launch_detached(store: RunStore, run_id: str, argv0: list[str] | None = None
         "--resume",
         run_id,
         "--quiet",
+        *(args or []),
     ]
     with open(run_dir / "train.log", "ab") as out:
         process = subprocess.Popen(
@@ -286,9 +444,29 @@ def launch_detached(store: RunStore, run_id: str, argv0: list[str] | None = None
             start_new_session=True,
             close_fds=True,
             cwd=os.getcwd(),
+            env=env,
         )
-    store.update(run_id, pid=process.pid, **store.process_identity(process.pid))
+    record_launch(store, run_id, process.pid)
     return process.pid
+
+
+def record_launch(store: RunStore, run_id: str, pid: int) -> None:
+    """Record the pid of a trainer just started for ``run_id``, so that the run shows as
+    crashed if that process dies before it reports itself. Refused (StoreError) when another
+    live trainer took the run meanwhile: the new trainer then finds it taken and exits."""
+
+    def take(doc: dict[str, Any]) -> dict[str, Any]:
+        if doc.get("pid") == pid:
+            return {}  # the trainer got there first
+        if doc["status"] in ("running", "queued") and doc.get("pid") and store.is_alive(doc):
+            raise StoreError(
+                f"run {run_id} was started meanwhile by another process (pid {doc['pid']})"
+            )
+        # Keep the status readers saw: a crashed run still marked "running" would otherwise
+        # look alive under the new pid, and its trainer would refuse to resume it.
+        return {"pid": pid, "status": doc["status"], "message": doc.get("message", "")}
+
+    store.claim(run_id, take)
 
 
 def request_stop(store: RunStore, run_id: str) -> None:
@@ -305,3 +483,45 @@ def request_stop(store: RunStore, run_id: str) -> None:
             f"run {run_id}: its process {doc['pid']} is gone (crashed); "
             f"resume it with `resnet-tui train --resume {run_id}`"
         ) from exc
+
+
+# ---------------------------------------------------------------- distributed ranks
+
+
+def _launched_for_rank0(doc: dict[str, Any]) -> bool:
+    """Whether this process is rank 0 of a distributed run whose launcher recorded its pid on
+    the run: rank 0 takes the run over."""
+    from engine.distributed import may_claim
+
+    return may_claim(doc)
+
+
+def execute_rank(store: RunStore, run_id: str, stop: StopFlag | None = None) -> None:
+    """A rank other than 0 of a distributed run: train in lockstep with rank 0, write nothing.
+
+    Rank 0 runs ``execute`` (the store, train.log, checkpoints); this rank loads the same
+    checkpoint rank 0 resumes from and only trains. Its failures go to train.log with a rank
+    prefix; torchrun then stops the other ranks.
+    """
+    from engine.distributed import rank
+    from engine.trainer import Trainer
+
+    run_dir = store.run_dir(run_id)
+    prefix = f"[rank {rank()}]"
+    log = RunLog(run_dir / "train.log")
+    stop = stop or StopFlag()
+    stop.install()
+    try:
+        trainer = Trainer(_config_of(store.get(run_id)))
+        for name in ("last.pt", "best.pt"):  # the order _restore tries them in
+            if (run_dir / name).exists():
+                try:
+                    trainer.resume_from(run_dir / name)
+                except CheckpointError:
+                    continue
+                break
+        trainer.fit(checkpoint_dir=None, should_stop=stop)
+    except BaseException as exc:
+        if not isinstance(exc, KeyboardInterrupt | SystemExit):
+            log(f"{prefix} failed: {_first_line(exc)}\n" + traceback.format_exc())
+        raise

@@ -25,6 +25,9 @@ Safety rules, in short:
 - Metrics lines are appended with one ``os.write`` on an ``O_APPEND`` descriptor, so lines of
   concurrent writers never interleave; a torn last line (a killed writer) is skipped by readers.
 - A damaged index is rebuilt from the run folders' ``run.json`` files; the damaged file is kept.
+- A trainer takes its run with ``claim`` (check the status and set it running in one locked
+  step), so two resumes of one run cannot both train it; the temporary files of writers that
+  were killed mid-write are removed when a run (re)starts (``remove_stale_temp_files``).
 
 This module must stay cheap to import (the CLI's ``runs list`` and the TUI use it): it imports
 no torch, and ``filelock``, ``tomllib`` and ``engine.config`` only where they are needed.
@@ -47,7 +50,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from tinydb import TinyDB, where
 from tinydb.storages import Storage
 
-from engine.errors import StoreError
+from engine.errors import DiskFullError, StoreError
+from engine.faults import fault_point
 
 if TYPE_CHECKING:
     from filelock import BaseFileLock
@@ -157,12 +161,30 @@ def _pid_alive(pid: int, pid_start: int | None) -> bool:
 
 def _write_error(path: Path, error: OSError) -> StoreError:
     hint = ""
-    if error.errno == errno.ENOSPC:
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
         hint = " (the disk is full: free some space and retry)"
     elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         hint = " (check the permissions of the runs folder, or move it with RESNET_TUI_RUNS)"
     reason = error.strerror or str(error)
-    return StoreError(f"could not write {path}: {reason}{hint}; {path.name} was left as it was")
+    message = f"could not write {path}: {reason}{hint}; {path.name} was left as it was"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskFullError(message, str(path))
+    return StoreError(message)
+
+
+def _read_error(path: Path, error: OSError) -> StoreError:
+    """An unreadable store file (a runs folder that is a file, no permission, an I/O error)."""
+    return StoreError(
+        f"cannot read {path}: {error.strerror or error}; check --runs-dir / RESNET_TUI_RUNS "
+        "and the folder's permissions"
+    )
+
+
+# Fault-injection names of the files written with atomic_write (see engine.faults).
+_WRITE_POINTS = {"index.json": "index", "run.json": "runjson", "metrics.jsonl": "rewrite"}
+# Temporary files a killed writer leaves behind: ".<name>.<pid>.<hex>.tmp" (atomic_write)
+# and ".<name>.tmp-<pid>" (checkpoints).
+_TEMP_RE = re.compile(r"\.(?:.+)\.(?:(?P<a>[0-9]+)\.[0-9a-f]+\.tmp|tmp-(?P<b>[0-9]+))")
 
 
 def atomic_write(path: Path, *chunks: bytes | memoryview) -> None:
@@ -173,8 +195,10 @@ def atomic_write(path: Path, *chunks: bytes | memoryview) -> None:
     removed, and a StoreError says what went wrong. (The folder itself is not fsynced: after a
     power cut the file may be the previous version, never a partial one.)
     """
+    point = _WRITE_POINTS.get(path.name) or path.stem
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     try:
+        fault_point(point)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
             for chunk in chunks:
@@ -184,11 +208,34 @@ def atomic_write(path: Path, *chunks: bytes | memoryview) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+        fault_point(point + "-rename")
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise _write_error(path, e) from e
+    fault_point(point + "-done")
+
+
+def remove_stale_temp_files(folder: Path) -> list[str]:
+    """Remove the temporary files that writers killed mid-write left in ``folder`` (only those
+    whose writer process is gone: a live writer's file is about to be renamed)."""
+    removed: list[str] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_RE.fullmatch(entry.name)
+        if not match or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = int(match.group("a") or match.group("b"))
+        if pid != os.getpid() and _kill0(pid):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(entry.name)
+    return removed
 
 
 def _created_from_id(run_id: str) -> str | None:
@@ -275,6 +322,8 @@ class _IndexStorage(Storage):
             raw = self.path.read_bytes()  # one open: a rename under us cannot mix two files
         except FileNotFoundError:
             return None
+        except OSError as e:
+            raise _read_error(self.path, e) from e
         if len(raw) < 64 and not raw.strip():  # empty (no copy of a big file to check)
             return None
         try:
@@ -303,6 +352,8 @@ class _IndexStorage(Storage):
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as e:
+            raise _read_error(self.path, e) from e
         if not raw.startswith(_LINE_HEAD) or not raw.endswith(_LINE_TAIL):
             return None
         # Its line is '"<doc id>":{"id":"<run id>",...' (the id comes first in every document).
@@ -700,6 +751,9 @@ class RunStore:
             raise StoreError("extra fields cannot set a run's id")
         if "status" in extra:
             _check_status(extra["status"])
+        # A pid given here (the process that will train the run) makes the run show as
+        # crashed should that process die before training starts.
+        _add_identity(extra)
         model = str(config.get("model", {}).get("name", ""))
         slug = slugify(name) or slugify(preset) or slugify(model) or "run"
         toml = to_toml(config).encode("utf-8")
@@ -755,7 +809,7 @@ class RunStore:
             if not folder.is_dir():
                 raise StoreError(
                     f"the folder of run {run_id} is missing from {self.root}; "
-                    "delete the run with `resnet-tui runs delete`"
+                    f"delete the run with `resnet-tui runs rm {run_id}`"
                 )
             change(doc)
             result.clear()
@@ -806,6 +860,29 @@ class RunStore:
 
         return self._modify(run_id, change)
 
+    def claim(
+        self, run_id: str, take: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Check and change a run in one locked step, so that of two processes claiming the
+        same run (two resumes, two launches) exactly one wins.
+
+        ``take`` gets a copy of the document as readers see it (a dead process's run shows as
+        crashed), raises to refuse, or returns the fields to set (a ``pid`` gets its identity
+        as in ``update``). Returns the document as stored.
+        """
+
+        def change(doc: dict[str, Any]) -> None:
+            fields = dict(take(dict(self._derive(doc))))
+            if "id" in fields:
+                raise StoreError("a run's id cannot be changed")
+            if "status" in fields:
+                _check_status(fields["status"])
+            _add_identity(fields)
+            _to_json(fields)
+            doc.update(fields)
+
+        return self._modify(run_id, change)
+
     def mark_crashed(self, run_id: str) -> dict[str, Any]:
         """Persist the derived "crashed" status of a run whose process is gone; a run that is
         alive or not active is returned unchanged."""
@@ -837,7 +914,11 @@ class RunStore:
                     os.replace(folder, trash)
                 except OSError:
                     trash = folder
-                shutil.rmtree(trash, ignore_errors=True)
+                if trash.is_symlink():  # remove the link, never what it points to
+                    with contextlib.suppress(OSError):
+                        trash.unlink()
+                else:
+                    shutil.rmtree(trash, ignore_errors=True)
 
     # ------------------------------------------------------------ metrics
 
@@ -854,6 +935,7 @@ class RunStore:
         except OSError as e:
             raise _write_error(path, e) from e
         try:
+            fault_point("metrics")
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = b"\n" + line  # a torn last line (killed writer) stays a line of its own
@@ -865,6 +947,7 @@ class RunStore:
             raise _write_error(path, e) from e
         finally:
             os.close(fd)
+        fault_point("metrics-done")
 
     def read_metrics(self, run_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """Records of the complete lines from byte ``offset``, and the offset to read from next.
@@ -893,21 +976,36 @@ class RunStore:
     def metrics_reader(self, run_id: str) -> MetricsReader:
         return MetricsReader(self.metrics_path(run_id))
 
-    def truncate_metrics(self, run_id: str, keep_through_epoch: int) -> None:
+    def truncate_metrics(
+        self, run_id: str, keep_through_epoch: int, keep_steps_through: int = 0
+    ) -> None:
         """Rewrite metrics.jsonl keeping the lines of epochs <= ``keep_through_epoch`` (step
-        lines too; lines without an epoch are kept; damaged lines are dropped). For resume:
-        call it before the trainer appends again. Atomic: readers see the old or the new file."""
+        lines too; lines without an epoch are kept; damaged lines are dropped), and the step
+        lines of the next epoch up to step ``keep_steps_through`` (a run stopped inside that
+        epoch continues after them). For resume: call it before the trainer appends again.
+        Atomic: readers see the old or the new file."""
         path = self.metrics_path(run_id)
         try:
             data = path.read_bytes()
         except FileNotFoundError:
             return
+        except OSError as e:
+            raise _read_error(path, e) from e
+
+        def keep(r: dict[str, Any]) -> bool:
+            epoch = r.get("epoch")
+            if not isinstance(epoch, int | float) or epoch <= keep_through_epoch:
+                return True
+            step = r.get("step")
+            return (
+                r.get("kind") == "step"
+                and epoch == keep_through_epoch + 1
+                and isinstance(step, int | float)
+                and step <= keep_steps_through
+            )
+
         records, _, _ = _parse_lines(data, 0, str(path))
-        kept = [
-            r
-            for r in records
-            if not isinstance(r.get("epoch"), int | float) or r["epoch"] <= keep_through_epoch
-        ]
+        kept = [r for r in records if keep(r)]
         atomic_write(path, b"".join(_to_json(r) + b"\n" for r in kept))
 
 

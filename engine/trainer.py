@@ -176,7 +176,7 @@ class Trainer:
                 "data.batch_size",
             )
         if self.dist is not None:
-            self._check_global_batch(self.dist.world_size)
+            ddp.check_global_batch(c.data.batch_size, self.dist.world_size)
         self.schedule = LRSchedule(
             self.optimizer, c.schedule, c.optim.lr, c.train.epochs, self.steps_per_epoch
         )
@@ -319,7 +319,16 @@ class Trainer:
             "lr": lr,
             "seconds": seconds,
             "images_per_s": seen / seconds if seconds > 0 else 0.0,
+            **self._memory_stats(),
         }
+
+    def _memory_stats(self) -> dict[str, float]:
+        """Peak device memory of the epoch (CUDA only; the Monitor shows it)."""
+        if self.device.type != "cuda":
+            return {}
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**20
+        torch.cuda.reset_peak_memory_stats(self.device)
+        return {"max_memory_mb": peak}
 
     @torch.no_grad()
     def evaluate(self, source: Any, model: nn.Module | None = None) -> dict[str, Any]:
@@ -389,15 +398,6 @@ class Trainer:
             self.dist, loss_sum, correct, torch.tensor(float(seen))
         )
         return total_loss, total_correct.round().long(), int(total_seen.item())
-
-    def _check_global_batch(self, world: int) -> None:
-        c = self.config.data
-        if c.batch_size % world:
-            raise ConfigError(
-                f"data.batch_size: {c.batch_size} is the global batch and must split evenly "
-                f"over the {world} processes; use a multiple of {world}",
-                "data.batch_size",
-            )
 
     # -------------------------------------------------------- checkpoints
 
@@ -561,28 +561,34 @@ class Trainer:
         """Test the best checkpoint (restored into the model) and report the confusion matrices."""
         confusion: dict[str, Any] = {"classes": self.classes}
         best_path = checkpoint_dir / "best.pt" if checkpoint_dir else None
+        tested, message = self.best_epoch, done.message
         if best_path is not None and best_path.exists():
-            state = load_checkpoint(best_path)
-            _unwrap(self.model).load_state_dict(state["model"])
-            if self.ema is not None and "ema" in state:
-                self.ema.load_state_dict(state["ema"])
+            try:
+                state = load_checkpoint(best_path)
+            except CheckpointError as exc:  # damaged since it was written: do not fail the run
+                tested = self.epoch
+                message += f"; {exc}, so the weights of epoch {self.epoch} were tested instead"
+            else:
+                _unwrap(self.model).load_state_dict(state["model"])
+                if self.ema is not None and "ema" in state:
+                    self.ema.load_state_dict(state["ema"])
         if self.dist is not None:  # only rank 0 has best.pt: all ranks test its weights
             ddp.broadcast_module(self.dist, _unwrap(self.model))
             if self.ema is not None:
                 ddp.broadcast_module(self.dist, self.ema.module)
         if self.best_epoch:
             val = self.evaluate(self.bundle.val)
-            confusion["val"] = {"epoch": self.best_epoch, "matrix": val["confusion"]}
+            confusion["val"] = {"epoch": tested, "matrix": val["confusion"]}
         test: dict[str, float] = {}
         if self.bundle.test is not None and self.best_epoch:
             result = self.evaluate(self.bundle.test)
             test = {"test_loss": result["loss"], "test_acc": result["acc"]}
-            confusion["test"] = {"epoch": self.best_epoch, "matrix": result["confusion"]}
+            confusion["test"] = {"epoch": tested, "matrix": result["confusion"]}
             matrix = torch.tensor(result["confusion"], dtype=torch.float)
             per_class = (matrix.diag() / matrix.sum(1).clamp(min=1)).tolist()
             confusion["per_class_acc"] = dict(zip(self.classes, per_class, strict=True))
         best = dict(self.best, best_epoch=self.best_epoch)
-        final = FitDone(done.status, done.message, done.epoch, best, test, confusion)
+        final = FitDone(done.status, message, done.epoch, best, test, confusion)
         callback(final)
         return final
 

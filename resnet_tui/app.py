@@ -69,6 +69,12 @@ def _compare() -> Screen[Any]:
     return CompareScreen()
 
 
+def _sweeps() -> Screen[Any]:
+    from resnet_tui.screens.sweeps import SweepsScreen
+
+    return SweepsScreen()
+
+
 @dataclass
 class LaunchRequest:
     """A config for the Launch form to show next (a preset or a past run to edit)."""
@@ -102,6 +108,7 @@ class ResnetApp(App[None]):
         "runs": _runs,
         "best": _best,
         "compare": _compare,
+        "sweeps": _sweeps,
     }
     BINDINGS = [
         *(

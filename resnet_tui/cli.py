@@ -10,11 +10,39 @@ import json
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from engine.errors import UserError
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option or command, a missing argument) as one line, exit 2,
+    like every other user error, instead of Click's usage block."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        # Click's classes, whether Typer vendors Click or depends on it.
+        ancestry = {c.__name__: c for c in typer.BadParameter.__mro__}
+        usage_error, click_exception = ancestry["UsageError"], ancestry["ClickException"]
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click_exception as exc:
+            if not isinstance(exc, usage_error) or type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()  # NoArgsIsHelpError shows the help
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "resnet-tui"
+            typer.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
 
 app = typer.Typer(
     help="A terminal console for ResNet image-classification experiments.\n\n"
@@ -23,6 +51,7 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    cls=OneLineErrors,
 )
 runs_app = typer.Typer(help="Browse the run store.", no_args_is_help=True)
 presets_app = typer.Typer(help="Presets: partial configs with a description.", no_args_is_help=True)
@@ -100,6 +129,23 @@ def open_console() -> None:
     ResnetApp(runs_dir=State.runs_dir).run()
 
 
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but 127.0.0.1 exposes the console.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the console to a browser (textual-serve), on localhost unless --host says otherwise."""
+    from resnet_tui.serve import serve as serve_app
+
+    try:
+        serve_app(host, port, runs_dir=State.runs_dir)
+    except OSError as exc:  # the address is taken, or not one of this machine's
+        fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another --port/--host")
+
+
 # ---------------------------------------------------------------- train
 
 
@@ -118,58 +164,182 @@ def train(
         bool, typer.Option(help="Train in the background; follow it with `runs show` or the TUI.")
     ] = False,
     quiet: Annotated[bool, typer.Option(help="No progress bar (logs go to train.log).")] = False,
+    nproc: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes per machine for this run (one per GPU, or CPU processes): "
+            "DistributedDataParallel under torchrun [train.devices]."
+        ),
+    ] = None,
+    nnodes: Annotated[
+        int, typer.Option(help="Machines in the run; start the same run on each (docs/SCALE.md).")
+    ] = 1,
+    rdzv_endpoint: Annotated[
+        str, typer.Option(help="HOST:PORT where the machines of a multi-node run meet.")
+    ] = "",
 ) -> None:
     """Train a run from a preset (or resume one) with a live progress bar."""
+    import os
+
     from engine import presets as presets_mod
+    from engine.distributed import check_global_batch, check_topology, in_worker
     from engine.runner import check_resumable, launch_detached
 
     s = store()
+    if in_worker():  # one rank of a run that torchrun started (engine.distributed.launch)
+        _train_rank(s, resume)
+        return
+    check_topology(nnodes, rdzv_endpoint)  # before anything is created
+    if nproc is not None and nproc < 1:
+        fail(f"--nproc: must be at least 1, got {nproc}")
+    if nproc is not None and not resume:
+        sets = [*(sets or []), f"train.devices={nproc}"]
     if resume:
         if preset or sets:
             fail("--resume continues a run with its own config; drop PRESET and --set")
         run_id = s.resolve(resume)
-        check_resumable(s, run_id)
+        if nnodes == 1:  # on several machines the ranks claim the run (engine.runner)
+            check_resumable(s, run_id)
     else:
         config, preset_name = presets_mod.resolve(preset, sets)
+        check_global_batch(config.data.batch_size, config.train.devices * nnodes)
         _check_buildable(config)
-        doc = s.create_run(config.to_dict(), name=name, preset=preset_name)
+        # Training here: our pid makes the run show as crashed if we die before it starts.
+        owner = {} if detach else {"pid": os.getpid()}
+        doc = s.create_run(config.to_dict(), name=name, preset=preset_name, extra=owner)
         run_id = doc["id"]
+    topology = _distributed_topology(s, run_id, nproc, nnodes, rdzv_endpoint)
     if detach:
-        pid = launch_detached(s, run_id)
+        pid = launch_detached(s, run_id, args=topology.args if topology else None)
         typer.echo(
             f"run {run_id} training in the background (pid {pid}); "
             f"log: {s.run_dir(run_id) / 'train.log'}"
         )
         return
+    if topology is not None:
+        _train_distributed(s, run_id, topology, quiet)
+        return
     if quiet:
         from engine.runner import execute
 
-        execute(s, run_id)
+        try:
+            execute(s, run_id)
+        finally:
+            show_warnings(s)
         return
     from resnet_tui.progress import train_with_progress
 
-    doc = train_with_progress(s, run_id, console())
+    try:
+        doc = train_with_progress(s, run_id, console())
+    finally:
+        show_warnings(s)
     if doc["status"] not in ("finished", "stopped"):
         raise typer.Exit(1)
 
 
-def _check_buildable(config: Any) -> None:
-    """Refuse what only the registries can refuse (unknown model, bad architecture, unknown
-    optimizer/schedule) before a run is created, so a bad request leaves no trace."""
-    from engine.data import dataset_info, load_dataset
-    from engine.data.augment import output_size
-    from engine.models import create_model
-    from engine.optim import optimizer_info, schedule_info
+class _Topology(NamedTuple):
+    nproc: int
+    nnodes: int
+    rdzv_endpoint: str
 
-    optimizer_info(config.optim.name)
-    schedule_info(config.schedule.name)
-    info = dataset_info(config.data)
-    create_model(
-        config.model, info.channels, info.num_classes, output_size(config.augment, info.image_size)
+    @property
+    def args(self) -> list[str]:
+        """The train options that say the same again (for a detached launcher)."""
+        if self.nnodes == 1 and not self.rdzv_endpoint:
+            return []
+        return ["--nnodes", str(self.nnodes), "--rdzv-endpoint", self.rdzv_endpoint]
+
+
+def _distributed_topology(
+    s: Any, run_id: str, nproc: int | None, nnodes: int, rdzv_endpoint: str
+) -> _Topology | None:
+    """How many processes train ``run_id``; None for one process (the usual path)."""
+    devices = int(s.get(run_id)["config"].get("train", {}).get("devices", 1))
+    if nproc is not None and nproc != devices:
+        fail(
+            f"--nproc {nproc}: run {run_id} was set up with train.devices={devices}; a run "
+            "keeps its config (start a new run for another number of processes)"
+        )
+    if devices == 1 and nnodes == 1 and not rdzv_endpoint:
+        return None
+    return _Topology(devices, nnodes, rdzv_endpoint)
+
+
+def _train_distributed(s: Any, run_id: str, topology: _Topology, quiet: bool) -> None:
+    """Launch torchrun for ``run_id`` and print rank 0's epoch lines as they are stored."""
+    import threading
+
+    from engine.distributed import launch
+
+    where = f"{topology.nproc} processes" + (
+        f" on each of {topology.nnodes} machines" if topology.nnodes > 1 else ""
     )
-    # Missing files (or a download that cannot happen) fail here, before the run exists;
-    # a dataset that needs downloading is fetched now, in the foreground.
-    load_dataset(config.data, "cpu")
+    typer.echo(f"run {run_id}: DistributedDataParallel over {where} (torchrun)")
+    if topology.nnodes > 1:
+        typer.echo(
+            f"on each other machine: resnet-tui --runs-dir {s.root} train --resume {run_id} "
+            + " ".join(topology.args)
+        )
+    done = threading.Event()
+
+    def follow() -> None:
+        reader = s.metrics_reader(run_id)
+        while True:
+            finished = done.wait(1.0)
+            for m in reader.poll().records:
+                if m.get("kind") == "epoch":
+                    typer.echo(
+                        f"epoch {m['epoch']:>3}  loss {m['train_loss']:.4f} acc "
+                        f"{m['train_acc']:.4f} | val loss {m['val_loss']:.4f} acc "
+                        f"{m['val_acc']:.4f} | {m['seconds']:.1f}s"
+                    )
+            if finished:
+                return
+
+    follower = None if quiet else threading.Thread(target=follow, daemon=True)
+    if follower is not None:
+        follower.start()
+    try:
+        doc = launch(s, run_id, topology.nproc, topology.nnodes, topology.rdzv_endpoint)
+    finally:
+        done.set()
+        if follower is not None:
+            follower.join()
+    best, test = doc.get("best") or {}, doc.get("test") or {}
+    line = f"{doc['status']}: {doc.get('message', '')}"
+    if best.get("val_acc") is not None:
+        line += f" | best val acc {best['val_acc']:.4f}"
+    if test.get("test_acc") is not None:
+        line += f" | test acc {test['test_acc']:.4f}"
+    typer.echo(line + f" | run {run_id}")
+    if doc["status"] not in ("finished", "stopped", "running"):
+        raise typer.Exit(1)
+
+
+def _train_rank(s: Any, resume: str | None) -> None:
+    """One rank of a distributed run: rank 0 owns the run (the store), the others train."""
+    from engine import distributed
+    from engine.runner import execute, execute_rank
+
+    if not resume:
+        fail("a distributed rank trains an existing run: --resume RUN")
+    run_id = s.resolve(resume or "")
+    try:
+        if distributed.rank() == 0:
+            execute(s, run_id)
+        else:
+            distributed.silence_stdout()
+            execute_rank(s, run_id)
+    finally:
+        distributed.shutdown()
+
+
+def _check_buildable(config: Any) -> None:
+    """Refuse what only the registries, the data or the device can refuse before a run is
+    created, so a bad request leaves no trace (engine.runner.preflight)."""
+    from engine.runner import preflight
+
+    preflight(config)
 
 
 # ---------------------------------------------------------------- runs
@@ -271,6 +441,7 @@ def runs_show(run: str, as_json: JsonOption = False) -> None:
     run_id = s.resolve(run)
     doc = s.get(run_id)
     metrics = [m for m in s.read_metrics(run_id)[0] if m.get("kind") == "epoch"]
+    show_warnings(s)
     if as_json:
         _print_json({"run": doc, "metrics": metrics})
         return
@@ -327,8 +498,8 @@ def runs_best(
     """Seed 000's "Best Stats Per Model" table: best train/val loss and accuracy per run."""
     s = store()
     docs = [s.get(s.resolve(r)) for r in runs] if runs else s.list_runs()
-    show_warnings(s)
     rows = best_stats([d for d in docs if d.get("epoch")], s)
+    show_warnings(s)
     if as_json:
         _print_json(rows)
         return
@@ -354,6 +525,7 @@ def runs_compare(runs: list[str], as_json: JsonOption = False) -> None:
     configs = [from_dict(d["config"]) for d in docs]
     differing = config_differences(configs)
     stats = best_stats(docs, s)
+    show_warnings(s)
     if as_json:
         _print_json(
             {"runs": [d["id"] for d in docs], "config_differences": differing, "stats": stats}

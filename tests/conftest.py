@@ -21,3 +21,24 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def runs_dir(tmp_path: Path) -> Path:
     return tmp_path / "runs"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--soak",
+        action="store_true",
+        help="run the random fault-injection tests longer (as RESNET_TUI_SOAK=1; "
+        "RESNET_TUI_SOAK=N multiplies their counts by N)",
+    )
+
+
+@pytest.fixture(scope="session")
+def soak(request: pytest.FixtureRequest) -> int:
+    """How many times longer the random fault tests run: 1 normally, 5 with --soak or
+    RESNET_TUI_SOAK=1, N with RESNET_TUI_SOAK=N."""
+    env = os.environ.get("RESNET_TUI_SOAK", "").strip()
+    if env.isdigit() and int(env) > 1:
+        return int(env)
+    if (env and env != "0") or request.config.getoption("--soak"):
+        return 5
+    return 1

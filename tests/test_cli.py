@@ -1,4 +1,4 @@
-"""The command line: real training on digits, the run tables, and every user error as one line."""
+"""The command line: real training on digits, the run tables, detach/stop/resume."""
 
 from __future__ import annotations
 
@@ -117,78 +117,7 @@ def test_rm_asks_and_deletes(tmp_path: Path) -> None:
     assert code == 0 and RunStore(runs).list_runs() == []
 
 
-def _snapshot(runs: Path) -> dict[str, bytes]:
-    if not runs.exists():
-        return {}
-    return {
-        str(p.relative_to(runs)): p.read_bytes()
-        for p in sorted(runs.rglob("*"))
-        if p.is_file() and not p.name.endswith(".lock")
-    }
-
-
-BAD_CLI = [
-    (["train", "no-such-preset"], "unknown preset 'no-such-preset'"),
-    (["train", "digits-quik"], "did you mean 'digits-quick'"),
-    (["train", "missing.toml"], "preset file 'missing.toml' does not exist"),
-    (["train", "digits-quick", "--set", "optim.lrr=1"], "did you mean 'optim.lr'"),
-    (["train", "digits-quick", "--set", "optim.lr=-1"], "optim.lr: must be greater than 0"),
-    (
-        ["train", "digits-quick", "--set", "data.batch_size=0"],
-        "data.batch_size: must be at least 1",
-    ),
-    (["train", "digits-quick", "--set", "model.name=resnet99"], "model.name: unknown model"),
-    (["train", "digits-quick", "--set", "data.name=imagenet"], "data.name: unknown dataset"),
-    (["train", "digits-quick", "--set", "optim.name=lion"], "optim.name: unknown optimizer"),
-    (["train", "digits-quick", "--set", "schedule.name=cosin"], "schedule.name: unknown schedule"),
-    (
-        ["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.pool_size=8"],
-        "model.pool_size",
-    ),
-    (
-        ["train", "digits-quick", "--set", "model.name=resnet24", "--set", "model.groups=3"],
-        "model.groups",
-    ),
-    (
-        ["train", "digits-quick", "--set", "model.name=baseline-cnn", "--set", "model.layers=1,1"],
-        "model.layers",
-    ),
-    (
-        [
-            "train",
-            "digits-quick",
-            "--set",
-            "data.name=cifar10",
-            "--set",
-            "data.download=false",
-            "--set",
-            "data.root=/nonexistent",
-        ],
-        "data.root",
-    ),
-    (["train", "--resume", "nope"], "no run 'nope'"),
-    (["train", "--resume", "../x"], "no run '../x'"),
-    (["train", "digits-quick", "--resume", "x"], "drop PRESET"),
-    (["runs", "show", "../../etc"], "no run"),
-    (["runs", "compare", "only-one"], "at least two runs"),
-    (["runs", "stop", "nope"], "no run 'nope'"),
-    (["models", "summary", "resnet99"], "unknown model 'resnet99'"),
-    (["presets", "show", "nope"], "unknown preset 'nope'"),
-]
-
-
-@pytest.mark.parametrize(("args", "needle"), BAD_CLI, ids=[" ".join(a) for a, _ in BAD_CLI])
-def test_user_errors_are_one_line_exit_2_and_change_nothing(
-    tmp_path: Path, args: list[str], needle: str
-) -> None:
-    runs = tmp_path / "runs"
-    before = _snapshot(runs)
-    code, out = cli("--runs-dir", str(runs), *args)
-    assert code == 2, out
-    assert needle in out
-    assert "Traceback" not in out
-    assert out.strip().startswith("error: ") and len(out.strip().splitlines()) == 1
-    assert _snapshot(runs) == before
+# The bad-input catalogue (one-line errors that change nothing) is tests/test_bad_input.py.
 
 
 def test_help_is_fast_and_lists_the_commands() -> None:

@@ -149,8 +149,10 @@ def add_run(
     confusion_data: dict[str, Any] | None = None,
     message: str = "",
     pid: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """Write one run folder as the store and the trainer would have left it."""
+    """Write one run folder as the store and the trainer would have left it (``extra``:
+    fields the experiment commands add, e.g. an ablation's ``group`` or a trial's ``sweep``)."""
     folder = store.root / run_id
     folder.mkdir(parents=True)
     config_dict = config.to_dict()
@@ -185,6 +187,7 @@ def add_run(
         "last": {k: v for k, v in records[-1].items() if isinstance(v, int | float)}
         if records
         else {},
+        **(extra or {}),
     }
     atomic_write(folder / "config.toml", to_toml(config_dict).encode("utf-8"))
     atomic_write(folder / "run.json", json.dumps(doc, indent=1).encode("utf-8"))
@@ -304,6 +307,198 @@ def build_store(root: Path) -> RunStore:
     (broken / "run.json").write_text('{"id": "20250314-171500-half-wr', encoding="utf-8")
     store.rebuild_index()
     return RunStore(root)  # a fresh instance: no warnings from building the fixture
+
+
+STACKED = "20250314-100000-stacked-00a1"
+ABLATION_GROUP = "ablate-20250313-200000-ab12"
+ABLATION_BASE = "20250313-200000-digits-ablate-00b1"
+SWEEP_GRID = "digits-opt-lr"
+SWEEP_SEARCH = "digits-lr-search"
+
+
+def stacking_report(members: list[dict[str, Any]], run_id: str = STACKED) -> dict[str, Any]:
+    """A stacking.json as engine.stacking writes it: two members, ten digit classes."""
+    shares = [0.58, 0.41, 0.52, 0.49, 0.73, 0.5, 0.36, 0.55, 0.61, 0.07]
+    return {
+        "run_id": run_id,
+        "status": "finished",
+        "message": "early stopping at epoch 31: no improvement of val_loss for 10 epochs",
+        "classes": DIGIT_CLASSES,
+        "members": [
+            {
+                "id": m["id"],
+                "name": m["name"],
+                "model": "resnet-digits",
+                "val_acc": m["val_acc"],
+                "test_acc": m["test_acc"],
+                "contribution": c,
+            }
+            for m, c in zip(members, (0.482, 0.518), strict=True)
+        ],
+        "ensemble": {
+            "train_loss": 0.041,
+            "train_acc": 0.991,
+            "val_loss": 0.071,
+            "val_acc": 0.9833,
+            "best_epoch": 21,
+            "test_loss": 0.082,
+            "test_acc": 0.9777,
+        },
+        "per_class": [shares, [round(1 - v, 2) for v in shares]],
+    }
+
+
+def sweep_document(name: str, mode: str, params: list[dict[str, Any]], trials: int,
+                   created: datetime) -> dict[str, Any]:  # fmt: skip
+    """A runs/sweeps/NAME.json as engine.sweep.create_sweep writes it (a finished sweep)."""
+    return {
+        "id": name,
+        "name": name,
+        "kind": "sweep",
+        "mode": mode,
+        "preset": "digits-quick",
+        "spec": {
+            "name": name,
+            "preset": "digits-quick",
+            "sets": ["train.epochs=12"],
+            "mode": mode,
+            "params": params,
+            "trials": trials,
+            "prune": mode == "search",
+            "prune_startup": 3,
+            "seed": 0,
+            "base": {},
+        },
+        "storage": f"runs/sweeps/{name}.journal",
+        "status": "finished",
+        "pid": None,
+        "host": None,
+        "created": iso(created),
+        "started": iso(created + timedelta(seconds=1)),
+        "finished": iso(created + timedelta(minutes=20)),
+        "message": f"{trials} trials done",
+    }
+
+
+def add_experiments(root: Path) -> RunStore:
+    """A stacked ensemble of the two finished digits runs (with its stacking.json), an
+    ablation group (base, no-relu, no-bn) and two sweeps (a grid over optimizer x learning
+    rate, a search over a log-scaled learning rate), on top of ``build_store``'s runs."""
+    store = RunStore(root)
+    digits, _ = resolve("digits-quick")
+    base = FIXED_NOW - timedelta(hours=30)
+
+    members = []
+    for run_id in ("20250312-180000-digits-quick-0001", "20250312-190000-digits-lr05-0002"):
+        doc = json.loads((root / run_id / "run.json").read_text())
+        (root / run_id / "best.pt").write_bytes(b"")  # what check_members looks for
+        members.append(
+            {
+                "id": run_id,
+                "name": doc["name"],
+                "val_acc": doc["best"]["val_acc"],
+                "test_acc": doc["test"]["test_acc"],
+            }
+        )
+    stacked = digits.replace({"model.name": "stacked", "optim.name": "adam", "train.epochs": 100})
+    add_run(
+        store,
+        STACKED,
+        stacked,
+        name="stacked",
+        preset="",
+        status="finished",
+        created=FIXED_NOW - timedelta(hours=8),
+        records=curves(31, 11, 0.98, seconds=0.05, lr=0.01),
+        epochs=100,
+        params=1010,
+        test_acc=0.9777,
+        confusion_data=confusion(DIGIT_CLASSES, 36, 0.98, 11),
+        message="early stopping at epoch 31: no improvement of val_loss for 10 epochs",
+        extra={"members": [m["id"] for m in members]},
+    )
+    atomic_write(
+        root / STACKED / "stacking.json", json.dumps(stacking_report(members)).encode("utf-8")
+    )
+
+    for i, (ablation, acc, sets) in enumerate(
+        (
+            ("base", 0.97, {}),
+            ("relu", 0.88, {"model.act": "none"}),
+            ("bn", 0.93, {"model.norm": "none"}),
+        )
+    ):
+        name = "digits-ablate" if i == 0 else f"digits-ablate-no-{ablation}"
+        add_run(
+            store,
+            f"20250313-20{i}000-{name}-00b{i + 1}",
+            digits.replace(sets),
+            name=name,
+            preset="digits-quick",
+            status="finished",
+            created=base + timedelta(minutes=10 * i),
+            records=curves(12, 20 + i, acc),
+            test_acc=round(acc - 0.004 * i, 4),
+            extra={"group": ABLATION_GROUP, "ablation": ablation},
+        )
+
+    folder = root / "sweeps"
+    folder.mkdir(exist_ok=True)
+    grid = [
+        {"key": "optim.name", "kind": "grid", "values": ["sgd", "adam"]},
+        {"key": "optim.lr", "kind": "grid", "values": [0.001, 0.01, 0.1]},
+    ]
+    search = [{"key": "optim.lr", "kind": "float", "low": 0.0001, "high": 1.0, "log": True}]
+    sweeps = (
+        (SWEEP_GRID, "grid", grid, FIXED_NOW - timedelta(hours=4)),
+        (SWEEP_SEARCH, "search", search, FIXED_NOW - timedelta(hours=6)),
+    )
+    trials = {
+        SWEEP_GRID: [
+            ({"optim.name": "sgd", "optim.lr": 0.001}, 0.71, "finished", 12),
+            ({"optim.name": "sgd", "optim.lr": 0.01}, 0.93, "finished", 12),
+            ({"optim.name": "sgd", "optim.lr": 0.1}, 0.975, "finished", 12),
+            ({"optim.name": "adam", "optim.lr": 0.001}, 0.965, "finished", 12),
+            ({"optim.name": "adam", "optim.lr": 0.01}, 0.95, "finished", 12),
+            ({"optim.name": "adam", "optim.lr": 0.1}, 0.42, "pruned", 3),
+        ],
+        SWEEP_SEARCH: [
+            ({"optim.lr": 0.0003}, 0.62, "finished", 12),
+            ({"optim.lr": 0.002}, 0.9, "finished", 12),
+            ({"optim.lr": 0.02}, 0.955, "finished", 12),
+            ({"optim.lr": 0.15}, 0.97, "finished", 12),
+            ({"optim.lr": 0.6}, 0.3, "diverged", 2),
+        ],
+    }
+    for name, mode, params, created in sweeps:
+        doc = sweep_document(name, mode, params, len(trials[name]), created)
+        atomic_write(folder / f"{name}.json", json.dumps(doc, indent=1).encode("utf-8"))
+        for number, (point, acc, status, epochs) in enumerate(trials[name]):
+            pruned = status == "pruned"
+            add_run(
+                store,
+                f"{created + timedelta(minutes=3 * number):%Y%m%d-%H%M%S}-{name}-t{number}-"
+                f"{0xC0 + number:04x}",
+                digits.replace(point),
+                name=f"{name}-t{number}",
+                preset="digits-quick",
+                status="stopped" if pruned else status,
+                created=created + timedelta(minutes=3 * number),
+                records=curves(epochs, 40 + number, acc),
+                epochs=12,
+                test_acc=round(acc - 0.005, 4) if status == "finished" else None,
+                message="pruned at epoch 3: val_acc below the median" if pruned else "",
+                extra={"sweep": name, "trial": number, "sweep_params": point}
+                | ({"pruned": True} if pruned else {}),
+            )
+    store.rebuild_index()
+    return RunStore(root)
+
+
+def build_experiment_store(root: Path) -> RunStore:
+    """``build_store``'s runs plus ``add_experiments``'."""
+    build_store(root)
+    return add_experiments(root)
 
 
 def build_big_store(root: Path, runs: int = 1000, epochs: int = 200) -> RunStore:
@@ -453,6 +648,8 @@ if __name__ == "__main__":
     target = Path(sys.argv[1])
     if len(sys.argv) > 2 and sys.argv[2] == "big":
         build_big_store(target)
+    elif len(sys.argv) > 2 and sys.argv[2] == "experiments":
+        build_experiment_store(target)
     else:
         build_store(target)
     print(target)

@@ -1,4 +1,4 @@
-"""Run actions shared by the views: launch, stop, resume, delete.
+"""Run actions shared by the views: launch, stop, resume, delete, stack.
 
 Each touches the store or starts a process, so each runs in a thread worker and reports back
 with a notification; a refusal (a running run cannot be deleted, a finished one cannot be
@@ -7,6 +7,12 @@ resumed) is the store's own message, shown as an error notification, never a tra
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
@@ -130,4 +136,103 @@ def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
             yes="Delete",
         ),
         confirmed,
+    )
+
+
+STACK_LOGS = "stacks"  # <store>/stacks/stack-<time>.log: the output of each stack process
+
+
+def stack_runs(app: ResnetApp, run_ids: list[str]) -> None:
+    """Stack finished runs (seed 000) in a process of its own: ``resnet-tui stack ... --json``.
+
+    The engine (torch) never loads in the console: the process checks the members, computes
+    their logits and trains the stacking layer; the stacked run shows up in the store when it
+    is created. It runs in its own session, so quitting the console does not stop it. Its
+    refusal (members on different data, unfinished, without best.pt: exit 2) or failure is
+    shown as a notification, with the error line the CLI printed.
+    """
+
+    def work() -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        folder = app.store.root / STACK_LOGS
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        log_path = folder / f"stack-{stamp}-{os.getpid()}-{len(run_ids)}.log"
+        command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(app.store.root)]
+        command += ["stack", *run_ids, "--json"]
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(log_path, "ab") as out:
+                process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                    cwd=os.getcwd(),
+                )
+        except OSError as exc:
+            app.call_from_thread(
+                app.notify,
+                f"cannot start `resnet-tui stack`: {exc.strerror or exc}",
+                title="not stacked",
+                severity="error",
+                markup=False,
+            )
+            return
+        app.call_from_thread(
+            app.notify,
+            f"stacking {len(run_ids)} runs in the background (pid {process.pid}): the stacked "
+            f"run appears in the Runs view when its members' logits are computed; log {log_path}",
+            title="stacking",
+            markup=False,
+        )
+        # Wait for it while the console runs (and reap it); when the console quits first,
+        # the process goes on by itself.
+        while process.poll() is None:
+            if worker.is_cancelled or getattr(app, "_closing", False):
+                return
+            time.sleep(0.2)
+        app.follower.invalidate()
+        app.call_from_thread(_stack_ended, app, process.returncode, log_path)
+
+    app.run_worker(work, thread=True, group="stack", name="stack", exit_on_error=False)
+
+
+def stack_error(log_text: str) -> str:
+    """The CLI's error line(s) from a stack process's output (``error: ...``), else its end."""
+    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
+    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+    if errors:
+        return "; ".join(errors)
+    return "\n".join(lines[-3:]) or "no output"
+
+
+def _stack_ended(app: ResnetApp, code: int, log_path: Path) -> None:
+    try:
+        text = log_path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        text = ""
+    if code == 0:
+        import json
+
+        try:
+            report, _ = json.JSONDecoder().raw_decode(text[text.index("{") :])
+            run_id, message = report["run_id"], report.get("message", "")
+        except (ValueError, KeyError, TypeError):
+            run_id, message = "", ""
+        app.notify(
+            f"stacked run {run_id or '(see the Runs view)'}: {message}".strip(),
+            title="stacked",
+            markup=False,
+        )
+        return
+    app.notify(
+        stack_error(text),
+        title="not stacked" if code == 2 else f"stacking failed (exit {code})",
+        severity="error",
+        timeout=20,
+        markup=False,
     )

@@ -1,4 +1,6 @@
-"""One run: its curves, confusion matrix, per-class accuracy, config, model summary and log.
+"""One run: its curves, confusion matrix, per-class accuracy, config, model summary and log;
+for a stacked ensemble its members and their contributions, for a run of an ablation group
+the group's table.
 
 Everything is read off the UI thread: the metrics through the app's follower (so a running
 run's curves move), confusion.json and train.log by one-shot workers, the layer summary by
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.console import Group
 from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
@@ -24,9 +27,21 @@ from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.charts import CurvePlot, Series
 from resnet_tui.widgets.confusion import ConfusionMatrix, accuracy_text, valid_matrix
+from resnet_tui.widgets.experiments import (
+    ablation_group,
+    ablation_rows,
+    is_stacked,
+    read_stacking,
+)
+from resnet_tui.widgets.reports import (
+    ablation_table,
+    contribution_text,
+    ensemble_gain,
+    members_table,
+)
 from resnet_tui.widgets.sparks import metric_series
 
-TABS = ("curves", "confusion", "config", "summary", "log")
+TABS = ("curves", "confusion", "stacking", "ablation", "config", "summary", "log")
 
 
 def header_text(doc: dict[str, Any], seconds: float | None) -> Text:
@@ -61,6 +76,8 @@ class RunDetailScreen(ViewScreen):
         Binding("c", "tab('curves')", "Curves"),
         Binding("m", "tab('confusion')", "Matrix"),
         Binding("v", "split", "Val/test"),
+        Binding("k", "tab('stacking')", "Stacking"),
+        Binding("a", "tab('ablation')", "Ablation"),
         Binding("f", "tab('config')", "Config"),
         Binding("s", "tab('summary')", "Summary"),
         Binding("l", "tab('log')", "Log"),
@@ -80,6 +97,9 @@ class RunDetailScreen(ViewScreen):
         self._status: str | None = None
         self._epochs: list[dict[str, Any]] = []
         self._from_mode = ""
+        self._stacking: dict[str, Any] | None = None
+        self._stacking_problem = "reading stacking.json…"
+        self._ablation_rows: list[dict[str, Any]] | None = None
 
     @property
     def mode_name(self) -> str:
@@ -104,6 +124,14 @@ class RunDetailScreen(ViewScreen):
                         yield ConfusionMatrix("", id="matrix")
                     with VerticalScroll(id="per-class"):
                         yield Static("", id="per-class-acc")
+            if is_stacked(self.doc):
+                with TabPane("Stacking", id="stacking"):
+                    with ScrollableContainer(id="stacking-scroll"):
+                        yield Static("", id="stacking-report")
+            if ablation_group(self.doc):
+                with TabPane("Ablation", id="ablation"):
+                    with ScrollableContainer(id="ablation-scroll"):
+                        yield Static("", id="ablation-report")
             with TabPane("Config", id="config"):
                 with VerticalScroll():
                     yield Static("", id="detail-config")
@@ -143,6 +171,7 @@ class RunDetailScreen(ViewScreen):
             return
         seconds = fmt.run_seconds(doc, self.rt.clock())
         self.query_one("#detail-header", Static).update(header_text(doc, seconds))
+        self._show_ablation()
         status = doc.get("status")
         if self._status is not None and status != self._status:
             self._load_files()  # training ended: confusion.json and the log's last lines
@@ -194,9 +223,20 @@ class RunDetailScreen(ViewScreen):
     def _read_files(self) -> None:
         data, problem = read_confusion(self.rt.store, self.run_id)
         log = read_log_tail(self.rt.store, self.run_id)
-        self.app.call_from_thread(self._files_read, data, problem, log)
+        stacking: tuple[dict[str, Any] | None, str] = (None, "")
+        if is_stacked(self.doc):
+            stacking = read_stacking(self.rt.store, self.run_id)
+        self.app.call_from_thread(self._files_read, data, problem, log, stacking)
 
-    def _files_read(self, data: dict[str, Any] | None, problem: str, log: str) -> None:
+    def _files_read(
+        self,
+        data: dict[str, Any] | None,
+        problem: str,
+        log: str,
+        stacking: tuple[dict[str, Any] | None, str] = (None, ""),
+    ) -> None:
+        self._stacking, self._stacking_problem = stacking
+        self._show_stacking()
         self._confusion, self._confusion_problem = data, problem
         if data is not None and valid_matrix(data, self.split) is None:
             self.split = "val" if self.split == "test" else "test"
@@ -226,6 +266,54 @@ class RunDetailScreen(ViewScreen):
                 accuracy_text(list(data["classes"]), matrix, 10),
                 no_wrap=True,
                 overflow="crop",
+            )
+        )
+
+    # ------------------------------------------------------------ experiments
+
+    def _show_stacking(self) -> None:
+        if not is_stacked(self.doc):
+            return
+        widget = self.query_one("#stacking-report", Static)
+        report = self._stacking
+        if report is None:
+            widget.update(Text(self._stacking_problem, style="dim"))
+            return
+        members = len(report.get("members") or [])
+        widget.update(
+            Group(
+                Text(
+                    f"{members} members and the stacked ensemble (a linear layer over their "
+                    "logits)",
+                    style="bold",
+                ),
+                members_table(report),
+                ensemble_gain(report),
+                Text(""),
+                Text(
+                    "each member's share of each class (the stacking layer's weights)",
+                    style="bold",
+                ),
+                contribution_text(report),
+            )
+        )
+
+    def _show_ablation(self) -> None:
+        group = ablation_group(self.doc)
+        if group is None:
+            return
+        rows = ablation_rows(self.rt.runs, group)
+        if rows == self._ablation_rows:
+            return
+        self._ablation_rows = rows
+        self.query_one("#ablation-report", Static).update(
+            Group(
+                Text.assemble(
+                    ("ablation ", "bold"),
+                    (group, "bold"),
+                    ("  Δ: accuracy points over the base run's", "dim"),
+                ),
+                ablation_table(rows, self.run_id),
             )
         )
 
@@ -272,6 +360,15 @@ class RunDetailScreen(ViewScreen):
 
     def action_back(self) -> None:
         self.app.pop_screen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The Stacking and Ablation keys exist only for runs that have those tabs."""
+        if action == "tab" and parameters:
+            if parameters[0] == "stacking":
+                return is_stacked(self.doc)
+            if parameters[0] == "ablation":
+                return ablation_group(self.doc) is not None
+        return True
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

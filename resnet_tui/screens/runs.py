@@ -1,4 +1,5 @@
-"""Every run in a sortable, filterable table; enter opens a run, space selects for compare.
+"""Every run in a sortable, filterable table; enter opens a run, space selects for compare
+(or for stacking: k stacks the selected finished runs into an ensemble).
 
 The table is built from the index documents only (they carry best/test stats and the epoch
 count), so a store of a thousand runs opens without reading a thousand metrics files. Live
@@ -107,8 +108,11 @@ def sort_value(doc: dict[str, Any], key: str, seconds: float | None) -> Any:
 
 
 def matches(doc: dict[str, Any], words: list[str]) -> bool:
+    if not words:
+        return True
     haystack = " ".join(
-        str(doc.get(k) or "") for k in ("id", "name", "model", "dataset", "status", "preset")
+        str(doc.get(k) or "")
+        for k in ("id", "name", "model", "dataset", "status", "preset", "group", "sweep")
     ).lower()
     return all(w in haystack for w in words)
 
@@ -123,6 +127,7 @@ class RunsScreen(ViewScreen):
         Binding("S", "reverse", "Reverse"),
         Binding("c", "compare", "Compare"),
         Binding("b", "best", "Best"),
+        Binding("k", "stack", "Stack"),
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
@@ -352,7 +357,8 @@ class RunsScreen(ViewScreen):
         if run_id in self._cells:
             cell = _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected))
             self._cells[run_id]["sel"] = cell
-            self.table.update_cell(run_id, "sel", cell.text)
+            # One row redrawn, not the whole screen (update_cell would redraw every row).
+            self.query_one("#runs-table", FastTable).set_cell(run_id, "sel", cell.text)
 
     def action_toggle_select(self) -> None:
         run_id = self._cursor_id()
@@ -394,6 +400,20 @@ class RunsScreen(ViewScreen):
 
     def action_best(self) -> None:
         self.app.switch_mode("best")
+
+    def action_stack(self) -> None:
+        """Stack the selected runs (seed 000); the engine says which cannot be stacked."""
+        if len(self.rt.selection) < 2:
+            self.notify(
+                "select two or more finished runs with space first, then k stacks them",
+                severity="warning",
+            )
+            return
+        # Oldest first: members are numbered m1, m2, ... in the order they were made.
+        docs = [self.rt.runs_by_id[run_id] for run_id in self.rt.selection]
+        docs.sort(key=lambda d: (str(d.get("created") or ""), d["id"]))
+        members = [d["id"] for d in docs]
+        actions.stack_runs(self.rt, members)
 
     def action_stop(self) -> None:
         doc = self._cursor_doc()

@@ -44,7 +44,7 @@ class WelcomeScreen(ViewScreen):
             "[b reverse] l [/] the Launch form: architecture, data, augmentations, optimizer, "
             "schedule\n"
             "[b reverse] p [/] the presets (seed papers' setups)\n"
-            "[b reverse] 1 [/]…[b reverse] 6 [/] the views, [b reverse] ctrl+p [/] every command, "
+            "[b reverse] 1 [/]…[b reverse] 7 [/] the views, [b reverse] ctrl+p [/] every command, "
             "[b reverse] q [/] quit"
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-# (mode, title, key): the order of the keys 1..6.
+# (mode, title, key): the order of the keys 1..7.
 VIEWS: tuple[tuple[str, str, str], ...] = (
     ("launch", "Launch", "1"),
     ("presets", "Presets", "2"),
@@ -12,6 +12,7 @@ VIEWS: tuple[tuple[str, str, str], ...] = (
     ("runs", "Runs", "4"),
     ("best", "Best", "5"),
     ("compare", "Compare", "6"),
+    ("sweeps", "Sweeps", "7"),
 )
 
 

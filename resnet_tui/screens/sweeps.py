@@ -1,0 +1,353 @@
+"""The sweeps of the store; for the selected one, its trials, its best trial, and accuracy
+against each swept parameter (seed 003's "optimizer vs accuracy", "learning rate vs accuracy").
+
+A sweep is a document under ``runs/sweeps/`` (re-read every two seconds while this view is
+shown, off the UI thread) and its trials are ordinary runs (the app's run documents, followed
+as for every view), so a running sweep's table and plots move on as its trials train.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from resnet_tui.screens.base import ViewScreen
+from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets.experiments import (
+    best_by_value,
+    best_trial,
+    describe_param,
+    is_numeric,
+    log_scale,
+    read_sweeps,
+    show_value,
+    status_counts,
+    sweep_params,
+    trial_rows,
+)
+from resnet_tui.widgets.param_plot import ParamData, ParamPlot
+
+SCAN_S = 2.0  # how often the sweep documents are re-read while the view is shown
+LIST_COLUMNS = (
+    ("name", "sweep"),
+    ("mode", "mode"),
+    ("status", "status"),
+    ("done", "done"),
+    ("running", "running"),
+    ("best_val", "best val"),
+    ("preset", "preset"),
+)
+
+
+def _status(status: str | None) -> Text:
+    return fmt.status_text(status) if status != "pruned" else Text("✂ pruned", style="magenta")
+
+
+def param_data(param: dict[str, Any], rows: list[dict[str, Any]]) -> ParamData:
+    """What the plot of one swept key shows (accuracies in percent)."""
+    key = param["key"]
+    if not is_numeric(param, rows):
+        table = [r for r in best_by_value(rows, key) if r["best_val_acc"] is not None]
+        return ParamData(
+            key,
+            True,
+            labels=tuple(show_value(r["value"]) for r in table),
+            bars=tuple(100 * r["best_val_acc"] for r in table),
+        )
+    points = [
+        (float(r["params"][key]), 100 * r["val_acc"])
+        for r in rows
+        if key in r["params"] and r["val_acc"] is not None
+    ]
+    best = best_trial(rows)
+    best_point = (
+        (float(best["params"][key]), 100 * best["val_acc"])
+        if best is not None and key in best["params"]
+        else (None, None)
+    )
+    xs = tuple(x for x, _ in points)
+    return ParamData(
+        key,
+        False,
+        xs=xs,
+        ys=tuple(y for _, y in points),
+        best_x=best_point[0],
+        best_y=best_point[1],
+        log_x=bool(xs) and log_scale(param, list(xs)),
+    )
+
+
+def _params_text(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={show_value(v)}" for k, v in params.items())
+
+
+class SweepsScreen(ViewScreen):
+    MODE = "sweeps"
+    BINDINGS = [
+        Binding("enter", "open", "Open", priority=True),
+        Binding("b", "open_best", "Best trial"),
+        Binding("t", "tab('sweep-trials-pane')", "Trials"),
+        Binding("p", "tab('sweep-plots-pane')", "Plots"),
+        Binding("escape", "focus_list", "Sweeps", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sweeps: list[dict[str, Any]] = []
+        self.selected: str | None = None
+        self._scanned = False
+        self._warned: set[str] = set()
+        self._list_rows: list[tuple[Any, ...]] = []
+        self._trial_rows: list[dict[str, Any]] = []
+        self._trial_keys: list[str] = []
+        self._plot_keys: list[str] = []
+        self._plots: list[ParamPlot] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="sweeps-body"):
+            yield DataTable(id="sweeps-list", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="sweep-info")
+            with TabbedContent(id="sweep-tabs"):
+                with TabPane("Trials", id="sweep-trials-pane"):
+                    yield DataTable(id="sweep-trials", cursor_type="row", zebra_stripes=True)
+                with TabPane("Accuracy", id="sweep-plots-pane"):
+                    yield Horizontal(id="sweep-plots")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#sweeps-list", DataTable)
+        for key, header in LIST_COLUMNS:
+            table.add_column(header, key=key)
+        table.focus()
+        self._scan()
+        self.set_interval(SCAN_S, self._tick)
+
+    def on_screen_resume(self) -> None:
+        self._scan()  # (ViewScreen's handler runs as well: Textual calls both)
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self._scan()
+
+    # ------------------------------------------------------------ reading
+
+    @work(thread=True, exclusive=True, group="sweeps", exit_on_error=False)
+    def _scan(self) -> None:
+        docs, problems = read_sweeps(self.rt.store)
+        self.app.call_from_thread(self._scanned_docs, docs, problems)
+
+    def _scanned_docs(self, docs: list[dict[str, Any]], problems: list[str]) -> None:
+        for problem in problems:
+            if problem not in self._warned:
+                self._warned.add(problem)
+                self.notify(problem, title="sweeps", severity="warning", markup=False)
+        first = not self._scanned
+        self._scanned = True
+        if docs != self.sweeps or first:
+            self.sweeps = docs
+            self.refresh_view()
+
+    # ------------------------------------------------------------ drawing
+
+    def refresh_view(self) -> None:
+        if not self._scanned:
+            return
+        by_sweep: dict[str, list[dict[str, Any]]] = {}
+        for doc in self.rt.runs:
+            name = doc.get("sweep")
+            if isinstance(name, str):
+                by_sweep.setdefault(name, []).append(doc)
+        rows = {d["name"]: trial_rows(by_sweep.get(d["name"], []), d["name"]) for d in self.sweeps}
+        self._show_list(rows)
+        current = next((d for d in self.sweeps if d["name"] == self.selected), None)
+        self._show_sweep(current, rows.get(self.selected or "", []))
+
+    def _show_list(self, rows: dict[str, list[dict[str, Any]]]) -> None:
+        table = self.query_one("#sweeps-list", DataTable)
+        shown = []
+        for doc in self.sweeps:
+            trials = rows[doc["name"]]
+            counts = status_counts(trials)
+            best = best_trial(trials)
+            planned = (doc.get("spec") or {}).get("trials")
+            shown.append(
+                (
+                    doc["name"],
+                    str(doc.get("mode") or "-"),
+                    str(doc.get("status") or "?"),
+                    f"{counts.get('finished', 0)}/{planned if planned is not None else '?'}",
+                    str(counts.get("running", 0) + counts.get("queued", 0)),
+                    fmt.pct(best["val_acc"]) if best else "-",
+                    str(doc.get("preset") or "-"),
+                )
+            )
+        if shown != self._list_rows:
+            self._list_rows = shown
+            cursor = self.selected
+            table.clear()
+            for row in shown:
+                table.add_row(
+                    row[0],
+                    row[1],
+                    _status(row[2]),
+                    Text(row[3], justify="right"),
+                    Text(row[4], justify="right"),
+                    Text(row[5], justify="right"),
+                    row[6],
+                    key=row[0],
+                )
+            names = [row[0] for row in shown]
+            if cursor not in names:
+                cursor = names[0] if names else None
+            self.selected = cursor
+            if cursor is not None:
+                table.move_cursor(row=names.index(cursor), animate=False)
+
+    def _show_sweep(self, doc: dict[str, Any] | None, rows: list[dict[str, Any]]) -> None:
+        info = self.query_one("#sweep-info", Static)
+        if doc is None:
+            root = self.rt.store.root
+            info.update(
+                Text.assemble(
+                    (f"no sweeps in {root} yet.\n", "bold"),
+                    "Start one from a shell, e.g. `resnet-tui sweep digits-quick --grid "
+                    "optim.name=sgd,adam --grid optim.lr=0.01,0.1 --detach`: its trials "
+                    "appear here as they train.",
+                )
+            )
+            self._show_trials([], [])
+            self._show_plots([], [])
+            return
+        params = sweep_params(doc)
+        counts = status_counts(rows)
+        planned = (doc.get("spec") or {}).get("trials")
+        done = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no trials"
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(doc["name"], style="bold")
+        text.append(f"  {doc.get('mode') or '?'} of {doc.get('preset') or '?'}  ")
+        text.append_text(_status(doc.get("status")))
+        text.append(f"  {done} of {planned if planned is not None else '?'}\n")
+        text.append("swept: " + "; ".join(describe_param(p) for p in params) + "\n", style="dim")
+        best = best_trial(rows)
+        if best is not None:
+            text.append("best: ", style="bold")
+            text.append(f"trial {best['trial']} ({_params_text(best['params'])}) ")
+            text.append(f"val {fmt.pct(best['val_acc'])}", style="bold green")
+            text.append(f" test {fmt.pct(best['test_acc'])}", style="green")
+        else:
+            text.append("best: no finished trial yet", style="dim")
+        message = doc.get("message") or ""
+        if message and doc.get("status") in ("crashed", "failed", "stopped"):
+            text.append("\n" + message, style="red" if doc.get("status") != "stopped" else "dim")
+        info.update(text)
+        self._show_trials([p["key"] for p in params], rows)
+        self._show_plots(params, rows)
+
+    def _show_trials(self, keys: list[str], rows: list[dict[str, Any]]) -> None:
+        if keys == self._trial_keys and rows == self._trial_rows:
+            return
+        table = self.query_one("#sweep-trials", DataTable)
+        cursor = self._trial_cursor()
+        if keys != self._trial_keys or not table.columns:
+            table.clear(columns=True)
+            table.add_column("trial", key="trial")
+            for key in keys:
+                table.add_column(key, key=f"param:{key}")
+            for key, header in (
+                ("status", "status"),
+                ("val_acc", "val acc"),
+                ("test_acc", "test acc"),
+                ("epochs", "epochs"),
+                ("run", "run"),
+            ):
+                table.add_column(header, key=key)
+        else:
+            table.clear()
+        self._trial_keys, self._trial_rows = keys, rows
+        best = best_trial(rows)
+        for row in rows:
+            mark = "★ " if best is not None and row["run"] == best["run"] else "  "
+            table.add_row(
+                Text(f"{mark}{row['trial'] if row['trial'] is not None else '?'}", justify="right"),
+                *(Text(show_value(row["params"][k]) if k in row["params"] else "-") for k in keys),
+                _status(row["status"]),
+                Text(fmt.pct(row["val_acc"]), justify="right"),
+                Text(fmt.pct(row["test_acc"]), justify="right"),
+                Text(f"{row['epoch']}/{row['epochs'] or '?'}", justify="right"),
+                row["name"] or row["run"],
+                key=row["run"],
+            )
+        ids = [row["run"] for row in rows]
+        if cursor in ids:
+            table.move_cursor(row=ids.index(cursor), animate=False)
+
+    def _show_plots(self, params: list[dict[str, Any]], rows: list[dict[str, Any]]) -> None:
+        box = self.query_one("#sweep-plots", Horizontal)
+        keys = [p["key"] for p in params]
+        if keys != self._plot_keys:
+            self._plot_keys = keys
+            box.remove_children()
+            self._plots = [ParamPlot(param_data(p, rows), classes="sweep-plot") for p in params]
+            if self._plots:
+                box.mount_all(self._plots)
+            else:
+                box.mount(Static("no swept parameters", classes="pane-title"))
+            return
+        for plot, param in zip(self._plots, params, strict=True):
+            plot.show(param_data(param, rows))
+
+    # ------------------------------------------------------------ selection and keys
+
+    @on(DataTable.RowHighlighted, "#sweeps-list")
+    def _sweep_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        name = str(event.row_key.value) if event.row_key.value is not None else None
+        if name != self.selected:
+            self.selected = name
+            self.refresh_view()
+
+    def _trial_cursor(self) -> str | None:
+        table = self.query_one("#sweep-trials", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        except Exception:
+            return None
+        return str(key.value) if key.value is not None else None
+
+    def _open_run(self, run_id: str | None) -> None:
+        if run_id is None or run_id not in self.rt.runs_by_id:
+            self.notify("that trial's run is not in the store", severity="warning")
+            return
+        from resnet_tui.screens.detail import RunDetailScreen
+
+        self.app.push_screen(RunDetailScreen(run_id))
+
+    def action_open(self) -> None:
+        """On the sweep list: go to its trials; on a trial: open its run."""
+        focused = self.focused
+        if focused is not None and focused.id == "sweep-trials":
+            self._open_run(self._trial_cursor())
+            return
+        self.query_one(TabbedContent).active = "sweep-trials-pane"
+        trials = self.query_one("#sweep-trials", DataTable)
+        if trials.row_count:
+            trials.focus()
+
+    def action_open_best(self) -> None:
+        best = best_trial(self._trial_rows)
+        if best is None:
+            self.notify("no finished trial yet", severity="warning")
+            return
+        self._open_run(best["run"])
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab
+
+    def action_focus_list(self) -> None:
+        self.query_one("#sweeps-list", DataTable).focus()
