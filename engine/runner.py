@@ -23,7 +23,7 @@ from typing import Any
 
 from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
-from engine.store import RunStore, _to_json, atomic_write, remove_stale_temp_files
+from engine.store import RunStore, _to_json, atomic_write
 
 RESUMABLE = ("queued", "stopped", "crashed", "failed")
 
@@ -240,9 +240,8 @@ def execute(
     log = RunLog(run_dir / "train.log")
     stop = stop or StopFlag()
     stop.install()
-    for folder in (run_dir, store.root):
-        for name in remove_stale_temp_files(folder):
-            log(f"removed {name}, left by a writer that was killed")
+    for path in store.remove_stale_temp_files():
+        log(f"removed {path}, left by a writer that was killed")
     resumed = seen["status"] != "queued" or (run_dir / "last.pt").exists()
     log(f"{'resuming' if resumed else 'starting'} run {run_id} (pid {os.getpid()})")
     config: RunConfig | None = None

@@ -27,7 +27,7 @@ Safety rules, in short:
 - A damaged index is rebuilt from the run folders' ``run.json`` files; the damaged file is kept.
 - A trainer takes its run with ``claim`` (check the status and set it running in one locked
   step), so two resumes of one run cannot both train it; the temporary files of writers that
-  were killed mid-write are removed when a run (re)starts (``remove_stale_temp_files``).
+  were killed mid-write are removed when a trainer starts (``remove_stale_temp_files``).
 
 This module must stay cheap to import (the CLI's ``runs list`` and the TUI use it): it imports
 no torch, and ``filelock``, ``tomllib`` and ``engine.config`` only where they are needed.
@@ -582,6 +582,19 @@ class RunStore:
             if not self._has_run_folders():
                 return []
             return self._rebuild_locked("was missing or empty")
+
+    def remove_stale_temp_files(self) -> list[str]:
+        """Remove what writers killed mid-write left behind, in the store's folder and in every
+        run folder (only files of processes that are gone); returns their paths."""
+        removed = [str(self.root / name) for name in remove_stale_temp_files(self.root)]
+        try:
+            with os.scandir(self.root) as entries:
+                folders = [e.path for e in entries if RUN_ID_RE.fullmatch(e.name) and e.is_dir()]
+        except OSError:
+            return removed
+        for folder in folders:
+            removed += [os.path.join(folder, n) for n in remove_stale_temp_files(Path(folder))]
+        return removed
 
     def _has_run_folders(self) -> bool:
         try:
