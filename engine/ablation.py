@@ -264,8 +264,6 @@ def launch_queue_detached(store: RunStore, run_ids: Sequence[str]) -> int:
     """Start one process, in its own session, that trains ``run_ids`` one after another
     (``resnet-tui run-queue``); every queued run records its pid, so a dead queue shows its
     runs as crashed. Output goes to the first run's folder (queue.log)."""
-    import subprocess
-
     command = [
         sys.executable,
         "-m",
@@ -276,16 +274,9 @@ def launch_queue_detached(store: RunStore, run_ids: Sequence[str]) -> int:
         *run_ids,
     ]
     log_path = store.run_dir(run_ids[0]) / "queue.log"
-    with open(log_path, "ab") as out:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd=os.getcwd(),
-        )
+    from engine.runner import spawn_detached
+
+    process = spawn_detached(command, log_path)
     for run_id in run_ids:
         store.update(run_id, pid=process.pid)
     return process.pid

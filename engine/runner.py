@@ -14,6 +14,7 @@ import errno
 import os
 import signal
 import socket
+import subprocess
 import sys
 import threading
 import traceback
@@ -422,8 +423,6 @@ def launch_detached(
     ``args`` are added to the train command (``--nnodes 2``); ``env`` replaces the child's
     environment (a sweep gives each trial its ``CUDA_VISIBLE_DEVICES``).
     """
-    import subprocess
-
     run_dir = store.run_dir(run_id)
     command = (argv0 or [sys.executable, "-m", "resnet_tui"]) + [
         "--runs-dir",
@@ -434,8 +433,18 @@ def launch_detached(
         "--quiet",
         *(args or []),
     ]
-    with open(run_dir / "train.log", "ab") as out:
-        process = subprocess.Popen(
+    process = spawn_detached(command, run_dir / "train.log", env=env)
+    record_launch(store, run_id, process.pid)
+    return process.pid
+
+
+def spawn_detached(
+    command: list[str], log_path: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` in its own session (no controlling terminal, stdin from /dev/null),
+    stdout and stderr appended to ``log_path``: it survives the caller, its terminal and SSH."""
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -445,8 +454,6 @@ def launch_detached(
             cwd=os.getcwd(),
             env=env,
         )
-    record_launch(store, run_id, process.pid)
-    return process.pid
 
 
 def record_launch(store: RunStore, run_id: str, pid: int) -> None:

@@ -8,7 +8,6 @@ resumed) is the store's own message, shown as an error notification, never a tra
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from datetime import datetime
@@ -163,16 +162,9 @@ def stack_runs(app: ResnetApp, run_ids: list[str]) -> None:
         command += ["stack", *run_ids, "--json"]
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            with open(log_path, "ab") as out:
-                process = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                    cwd=os.getcwd(),
-                )
+            from engine.runner import spawn_detached
+
+            process = spawn_detached(command, log_path)
         except OSError as exc:
             app.call_from_thread(
                 app.notify,
