@@ -10,6 +10,7 @@ runs with its base. All plain functions returning plain data, for the CLI and th
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -180,30 +181,41 @@ def list_groups(store: RunStore) -> list[str]:
     return list(seen)
 
 
-def ablation_table(store: RunStore, group: str) -> list[dict[str, Any]]:
-    """One row per run of the group: its best val accuracy, test accuracy and both differences
-    to the base run (None until both are known)."""
-    docs = group_runs(store, group)
+def _stat(doc: dict[str, Any] | None, section: str, key: str) -> float | None:
+    value = ((doc or {}).get(section) or {}).get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def ablation_rows(runs: Sequence[dict[str, Any]], group: str) -> list[dict[str, Any]]:
+    """One row per run of ``group`` among the run documents ``runs``, base first: its best
+    val accuracy, test accuracy and both differences to the base run (None until both are
+    known). The console calls this on the documents it already holds."""
+    order = [BASE, *COMPONENTS]
+
+    def rank(doc: dict[str, Any]) -> tuple[int, str]:
+        label = doc.get("ablation")
+        return (order.index(label) if label in order else len(order)), str(doc.get("created"))
+
+    docs = sorted((d for d in runs if d.get("group") == group), key=rank)
     base = next((d for d in docs if d.get("ablation") == BASE), None)
-
-    def stat(doc: dict[str, Any] | None, section: str, key: str) -> float | None:
-        value = ((doc or {}).get(section) or {}).get(key)
-        return float(value) if isinstance(value, int | float) else None
-
+    base_val, base_test = _stat(base, "best", "val_acc"), _stat(base, "test", "test_acc")
     rows = []
     for doc in docs:
-        val, test = stat(doc, "best", "val_acc"), stat(doc, "test", "test_acc")
-        base_val, base_test = stat(base, "best", "val_acc"), stat(base, "test", "test_acc")
+        val, test = _stat(doc, "best", "val_acc"), _stat(doc, "test", "test_acc")
+        label = str(doc.get("ablation") or "?")
         rows.append(
             {
-                "ablation": doc["ablation"],
-                "removed": "-" if doc["ablation"] == BASE else doc["ablation"],
+                "ablation": label,
+                "removed": "-" if label == BASE else label,
                 "id": doc["id"],
                 "name": doc.get("name", ""),
                 "group": doc.get("group"),
                 "status": doc.get("status"),
-                "epoch": doc.get("epoch", 0),
-                "best_epoch": stat(doc, "best", "best_epoch"),
+                "epoch": doc.get("epoch") or 0,
+                "epochs": doc.get("epochs"),
+                "best_epoch": _stat(doc, "best", "best_epoch"),
                 "val_acc": val,
                 "test_acc": test,
                 "d_val_acc": val - base_val if val is not None and base_val is not None else None,
@@ -213,6 +225,24 @@ def ablation_table(store: RunStore, group: str) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def ablation_table(store: RunStore, group: str) -> list[dict[str, Any]]:
+    """``ablation_rows`` of ``group`` (or a unique prefix of it) in this store."""
+    docs = group_runs(store, group)
+    return ablation_rows(docs, str(docs[0]["group"]))
+
+
+def unfinished(store: RunStore, group: str) -> list[str]:
+    """The runs of ``group`` that have not finished and are not training, in queue order:
+    what resuming the ablation trains (a stopped queue marks the runs it did not start
+    stopped; a killed queue leaves them crashed)."""
+    return [
+        d["id"]
+        for d in group_runs(store, group)
+        if d.get("status") in ("stopped", "crashed", "failed", "queued")
+        and not (d.get("status") == "queued" and store.is_alive(d))
+    ]
 
 
 # ---------------------------------------------------------------- running the queue

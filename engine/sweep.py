@@ -1209,23 +1209,15 @@ def run_sweep(
 
 def launch_sweep_detached(store: RunStore, name: str, parallel: int | None = None) -> int:
     """``resnet-tui sweep --resume NAME`` in its own session, output to sweeps/NAME.log."""
-    import subprocess
     import sys
+
+    from engine.runner import spawn_detached
 
     command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(store.root), "sweep"]
     command += ["--resume", name, "--quiet"]
     if parallel:
         command += ["--parallel", str(parallel)]
-    with open(_path(store, name, ".log"), "ab") as out:
-        process = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-        )
-    return process.pid
+    return spawn_detached(command, _path(store, name, ".log")).pid
 
 
 def request_sweep_stop(store: RunStore, name: str) -> None:
@@ -1244,25 +1236,39 @@ def request_sweep_stop(store: RunStore, name: str) -> None:
 # ---------------------------------------------------------------- tables (plain data)
 
 
-def _trial_status(doc: dict[str, Any]) -> str:
-    return "pruned" if _was_pruned(doc) else str(doc["status"])
+def trial_status(doc: dict[str, Any]) -> str:
+    """A trial the sweep stopped as hopeless reads "pruned"."""
+    status = str(doc.get("status") or "?")
+    return "pruned" if doc.get("pruned") and status in ("stopped", "crashed") else status
 
 
-def trial_rows(store: RunStore, name: str) -> list[dict[str, Any]]:
-    """One row per trial run of sweep ``name`` (this run store), in trial order."""
-    docs = [d for d in store.list_runs() if d.get("sweep") == name]
-    docs.sort(key=lambda d: (int(d.get("trial", 0)), d["id"]))
+def _trial_number(doc: dict[str, Any]) -> int:
+    value = doc.get("trial")
+    return value if isinstance(value, int) and not isinstance(value, bool) else 1 << 30
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def rows_from_runs(runs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    """One row per trial run of sweep ``name`` among the run documents ``runs``, in trial
+    order (the console calls this on the documents it already holds)."""
+    docs = [d for d in runs if d.get("sweep") == name]
+    docs.sort(key=lambda d: (_trial_number(d), str(d.get("id"))))
     return [
         {
             "trial": d.get("trial"),
             "run": d["id"],
             "name": d.get("name", ""),
-            "status": _trial_status(d),
+            "status": trial_status(d),
             "params": dict(d.get("sweep_params") or {}),
-            "val_acc": _objective(d),
-            "test_acc": (d.get("test") or {}).get("test_acc"),
+            "val_acc": _number((d.get("best") or {}).get(OBJECTIVE)),
+            "test_acc": _number((d.get("test") or {}).get("test_acc")),
             "best_epoch": (d.get("best") or {}).get("best_epoch"),
-            "epoch": d.get("epoch", 0),
+            "epoch": d.get("epoch") or 0,
             "epochs": d.get("epochs"),
             "message": d.get("message", ""),
         }
@@ -1270,7 +1276,13 @@ def trial_rows(store: RunStore, name: str) -> list[dict[str, Any]]:
     ]
 
 
-def _best(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+def trial_rows(store: RunStore, name: str) -> list[dict[str, Any]]:
+    """One row per trial run of sweep ``name`` (this run store), in trial order."""
+    return rows_from_runs(store.list_runs(), name)
+
+
+def best_trial(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The finished trial with the best val accuracy (then test accuracy)."""
     done = [r for r in rows if r["status"] == "finished" and r["val_acc"] is not None]
     if not done:
         return None
@@ -1288,7 +1300,7 @@ def by_param(rows: list[dict[str, Any]], keys: list[str]) -> dict[str, list[dict
         for r in rows:
             if key not in r["params"]:
                 continue
-            k = json.dumps(r["params"][key])
+            k = json.dumps(r["params"][key], default=str)
             groups.setdefault(k, []).append(r)
             values[k] = r["params"][key]
         table = []
@@ -1321,6 +1333,13 @@ def _sort_value(value: Any) -> tuple[int, Any]:
     return (2, str(value))
 
 
+def status_counts(rows: list[dict[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return counts
+
+
 def sweep_summary(store: RunStore, name: str) -> dict[str, Any]:
     """Everything a sweep view shows, as plain data::
 
@@ -1332,17 +1351,14 @@ def sweep_summary(store: RunStore, name: str) -> dict[str, Any]:
     doc = get_sweep(store, name)
     spec = SweepSpec.from_dict(doc["spec"])
     rows = trial_rows(store, name)
-    counts: dict[str, int] = {}
-    for r in rows:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
     return {
         "sweep": {k: v for k, v in doc.items() if k != "spec"},
         "spec": [p.describe() for p in spec.params],
         "keys": spec.keys,
         "planned": spec.trials,
-        "counts": counts,
+        "counts": status_counts(rows),
         "trials": rows,
-        "best": _best(rows),
+        "best": best_trial(rows),
         "by_param": by_param(rows, spec.keys),
     }
 
@@ -1366,34 +1382,53 @@ def study_trials(store: RunStore, name: str) -> list[dict[str, Any]]:
     ]
 
 
-def list_sweeps(store: RunStore) -> list[dict[str, Any]]:
-    """One row per sweep of the store, newest first."""
-    runs = store.list_runs()
-    rows = []
+def read_sweeps(store: RunStore) -> tuple[list[dict[str, Any]], list[str]]:
+    """(every sweep document of the store, newest first; why unreadable files were skipped).
+    A sweep marked running whose process is gone shows as crashed, as ``get_sweep`` says."""
+    docs, problems = [], []
     for name in _names(store):
         try:
             doc = get_sweep(store, name)
         except StoreError as exc:
-            store.warnings.append(str(exc))
+            problems.append(str(exc))
             continue
-        trials = [(_trial_status(d), _objective(d)) for d in runs if d.get("sweep") == name]
-        best = max(
-            (v for status, v in trials if status == "finished" and v is not None), default=None
-        )
+        if not isinstance(doc.get("spec"), dict):
+            problems.append(f"sweep file {_path(store, name)} is not a sweep document")
+            continue
+        docs.append({**doc, "name": name})
+    docs.sort(key=lambda d: str(d.get("created") or ""), reverse=True)
+    return docs, problems
+
+
+def planned_trials(doc: dict[str, Any]) -> int | None:
+    value = (doc.get("spec") or {}).get("trials")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def list_sweeps(store: RunStore, runs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One row per sweep of the store, newest first (``runs``: the run documents, when the
+    caller holds them already)."""
+    runs = store.list_runs() if runs is None else runs
+    docs, problems = read_sweeps(store)
+    store.warnings.extend(problems)
+    rows = []
+    for doc in docs:
+        trials = rows_from_runs(runs, doc["name"])
+        counts = status_counts(trials)
+        best = best_trial(trials)
         rows.append(
             {
-                "name": name,
+                "name": doc["name"],
                 "mode": doc.get("mode"),
                 "preset": doc.get("preset"),
-                "status": doc["status"],
-                "planned": SweepSpec.from_dict(doc["spec"]).trials,
+                "status": doc.get("status"),
+                "planned": planned_trials(doc),
                 "trials": len(trials),
-                "finished": sum(1 for status, _ in trials if status == "finished"),
-                "running": sum(1 for status, _ in trials if status in ("queued", "running")),
-                "best_val_acc": best,
+                "finished": counts.get("finished", 0),
+                "running": counts.get("queued", 0) + counts.get("running", 0),
+                "best_val_acc": best["val_acc"] if best else None,
                 "created": doc.get("created"),
                 "message": doc.get("message", ""),
             }
         )
-    rows.sort(key=lambda r: str(r["created"]), reverse=True)
     return rows

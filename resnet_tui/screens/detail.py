@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
+from engine.ablation import ablation_rows
 from engine.config import to_toml
 from resnet_tui.follow import MetricsState, ProbeError, read_confusion, read_log_tail
 from resnet_tui.screens import actions
@@ -27,12 +28,7 @@ from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.charts import CurvePlot, Series
 from resnet_tui.widgets.confusion import ConfusionMatrix, accuracy_text, valid_matrix
-from resnet_tui.widgets.experiments import (
-    ablation_group,
-    ablation_rows,
-    is_stacked,
-    read_stacking,
-)
+from resnet_tui.widgets.experiments import ablation_group, is_stacked, read_stacking
 from resnet_tui.widgets.reports import (
     ablation_table,
     contribution_text,

@@ -17,19 +17,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from engine.sweep import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.experiments import (
-    best_by_value,
-    best_trial,
     describe_param,
     is_numeric,
     log_scale,
-    read_sweeps,
     show_value,
-    status_counts,
     sweep_params,
-    trial_rows,
 )
 from resnet_tui.widgets.param_plot import ParamData, ParamPlot
 
@@ -53,7 +49,7 @@ def param_data(param: dict[str, Any], rows: list[dict[str, Any]]) -> ParamData:
     """What the plot of one swept key shows (accuracies in percent)."""
     key = param["key"]
     if not is_numeric(param, rows):
-        table = [r for r in best_by_value(rows, key) if r["best_val_acc"] is not None]
+        table = [r for r in by_param(rows, [key])[key] if r["best_val_acc"] is not None]
         return ParamData(
             key,
             True,
@@ -162,7 +158,9 @@ class SweepsScreen(ViewScreen):
             name = doc.get("sweep")
             if isinstance(name, str):
                 by_sweep.setdefault(name, []).append(doc)
-        rows = {d["name"]: trial_rows(by_sweep.get(d["name"], []), d["name"]) for d in self.sweeps}
+        rows = {
+            d["name"]: rows_from_runs(by_sweep.get(d["name"], []), d["name"]) for d in self.sweeps
+        }
         self._show_list(rows)
         current = next((d for d in self.sweeps if d["name"] == self.selected), None)
         self._show_sweep(current, rows.get(self.selected or "", []))
