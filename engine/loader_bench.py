@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,13 @@ class LoaderTiming:
     seconds: float  # one epoch of the train split, worker start-up included
     images: int
     images_per_s: float
+
+
+def planned(in_memory: bool, workers: Sequence[int]) -> list[tuple[str, int]]:
+    """The (path, workers) rows ``bench_loader`` measures, in order, before it measures them."""
+    if not in_memory:
+        return [(DATALOADER, n) for n in workers]
+    return [(PIL_DATALOADER, n) for n in workers] + [(ON_DEVICE, 0)]
 
 
 def parse_workers(text: str) -> list[int]:
@@ -102,21 +109,37 @@ def config_image_size(config: RunConfig) -> int:
 
 
 def bench_loader(
-    config: RunConfig, workers: Sequence[int], device: torch.device | str = "cpu"
+    config: RunConfig,
+    workers: Sequence[int],
+    device: torch.device | str = "cpu",
+    on_timing: Callable[[LoaderTiming], None] | None = None,
+    on_loaded: Callable[[int], None] | None = None,
 ) -> list[LoaderTiming]:
-    """One timed epoch of ``config``'s train split per worker count (see the module doc)."""
+    """One timed epoch of ``config``'s train split per worker count (see the module doc).
+
+    The rows come in ``planned``'s order. ``on_loaded(train_images)`` is called once the data
+    is read, before the first timing; ``on_timing(row)`` as soon as each row is measured.
+    """
     from engine.data import dataset_info, load_dataset, time_loader_epoch
 
     device = torch.device(device)
     info = dataset_info(config.data)
     batch = config.data.batch_size
     rows: list[LoaderTiming] = []
+
+    def measured(row: LoaderTiming) -> None:
+        rows.append(row)
+        if on_timing is not None:
+            on_timing(row)
+
     if not info.in_memory:
         data = dataclasses.replace(config.data, on_device="no")
         count = len(load_dataset(dataclasses.replace(data, num_workers=0), "cpu").train)
+        if on_loaded is not None:
+            on_loaded(count)
         for n in workers:
             seconds = time_loader_epoch(data, n, device)
-            rows.append(LoaderTiming(DATALOADER, n, seconds, count, count / seconds))
+            measured(LoaderTiming(DATALOADER, n, seconds, count, count / seconds))
         return rows
 
     from engine.data import BatchAugment, TensorSource
@@ -128,6 +151,8 @@ def bench_loader(
     count = len(labels)
     transform = pil_transform(config, bundle.mean, bundle.std)
     dataset = _PILDataset(images, labels, transform)
+    if on_loaded is not None:
+        on_loaded(count)
     for n in workers:
         generator = torch.Generator().manual_seed(0)
         start = time.perf_counter()
@@ -144,7 +169,7 @@ def bench_loader(
             last = x.to(device, non_blocking=True)
         _sync(last)
         seconds = time.perf_counter() - start
-        rows.append(LoaderTiming(PIL_DATALOADER, n, seconds, count, count / seconds))
+        measured(LoaderTiming(PIL_DATALOADER, n, seconds, count, count / seconds))
 
     on_device = load_dataset(config.data, device)
     augment = BatchAugment(config.augment, on_device.mean, on_device.std, len(on_device.classes))
@@ -156,7 +181,7 @@ def bench_loader(
         out = augment.train(xb, yb, aug).x
     _sync(out)
     seconds = time.perf_counter() - start
-    rows.append(LoaderTiming(ON_DEVICE, 0, seconds, count, count / seconds))
+    measured(LoaderTiming(ON_DEVICE, 0, seconds, count, count / seconds))
     return rows
 
 

@@ -242,6 +242,14 @@ def bench_loader(
     ] = "0,2,4,8",
     sets: SetOption = None,
     as_json: JsonOption = False,
+    as_jsonl: Annotated[
+        bool,
+        typer.Option(
+            "--jsonl",
+            help='Stream JSON lines: first {"setup": {...}}, then one row per line as it is '
+            "measured (numbers as numbers; workers null for the on-device row).",
+        ),
+    ] = False,
 ) -> None:
     """Seed 003's Table 2: one epoch of data loading per num_workers value.
 
@@ -251,15 +259,56 @@ def bench_loader(
     did, and adds one row for the on-device path.
     """
     from engine import presets as presets_mod
+    from engine.errors import ConfigError
+
+    if as_json and as_jsonl:
+        raise ConfigError("--json and --jsonl: pick one")
+    # the preset first: a bad name or file is refused before torch loads (seconds)
+    config, preset_name = presets_mod.resolve(preset, sets)
+
     from engine.data import dataset_info
-    from engine.loader_bench import ON_DEVICE, bench_loader, parse_workers
+    from engine.loader_bench import ON_DEVICE, LoaderTiming, bench_loader, parse_workers, planned
     from engine.trainer import pick_device
 
     cli = _cli()
     counts = parse_workers(workers)
-    config, preset_name = presets_mod.resolve(preset, sets)
     info = dataset_info(config.data)
     device = pick_device(config.train.device)
+    if as_jsonl:
+        import json
+
+        def line(data: dict[str, Any]) -> None:
+            typer.echo(json.dumps(data))  # click flushes: a reader sees each row as it comes
+
+        def loaded(train_images: int) -> None:
+            setup = {
+                "preset": preset_name,
+                "dataset": info.name,
+                "in_memory": info.in_memory,
+                "device": str(device),
+                "batch_size": config.data.batch_size,
+                "train_images": train_images,
+                "workers": counts,
+                "rows": [
+                    {"path": path, "workers": None if path == ON_DEVICE else n}
+                    for path, n in planned(info.in_memory, counts)
+                ],
+            }
+            line({"setup": setup})
+
+        def timed(r: LoaderTiming) -> None:
+            line(
+                {
+                    "path": r.path,
+                    "workers": None if r.path == ON_DEVICE else r.workers,
+                    "seconds": round(r.seconds, 6),
+                    "images": r.images,
+                    "images_per_s": round(r.images_per_s, 3),
+                }
+            )
+
+        bench_loader(config, counts, device, on_timing=timed, on_loaded=loaded)
+        return
     c = cli.console()
     if not as_json:
         if info.in_memory:
