@@ -233,16 +233,26 @@ def ablation_table(store: RunStore, group: str) -> list[dict[str, Any]]:
     return ablation_rows(docs, str(docs[0]["group"]))
 
 
-def unfinished(store: RunStore, group: str) -> list[str]:
-    """The runs of ``group`` that have not finished and are not training, in queue order:
-    what resuming the ablation trains (a stopped queue marks the runs it did not start
-    stopped; a killed queue leaves them crashed)."""
-    return [
-        d["id"]
-        for d in group_runs(store, group)
-        if d.get("status") in ("stopped", "crashed", "failed", "queued")
-        and not (d.get("status") == "queued" and store.is_alive(d))
-    ]
+def resume_ablation(store: RunStore, group: str) -> tuple[list[str], int]:
+    """Train the group's runs that did not finish (stopped: a stopped queue marks the runs it
+    had not started so; crashed: a killed queue) one after another in a new queue process, in
+    the planned order. Returns (those runs, the queue's pid). Refused when one of the group's
+    runs is still training (its queue is alive) or when there is nothing left to train."""
+    from engine.runner import RESUMABLE, check_resumable
+
+    docs = group_runs(store, group)
+    live = [d["id"] for d in docs if d.get("status") in ("running", "queued") and store.is_alive(d)]
+    if live:
+        raise AblationError(
+            f"ablation {docs[0]['group']}: run {live[0]} is still training; stop it first (x)"
+        )
+    run_ids = [d["id"] for d in docs if d.get("status") in RESUMABLE]
+    if not run_ids:
+        raise AblationError(f"ablation {docs[0]['group']}: nothing to resume")
+    for run_id in run_ids:
+        check_resumable(store, run_id)
+        store.set_status(run_id, "queued", "queued again: the ablation resumes", pid=None)
+    return run_ids, launch_queue_detached(store, run_ids)
 
 
 # ---------------------------------------------------------------- running the queue

@@ -145,6 +145,7 @@ class ResnetApp(App[None]):
         self.registry_error = ""
         self.launch_request: LaunchRequest | None = None
         self.monitor_focus: str | None = None
+        self.sweep_focus: str | None = None  # the Sweeps view selects it when next shown
         self.runs_signal: Signal[list[dict[str, Any]]] = Signal(self, "runs")
         self.metrics_signal: Signal[tuple[str, MetricsState]] = Signal(self, "metrics")
         self.registries_signal: Signal[dict[str, Any]] = Signal(self, "registries")

@@ -1,4 +1,4 @@
-"""Run actions shared by the views: launch, stop, resume, delete, stack.
+"""Run actions shared by the views: launch, stop, resume, delete, stack, sweep, ablate.
 
 Each touches the store or starts a process, so each runs in a thread worker and reports back
 with a notification; a refusal (a running run cannot be deleted, a finished one cannot be
@@ -228,3 +228,114 @@ def _stack_ended(app: ResnetApp, code: int, log_path: Path) -> None:
         timeout=20,
         markup=False,
     )
+
+
+# ---------------------------------------------------------------- sweeps and ablations
+
+
+def new_sweep(app: ResnetApp, preset: str = "") -> None:
+    """The sweep form; once the sweep is started, the Sweeps view shows it."""
+    from resnet_tui.screens.experiment_forms import SweepFormScreen
+
+    def started(name: str | None) -> None:
+        if not name:
+            return
+        app.notify(
+            f"sweep {name} runs in the background: quitting the console does not stop it "
+            "(x in the Sweeps view does)",
+            title="sweep started",
+            markup=False,
+        )
+        app.sweep_focus = name
+        app.switch_mode("sweeps")
+
+    app.push_screen(SweepFormScreen(preset), started)
+
+
+def new_ablation(app: ResnetApp, preset: str = "") -> None:
+    """The ablation form; once its runs are queued, the Compare view shows them."""
+    from resnet_tui.screens.experiment_forms import AblationFormScreen, parse_ablation_result
+
+    def started(result: str | None) -> None:
+        started = parse_ablation_result(result)
+        if started is None:
+            return
+        app.notify(
+            f"ablation {started.group}: {len(started.run_ids)} runs train one after another "
+            "in the background; x on the running one stops the queue",
+            title="ablation started",
+            markup=False,
+        )
+        app.selection.clear()
+        app.selection.update(started.run_ids)
+        app.switch_mode("compare")
+
+    app.push_screen(AblationFormScreen(preset), started)
+
+
+def stop_sweep(app: ResnetApp, name: str) -> None:
+    def work() -> None:
+        from engine.sweep import request_sweep_stop
+
+        try:
+            request_sweep_stop(app.store, name)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not stopped", severity="error")
+            return
+        app.call_from_thread(
+            app.notify,
+            f"asked sweep {name} to stop: its trials stop at a checkpoint (r resumes it)",
+            title="stopping",
+        )
+
+    app.run_worker(work, thread=True, group="actions", name=f"stop sweep {name}")
+
+
+def resume_sweep(app: ResnetApp, name: str) -> None:
+    """Continue a stopped or crashed sweep in the background (``sweep --resume NAME``)."""
+
+    def work() -> None:
+        from engine.sweep import get_sweep, launch_sweep_detached
+
+        try:
+            doc = get_sweep(app.store, name)
+            if doc.get("status") not in ("stopped", "crashed", "failed"):
+                raise UserError(f"sweep {name} is {doc.get('status')}: nothing to resume")
+            pid = launch_sweep_detached(app.store, name)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not resumed", severity="error")
+            return
+        except OSError as exc:
+            message = f"cannot start the sweep: {exc.strerror or exc}"
+            app.call_from_thread(app.notify, message, title="not resumed", severity="error")
+            return
+        app.call_from_thread(
+            app.notify,
+            f"sweep {name} continues in the background (pid {pid}): finished trials are kept, "
+            "stopped ones resume",
+            title="resumed",
+        )
+
+    app.run_worker(work, thread=True, group="actions", name=f"resume sweep {name}")
+
+
+def resume_ablation(app: ResnetApp, group: str) -> None:
+    """Train the group's unfinished runs one after another, as its queue would have."""
+
+    def work() -> None:
+        from engine.ablation import resume_ablation
+
+        try:
+            run_ids, pid = resume_ablation(app.store, group)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not resumed", severity="error")
+            return
+        app.follower.launched(pid)
+        app.follower.invalidate()
+        app.call_from_thread(
+            app.notify,
+            f"ablation {group}: {len(run_ids)} runs resume one after another (pid {pid})",
+            title="resumed",
+        )
+
+    app.run_worker(work, thread=True, group="actions", name=f"resume {group}")

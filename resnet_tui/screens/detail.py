@@ -79,6 +79,7 @@ class RunDetailScreen(ViewScreen):
         Binding("l", "tab('log')", "Log"),
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
+        Binding("g", "resume_group", "Resume ablation"),
         Binding("d", "delete", "Delete"),
         Binding("e", "edit", "Edit"),
     ]
@@ -364,6 +365,8 @@ class RunDetailScreen(ViewScreen):
                 return is_stacked(self.doc)
             if parameters[0] == "ablation":
                 return ablation_group(self.doc) is not None
+        if action == "resume_group":
+            return ablation_group(self.doc) is not None
         return True
 
     def action_tab(self, tab: str) -> None:
@@ -381,6 +384,12 @@ class RunDetailScreen(ViewScreen):
 
     def action_resume(self) -> None:
         actions.resume_run(self.rt, self.run_id)
+
+    def action_resume_group(self) -> None:
+        """The ablation's unfinished runs, one after another (a stopped queue left them)."""
+        group = ablation_group(self.doc)
+        if group is not None:
+            actions.resume_ablation(self.rt, group)
 
     def action_delete(self) -> None:
         doc = self.doc

@@ -1,4 +1,5 @@
-"""The presets: enter trains one as it is, e opens it in the Launch form for editing."""
+"""The presets: enter trains one as it is, e opens it in the Launch form for editing; w sweeps
+it, a ablates it, l times its data loader per num_workers."""
 
 from __future__ import annotations
 
@@ -23,6 +24,9 @@ class PresetsScreen(ViewScreen):
     BINDINGS = [
         Binding("enter", "launch", "Train it", priority=True),
         Binding("e", "edit", "Edit in form"),
+        Binding("w", "sweep", "Sweep"),
+        Binding("a", "ablate", "Ablate"),
+        Binding("l", "loader_bench", "Loader bench"),
         Binding("g", "reload", "Reload"),
     ]
 
@@ -101,3 +105,20 @@ class PresetsScreen(ViewScreen):
             self.notify(str(exc), severity="error")
             return
         self.rt.request_launch(LaunchRequest(config, name))
+
+    def action_sweep(self) -> None:
+        preset = self._current()
+        if preset is not None:
+            actions.new_sweep(self.rt, preset.name)
+
+    def action_ablate(self) -> None:
+        preset = self._current()
+        if preset is not None:
+            actions.new_ablation(self.rt, preset.name)
+
+    def action_loader_bench(self) -> None:
+        preset = self._current()
+        if preset is not None:
+            from resnet_tui.screens.loader_bench import open_loader_bench
+
+            open_loader_bench(self.app, preset.name, title=f"loader bench: {preset.name}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -18,7 +19,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from engine.sweep import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
+from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
+from resnet_tui.screens.dialogs import ConfirmScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.experiments import (
     describe_param,
@@ -87,6 +90,9 @@ class SweepsScreen(ViewScreen):
     MODE = "sweeps"
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
+        Binding("n", "new", "New sweep"),
+        Binding("x", "stop", "Stop"),
+        Binding("r", "resume", "Resume"),
         Binding("b", "open_best", "Best trial"),
         Binding("t", "tab('sweep-trials-pane')", "Trials"),
         Binding("p", "tab('sweep-plots-pane')", "Plots"),
@@ -200,6 +206,8 @@ class SweepsScreen(ViewScreen):
                     key=row[0],
                 )
             names = [row[0] for row in shown]
+            if self.rt.sweep_focus in names:  # just started from a form
+                cursor, self.rt.sweep_focus = self.rt.sweep_focus, None
             if cursor not in names:
                 cursor = names[0] if names else None
             self.selected = cursor
@@ -213,9 +221,9 @@ class SweepsScreen(ViewScreen):
             info.update(
                 Text.assemble(
                     (f"no sweeps in {root} yet.\n", "bold"),
-                    "Start one from a shell, e.g. `resnet-tui sweep digits-quick --grid "
-                    "optim.name=sgd,adam --grid optim.lr=0.01,0.1 --detach`: its trials "
-                    "appear here as they train.",
+                    "Press n to start one (or w on a preset in the Presets view), or from a "
+                    "shell: `resnet-tui sweep digits-quick --grid optim.name=sgd,adam --grid "
+                    "optim.lr=0.01,0.1 --detach`. Its trials appear here as they train.",
                 )
             )
             self._show_trials([], [])
@@ -336,6 +344,33 @@ class SweepsScreen(ViewScreen):
         trials = self.query_one("#sweep-trials", DataTable)
         if trials.row_count:
             trials.focus()
+
+    def action_new(self) -> None:
+        current = next((d for d in self.sweeps if d["name"] == self.selected), None)
+        preset = str((current or {}).get("preset") or "")
+        actions.new_sweep(self.rt, preset)
+
+    def action_stop(self) -> None:
+        if self.selected is None:
+            return
+        name = self.selected
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                actions.stop_sweep(self.rt, name)
+
+        self.app.push_screen(
+            ConfirmScreen(
+                f"Stop sweep [b]{escape(name)}[/b]?\nIts running trials stop at a checkpoint; "
+                "r resumes the sweep where it stopped.",
+                yes="Stop",
+            ),
+            confirmed,
+        )
+
+    def action_resume(self) -> None:
+        if self.selected is not None:
+            actions.resume_sweep(self.rt, self.selected)
 
     def action_open_best(self) -> None:
         best = best_trial(self._trial_rows)

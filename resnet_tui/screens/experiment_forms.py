@@ -1,0 +1,442 @@
+"""Start a sweep or an ablation from the console: two small forms over the CLI commands.
+
+Each form builds the arguments of ``resnet-tui sweep ... --detach`` or ``resnet-tui ablate
+... --detach`` and runs that command in a subprocess: it checks the request (the preset, the
+swept values, the data and the model, which need torch, never loaded in the console),
+records the sweep or the ablation group, starts its queue in a process of its own session
+and exits. Its ``error: ...`` line (exit 2) is shown in the form, which stays open to fix it;
+nothing is recorded then. The CLI and the console start experiments the same way, so what
+one accepts the other does.
+
+The sweep form also previews the request as it is typed (``engine.sweep.plan_sweep`` is
+torch-free): the number of trials, the sweep's name and each swept key, or what is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
+
+from engine.errors import UserError
+from engine.presets import DEFAULT_PRESET, list_presets
+from resnet_tui.screens.actions import stack_error
+
+if TYPE_CHECKING:
+    from resnet_tui.app import ResnetApp
+
+CLI_TIMEOUT_S = 300  # the command checks the data (a first download happens there) and exits
+
+
+def run_cli(app: ResnetApp, args: list[str]) -> tuple[int, str]:
+    """``resnet-tui --runs-dir STORE ARGS`` to its end: (exit code, its output). Call from a
+    worker thread. It runs in its own session, so a console that quits meanwhile does not
+    take it down half-way."""
+    command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(app.store.root), *args]
+    try:
+        done = subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=CLI_TIMEOUT_S,
+            start_new_session=True,
+        )
+    except subprocess.TimeoutExpired:
+        return 1, f"`resnet-tui {args[0]}` did not answer within {CLI_TIMEOUT_S} s"
+    except OSError as exc:
+        return 1, f"cannot start `resnet-tui {args[0]}`: {exc.strerror or exc}"
+    return done.returncode, done.stdout + done.stderr
+
+
+def _preset_options(preset: str) -> tuple[list[tuple[str, str]], str]:
+    names = [p.name for p in list_presets()]
+    if preset and preset not in names:
+        names.insert(0, preset)  # a TOML file, or a preset that is no longer listed
+    chosen = preset or (DEFAULT_PRESET if DEFAULT_PRESET in names else names[0])
+    return [(name, name) for name in names], chosen
+
+
+def _split_sets(text: str) -> list[str]:
+    """The fixed overrides: ``section.key=value`` separated by spaces (quotes allowed)."""
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise UserError(f"fixed overrides: {exc}") from None
+
+
+class CliFormScreen(ModalScreen[str | None]):
+    """A form whose Start runs one CLI command; subclasses build the arguments and read the
+    command's output into what the form returns (the sweep's name, the ablation group)."""
+
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "start", "Start", priority=True),
+    ]
+    TITLE_TEXT = ""
+
+    def __init__(self, preset: str = "") -> None:
+        super().__init__()
+        self.preset = preset
+        self.busy = False
+
+    @property
+    def rt(self) -> ResnetApp:
+        return cast("ResnetApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        options, chosen = _preset_options(self.preset)
+        with Vertical(classes="dialog experiment-form"):
+            yield Label(self.TITLE_TEXT, classes="dialog-title")
+            yield Label("preset")
+            yield Select(options, value=chosen, allow_blank=False, compact=True, id="form-preset")
+            yield from self.compose_fields()
+            yield Static("", id="form-preview", classes="form-preview")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Start (ctrl+s)", variant="primary", id="start", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def compose_fields(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.query_one("#form-preset", Select).focus()
+        self.changed()
+
+    @property
+    def chosen_preset(self) -> str:
+        value = self.query_one("#form-preset", Select).value
+        return value if isinstance(value, str) else DEFAULT_PRESET
+
+    def changed(self) -> None:
+        """A field changed: refresh the preview."""
+
+    def arguments(self) -> list[str]:
+        """The CLI arguments of the request (UserError: what is wrong with the form)."""
+        raise NotImplementedError
+
+    def started(self, output: str) -> str | None:
+        """What the form returns, read from the command's output."""
+        raise NotImplementedError
+
+    def show(self, text: str | Text, error: bool = False) -> None:
+        preview = self.query_one("#form-preview", Static)
+        preview.set_class(error, "error-text")
+        preview.update(text)
+
+    @on(Select.Changed)
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Checkbox.Changed)
+    def _any_change(self) -> None:
+        if not self.busy:
+            self.changed()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            self.action_start()
+        else:
+            self.action_cancel()
+
+    def action_cancel(self) -> None:
+        if not self.busy:
+            self.dismiss(None)
+
+    def action_start(self) -> None:
+        if self.busy:
+            return
+        try:
+            args = self.arguments()
+        except UserError as exc:
+            self.show(str(exc), error=True)
+            return
+        self.busy = True
+        self.query_one("#start", Button).disabled = True
+        self.show(Text("starting: checking the data and the model…", style="italic"))
+        self._launch(args)
+
+    @work(thread=True, exclusive=True, group="form-launch", exit_on_error=False)
+    def _launch(self, args: list[str]) -> None:
+        code, output = run_cli(self.rt, args)
+        self.app.call_from_thread(self._launched, code, output)
+
+    def _launched(self, code: int, output: str) -> None:
+        self.busy = False
+        self.query_one("#start", Button).disabled = False
+        if code != 0:
+            self.show(stack_error(output), error=True)
+            return
+        self.rt.follower.invalidate()
+        self.dismiss(self.started(output))
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+@dataclass
+class SweepRequest:
+    """The sweep form's fields, as ``resnet-tui sweep`` arguments."""
+
+    preset: str
+    mode: str  # "grid" or "search"
+    lines: list[str]
+    trials: str = ""
+    parallel: str = ""
+    sets: list[str] = field(default_factory=list)
+    name: str = ""
+
+    def swept(self) -> dict[str, list[str]]:
+        """--grid / --range / --choice values: in a search, LOW:HIGH is a range, A,B a choice."""
+        out: dict[str, list[str]] = {"grid": [], "range": [], "choice": []}
+        for line in self.lines:
+            if self.mode == "grid":
+                out["grid"].append(line)
+            else:
+                _, _, value = line.partition("=")
+                out["range" if ":" in value else "choice"].append(line)
+        return out
+
+    def search_trials(self) -> int | None:
+        if self.mode != "search":
+            return None
+        text = self.trials.strip()
+        if not text.isdigit() or int(text) < 1:
+            raise UserError(f"trials: a whole number of at least 1, got '{text}'")
+        return int(text)
+
+    def parallel_value(self) -> int | None:
+        text = self.parallel.strip()
+        if not text:
+            return None
+        if not text.isdigit() or int(text) < 1:
+            raise UserError(f"trials at once: a whole number of at least 1, got '{text}'")
+        return int(text)
+
+    def arguments(self) -> list[str]:
+        args = ["sweep", self.preset]
+        swept = self.swept()
+        for option in ("grid", "range", "choice"):
+            for value in swept[option]:
+                args += [f"--{option}", value]
+        trials = self.search_trials()
+        if trials is not None:
+            args += ["--search", str(trials)]
+        parallel = self.parallel_value()
+        if parallel is not None:
+            args += ["--parallel", str(parallel)]
+        for value in self.sets:
+            args += ["--set", value]
+        if self.name:
+            args += ["--name", self.name]
+        return [*args, "--detach"]
+
+    def plan(self) -> Any:
+        """``engine.sweep.plan_sweep`` of the request: the SweepSpec (ConfigError if wrong)."""
+        from engine.sweep import plan_sweep
+
+        swept = self.swept()
+        self.parallel_value()
+        return plan_sweep(
+            self.preset,
+            self.sets,
+            grid=swept["grid"],
+            ranges=swept["range"],
+            choices=swept["choice"],
+            search=self.search_trials(),
+            name=self.name,
+        )
+
+
+SWEEP_HELP = {
+    "grid": "one swept key per line: KEY=V1,V2,...  every combination is a trial",
+    "search": "one key per line: KEY=LOW:HIGH[:log][:int] (a range) or KEY=A,B,... (a choice)",
+}
+SWEEP_EXAMPLE = {
+    "grid": "optim.name=sgd,adam\noptim.lr=0.01,0.1",
+    "search": "optim.lr=0.0001:0.1:log\noptim.name=sgd,adam",
+}
+
+
+class SweepFormScreen(CliFormScreen):
+    """New sweep (seed 004's grid search, seed 003's Figure 5): returns the sweep's name."""
+
+    TITLE_TEXT = "New sweep: every trial is a run of the preset with the swept keys set"
+
+    def __init__(self, preset: str = "") -> None:
+        super().__init__(preset)
+        self.planned_name = ""
+
+    def compose_fields(self) -> ComposeResult:
+        yield Label("mode")
+        yield Select(
+            [("grid: every combination", "grid"), ("search: Optuna TPE, N trials", "search")],
+            value="grid",
+            allow_blank=False,
+            compact=True,
+            id="sweep-mode",
+        )
+        yield Label(SWEEP_HELP["grid"], id="sweep-help")
+        yield TextArea(SWEEP_EXAMPLE["grid"], id="sweep-lines", compact=True)
+        with Horizontal(classes="form-row"):
+            yield Label("trials (search)")
+            yield Input("8", id="sweep-trials", compact=True, disabled=True)
+            yield Label("at once")
+            yield Input("", placeholder="1 on CPU", id="sweep-parallel", compact=True)
+        yield Label("fixed overrides (section.key=value, space-separated)")
+        yield Input("", placeholder="train.epochs=3", id="sweep-sets", compact=True)
+        yield Label("name")
+        yield Input("", placeholder="derived from the request", id="sweep-name", compact=True)
+
+    def request(self) -> SweepRequest:
+        mode = self.query_one("#sweep-mode", Select).value
+        text = self.query_one("#sweep-lines", TextArea).text
+        return SweepRequest(
+            preset=self.chosen_preset,
+            mode=mode if isinstance(mode, str) else "grid",
+            lines=[line.strip() for line in text.splitlines() if line.strip()],
+            trials=self.query_one("#sweep-trials", Input).value,
+            parallel=self.query_one("#sweep-parallel", Input).value,
+            sets=_split_sets(self.query_one("#sweep-sets", Input).value),
+            name=self.query_one("#sweep-name", Input).value.strip(),
+        )
+
+    @on(Select.Changed, "#sweep-mode")
+    def _mode_changed(self, event: Select.Changed) -> None:
+        mode = event.value if isinstance(event.value, str) else "grid"
+        self.query_one("#sweep-help", Label).update(SWEEP_HELP[mode])
+        self.query_one("#sweep-trials", Input).disabled = mode != "search"
+        lines = self.query_one("#sweep-lines", TextArea)
+        if lines.text in SWEEP_EXAMPLE.values():
+            lines.load_text(SWEEP_EXAMPLE[mode])
+
+    def changed(self) -> None:
+        try:
+            request = self.request()
+        except UserError as exc:
+            self.show(str(exc), error=True)
+            return
+        self._preview(request)
+
+    @work(thread=True, exclusive=True, group="form-preview", exit_on_error=False)
+    def _preview(self, request: SweepRequest) -> None:
+        try:
+            spec = request.plan()
+        except UserError as exc:
+            self.app.call_from_thread(self._previewed, None, str(exc))
+            return
+        self.app.call_from_thread(self._previewed, spec, "")
+
+    def _previewed(self, spec: Any, error: str) -> None:
+        if self.busy:
+            return
+        if spec is None:
+            self.planned_name = ""
+            self.show(error, error=True)
+            return
+        self.planned_name = spec.name
+        text = Text()
+        text.append(f"{spec.trials} trial{'s' if spec.trials != 1 else ''}", style="bold")
+        text.append(f" of {spec.preset} · sweep {spec.name}\n")
+        text.append("\n".join(p.describe() for p in spec.params), style="dim")
+        self.show(text)
+
+    def arguments(self) -> list[str]:
+        return self.request().arguments()
+
+    def started(self, output: str) -> str | None:
+        found = re.search(r"^sweep (\S+) running in the background", output, re.MULTILINE)
+        return found.group(1) if found else self.planned_name or None
+
+
+# ---------------------------------------------------------------- ablations
+
+
+@dataclass(frozen=True)
+class AblationStarted:
+    group: str
+    run_ids: list[str]
+
+
+class AblationFormScreen(CliFormScreen):
+    """New ablation (seed 002): the base run and one run per removed component, trained one
+    after another. Returns "GROUP RUN RUN ..." (the group and its runs, base first)."""
+
+    TITLE_TEXT = "New ablation: the preset, and the preset without each ticked component"
+
+    def compose_fields(self) -> ComposeResult:
+        from engine.ablation import list_components
+
+        yield Label("remove")
+        for component in list_components():
+            yield Checkbox(
+                f"{component.name}: {component.description}",
+                value=component.name != "skip",
+                id=f"remove-{component.name}",
+                compact=True,
+            )
+        yield Label("fixed overrides (section.key=value, space-separated)")
+        yield Input("", placeholder="train.epochs=3", id="ablate-sets", compact=True)
+        yield Label("name of the base run (the others add -no-X)")
+        yield Input("", placeholder="the preset's name", id="ablate-name", compact=True)
+
+    def removed(self) -> list[str]:
+        from engine.ablation import list_components
+
+        return [
+            c.name for c in list_components() if self.query_one(f"#remove-{c.name}", Checkbox).value
+        ]
+
+    def changed(self) -> None:
+        removed = self.removed()
+        if not removed:
+            self.show("tick at least one component to remove", error=True)
+            return
+        runs = ["base", *(f"no-{name}" for name in removed)]
+        self.show(
+            Text.assemble(
+                (f"{len(runs)} runs", "bold"),
+                f" of {self.chosen_preset}, trained one after another: {', '.join(runs)}\n",
+                ("then compared with the base run in the Compare view", "dim"),
+            )
+        )
+
+    def arguments(self) -> list[str]:
+        removed = self.removed()
+        if not removed:
+            raise UserError("tick at least one component to remove")
+        args = ["ablate", self.chosen_preset]
+        for name in removed:
+            args += ["--remove", name]
+        for value in _split_sets(self.query_one("#ablate-sets", Input).value):
+            args += ["--set", value]
+        name = self.query_one("#ablate-name", Input).value.strip()
+        if name:
+            args += ["--name", name]
+        return [*args, "--detach"]
+
+    def started(self, output: str) -> str | None:
+        found = re.search(r"^ablation (ablate-\S+): \d+ runs .*?: ([^\n]+)", output, re.MULTILINE)
+        if found is None:
+            return None
+        ids = [run.strip() for run in found.group(2).split(",") if run.strip()]
+        return " ".join([found.group(1), *ids])
+
+
+def parse_ablation_result(result: str | None) -> AblationStarted | None:
+    if not result:
+        return None
+    group, *ids = result.split()
+    return AblationStarted(group, ids)
