@@ -10,7 +10,10 @@ as any run does and is the only process that writes the store; the other ranks o
 Inside a worker the trainer calls ``setup`` (process group: NCCL on CUDA, gloo on CPU),
 ``wrap_model`` (SyncBatchNorm on CUDA, DistributedDataParallel), takes its ``shard`` of
 every batch (``data.batch_size`` is the global batch), sums its epoch metrics with
-``all_reduce_sum`` and agrees on stopping with ``agree``. See docs/SCALE.md.
+``all_reduce_sum``, agrees on stopping with ``agree`` and, at a mid-epoch stop, collects
+every rank's random states on rank 0 with ``gather_to_main``. The device decisions
+(``backend_for``, ``rank_device``, ``sync_batchnorm``, ``ddp_device_ids``) are small
+functions, testable without a GPU. See docs/SCALE.md.
 
 Importing this module is cheap: torch is imported inside the functions that need it.
 """
@@ -23,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ConfigError
+from engine.errors import ConfigError, UserError
 
 if TYPE_CHECKING:
     import torch
@@ -93,6 +96,36 @@ class DistContext:
         return self.rank, self.world_size
 
 
+def backend_for(device_type: str) -> str:
+    """The process group's backend for a device type: NCCL on CUDA, gloo on the CPU; any
+    other device (mps) cannot run DistributedDataParallel and is refused."""
+    if device_type == "cuda":
+        return "nccl"
+    if device_type == "cpu":
+        return "gloo"
+    raise ConfigError(
+        f"train.devices > 1 runs on CUDA GPUs or on the CPU; {device_type} cannot run "
+        "DistributedDataParallel: use train.device=cpu or train.devices=1",
+        "train.devices",
+    )
+
+
+def rank_device(device: torch.device, local_rank: int, gpus: int) -> torch.device:
+    """The device of the rank with ``local_rank`` on a node with ``gpus`` GPUs: on CUDA the GPU
+    of its local rank (refused when the node has fewer GPUs), otherwise ``device`` itself."""
+    import torch
+
+    if device.type != "cuda":
+        return device
+    if local_rank >= gpus:
+        raise ConfigError(
+            f"train.devices: local rank {local_rank} has no GPU (this node has {gpus}); "
+            "use at most that many processes per node",
+            "train.devices",
+        )
+    return torch.device("cuda", local_rank)
+
+
 def setup(device: torch.device) -> DistContext:
     """Join the process group torchrun describes; returns this rank's context.
 
@@ -104,42 +137,39 @@ def setup(device: torch.device) -> DistContext:
 
     rank_, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device.type == "cuda":
-        if local >= torch.cuda.device_count():
-            raise ConfigError(
-                f"train.devices: local rank {local} has no GPU (this node has "
-                f"{torch.cuda.device_count()}); use at most that many processes per node",
-                "train.devices",
-            )
-        device = torch.device("cuda", local)
+    backend = backend_for(device.type)
+    if backend == "nccl":
+        device = rank_device(device, local, torch.cuda.device_count())
         torch.cuda.set_device(device)
-        backend = "nccl"
-    elif device.type == "cpu":
-        backend = "gloo"
-    else:
-        raise ConfigError(
-            f"train.devices > 1 runs on CUDA GPUs or on the CPU; {device.type} cannot run "
-            "DistributedDataParallel: use train.device=cpu or train.devices=1",
-            "train.devices",
-        )
     if not dist.is_initialized():
         dist.init_process_group(backend, device_id=device if backend == "nccl" else None)
     control = dist.new_group(backend="gloo") if backend == "nccl" else dist.group.WORLD
     return DistContext(rank_, world, local, device, control)
 
 
-def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:
-    """SyncBatchNorm on CUDA (per-rank batches are small), then DistributedDataParallel.
-
-    The parameters stay the same objects, so an optimizer built before still applies.
-    """
+def sync_batchnorm(model: nn.Module, device_type: str) -> nn.Module:
+    """On CUDA, ``model`` with every BatchNorm converted to SyncBatchNorm (batch statistics
+    over all ranks: per-rank batches are small); elsewhere ``model`` itself (gloo has no
+    SyncBatchNorm: each rank keeps its own batch statistics). The parameters and buffers stay
+    the same objects, so an optimizer built before still applies."""
     from torch import nn
+
+    if device_type != "cuda":
+        return model
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+
+
+def ddp_device_ids(device: torch.device) -> list[int] | None:
+    """DistributedDataParallel's ``device_ids``: the rank's one GPU on CUDA, None on the CPU."""
+    return [device.index if device.index is not None else 0] if device.type == "cuda" else None
+
+
+def wrap_model(model: nn.Module, ctx: DistContext) -> nn.Module:
+    """SyncBatchNorm on CUDA (``sync_batchnorm``), then DistributedDataParallel."""
     from torch.nn.parallel import DistributedDataParallel
 
-    if ctx.device.type == "cuda":
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        return DistributedDataParallel(model, device_ids=[ctx.device.index])
-    return DistributedDataParallel(model)
+    model = sync_batchnorm(model, ctx.device.type)
+    return DistributedDataParallel(model, device_ids=ddp_device_ids(ctx.device))
 
 
 def all_reduce_sum(ctx: DistContext, *values: torch.Tensor) -> list[torch.Tensor]:
@@ -176,6 +206,17 @@ def agree(ctx: DistContext, flag: Callable[[], bool]) -> Callable[[], bool]:
         return bool(vote.item())
 
     return voted
+
+
+def gather_to_main(ctx: DistContext, obj: Any) -> list[Any] | None:
+    """Every rank's ``obj`` (picklable: tensors go as CPU tensors), indexed by rank, on rank 0;
+    None on the other ranks. It goes over the gloo group (``ctx.control``), so CUDA tensors
+    never enter NCCL's object path; every rank must call it at the same point."""
+    import torch.distributed as dist
+
+    gathered: list[Any] | None = [None] * ctx.world_size if ctx.is_main else None
+    dist.gather_object(obj, gathered, dst=0, group=ctx.control)
+    return gathered
 
 
 def broadcast_module(ctx: DistContext, module: nn.Module) -> None:
@@ -294,6 +335,7 @@ def launch(
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.elastic.rendezvous.api import RendezvousError
     from torch.distributed.run import get_args_parser
     from torch.distributed.run import run as torchrun
 
@@ -305,6 +347,14 @@ def launch(
         reason = f"a worker failed ({failures})"
     except SignalException as exc:
         reason, signalled = f"the launcher got signal {exc.sigval.name}", True
+    except RendezvousError as exc:  # the machines never met: no rank started here
+        reason = f"the machines did not meet at {rdzv_endpoint or 'the local rendezvous'}"
+        if nnodes > 1:
+            raise UserError(
+                f"run {run_id}: {reason} ({type(exc).__name__}); start `resnet-tui train "
+                f"--resume {run_id} --nnodes {nnodes} --rdzv-endpoint {rdzv_endpoint}` on the "
+                "other machines within 10 minutes (torchrun's join timeout)"
+            ) from exc
     finally:
         os.environ.pop(LAUNCHER_ENV, None)
         os.environ.pop(NNODES_ENV, None)

@@ -261,15 +261,23 @@ class Trainer:
         seen, first, spent = 0, 0, 0.0
         if position:
             first, seen, spent = int(position["step"]), int(position["seen"]), position["seconds"]
-            loss_sum += float(position["loss_sum"])
-            correct += int(position["correct"])
-            if self.dist is not None and not self.dist.is_main:
-                # the position holds the sums of all ranks: rank 0 carries them on
-                loss_sum.zero_()
-                correct.zero_()
-                seen = 0
-            aug.set_state(position["aug_rng"].to(aug.get_state().device))
-            torch.set_rng_state(position["cpu_rng"])
+            mine = self._rank_position(position)
+            if mine is not None:  # this rank's own sums and random states: an exact resume
+                loss_sum += float(mine["loss_sum"])
+                correct += int(mine["correct"])
+                seen = int(mine["seen"])
+                self._set_rng_state(mine, aug)
+            else:
+                loss_sum += float(position["loss_sum"])
+                correct += int(position["correct"])
+                if self.dist is not None and not self.dist.is_main:
+                    # an older checkpoint with rank 0's states only: the position holds the
+                    # sums of all ranks (rank 0 carries them on), every rank takes rank 0's
+                    # random states
+                    loss_sum.zero_()
+                    correct.zero_()
+                    seen = 0
+                self._set_rng_state(position, aug)
         steps = self.steps_per_epoch
         lr = self.schedule.apply(epoch, first)
         start = time.perf_counter()
@@ -298,19 +306,21 @@ class Trainer:
                     )
                 )
             if should_stop() and step + 1 < steps:
+                rng = self._rng_state(aug)
+                mine = {"loss_sum": float(loss_sum), "correct": int(correct), "seen": seen}
                 loss_sum, correct, seen = self._sum_over_ranks(loss_sum, correct, seen)
-                raise _Interrupted(
-                    {
-                        "epoch": epoch,
-                        "step": step + 1,
-                        "seen": seen,
-                        "seconds": spent + time.perf_counter() - start,
-                        "loss_sum": float(loss_sum),
-                        "correct": int(correct),
-                        "aug_rng": aug.get_state().cpu(),
-                        "cpu_rng": torch.get_rng_state(),
-                    }
-                )
+                position = {
+                    "epoch": epoch,
+                    "step": step + 1,
+                    "seen": seen,  # the sums over all ranks
+                    "seconds": spent + time.perf_counter() - start,
+                    "loss_sum": float(loss_sum),
+                    "correct": int(correct),
+                    **rng,  # rank 0's random states (what a single process stores)
+                }
+                if self.dist is not None:  # every rank's own sums and states, by rank
+                    position["ranks"] = ddp.gather_to_main(self.dist, {**mine, **rng})
+                raise _Interrupted(position)
         seconds = spent + time.perf_counter() - start
         loss_sum, correct, seen = self._sum_over_ranks(loss_sum, correct, seen)
         return {
@@ -321,6 +331,30 @@ class Trainer:
             "images_per_s": seen / seconds if seconds > 0 else 0.0,
             **self._memory_stats(),
         }
+
+    def _rng_state(self, aug: torch.Generator) -> dict[str, torch.Tensor]:
+        """The random states a resumed epoch continues from: the augmentation generator, the
+        global CPU generator (dropout on the CPU) and, on CUDA, the device's (dropout there)."""
+        state = {"aug_rng": aug.get_state().cpu(), "cpu_rng": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda_rng"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _set_rng_state(self, state: dict[str, Any], aug: torch.Generator) -> None:
+        aug.set_state(state["aug_rng"].to(aug.get_state().device))
+        torch.set_rng_state(state["cpu_rng"])
+        if "cuda_rng" in state and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
+
+    def _rank_position(self, position: dict[str, Any]) -> dict[str, Any] | None:
+        """This rank's entry of a distributed position (its sums and random states), or None
+        for a single process or a checkpoint written before positions were kept per rank."""
+        ranks = position.get("ranks")
+        if self.dist is None or not isinstance(ranks, list):
+            return None
+        if len(ranks) != self.dist.world_size:
+            return None
+        return dict(ranks[self.dist.rank])
 
     def _memory_stats(self) -> dict[str, float]:
         """Peak device memory of the epoch (CUDA only; the Monitor shows it)."""

@@ -16,13 +16,27 @@ import torch
 from conftest import REPO
 from typer.testing import CliRunner
 
+from engine.checkpoint import load_checkpoint
 from engine.config import RunConfig
 from engine.data.sources import LoaderSource, TensorSource, shard_bounds
-from engine.distributed import check_global_batch, check_topology, free_port, torchrun_args
-from engine.errors import ConfigError
+from engine.distributed import (
+    DistContext,
+    backend_for,
+    check_global_batch,
+    check_topology,
+    ddp_device_ids,
+    free_port,
+    launch,
+    rank_device,
+    sync_batchnorm,
+    torchrun_args,
+)
+from engine.errors import ConfigError, UserError
+from engine.models import create_model
 from engine.presets import resolve
 from engine.runner import execute
 from engine.store import RunStore
+from engine.trainer import Trainer
 from resnet_tui.cli import app
 
 torch.set_num_threads(1)
@@ -98,6 +112,77 @@ def test_torchrun_command_lines() -> None:
     check_global_batch(64, 4)
     with pytest.raises(ConfigError, match="multiple of 3"):
         check_global_batch(64, 3)
+
+
+def test_device_decisions_of_a_rank() -> None:
+    """What differs between CUDA and the CPU is decided by small functions, checked here
+    without a GPU: the backend, the rank's device and DDP's device_ids."""
+    assert backend_for("cuda") == "nccl" and backend_for("cpu") == "gloo"
+    with pytest.raises(ConfigError, match="mps cannot run DistributedDataParallel"):
+        backend_for("mps")
+    cuda = torch.device("cuda")
+    assert rank_device(cuda, 1, 2) == torch.device("cuda", 1)
+    assert rank_device(torch.device("cuda", 0), 0, 1) == torch.device("cuda", 0)
+    with pytest.raises(ConfigError, match="local rank 2 has no GPU"):
+        rank_device(cuda, 2, 2)
+    assert rank_device(torch.device("cpu"), 3, 0) == torch.device("cpu")
+    assert ddp_device_ids(torch.device("cuda", 3)) == [3]
+    assert ddp_device_ids(torch.device("cpu")) is None
+
+
+def test_syncbatchnorm_on_cuda_only() -> None:
+    """On CUDA every BatchNorm becomes a SyncBatchNorm holding the same parameters and buffers
+    (the optimizer built before still applies); on the CPU the model is left as it is. The
+    conversion is only a module swap, so it is checked here on a CPU model."""
+    config, _ = resolve("digits-quick", [])
+    model = create_model(config.model, 1, 10, 8)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms
+    params = {id(p) for p in model.parameters()}
+    buffers = {id(b) for b in model.buffers()}
+    assert sync_batchnorm(model, "cpu") is model
+    converted = sync_batchnorm(model, "cuda")
+    kinds = [type(m) for m in converted.modules()]
+    assert torch.nn.BatchNorm2d not in kinds
+    assert kinds.count(torch.nn.SyncBatchNorm) == len(norms)
+    assert {id(p) for p in converted.parameters()} == params
+    assert {id(b) for b in converted.buffers()} == buffers
+
+
+def test_each_rank_resumes_from_its_own_position() -> None:
+    """A distributed position keeps every rank's sums and random states; a rank takes its own.
+    A single process, or an older checkpoint with rank 0's states only, keeps the old path."""
+    trainer = Trainer.__new__(Trainer)
+    ranks = [{"aug_rng": torch.tensor([r]), "loss_sum": float(r)} for r in range(2)]
+    position = {"step": 3, "aug_rng": torch.tensor([0]), "ranks": ranks}
+    trainer.dist = None
+    assert trainer._rank_position(position) is None
+    trainer.dist = DistContext(1, 2, 1, torch.device("cpu"), None)
+    assert trainer._rank_position(position) == ranks[1]
+    assert trainer._rank_position({"step": 3, "aug_rng": torch.tensor([0])}) is None
+    trainer.dist = DistContext(1, 3, 1, torch.device("cpu"), None)
+    assert trainer._rank_position(position) is None  # not this world: never another rank's
+
+
+def test_machines_that_never_meet_end_in_one_line(
+    runs_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """torchrun gives up on the rendezvous (its join timeout is 10 minutes, too long to wait
+    for here): the launcher says what to start where instead of a traceback."""
+    from torch.distributed.elastic.rendezvous.api import RendezvousTimeoutError
+
+    def never_met(_args: Any) -> None:
+        raise RendezvousTimeoutError
+
+    monkeypatch.setattr("torch.distributed.run.run", never_met)
+    monkeypatch.setattr("signal.signal", lambda *_: None)  # the launcher ignores SIGHUP
+    store = RunStore(runs_dir)
+    config, _ = resolve("digits-quick", [])
+    run_id = store.create_run(config.to_dict(), name="alone")["id"]
+    with pytest.raises(UserError, match="did not meet at node0:29500") as info:
+        launch(store, run_id, 1, 2, "node0:29500")
+    assert f"--resume {run_id} --nnodes 2 --rdzv-endpoint node0:29500" in str(info.value)
+    assert store.get(run_id)["status"] == "queued"  # resumable as it was
 
 
 def _snapshot(runs: Path) -> dict[str, bytes]:
@@ -211,3 +296,94 @@ def test_two_gloo_processes_stop_resume_and_match_one_process(runs_dir: Path) ->
     assert abs(doc["test"]["test_acc"] - one["test"]["test_acc"]) < 0.05
     assert abs(epochs[-1]["train_loss"] - one_epochs[-1]["train_loss"]) < 0.15
     assert doc["test"]["test_acc"] > 0.85
+
+
+# Augmentations that draw per rank (crop, flip, noise) and dropout (the global CPU generator),
+# on a tiny model; log_every gives the fault hook step lines to count.
+EXACT = [
+    "train.epochs=2",
+    "data.batch_size=32",
+    "model.channels=8,16,32",
+    "model.drop_rate=0.2",
+    "augment.hflip=true",
+    "augment.noise_std=0.1",
+    "train.log_every=4",
+]
+
+
+def _final(store: RunStore, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    drop = {"seconds", "images_per_s", "time"}
+    epochs = [
+        {k: v for k, v in m.items() if k not in drop}
+        for m in store.read_metrics(run_id)[0]
+        if m.get("kind") == "epoch"
+    ]
+    doc = store.get(run_id)
+    return epochs, {"best": doc["best"], "test": doc["test"], "status": doc["status"]}
+
+
+def test_two_machines_and_a_mid_epoch_resume_train_exactly_like_two_processes(
+    runs_dir: Path,
+) -> None:
+    """Two `train` commands of one process each meet at --rdzv-endpoint as two machines; a
+    run of 2 processes on one machine is stopped mid-epoch and resumed. Both end exactly (==)
+    where each other ends: the same ranks draw the same numbers wherever they run, and every
+    rank resumes from its own augmentation and dropout states and partial sums, which the
+    checkpoint keeps per rank."""
+    store = RunStore(runs_dir)
+    base = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(runs_dir), "train"]
+    new = [*base, "digits-quick", *(a for s in EXACT for a in ("--set", s))]
+    endpoint = f"127.0.0.1:{free_port()}"
+    first = subprocess.Popen(
+        [*new, "--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", endpoint, "--name", "nodes"],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    # meanwhile rank 0 of the other run sends itself SIGTERM at its 14th metrics line: epoch 1
+    # writes 9 step lines (39 steps, every 4th) and its epoch line, so it stops after step 16
+    # of epoch 2
+    cut = subprocess.Popen(
+        [*new, "--nproc", "2", "--name", "cut", "--quiet"],
+        cwd=REPO,
+        env=dict(_env(), RESNET_TUI_FAULT="sigterm:metrics:14"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert first.stdout is not None
+    lines = [first.stdout.readline(), first.stdout.readline()]
+    assert "over 1 processes on each of 2 machines" in lines[0], lines
+    hint = lines[1].removeprefix("on each other machine: ").split()
+    assert hint[0] == "resnet-tui" and hint[-4:] == ["--nnodes", "2", "--rdzv-endpoint", endpoint]
+    second = subprocess.run(
+        [sys.executable, "-m", "resnet_tui", *hint[1:], "--quiet"],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert first.wait(timeout=240) == 0, first.stdout.read()
+    nodes = store.resolve("nodes")
+    assert store.get(nodes)["status"] == "finished"
+    assert [m["epoch"] for m in _final(store, nodes)[0]] == [1, 2]  # stored once, by rank 0
+    log = (store.run_dir(nodes) / "train.log").read_text()
+    assert log.count("starting run") == 1 and "resuming" not in log and "[rank" not in log
+
+    assert cut.wait(timeout=240) == 0, cut.communicate()[0]
+    run_id = store.resolve("cut")
+    assert store.get(run_id)["status"] == "stopped"
+    position = load_checkpoint(store.run_dir(run_id) / "last.pt")["position"]
+    assert position["epoch"] == 1 and position["step"] == 16
+    ranks = position["ranks"]
+    assert len(ranks) == 2 and not torch.equal(ranks[0]["aug_rng"], ranks[1]["aug_rng"])
+    assert torch.equal(ranks[0]["aug_rng"], position["aug_rng"])
+    assert ranks[0]["seen"] + ranks[1]["seen"] == position["seen"] == 16 * 32
+    resumed = subprocess.run(
+        [*base, "--resume", "cut", "--quiet"], cwd=REPO, env=_env(), capture_output=True, text=True
+    )
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert store.get(run_id)["status"] == "finished"
+    assert _final(store, run_id) == _final(store, nodes)
