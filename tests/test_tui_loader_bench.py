@@ -173,3 +173,39 @@ def _reaped(pid: int) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+@sync
+async def test_the_launch_form_times_its_own_loader_and_takes_the_fastest(
+    runs_dir: Path,
+) -> None:
+    from resnet_tui.screens.launch import LaunchScreen
+    from resnet_tui.widgets.config_form import ConfigForm
+
+    app = make_app(runs_dir, start_mode="launch")
+    async with app.run_test(size=(100, 34)) as pilot:
+        await pilot.pause()
+        launch = app.screen
+        assert isinstance(launch, LaunchScreen)
+        form = launch.query_one(ConfigForm)
+        form.set_value("data.batch_size", 48)  # the form's config, not the preset's, is timed
+        form.set_value("data.num_workers", 7)
+        form.revalidate("data.batch_size")
+        launch.bench_workers = "0,1"
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, LoaderBenchScreen)
+        target = Path(screen.target)
+        assert target.exists() and target.suffix == ".toml"
+        await wait_for(
+            pilot, lambda: screen.finished or bool(screen.error), BENCH_TIMEOUT, "the rows"
+        )
+        assert screen.error == ""
+        assert screen.setup is not None and screen.setup["batch_size"] == 48
+        best = max(screen.rows[:2], key=lambda r: r["images_per_s"])["workers"]
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.screen is launch
+        assert form.value("data.num_workers") == best
+        assert not target.exists()  # the form's config file is removed when the bench closes

@@ -48,6 +48,7 @@ class LaunchScreen(ViewScreen):
     BINDINGS = [
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+s", "save_preset", "Save preset"),
+        Binding("ctrl+t", "loader_bench", "Time loader"),
         Binding("ctrl+n", "next_section", "Next section"),
         Binding("ctrl+b", "previous_section", "Prev section"),
         Binding("escape", "leave_field", "Leave field"),
@@ -55,6 +56,7 @@ class LaunchScreen(ViewScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        self.bench_workers = ""  # the loader bench's num_workers values ("": its default)
         self.preset = DEFAULT_PRESET
         try:
             config, self.preset = resolve(DEFAULT_PRESET)
@@ -271,6 +273,39 @@ class LaunchScreen(ViewScreen):
         self._launching = False
         self.message(f"launched run {run_id}")
         actions.launched(self.rt, run_id, pid)
+
+    def action_loader_bench(self) -> None:
+        """Time the form's data loader per num_workers (seed 003's Table 2); a shows the
+        fastest value and a sets data.num_workers to it."""
+        import os
+        import tempfile
+        from pathlib import Path
+
+        from engine.config import to_toml
+        from resnet_tui.screens.loader_bench import LoaderBenchScreen
+
+        result = self.form.collect()
+        if not result.ok or result.config is None:
+            key, message = result.first_error()
+            self.message(f"✗ cannot time the loader: {message}", error=True)
+            if key:
+                self.form.focus_field(key)
+            return
+        handle, name = tempfile.mkstemp(prefix="resnet-tui-form-", suffix=".toml")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(to_toml(result.config.to_dict()))
+
+        def apply(workers: int) -> None:
+            self.form.set_value("data.num_workers", workers)
+            self.form.revalidate("data.num_workers")
+            self.message(f"data.num_workers = {workers}: the fastest loader measured")
+
+        def closed(_: int | None) -> None:
+            Path(name).unlink(missing_ok=True)
+
+        title = f"loader bench: this form ({self.preset or 'no preset'})"
+        screen = LoaderBenchScreen(name, title=title, workers=self.bench_workers, on_apply=apply)
+        self.app.push_screen(screen, closed)
 
     # ------------------------------------------------------------ presets and navigation
 
