@@ -271,7 +271,8 @@ def _train_distributed(s: Any, run_id: str, topology: _Topology, quiet: bool) ->
 
     from engine.distributed import launch
 
-    where = f"{topology.nproc} processes" + (
+    plural = "process" if topology.nproc == 1 else "processes"
+    where = f"{topology.nproc} {plural}" + (
         f" on each of {topology.nnodes} machines" if topology.nnodes > 1 else ""
     )
     typer.echo(f"run {run_id}: DistributedDataParallel over {where} (torchrun)")

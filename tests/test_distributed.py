@@ -354,7 +354,7 @@ def test_two_machines_and_a_mid_epoch_resume_train_exactly_like_two_processes(
     )
     assert first.stdout is not None
     lines = [first.stdout.readline(), first.stdout.readline()]
-    assert "over 1 processes on each of 2 machines" in lines[0], lines
+    assert "over 1 process on each of 2 machines" in lines[0], lines
     hint = lines[1].removeprefix("on each other machine: ").split()
     assert hint[0] == "resnet-tui" and hint[-4:] == ["--nnodes", "2", "--rdzv-endpoint", endpoint]
     second = subprocess.run(
