@@ -280,6 +280,7 @@ class Trainer:
                 self._set_rng_state(position, aug)
         steps = self.steps_per_epoch
         lr = self.schedule.apply(epoch, first)
+        host_seed = self._host_seeds(epoch)
         start = time.perf_counter()
         batches = self.bundle.train.batches(
             c.data.batch_size, shuffle=True, generator=order, drop_last=True, **self._shard()
@@ -288,7 +289,7 @@ class Trainer:
             if step < first:
                 continue  # already trained before the interruption
             lr = self.schedule.apply(epoch, step)
-            mixed = self.augment.train(xb, yb, aug)
+            mixed = self.augment.train(xb, yb, aug, host_seed(step))
             loss, logits = self.step_fn(mixed.x, mixed.y_a, mixed.y_b, mixed.lam)
             n = yb.shape[0]
             loss_sum += loss.float() * n
@@ -331,6 +332,16 @@ class Trainer:
             "images_per_s": seen / seconds if seconds > 0 else 0.0,
             **self._memory_stats(),
         }
+
+    def _host_seeds(self, epoch: int) -> Callable[[int], int | None]:
+        """Per step, the seed of the batch-level mixup/cutmix draws on the host (a pure function
+        of seed, epoch, rank and step, so a resumed epoch needs no extra state), or None: on the
+        CPU they come from the augmentation generator, as they always have."""
+        if self.device.type == "cpu":
+            return lambda step: None
+        salt = 3 * self.dist.rank if self.dist is not None else 0
+        base = _epoch_seed(self.config.train.seed, epoch, 4 + salt)
+        return lambda step: (base * 1_000_003 + step) % (2**63 - 1)
 
     def _rng_state(self, aug: torch.Generator) -> dict[str, torch.Tensor]:
         """The random states a resumed epoch continues from: the augmentation generator, the

@@ -222,6 +222,47 @@ def test_mix_prob_and_choice_between_mixup_and_cutmix() -> None:
     assert 70 < mixed < 130
 
 
+def test_host_seeded_mixing_reads_nothing_back_from_the_generator() -> None:
+    """On CUDA the trainer gives a host seed per step: whether to mix, which kind and lam then
+    depend on that seed alone, whatever the device generator's state, and the generator is not
+    read (the batch-level draws never leave the host). Checked here on the CPU generator."""
+    x = images(b=16)
+    both = augment(mixup_alpha=0.4, cutmix_alpha=1.0, mix_prob=0.7)
+    labels = torch.arange(16)
+    for host_seed in range(40):
+        a = both.train(x, labels, gen(1), host_seed)
+        b = both.train(x, labels, gen(2), host_seed)
+        assert a.lam == b.lam  # not from the generators, which differ
+        mixed_a = bool((a.y_b != labels).any())
+        assert mixed_a == (a.lam < 1.0) and mixed_a == bool((b.y_b != labels).any())
+    lams = [both.train(x, labels, gen(0), s).lam for s in range(300)]
+    mixed = [lam for lam in lams if lam < 1.0]
+    assert 170 < len(mixed) < 250  # mix_prob 0.7 of 300
+    mixup = augment(mixup_alpha=0.4)
+    assert len({mixup.train(x, labels, gen(0), s).lam for s in range(50)}) == 50  # fresh draws
+
+    class Unreadable(torch.Tensor):
+        def tolist(self) -> list[object]:  # type: ignore[override]
+            raise AssertionError("a batch-level draw was read back")
+
+    plain_rand = torch.rand
+
+    def rand(*args: object, **kwargs: object) -> torch.Tensor:
+        return plain_rand(*args, **kwargs).as_subclass(Unreadable)  # type: ignore[arg-type]
+
+    torch.rand = rand  # type: ignore[assignment]
+    try:
+        assert both.train(x, labels, gen(0), host_seed=3).lam == lams[3]
+        try:
+            both.train(x, labels, gen(0))
+        except AssertionError as exc:  # the generator path does read its draws back
+            assert "read back" in str(exc)
+        else:
+            raise AssertionError("the check above cannot fail")
+    finally:
+        torch.rand = plain_rand
+
+
 # ---------------------------------------------------------------- RandAugment
 
 

@@ -237,8 +237,18 @@ class BatchAugment:
             images = resize_center_crop(images.float(), c.resize, c.crop_size)
         return self.normalize(images)
 
-    def train(self, images: Tensor, labels: Tensor, generator: torch.Generator) -> MixedBatch:
-        """Augment a uint8 [B, C, H, W] batch with randomness from ``generator`` alone."""
+    def train(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        generator: torch.Generator,
+        host_seed: int | None = None,
+    ) -> MixedBatch:
+        """Augment a uint8 [B, C, H, W] batch with randomness from ``generator`` alone, except
+        the batch-level mixup/cutmix draws when ``host_seed`` is given: those (whether to mix,
+        which of the two, lam, the cutmix box) then come from a host ``random.Random(host_seed)``
+        so that nothing is read back from the device (the trainer gives one per step on CUDA,
+        where reading draws back would stall the GPU queue once per batch)."""
         c = self.cfg
         if len(images) == 0:
             return MixedBatch(self.eval(images), labels, labels, 1.0)
@@ -257,25 +267,30 @@ class BatchAugment:
         if c.cutout_holes > 0 and c.cutout_length > 0:
             mask = cutout_mask(x.shape, c.cutout_holes, c.cutout_length, generator, x.device)
             x.masked_fill_(mask, 0.0)  # 0 is the mean after normalisation
-        batch = self._mix(x, labels, generator)
+        batch = self._mix(x, labels, generator, host_seed)
         if c.noise_std > 0:
             noise = normal(tuple(batch.x.shape), generator, x.device, x.dtype)
             batch.x.add_(noise, alpha=c.noise_std)
         return batch
 
-    def _mix(self, x: Tensor, y: Tensor, generator: torch.Generator) -> MixedBatch:
+    def _mix(
+        self, x: Tensor, y: Tensor, generator: torch.Generator, host_seed: int | None = None
+    ) -> MixedBatch:
         c = self.cfg
         alphas = (("mixup", c.mixup_alpha), ("cutmix", c.cutmix_alpha))
         modes = [(name, alpha) for name, alpha in alphas if alpha > 0]
         if not modes or c.mix_prob <= 0 or len(x) == 0:
             return MixedBatch(x, y, y, 1.0)
-        # the batch-level draws come back to the host (one sync) since lam is a Python float
-        draws = torch.rand(3, generator=generator, device=generator.device)
-        u_mix, u_mode, u_seed = draws.tolist()
+        if host_seed is not None:  # drawn on the host: no read-back from the device
+            rng = random.Random(host_seed)
+            u_mix, u_mode = rng.random(), rng.random()
+        else:  # drawn from ``generator`` (on the CPU a read-back costs nothing)
+            draws = torch.rand(3, generator=generator, device=generator.device)
+            u_mix, u_mode, u_seed = draws.tolist()
+            rng = random.Random(int(u_seed * 2**53))
         if u_mix >= c.mix_prob:
             return MixedBatch(x, y, y, 1.0)
         mode, alpha = modes[0] if len(modes) == 1 or u_mode < 0.5 else modes[1]
-        rng = random.Random(int(u_seed * 2**53))
         lam = rng.betavariate(alpha, alpha)
         partner = permutation(len(x), generator, x.device)
         if mode == "mixup":
