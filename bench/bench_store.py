@@ -106,24 +106,16 @@ def main() -> None:
         read_times = _timed(lambda: store.read_metrics(run_id), 10)
         big_id = store.create_run(config, name="busy")["id"]
         big_cost = _per_epoch_cost(store, big_id, 50)
-        cli_times = _timed(
-            lambda: subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "resnet_tui",
-                    "--runs-dir",
-                    str(store.root),
-                    "runs",
-                    "list",
-                    "--json",
-                ],
-                cwd=REPO,
-                check=True,
-                capture_output=True,
-            ),
-            5,
-        )
+
+        def cli_run(*extra: str) -> None:
+            command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(store.root)]
+            subprocess.run(
+                [*command, "runs", "list", *extra], cwd=REPO, check=True, capture_output=True
+            )
+
+        cli_times = _timed(lambda: cli_run("--json"), 5)
+        table_times = _timed(lambda: cli_run(), 5)  # the table a person reads: newest 50
+        all_times = _timed(lambda: cli_run("--all"), 3)  # the table of every run
 
     import_times = []
     for _ in range(5):
@@ -163,10 +155,14 @@ def main() -> None:
     print(f"  ratio list_runs / 0.3 s budget  {med(list_times) / 0.3:7.3f}")
     print(f"  ratio per-epoch (busy) / 1 s digits epoch {med(big_cost) / 1.0:7.4f}")
     print(f"  `resnet-tui runs list --json`, whole process {_ms(med(cli_times))}")
+    print(f"  `resnet-tui runs list` (newest 50), whole process {_ms(med(table_times))}")
+    print(f"  `resnet-tui runs list --all`, whole process {_ms(med(all_times))}")
     if args.json:
         figures = {
             "list_runs_s": med(list_times),
-            "cli_runs_list_s": med(cli_times),
+            "cli_runs_list_s": med(table_times),
+            "cli_runs_list_json_s": med(cli_times),
+            "cli_runs_list_all_s": med(all_times),
             "per_epoch_s": med(big_cost),
             "per_epoch_one_run_s": med(small_cost),
             "create_run_s": med(create_times[-100:]),

@@ -416,22 +416,53 @@ def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
+LIST_LIMIT = 50  # rows `runs list` prints by default (newest first); --all prints every run
+
+
 @runs_app.command("list")
 @user_errors
-def runs_list(as_json: JsonOption = False) -> None:
-    """Every run, newest first."""
+def runs_list(
+    status: Annotated[
+        list[str] | None,
+        typer.Option(help="Only runs with this status (repeatable): running, finished, ..."),
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(help=f"Print the newest N runs [{LIST_LIMIT}; --json: every run]."),
+    ] = None,
+    show_all: Annotated[bool, typer.Option("--all", "-a", help="Print every run.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The runs, newest first (the newest 50 unless --all or --limit)."""
+    from engine.store import STATUSES
+
+    for value in status or []:
+        if value not in STATUSES:
+            fail(f"--status {value}: not a run status; one of {', '.join(STATUSES)}")
+    if limit is not None and limit < 1:
+        fail(f"--limit: must be at least 1, got {limit}")
     s = store()
     docs = s.list_runs()
     show_warnings(s)
+    if status:
+        docs = [d for d in docs if d.get("status") in status]
+    total = len(docs)
+    if limit is None and not show_all and not as_json:
+        limit = LIST_LIMIT
+    if limit is not None and not show_all:
+        docs = docs[:limit]
     if as_json:
         _print_json([_row(d) for d in docs])
         return
     if not docs:
-        typer.echo(f"no runs in {s.root}; start one with `resnet-tui train digits-quick`")
+        which = f"{' or '.join(status)} runs" if status else "runs"
+        typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")
         return
     c = console()
     columns = RUN_COLUMNS if c.width >= 140 else NARROW_RUN_COLUMNS
     c.print(_table(f"runs in {s.root}", columns, [_row(d) for d in docs]))
+    if len(docs) < total:
+        typer.echo(f"the newest {len(docs)} of {total:,} runs; --all or --limit N for more")
 
 
 @runs_app.command("show")

@@ -57,6 +57,34 @@ def test_runs_list_and_json(trained: Path) -> None:
     assert code == 0 and "first" in out and "finished" in out
 
 
+def test_runs_list_prints_the_newest_50_unless_asked_and_filters_by_status(
+    tmp_path: Path,
+) -> None:
+    from tui_fixtures import build_big_store
+
+    store = build_big_store(tmp_path / "runs", runs=60, epochs=2)
+    newest = store.list_runs()[0]["id"]
+    store.set_status(newest, "stopped", "stopped by a test")
+    args = ["--runs-dir", str(tmp_path / "runs"), "runs", "list"]
+    code, out = cli(*args)
+    assert code == 0 and out.count("bulk-") == 50
+    assert "the newest 50 of 60 runs; --all or --limit N for more" in out
+    code, out = cli(*args, "--all")
+    assert code == 0 and out.count("bulk-") == 60 and "the newest" not in out
+    code, out = cli(*args, "--limit", "3", "--json")
+    assert code == 0 and len(json.loads(out)) == 3
+    code, out = cli(*args, "--json")
+    assert code == 0 and len(json.loads(out)) == 60  # scripts get every run
+    code, out = cli(*args, "--status", "stopped", "--json")
+    assert [r["id"] for r in json.loads(out)] == [newest]
+    code, out = cli(*args, "--status", "crashed")
+    assert code == 0 and "no crashed runs in" in out
+    code, out = cli(*args, "--status", "done")
+    assert code == 2 and "--status done: not a run status; one of queued" in out
+    code, out = cli(*args, "--limit", "0")
+    assert code == 2 and "--limit: must be at least 1" in out
+
+
 def test_runs_best_is_the_seed_000_table(trained: Path) -> None:
     code, out = cli("--runs-dir", str(trained), "runs", "best", "--json")
     assert code == 0
