@@ -126,7 +126,10 @@ def main_callback(
 def open_console() -> None:
     from resnet_tui.app import ResnetApp
 
-    ResnetApp(runs_dir=State.runs_dir).run()
+    console_app = ResnetApp(runs_dir=State.runs_dir)
+    console_app.run()
+    if console_app.return_code:  # an internal error: Textual printed its traceback
+        raise typer.Exit(console_app.return_code)
 
 
 @app.command()

@@ -268,6 +268,36 @@ async def test_runs_table_sorts_filters_and_shows_derived_status(fixture_runs: P
 
 
 @sync
+async def test_a_run_that_changes_then_a_sort_reorders_without_losing_a_row(
+    fixture_runs: Path,
+) -> None:
+    """Found by a newcomer's trial: a row whose cells changed (a live run's epoch) made the
+    next sort fail with a KeyError, which quit the console."""
+    store = RunStore(fixture_runs)
+    live = "20250314-170000-digits-live-0007"
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        epochs = (app.runs_by_id[live].get("epoch") or 0) + 1
+        store.update(live, epoch=epochs, pid=os.getpid())  # alive: it stays "running"
+        app.follower.invalidate()
+        await settle(
+            pilot,
+            lambda: f"{epochs}/" in str(table.get_cell(live, "epochs")),
+            what="the changed row",
+        )
+        order = [str(k.value) for k in table.rows]
+        for _ in range(8):  # every sortable column, then back
+            await pilot.press("s")
+            await settle(pilot)
+            assert sorted(str(k.value) for k in table.rows) == sorted(order)
+        await pilot.press("S")
+        await settle(pilot)
+        assert app.is_running and table.row_count == len(order)
+
+
+@sync
 async def test_run_detail_confusion_and_summary(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="runs")
     async with app.run_test(size=(100, 30)) as pilot:

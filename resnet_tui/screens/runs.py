@@ -210,6 +210,8 @@ class RunsScreen(ViewScreen):
                 for key, cell in new.items():
                     if old.get(key) != cell:
                         table.update_cell(run_id, key, cell.text, update_width=True)
+                    else:  # keep the object the table holds: _reorder finds rows by it
+                        new[key] = old[key]
                 self._cells[run_id] = new
         self._update_info()
 
@@ -217,6 +219,10 @@ class RunsScreen(ViewScreen):
         position = {run_id: i for i, run_id in enumerate(order)}
         # DataTable.sort hands the key function cell values: the name cell says which run.
         owner = {id(cells["name"].text): run_id for run_id, cells in self._cells.items()}
+        table = self.table
+        if any(id(table.get_cell(run_id, "name")) not in owner for run_id in order):
+            self._rebuild(order)  # (never expected: the rows are matched by their name cell)
+            return
         current = self._cursor_id()
         self.table.sort("name", key=lambda text: position[owner[id(text)]])
         if current in position:
