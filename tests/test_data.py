@@ -242,12 +242,18 @@ def test_failed_download_is_a_clear_error(
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
+    root = tmp_path / "not" / "yet"  # folders the download makes, removed when it fails
     with pytest.raises(DataError) as err:
-        load_dataset(DataConfig(name=name, root=str(tmp_path), download=True), CPU)
+        load_dataset(DataConfig(name=name, root=str(root), download=True), CPU)
     message = str(err.value)
     assert calls, "the download should have been attempted (and refused by the test)"
     assert message.startswith("data.root: could not download")
     assert "Temporary failure in name resolution" in message and "--set data.root=PATH" in message
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "mine").mkdir()  # a folder that was there before stays
+    with pytest.raises(DataError):
+        load_dataset(DataConfig(name=name, root=str(tmp_path / "mine"), download=True), CPU)
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
 
 
 def test_corrupt_file_is_a_data_error(tmp_path: Path) -> None:

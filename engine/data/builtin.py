@@ -9,6 +9,7 @@ copies re-packed elsewhere (or written by tests) load.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -167,6 +168,29 @@ SOURCES: dict[str, _Source] = {
 }
 
 
+def _first_missing(path: str) -> str | None:
+    """The outermost folder of ``path`` that does not exist yet (None: it all exists)."""
+    missing = None
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        missing = current
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return missing
+
+
+def _remove_if_empty(top: str) -> None:
+    """Remove the folder tree ``top`` if it holds no file (folders made for a download)."""
+    try:
+        if any(files for _, _, files in os.walk(top)):
+            return
+        shutil.rmtree(top)
+    except OSError:
+        pass
+
+
 def _open(name: str, root: str, train: bool, download: bool) -> Any:
     """Open one split; every failure becomes a DataError that says what to put where."""
     src = SOURCES[name]
@@ -198,10 +222,13 @@ def _open(name: str, root: str, train: bool, download: bool) -> Any:
         ) from error
     previous_timeout = socket.getdefaulttimeout()
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # urllib waits forever on a silent network
+    created = _first_missing(root)
     try:
         os.makedirs(root, exist_ok=True)
         return src.open(root, train, True)
     except Exception as error:  # network, disk, torchvision: all mean "not downloaded"
+        if created is not None:
+            _remove_if_empty(created)  # a failed download leaves no empty folders behind
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         reason = reason if len(reason) <= 400 else reason[:397] + "..."
         raise DataError(
