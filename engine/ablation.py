@@ -157,8 +157,7 @@ def group_runs(store: RunStore, group: str) -> list[dict[str, Any]]:
     groups = sorted({d["group"] for d in docs})
     if not docs:
         raise AblationError(
-            f"no ablation group '{group}' in {store.root}; groups are named ablate-... "
-            "(see the group column of `resnet-tui runs show`)"
+            f"no ablation group '{group}' in {store.root}; see `resnet-tui ablate --list`"
         )
     if len(groups) > 1:
         raise AblationError(f"'{group}' matches {len(groups)} groups: {', '.join(groups)}")
@@ -171,14 +170,32 @@ def group_runs(store: RunStore, group: str) -> list[dict[str, Any]]:
     return sorted(docs, key=rank)
 
 
-def list_groups(store: RunStore) -> list[str]:
-    """Every ablation group in the store, newest first."""
-    seen: dict[str, None] = {}
-    for doc in store.list_runs():
+def list_groups(store: RunStore) -> list[dict[str, Any]]:
+    """Every ablation group in the store, newest first: its name, preset, runs (base first:
+    ablation label, status) and the base run's best val accuracy."""
+    docs = store.list_runs()
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for doc in docs:
         group = doc.get("group")
         if isinstance(group, str) and group.startswith(GROUP_PREFIX):
-            seen.setdefault(group)
-    return list(seen)
+            groups.setdefault(group, []).append(doc)
+    out = []
+    for group, members in groups.items():
+        rows = ablation_rows(members, group)
+        base = next((r for r in rows if r["ablation"] == BASE), None)
+        out.append(
+            {
+                "group": group,
+                "preset": members[0].get("preset", ""),
+                "runs": len(rows),
+                "removed": ", ".join(r["ablation"] for r in rows if r["ablation"] != BASE),
+                "finished": sum(1 for r in rows if r["status"] == "finished"),
+                "status": ", ".join(sorted({str(r["status"]) for r in rows})),
+                "base_val_acc": base["val_acc"] if base else None,
+            }
+        )
+    out.sort(key=lambda row: row["group"], reverse=True)  # ablate-<time>-...: newest first
+    return out
 
 
 def _stat(doc: dict[str, Any] | None, section: str, key: str) -> float | None:

@@ -734,6 +734,17 @@ class RunStore:
         if len(matches) == 1:
             return str(matches[0]["id"])
         if not matches:
+            named = sorted(
+                str(d.get("name")) for d in docs if str(d.get("name", "")).startswith(ref)
+            )
+            if ref and named:
+                shown = ", ".join(named[:10]) + (
+                    f" and {len(named) - 10} more" if len(named) > 10 else ""
+                )
+                raise StoreError(
+                    f"no run with id or name '{ref}' in {self.root}; names that start with it: "
+                    f"{shown}; give a whole name or the start of an id"
+                )
             raise self._unknown(ref)
         matches.sort(key=lambda d: (_sort_time(d), d["id"]), reverse=True)
         shown = ", ".join(f"{d['id']} ({d.get('name', '')})" for d in matches[:10])

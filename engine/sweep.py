@@ -175,6 +175,14 @@ def _parse_values(text: str, option: str, example: str) -> tuple[str, tuple[Any,
 
 def parse_grid(text: str) -> Param:
     """``optim.name=sgd,adam,adadelta``: every value, in every combination with the others."""
+    key, raw = _split_assignment(text, "--grid", "optim.lr=0.001,0.01,0.1")
+    if re.fullmatch(r"[^,:]+:[^,:]+(:(log|int))*", raw):
+        raise ConfigError(
+            f"--grid {key}={raw}: LOW:HIGH is a range, and ranges are searched, not gridded: "
+            f"use --search N --range {key}={raw} (in the console: mode search), or list the "
+            f"grid's values: --grid {key}=V1,V2,...",
+            key,
+        )
     key, values = _parse_values(text, "--grid", "optim.lr=0.001,0.01,0.1")
     return Param(key, "grid", values)
 
@@ -339,6 +347,14 @@ def plan_sweep(
         if p.key in seen:
             raise ConfigError(f"{p.key} is swept twice; give it once", p.key)
         seen.add(p.key)
+    for fixed in sets or []:
+        key = fixed.partition("=")[0].strip()
+        if key in seen:
+            raise ConfigError(
+                f"{key} is swept and also fixed (--set {fixed.strip()}); the sweep would "
+                "override the fixed value: drop one of them",
+                key,
+            )
     if prune_startup < 0:
         raise ConfigError(f"--prune-startup: must be 0 or more, got {prune_startup}")
     base_config, preset_name = resolve(preset, sets)

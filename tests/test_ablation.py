@@ -89,8 +89,10 @@ def test_ablate_on_digits_through_the_cli(runs_dir: Path) -> None:
     )
     assert code == 0, out
     store = RunStore(runs_dir)
-    (group,) = list_groups(store)
+    (listed,) = list_groups(store)
+    group = listed["group"]
     assert group.startswith("ablate-") and group in out
+    assert listed["runs"] == listed["finished"] == 3 and listed["removed"] == "relu, bn"
     docs = [d for d in store.list_runs() if d.get("group") == group]
     assert sorted(d["ablation"] for d in docs) == ["base", "bn", "relu"]
     assert all(d["status"] == "finished" and d["epoch"] == 1 for d in docs)
@@ -115,6 +117,11 @@ def test_ablate_on_digits_through_the_cli(runs_dir: Path) -> None:
         assert row["d_val_acc"] == pytest.approx(row["val_acc"] - base["val_acc"])
     code, out = cli(runs_dir, "ablate", "--show", group)
     assert code == 0 and "diff" in out and ("-0." in out or "+0." in out)
+    code, out = cli(runs_dir, "ablate", "--list", "--json")
+    assert code == 0 and [r["group"] for r in json.loads(out)] == [group]
+    assert json.loads(out)[0]["base_val_acc"] == by["base"]["best"]["val_acc"]
+    code, out = cli(runs_dir, "ablate", "--list")
+    assert code == 0 and group in out and "relu, bn" in out and "3/3" in out
 
 
 def test_ablate_refusals_are_one_line(runs_dir: Path) -> None:
@@ -125,7 +132,11 @@ def test_ablate_refusals_are_one_line(runs_dir: Path) -> None:
     )
     assert code == 2 and "cannot remove it" in out
     code, out = cli(runs_dir, "ablate", "--show", "ablate-nothing")
-    assert code == 2 and "no ablation group" in out
+    assert code == 2 and "no ablation group" in out and "ablate --list" in out
+    code, out = cli(runs_dir, "ablate", "--list")
+    assert code == 0 and "no ablations in" in out
+    code, out = cli(runs_dir, "ablate", "digits-quick", "--list")
+    assert code == 2 and "--list lists the groups" in out
     assert RunStore(runs_dir).list_runs() == []
 
 

@@ -122,6 +122,8 @@ def test_resolve(runs_dir: Path) -> None:
     assert b in str(ambiguous.value) and c in str(ambiguous.value)
     with pytest.raises(StoreError, match=r"no run 'nope' in .*runs list"):
         store.resolve("nope")
+    with pytest.raises(StoreError, match=r"names that start with it: twin, twin; give a whole"):
+        store.resolve("tw")
     with pytest.raises(StoreError, match="no run"):
         store.get("20990101-000000-missing-abcd")
 

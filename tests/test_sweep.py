@@ -96,13 +96,18 @@ BAD_PLANS = [
     ({"search": 3, "ranges": ["optim.momentum=0.5:1.5"]}, "optim.momentum"),
     ({"search": 3, "choices": ["model.act=relu,tanh"]}, "model.act: 'tanh' is not one of"),
     ({"grid": ["optim.lr=0.1"], "name": "Bad Name"}, "--name 'Bad Name'"),
+    ({"grid": ["optim.lr=0.001:0.3:log"]}, "ranges are searched, not gridded"),
+    ({"grid": ["optim.lr=0.05,0.1"], "sets": ["optim.lr=0.3"]}, "is swept and also fixed"),
+    ({"search": 2, "choices": ["optim.name=sgd,adam"], "sets": ["optim.name=sgd"]}, "also fixed"),
 ]
 
 
 @pytest.mark.parametrize(("kwargs", "needle"), BAD_PLANS, ids=[n for _, n in BAD_PLANS])
 def test_bad_plans_are_refused_with_a_message(kwargs: dict[str, Any], needle: str) -> None:
+    kwargs = dict(kwargs)
+    sets = kwargs.pop("sets", None)
     with pytest.raises(ConfigError, match=None) as info:
-        plan_sweep("digits-quick", **kwargs)
+        plan_sweep("digits-quick", sets, **kwargs)
     assert needle in str(info.value)
 
 

@@ -137,6 +137,9 @@ def ablate(
         str | None,
         typer.Option("--show", help="Show the comparison of an existing group (ablate-...)."),
     ] = None,
+    show_list: Annotated[
+        bool, typer.Option("--list", help="List the ablation groups of the run store.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Ablation study (seed 002): the base run and one run per removed component.
@@ -149,6 +152,11 @@ def ablate(
 
     cli = _cli()
     s = cli.store()
+    if show_list:
+        if preset or remove or sets or show:
+            cli.fail("--list lists the groups; drop PRESET, --remove, --set and --show")
+        _print_groups(s, as_json)
+        return
     if show:
         if preset or remove or sets:
             cli.fail("--show prints an existing group; drop PRESET, --remove and --set")
@@ -191,6 +199,24 @@ def ablate(
     _print_ablation(ablation_table(s, group), as_json)
     if failures or any(d.get("status") in ("stopped", "failed", "crashed") for d in docs):
         raise typer.Exit(1)
+
+
+def _print_groups(s: Any, as_json: bool) -> None:
+    from engine.ablation import list_groups
+
+    cli = _cli()
+    rows = list_groups(s)
+    if as_json:
+        cli._print_json(rows)
+        return
+    if not rows:
+        typer.echo(f"no ablations in {s.root}; start one with `resnet-tui ablate --help`")
+        return
+    for row in rows:
+        row["done"] = f"{row['finished']}/{row['runs']}"
+    columns = ("group", "preset", "removed", "done", "base_val_acc")
+    cli.console().print(cli._table(f"ablations in {s.root}", columns, rows))
+    typer.echo("the comparison of one: `resnet-tui ablate --show GROUP`")
 
 
 def _print_ablation(rows: list[dict[str, Any]], as_json: bool) -> None:
