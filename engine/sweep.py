@@ -104,6 +104,16 @@ class Param:
             log=bool(data.get("log", False)),
         )
 
+    def argument(self) -> str:
+        """The text its option parses back into it: ``optim.lr=0.01,0.1`` or
+        ``optim.lr=0.0001:0.1:log``."""
+        if self.kind in ("grid", "choice"):
+            shown = [str(v).lower() if isinstance(v, bool) else str(v) for v in self.values]
+            return f"{self.key}={','.join(shown)}"
+        flags = (":log" if self.log else "") + (":int" if self.kind == "int" else "")
+        low, high = (int(self.low), int(self.high)) if self.kind == "int" else (self.low, self.high)
+        return f"{self.key}={low}:{high}{flags}"
+
     def describe(self) -> str:
         if self.kind in ("grid", "choice"):
             return f"{self.key} in {{{', '.join(_show(v) for v in self.values)}}}"

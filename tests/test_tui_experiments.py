@@ -21,7 +21,7 @@ import pytest
 from conftest import REPO
 from rich.console import Console
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static, TabbedContent
+from textual.widgets import DataTable, Input, Static, TabbedContent, TextArea
 from tui_fixtures import (
     ABLATION_BASE,
     ABLATION_GROUP,
@@ -40,6 +40,7 @@ from tui_fixtures import (
 from engine.store import RunStore
 from resnet_tui.app import ResnetApp
 from resnet_tui.screens.detail import RunDetailScreen
+from resnet_tui.screens.experiment_forms import SweepFormScreen
 from resnet_tui.screens.sweeps import SweepsScreen
 from resnet_tui.widgets.param_plot import ParamPlot
 
@@ -269,6 +270,21 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
         await pilot.press("escape", "b")
         await settle(pilot)
         assert isinstance(app.screen, RunDetailScreen) and app.screen.run_id == trials[2]
+        header = _plain(app, "#detail-header")
+        assert f"sweep {SWEEP_GRID} · trial 2: optim.name=sgd, optim.lr=0.1" in header
+        # n: a new sweep, its form filled from the selected sweep's request
+        await pilot.press("escape", "n")
+        await settle(pilot)
+        form = app.screen
+        assert isinstance(form, SweepFormScreen)
+        assert form.query_one("#sweep-lines", TextArea).text == (
+            "optim.name=sgd,adam\noptim.lr=0.001,0.01,0.1"
+        )
+        assert form.query_one("#sweep-sets", Input).value == "train.epochs=12"
+        await settle(pilot, lambda: "6 trials of digits-quick" in _plain(app, "#form-preview"))
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is screen
 
 
 @sync
@@ -376,3 +392,15 @@ def test_snapshot_stacking_tab(snap_compare: Any, snapshot_runs: str) -> None:
 def test_snapshot_ablation_tab(snap_compare: Any, snapshot_runs: str) -> None:
     app = make_app(snapshot_runs, start_mode="runs")
     assert snap_compare(app, terminal_size=(120, 36), run_before=_detail(NO_RELU, "a"))
+
+
+def test_a_log_axis_always_has_labelled_ticks_inside_the_data() -> None:
+    """plotext draws no tick outside the data: a search over less than two decades showed an
+    empty axis (found by a newcomer's trial)."""
+    from resnet_tui.widgets.param_plot import log_ticks
+
+    assert log_ticks((0.002, 0.01, 0.05, 0.2)) == ([0.01, 0.1], ["1e-2", "1e-1"])
+    ticks, labels = log_ticks((0.011, 0.05, 0.09))
+    assert labels == ["0.011", "0.031", "0.09"] and ticks[0] == 0.011 and ticks[-1] == 0.09
+    assert log_ticks((0.5, 2.0, 20.0)) == ([1.0, 10.0], ["1", "1e1"])
+    assert log_ticks((0.01, 0.01)) == ([0.01], ["0.01"])

@@ -233,8 +233,9 @@ def _stack_ended(app: ResnetApp, code: int, log_path: Path) -> None:
 # ---------------------------------------------------------------- sweeps and ablations
 
 
-def new_sweep(app: ResnetApp, preset: str = "") -> None:
-    """The sweep form; once the sweep is started, the Sweeps view shows it."""
+def new_sweep(app: ResnetApp, preset: str = "", template: dict[str, Any] | None = None) -> None:
+    """The sweep form (filled from the sweep document ``template`` when given); once the
+    sweep is started, the Sweeps view shows it."""
     from resnet_tui.screens.experiment_forms import SweepFormScreen
 
     def started(name: str | None) -> None:
@@ -249,7 +250,7 @@ def new_sweep(app: ResnetApp, preset: str = "") -> None:
         app.sweep_focus = name
         app.switch_mode("sweeps")
 
-    app.push_screen(SweepFormScreen(preset), started)
+    app.push_screen(SweepFormScreen(preset, template), started)
 
 
 def new_ablation(app: ResnetApp, preset: str = "") -> None:

@@ -28,7 +28,7 @@ from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.charts import CurvePlot, Series
 from resnet_tui.widgets.confusion import ConfusionMatrix, accuracy_text, valid_matrix
-from resnet_tui.widgets.experiments import ablation_group, is_stacked, read_stacking
+from resnet_tui.widgets.experiments import ablation_group, is_stacked, read_stacking, show_value
 from resnet_tui.widgets.reports import (
     ablation_table,
     contribution_text,
@@ -59,6 +59,16 @@ def header_text(doc: dict[str, Any], seconds: float | None) -> Text:
         f"time {fmt.duration(seconds)}",
     ]
     text.append(" · ".join(parts))
+    if isinstance(doc.get("sweep"), str):  # a trial: which sweep, which point
+        params = ", ".join(
+            f"{k}={show_value(v)}" for k, v in (doc.get("sweep_params") or {}).items()
+        )
+        text.append(f"\nsweep {doc['sweep']} · trial {doc.get('trial', '?')}: {params}", "cyan")
+    group = ablation_group(doc)
+    if group is not None:
+        label = doc.get("ablation")
+        what = "the base run" if label == "base" else f"without {label}"
+        text.append(f"\nablation {group} · {what} (g resumes the ablation)", "cyan")
     message = doc.get("message") or ""
     if message:
         bad = doc.get("status") in ("crashed", "failed", "diverged")

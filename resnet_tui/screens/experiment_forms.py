@@ -25,7 +25,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
@@ -100,9 +100,12 @@ class CliFormScreen(ModalScreen[str | None]):
         options, chosen = _preset_options(self.preset)
         with Vertical(classes="dialog experiment-form"):
             yield Label(self.TITLE_TEXT, classes="dialog-title")
-            yield Label("preset")
-            yield Select(options, value=chosen, allow_blank=False, compact=True, id="form-preset")
-            yield from self.compose_fields()
+            with VerticalScroll(classes="form-fields"):  # the preview and buttons stay in view
+                yield Label("preset")
+                yield Select(
+                    options, value=chosen, allow_blank=False, compact=True, id="form-preset"
+                )
+                yield from self.compose_fields()
             yield Static("", id="form-preview", classes="form-preview")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Start (ctrl+s)", variant="primary", id="start", compact=True)
@@ -275,9 +278,32 @@ class SweepFormScreen(CliFormScreen):
 
     TITLE_TEXT = "New sweep: every trial is a run of the preset with the swept keys set"
 
-    def __init__(self, preset: str = "") -> None:
-        super().__init__(preset)
+    def __init__(self, preset: str = "", template: dict[str, Any] | None = None) -> None:
+        """``template``: a sweep document whose request fills the form (``n`` in the Sweeps
+        view starts from the selected sweep)."""
+        spec = (template or {}).get("spec") or {}
+        super().__init__(str(spec.get("preset") or preset))
+        self.template = spec
         self.planned_name = ""
+        self._asked = 0  # previews asked for: a late answer to an older one is dropped
+
+    def on_mount(self) -> None:
+        spec = self.template
+        if spec:
+            from engine.sweep import Param
+
+            try:
+                lines = [Param.from_dict(p).argument() for p in spec.get("params") or []]
+            except (KeyError, TypeError, ValueError):
+                lines = []  # an unreadable document: start from an empty form
+            mode = "search" if spec.get("mode") == "search" else "grid"
+            self.query_one("#sweep-mode", Select).value = mode
+            self.query_one("#sweep-trials", Input).disabled = mode != "search"
+            self.query_one("#sweep-lines", TextArea).load_text("\n".join(lines))
+            if mode == "search":
+                self.query_one("#sweep-trials", Input).value = str(spec.get("trials") or 8)
+            self.query_one("#sweep-sets", Input).value = shlex.join(spec.get("sets") or [])
+        super().on_mount()
 
     def compose_fields(self) -> ComposeResult:
         yield Label("mode")
@@ -289,14 +315,14 @@ class SweepFormScreen(CliFormScreen):
             id="sweep-mode",
         )
         yield Label(SWEEP_HELP["grid"], id="sweep-help")
-        yield TextArea(SWEEP_EXAMPLE["grid"], id="sweep-lines", compact=True)
+        yield TextArea("", placeholder=SWEEP_EXAMPLE["grid"], id="sweep-lines", compact=True)
         with Horizontal(classes="form-row"):
             yield Label("trials (search)")
             yield Input("8", id="sweep-trials", compact=True, disabled=True)
             yield Label("at once")
             yield Input("", placeholder="1 on CPU", id="sweep-parallel", compact=True)
         yield Label("fixed overrides (section.key=value, space-separated)")
-        yield Input("", placeholder="train.epochs=3", id="sweep-sets", compact=True)
+        yield Input("", placeholder="e.g. train.epochs=3", id="sweep-sets", compact=True)
         yield Label("name")
         yield Input("", placeholder="derived from the request", id="sweep-name", compact=True)
 
@@ -318,9 +344,7 @@ class SweepFormScreen(CliFormScreen):
         mode = event.value if isinstance(event.value, str) else "grid"
         self.query_one("#sweep-help", Label).update(SWEEP_HELP[mode])
         self.query_one("#sweep-trials", Input).disabled = mode != "search"
-        lines = self.query_one("#sweep-lines", TextArea)
-        if lines.text in SWEEP_EXAMPLE.values():
-            lines.load_text(SWEEP_EXAMPLE[mode])
+        self.query_one("#sweep-lines", TextArea).placeholder = SWEEP_EXAMPLE[mode]
 
     def changed(self) -> None:
         try:
@@ -328,19 +352,28 @@ class SweepFormScreen(CliFormScreen):
         except UserError as exc:
             self.show(str(exc), error=True)
             return
-        self._preview(request)
+        self._asked += 1
+        if not request.lines:
+            self.planned_name = ""
+            example = SWEEP_EXAMPLE[request.mode].replace("\n", "  and  ")
+            self.show(Text(f"write the swept keys, one per line, e.g. {example}", style="dim"))
+            return
+        self._preview(request, self._asked)
 
     @work(thread=True, exclusive=True, group="form-preview", exit_on_error=False)
-    def _preview(self, request: SweepRequest) -> None:
+    def _preview(self, request: SweepRequest, asked: int) -> None:
+        from engine.sweep import existing_sweep
+
         try:
             spec = request.plan()
+            existing = existing_sweep(self.rt.store, spec) is not None
         except UserError as exc:
-            self.app.call_from_thread(self._previewed, None, str(exc))
+            self.app.call_from_thread(self._previewed, None, str(exc), asked, False)
             return
-        self.app.call_from_thread(self._previewed, spec, "")
+        self.app.call_from_thread(self._previewed, spec, "", asked, existing)
 
-    def _previewed(self, spec: Any, error: str) -> None:
-        if self.busy:
+    def _previewed(self, spec: Any, error: str, asked: int, existing: bool) -> None:
+        if self.busy or asked != self._asked:
             return
         if spec is None:
             self.planned_name = ""
@@ -349,12 +382,18 @@ class SweepFormScreen(CliFormScreen):
         self.planned_name = spec.name
         text = Text()
         text.append(f"{spec.trials} trial{'s' if spec.trials != 1 else ''}", style="bold")
-        text.append(f" of {spec.preset} · sweep {spec.name}\n")
+        text.append(f" of {spec.preset} · sweep {spec.name}")
+        if existing:
+            text.append(" (recorded already: Start continues it)", style="yellow")
+        text.append("\n")
         text.append("\n".join(p.describe() for p in spec.params), style="dim")
         self.show(text)
 
     def arguments(self) -> list[str]:
-        return self.request().arguments()
+        request = self.request()
+        if not request.lines:
+            raise UserError("write at least one swept key, e.g. optim.lr=0.01,0.1")
+        return request.arguments()
 
     def started(self, output: str) -> str | None:
         found = re.search(r"^sweep (\S+) running in the background", output, re.MULTILINE)
@@ -388,7 +427,7 @@ class AblationFormScreen(CliFormScreen):
                 compact=True,
             )
         yield Label("fixed overrides (section.key=value, space-separated)")
-        yield Input("", placeholder="train.epochs=3", id="ablate-sets", compact=True)
+        yield Input("", placeholder="e.g. train.epochs=3", id="ablate-sets", compact=True)
         yield Label("name of the base run (the others add -no-X)")
         yield Input("", placeholder="the preset's name", id="ablate-name", compact=True)
 

@@ -303,7 +303,7 @@ class LaunchScreen(ViewScreen):
         def closed(_: int | None) -> None:
             Path(name).unlink(missing_ok=True)
 
-        title = f"loader bench: this form ({self.preset or 'no preset'})"
+        title = f"the Launch form ({self.preset or 'no preset'})"
         screen = LoaderBenchScreen(name, title=title, workers=self.bench_workers, on_apply=apply)
         self.app.push_screen(screen, closed)
 

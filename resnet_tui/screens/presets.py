@@ -121,4 +121,4 @@ class PresetsScreen(ViewScreen):
         if preset is not None:
             from resnet_tui.screens.loader_bench import open_loader_bench
 
-            open_loader_bench(self.app, preset.name, title=f"loader bench: {preset.name}")
+            open_loader_bench(self.app, preset.name, title=preset.name)

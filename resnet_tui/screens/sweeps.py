@@ -159,6 +159,8 @@ class SweepsScreen(ViewScreen):
     def refresh_view(self) -> None:
         if not self._scanned:
             return
+        if any(d.get("status") == "queued" for d in self.sweeps):
+            self._scan()  # a sweep just started: its document is about to say running
         by_sweep: dict[str, list[dict[str, Any]]] = {}
         for doc in self.rt.runs:
             name = doc.get("sweep")
@@ -346,9 +348,9 @@ class SweepsScreen(ViewScreen):
             trials.focus()
 
     def action_new(self) -> None:
+        """A new sweep, its form filled from the selected sweep's request (if any)."""
         current = next((d for d in self.sweeps if d["name"] == self.selected), None)
-        preset = str((current or {}).get("preset") or "")
-        actions.new_sweep(self.rt, preset)
+        actions.new_sweep(self.rt, str((current or {}).get("preset") or ""), current)
 
     def action_stop(self) -> None:
         if self.selected is None:

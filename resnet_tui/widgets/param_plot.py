@@ -29,11 +29,27 @@ class ParamData:
     log_x: bool = False
 
 
-def decade_ticks(xs: tuple[float, ...]) -> tuple[list[float], list[str]]:
-    low = math.floor(math.log10(min(xs)))
-    high = math.ceil(math.log10(max(xs)))
-    ticks = [10.0**e for e in range(low, high + 1)]
-    return ticks, [f"1e{e}" if e else "1" for e in range(low, high + 1)]
+def log_ticks(xs: tuple[float, ...]) -> tuple[list[float], list[str]]:
+    """Ticks for a log x axis over ``xs``: the powers of ten inside the data's span (plotext
+    draws no tick outside it); when fewer than two fall inside (a search over less than a
+    decade or two), the ends and their geometric middle, labelled with their values."""
+    low, high = min(xs), max(xs)
+    decades = [
+        10.0**e
+        for e in range(math.floor(math.log10(low)), math.ceil(math.log10(high)) + 1)
+        if low <= 10.0**e <= high
+    ]
+    if len(decades) >= 2:
+        return decades, [_power(t) for t in decades]
+    if high <= low:
+        return [low], [f"{low:.2g}"]
+    ticks = [low, math.sqrt(low * high), high]
+    return ticks, [f"{t:.2g}" for t in ticks]
+
+
+def _power(value: float) -> str:
+    exponent = round(math.log10(value))
+    return f"1e{exponent}" if exponent else "1"
 
 
 class ParamPlot(PlotextPlot):
@@ -83,5 +99,5 @@ class ParamPlot(PlotextPlot):
             plt.scatter([data.best_x], [data.best_y], color="green", marker="@")
         if data.log_x:
             plt.xscale("log")
-            ticks, labels = decade_ticks(data.xs)
+            ticks, labels = log_ticks(data.xs)
             plt.xticks(ticks, labels)
