@@ -70,10 +70,16 @@ def stop_run(app: ResnetApp, run_id: str) -> None:
             app.call_from_thread(app.notify, str(exc), title="not stopped", severity="error")
             return
         app.follower.invalidate()
+        group = str((app.runs_by_id.get(run_id) or {}).get("group") or "")
+        resume = (
+            "g in its detail resumes the ablation's queue"
+            if group.startswith("ablate-")
+            else "resume it with r"
+        )
         app.call_from_thread(
             app.notify,
             f"asked run {run_id} to stop: it finishes the step, saves a checkpoint and is "
-            "marked stopped (resume it with r)",
+            f"marked stopped ({resume})",
             title="stopping",
         )
 

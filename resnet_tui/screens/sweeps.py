@@ -252,6 +252,7 @@ class SweepsScreen(ViewScreen):
         message = doc.get("message") or ""
         if message and doc.get("status") in ("crashed", "failed", "stopped"):
             text.append("\n" + message, style="red" if doc.get("status") != "stopped" else "dim")
+            text.append(" (here: r)", style="bold")
         info.update(text)
         self._show_trials([p["key"] for p in params], rows)
         self._show_plots(params, rows)
