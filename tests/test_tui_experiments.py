@@ -40,6 +40,7 @@ from tui_fixtures import (
 from engine.store import RunStore
 from resnet_tui.app import ResnetApp
 from resnet_tui.screens.detail import RunDetailScreen
+from resnet_tui.screens.dialogs import NameRunScreen
 from resnet_tui.screens.experiment_forms import SweepFormScreen
 from resnet_tui.screens.sweeps import SweepsScreen
 from resnet_tui.widgets.param_plot import ParamPlot
@@ -116,7 +117,14 @@ async def test_stacking_from_the_runs_table_creates_a_stacked_run(
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         await _select(pilot, members)
-        await pilot.press("k")
+        await pilot.press("k")  # asks first, with the members and an editable name
+        await settle(pilot)
+        assert isinstance(app.screen, NameRunScreen)
+        assert "m1  member-a" in screen_text(app) and "m2  member-b" in screen_text(app)
+        name_input = app.screen.query_one("#run-name", Input)
+        assert name_input.value == "stacked-member-a-member-b"
+        name_input.value = "pair"
+        await pilot.press("enter")
         await wait_for(pilot, lambda: _notes(app, "stacking"), 10, "the stacking notice")
 
         def stacked() -> dict[str, Any] | None:
@@ -126,7 +134,7 @@ async def test_stacking_from_the_runs_table_creates_a_stacked_run(
         await wait_for(pilot, stacked, 10, "the stacked run in the Runs view")
         doc = stacked()
         assert doc is not None and doc["status"] == "finished", doc
-        assert doc["members"] == members
+        assert doc["members"] == members and doc["name"] == "pair"
         assert doc["id"] in _notes(app, "stacked")[0]
         table = app.screen.query_one("#runs-table", DataTable)
         assert "stacked" in str(table.get_cell(doc["id"], "model"))
@@ -161,7 +169,10 @@ async def test_a_refused_stack_shows_the_engine_message_and_creates_nothing(
         assert not _notes(app, "stacking")
         await _select(pilot, [STOPPED])
         assert screen_text(app).count("●") == 2  # the marks are drawn (one row redrawn each)
-        await pilot.press("k")
+        await pilot.press("k", "escape")  # the question, cancelled: nothing starts
+        await settle(pilot)
+        assert not _notes(app, "stacking") and not isinstance(app.screen, NameRunScreen)
+        await pilot.press("k", "enter")
         await wait_for(pilot, lambda: _notes(app, "not stacked"), 60, "the refusal")
         message = _notes(app, "not stacked")[0]
         assert STOPPED in message and "is stopped, not finished" in message, message

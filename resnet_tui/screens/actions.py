@@ -147,7 +147,7 @@ def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
 STACK_LOGS = "stacks"  # <store>/stacks/stack-<time>.log: the output of each stack process
 
 
-def stack_runs(app: ResnetApp, run_ids: list[str]) -> None:
+def stack_runs(app: ResnetApp, run_ids: list[str], name: str = "") -> None:
     """Stack finished runs (seed 000) in a process of its own: ``resnet-tui stack ... --json``.
 
     The engine (torch) never loads in the console: the process checks the members, computes
@@ -165,7 +165,7 @@ def stack_runs(app: ResnetApp, run_ids: list[str]) -> None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         log_path = folder / f"stack-{stamp}-{os.getpid()}-{len(run_ids)}.log"
         command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(app.store.root)]
-        command += ["stack", *run_ids, "--json"]
+        command += ["stack", *run_ids, "--json"] + (["--name", name] if name else [])
         try:
             folder.mkdir(parents=True, exist_ok=True)
             from engine.runner import spawn_detached

@@ -1,4 +1,4 @@
-"""Small modal dialogs: confirm a destructive action, name a new preset."""
+"""Small modal dialogs: confirm a destructive action, name a new preset, name a new run."""
 
 from __future__ import annotations
 
@@ -93,6 +93,43 @@ class SavePresetScreen(ModalScreen[str | None]):
             self.query_one("#preset-error", Static).update(error)
             return
         self.dismiss(name)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class NameRunScreen(ModalScreen[str | None]):
+    """Confirm an action that makes a run, with its name editable (enter: go, esc: cancel)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, message: str, name: str, go: str = "Start") -> None:
+        super().__init__()
+        self._title, self._message, self._name, self._go = title, message, name, go
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(self._title, classes="dialog-title")
+            yield Static(self._message, classes="dialog-message")
+            yield Label("name of the new run")
+            yield Input(self._name, id="run-name", compact=True)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(f"{self._go} (enter)", variant="primary", id="go", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#run-name", Input).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.dismiss(self.query_one("#run-name", Input).value.strip())
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "go":
+            self._submitted()
+        else:
+            self.dismiss(None)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

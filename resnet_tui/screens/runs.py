@@ -419,7 +419,28 @@ class RunsScreen(ViewScreen):
         docs = [self.rt.runs_by_id[run_id] for run_id in self.rt.selection]
         docs.sort(key=lambda d: (str(d.get("created") or ""), d["id"]))
         members = [d["id"] for d in docs]
-        actions.stack_runs(self.rt, members)
+        names = [str(d.get("name") or d["id"]) for d in docs]
+        default = "stacked-" + "-".join(dict.fromkeys(names))
+        default = default if len(default) <= 48 else f"stacked-{len(names)}-runs"
+        from resnet_tui.screens.dialogs import NameRunScreen
+
+        def confirmed(name: str | None) -> None:
+            if name is not None:
+                actions.stack_runs(self.rt, members, name)
+
+        shown = "\n".join(
+            f"  m{i + 1}  {n}  ({d['id']})"
+            for i, (n, d) in enumerate(zip(names, docs, strict=True))
+        )
+        self.app.push_screen(
+            NameRunScreen(
+                f"Stack {len(members)} runs (seed 000)",
+                f"A linear layer over their logits, trained on the train split:\n{shown}",
+                default,
+                go="Stack",
+            ),
+            confirmed,
+        )
 
     def action_stop(self) -> None:
         doc = self._cursor_doc()
