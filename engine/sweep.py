@@ -1259,6 +1259,37 @@ def request_sweep_stop(store: RunStore, name: str) -> None:
         raise StoreError(f"sweep {name}: its process is gone") from None
 
 
+def delete_sweep(store: RunStore, name: str, with_runs: bool = False) -> list[str]:
+    """Remove a sweep: its document, log, lock and (when it is the default journal file in
+    the store) its Optuna study. Its trials stay as ordinary runs unless ``with_runs``; then
+    they are deleted too. Returns the deleted run ids. Refused while the sweep runs or, with
+    ``with_runs``, while one of its trials trains (nothing is removed then)."""
+    doc = get_sweep(store, name)
+    if doc.get("status") == "running":
+        raise StoreError(f"sweep {name} is running; stop it first (x, or `sweeps stop {name}`)")
+    trials = [d for d in store.list_runs() if d.get("sweep") == name]
+    if with_runs:
+        busy = [d["id"] for d in trials if d.get("status") in ("queued", "running")]
+        busy = [i for i in busy if store.is_alive(store.get(i))]
+        if busy:
+            raise StoreError(f"sweep {name}: trial run {busy[0]} is training; stop it first")
+    deleted = []
+    if with_runs:
+        for d in trials:
+            store.delete(d["id"])
+            deleted.append(str(d["id"]))
+    journal = _path(store, name, ".journal").resolve()
+    paths = [_path(store, name, suffix) for suffix in (".json", ".log", ".lock")]
+    if doc.get("storage") == str(journal):
+        paths.append(journal)
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot remove {path}: {exc.strerror or exc}") from exc
+    return deleted
+
+
 # ---------------------------------------------------------------- tables (plain data)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -466,3 +467,43 @@ def test_a_stopped_sweep_stops_its_trials_and_continues_them(
     summary = sweep_summary(store, "fake")
     assert summary["best"]["params"] == {"optim.lr": 0.15}
     assert [row["best_val_acc"] for row in summary["by_param"]["optim.lr"]] == [0.25, 0.5, 0.75]
+
+
+def test_sweeps_rm_keeps_or_deletes_the_trials_and_refuses_a_running_sweep(
+    tmp_path: Path,
+) -> None:
+    from tui_fixtures import SWEEP_GRID, SWEEP_SEARCH, build_experiment_store
+
+    from engine.store import atomic_write
+
+    store = build_experiment_store(tmp_path / "runs")
+    folder = tmp_path / "runs" / "sweeps"
+    args = ["--runs-dir", str(tmp_path / "runs"), "sweeps", "rm"]
+
+    def trials(name: str) -> int:
+        return sum(1 for d in store.list_runs() if d.get("sweep") == name)
+
+    grid_trials, search_trials = trials(SWEEP_GRID), trials(SWEEP_SEARCH)
+    assert grid_trials and search_trials
+    # a running sweep is refused, and so is a "no" at the question: nothing changes
+    doc = json.loads((folder / f"{SWEEP_GRID}.json").read_text())
+    running = {**doc, "status": "running", "pid": os.getpid()}
+    running.update(
+        host=socket.gethostname(), pid_start=store.process_identity(os.getpid())["pid_start"]
+    )
+    atomic_write(folder / f"{SWEEP_GRID}.json", json.dumps(running).encode())
+    result = runner.invoke(app, [*args, SWEEP_GRID, "--yes"])
+    assert result.exit_code == 2 and "is running; stop it first" in result.output
+    atomic_write(folder / f"{SWEEP_GRID}.json", json.dumps(doc).encode())
+    result = runner.invoke(app, [*args, SWEEP_GRID], input="n\n")
+    assert result.exit_code == 1 and (folder / f"{SWEEP_GRID}.json").exists()
+    # the trials stay as runs by default; --runs deletes them too
+    result = runner.invoke(app, [*args, SWEEP_GRID, "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"its {grid_trials} trial runs stay" in result.output
+    assert not (folder / f"{SWEEP_GRID}.json").exists() and trials(SWEEP_GRID) == grid_trials
+    result = runner.invoke(app, [*args, SWEEP_SEARCH, "--runs", "--yes"])
+    assert result.exit_code == 0 and f"and {search_trials} runs" in result.output
+    assert trials(SWEEP_SEARCH) == 0 and not (folder / f"{SWEEP_SEARCH}.json").exists()
+    result = runner.invoke(app, [*args, SWEEP_SEARCH, "--yes"])
+    assert result.exit_code == 2 and "no sweep" in result.output

@@ -296,6 +296,20 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is screen
+        # d: the question says what goes; s deletes the sweep, its trials stay as runs
+        grid_trials = [d["id"] for d in app.runs if d.get("sweep") == SWEEP_GRID]
+        screen.query_one("#sweeps-list", DataTable).focus()
+        await pilot.press("d")
+        await settle(pilot)
+        assert f"Its {len(grid_trials)} trial runs stay" in screen_text(app)
+        await pilot.press("s")
+        await settle(
+            pilot,
+            lambda: [str(k.value) for k in listing.rows] == [SWEEP_SEARCH],
+            what="the sweep to go",
+        )
+        assert not (experiment_runs / "sweeps" / f"{SWEEP_GRID}.json").exists()
+        assert all(run_id in app.runs_by_id for run_id in grid_trials)
 
 
 @sync

@@ -245,6 +245,28 @@ def sweeps_stop(sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")]) -> 
     typer.echo(f"asked sweep {name} to stop; continue it with `resnet-tui sweep --resume {name}`")
 
 
+def sweeps_rm(
+    sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")],
+    runs: Annotated[
+        bool, typer.Option("--runs", help="Delete its trial runs too (they stay otherwise).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+) -> None:
+    """Delete a sweep (its document, log and study); its trials stay as runs unless --runs."""
+    from engine.sweep import delete_sweep, resolve_sweep
+
+    cli = _cli()
+    s = cli.store()
+    name = resolve_sweep(s, sweep_name)
+    trials = sum(1 for d in s.list_runs() if d.get("sweep") == name)
+    what = f"sweep {name}" + (f" and its {trials} trial runs" if runs else "")
+    if not yes and not typer.confirm(f"delete {what}?", default=False):
+        cli.fail("nothing deleted", 1)
+    deleted = delete_sweep(s, name, with_runs=runs)
+    kept = "" if runs else f"; its {trials} trial runs stay (`runs list`)"
+    typer.echo(f"deleted sweep {name}" + (f" and {len(deleted)} runs" if runs else kept))
+
+
 def print_summary(summary: dict[str, Any]) -> None:
     cli = _cli()
     c = cli.console()
@@ -291,5 +313,6 @@ def register(app: typer.Typer) -> None:
     )
     group.command("list")(user_errors(sweeps_list))
     group.command("show")(user_errors(sweeps_show))
+    group.command("rm")(user_errors(sweeps_rm))
     group.command("stop")(user_errors(sweeps_stop))
     app.add_typer(group, name="sweeps")

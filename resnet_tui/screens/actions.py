@@ -346,3 +346,21 @@ def resume_ablation(app: ResnetApp, group: str) -> None:
         )
 
     app.run_worker(work, thread=True, group="actions", name=f"resume {group}")
+
+
+def delete_sweep(app: ResnetApp, name: str, with_runs: bool, after: Any = None) -> None:
+    def work() -> None:
+        from engine.sweep import delete_sweep as delete
+
+        try:
+            deleted = delete(app.store, name, with_runs=with_runs)
+        except UserError as exc:
+            app.call_from_thread(app.notify, str(exc), title="not deleted", severity="error")
+            return
+        app.follower.invalidate()
+        runs = f" and its {len(deleted)} runs" if with_runs else "; its trials stay as runs"
+        app.call_from_thread(app.notify, f"deleted sweep {name}{runs}", title="deleted")
+        if after is not None:
+            app.call_from_thread(after)
+
+    app.run_worker(work, thread=True, group="actions", name=f"delete sweep {name}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -133,3 +133,41 @@ class NameRunScreen(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ChoiceScreen(ModalScreen[str | None]):
+    """A question with several answers, each a button with its key; escape cancels."""
+
+    BINDINGS = [Binding("escape", "answer('')", "Cancel")]
+
+    def __init__(self, message: str, choices: list[tuple[str, str, str]]) -> None:
+        """``choices``: (value, button label, key)."""
+        super().__init__()
+        self.message = message
+        self.choices = choices
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(self.message, classes="dialog-message")
+            with Horizontal(classes="dialog-buttons"):
+                for value, label, _ in self.choices:
+                    yield Button(label, variant="error", id=f"choice-{value}", compact=True)
+                yield Button("Cancel (esc)", id="choice-cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#choice-cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        value = (event.button.id or "").removeprefix("choice-")
+        self.dismiss(None if value == "cancel" else value)
+
+    def on_key(self, event: events.Key) -> None:
+        for value, _, key in self.choices:
+            if event.key == key:
+                event.stop()
+                self.dismiss(value)
+                return
+
+    def action_answer(self, value: str) -> None:
+        self.dismiss(value or None)

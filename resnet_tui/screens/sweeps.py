@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from engine.sweep import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
-from resnet_tui.screens.dialogs import ConfirmScreen
+from resnet_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.experiments import (
     describe_param,
@@ -93,6 +93,7 @@ class SweepsScreen(ViewScreen):
         Binding("n", "new", "New sweep"),
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
+        Binding("d", "delete", "Delete"),
         Binding("b", "open_best", "Best trial"),
         Binding("t", "tab('sweep-trials-pane')", "Trials"),
         Binding("p", "tab('sweep-plots-pane')", "Plots"),
@@ -374,6 +375,30 @@ class SweepsScreen(ViewScreen):
     def action_resume(self) -> None:
         if self.selected is not None:
             actions.resume_sweep(self.rt, self.selected)
+
+    def action_delete(self) -> None:
+        """Delete the selected sweep; its trials stay as runs unless asked (the question
+        says how many)."""
+        if self.selected is None:
+            return
+        name = self.selected
+        trials = sum(1 for d in self.rt.runs if d.get("sweep") == name)
+
+        def answered(choice: str | None) -> None:
+            if choice in ("sweep", "runs"):
+                actions.delete_sweep(self.rt, name, with_runs=choice == "runs", after=self._scan)
+
+        self.app.push_screen(
+            ChoiceScreen(
+                f"Delete sweep [b]{escape(name)}[/b]?\nIts document, log and study go. Its "
+                f"{trials} trial runs stay as ordinary runs unless you delete them too.",
+                [
+                    ("sweep", "Delete the sweep (s)", "s"),
+                    ("runs", f"…and its {trials} runs (a)", "a"),
+                ],
+            ),
+            answered,
+        )
 
     def action_open_best(self) -> None:
         best = best_trial(self._trial_rows)
