@@ -43,6 +43,7 @@ from resnet_tui.screens.detail import RunDetailScreen
 from resnet_tui.screens.dialogs import NameRunScreen
 from resnet_tui.screens.experiment_forms import SweepFormScreen
 from resnet_tui.screens.sweeps import SweepsScreen
+from resnet_tui.widgets.charts import CurvePlot
 from resnet_tui.widgets.param_plot import ParamPlot
 
 QUICK = "20250312-180000-digits-quick-0001"
@@ -265,6 +266,18 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
         assert data[0] is not None and data[0].categorical and data[0].labels == ("adam", "sgd")
         assert data[1] is not None and not data[1].categorical and data[1].log_x
         assert len(data[1].xs) == 6  # the pruned trial has a val accuracy too
+        # h: the optimisation history, each trial and the best so far (finished trials)
+        await pilot.press("h")
+        await settle(pilot)
+        history = screen.query_one("#sweep-history", CurvePlot)
+        trial, best = history._series
+        assert trial.scatter and list(trial.xs) == [0, 1, 2, 3, 4, 5]
+        rows = {r["trial"]: r for r in screen._trial_rows}
+        finished = [100 * rows[t]["val_acc"] for t in range(6) if rows[t]["status"] == "finished"]
+        running = [max(finished[: i + 1]) for i in range(5)] + [max(finished)]
+        assert sorted(set(best.ys)) == sorted(set(running))  # a step at each new best
+        assert list(best.ys) == sorted(best.ys) and best.xs[-1] == 5
+        assert best.ys[-1] == 100 * rows[2]["val_acc"]  # the best trial; trial 5 was pruned
         # The search sweep: one numeric key.
         await pilot.press("down")
         await settle(pilot)
@@ -296,6 +309,12 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
         await pilot.press("escape")
         await settle(pilot)
         assert app.screen is screen
+        # c: the scored trials, best first, in the Compare view
+        await pilot.press("c")
+        await settle(pilot)
+        assert app.current_mode == "compare" and app.selection == set(trials)
+        await pilot.press("7")
+        await settle(pilot)
         # d: the question says what goes; s deletes the sweep, its trials stay as runs
         grid_trials = [d["id"] for d in app.runs if d.get("sweep") == SWEEP_GRID]
         screen.query_one("#sweeps-list", DataTable).focus()

@@ -23,6 +23,7 @@ from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
 from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
 from resnet_tui.widgets.experiments import (
     describe_param,
     is_numeric,
@@ -82,6 +83,37 @@ def param_data(param: dict[str, Any], rows: list[dict[str, Any]]) -> ParamData:
     )
 
 
+def history_series(rows: list[dict[str, Any]]) -> list[Series]:
+    """Optuna's optimisation history: each scored trial's val accuracy by trial number, and
+    the best so far among the finished ones (percent)."""
+    scored = sorted(
+        (r for r in rows if isinstance(r["trial"], int) and r["val_acc"] is not None),
+        key=lambda r: r["trial"],
+    )
+    if not scored:
+        return []
+    best_xs: list[float] = []
+    best_ys: list[float] = []
+    best = None
+    for row in scored:
+        if row["status"] == "finished" and (best is None or row["val_acc"] > best):
+            if best is not None:  # a step: the old best up to this trial, then the new one
+                best_xs.append(float(row["trial"]))
+                best_ys.append(100 * best)
+            best = row["val_acc"]
+        if best is not None:
+            best_xs.append(float(row["trial"]))
+            best_ys.append(100 * best)
+    trials = Series(
+        "trial",
+        [float(r["trial"]) for r in scored],
+        [100 * r["val_acc"] for r in scored],
+        COLORS[0],
+        scatter=True,
+    )
+    return [trials, Series("best so far", best_xs, best_ys, COLORS[2])] if best_xs else [trials]
+
+
 def _params_text(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={show_value(v)}" for k, v in params.items())
 
@@ -97,6 +129,8 @@ class SweepsScreen(ViewScreen):
         Binding("b", "open_best", "Best trial"),
         Binding("t", "tab('sweep-trials-pane')", "Trials"),
         Binding("p", "tab('sweep-plots-pane')", "Plots"),
+        Binding("h", "tab('sweep-history-pane')", "History"),
+        Binding("c", "compare", "Compare"),
         Binding("escape", "focus_list", "Sweeps", show=False),
     ]
 
@@ -121,6 +155,10 @@ class SweepsScreen(ViewScreen):
                     yield DataTable(id="sweep-trials", cursor_type="row", zebra_stripes=True)
                 with TabPane("Accuracy", id="sweep-plots-pane"):
                     yield Horizontal(id="sweep-plots")
+                with TabPane("History", id="sweep-history-pane"):
+                    yield CurvePlot(
+                        "val acc % by trial", xlabel="trial", integer_x=True, id="sweep-history"
+                    )
 
     def on_mount(self) -> None:
         table = self.query_one("#sweeps-list", DataTable)
@@ -231,6 +269,7 @@ class SweepsScreen(ViewScreen):
             )
             self._show_trials([], [])
             self._show_plots([], [])
+            self.query_one("#sweep-history", CurvePlot).set_series([])
             return
         params = sweep_params(doc)
         counts = status_counts(rows)
@@ -257,6 +296,7 @@ class SweepsScreen(ViewScreen):
         info.update(text)
         self._show_trials([p["key"] for p in params], rows)
         self._show_plots(params, rows)
+        self.query_one("#sweep-history", CurvePlot).set_series(history_series(rows))
 
     def _show_trials(self, keys: list[str], rows: list[dict[str, Any]]) -> None:
         if keys == self._trial_keys and rows == self._trial_rows:
@@ -399,6 +439,19 @@ class SweepsScreen(ViewScreen):
             ),
             answered,
         )
+
+    def action_compare(self) -> None:
+        """The sweep's scored trials, best first (at most 8), in the Compare view."""
+        scored = [r for r in self._trial_rows if r["val_acc"] is not None]
+        if not scored:
+            self.notify("no trial has a val accuracy yet", severity="warning")
+            return
+        scored.sort(key=lambda r: r["val_acc"], reverse=True)
+        self.rt.selection.clear()
+        self.rt.selection.update(r["run"] for r in scored[:8])
+        if len(scored) > 8:
+            self.notify(f"the best 8 of {len(scored)} trials", title="compare")
+        self.app.switch_mode("compare")
 
     def action_open_best(self) -> None:
         best = best_trial(self._trial_rows)
