@@ -121,7 +121,8 @@ async def test_stacking_from_the_runs_table_creates_a_stacked_run(
         await pilot.press("k")  # asks first, with the members and an editable name
         await settle(pilot)
         assert isinstance(app.screen, NameRunScreen)
-        assert "m1  member-a" in screen_text(app) and "m2  member-b" in screen_text(app)
+        message = str(app.screen.query_one(".dialog-message", Static).content)
+        assert "m1  member-a" in message and "m2  member-b" in message
         name_input = app.screen.query_one("#run-name", Input)
         assert name_input.value == "stacked-member-a-member-b"
         name_input.value = "pair"
