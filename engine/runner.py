@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -223,6 +224,7 @@ def execute(
     the caller to print; anything else is an internal error, logged with its traceback.
     """
     seen: dict[str, Any] = {}
+    session_start = time.monotonic()
 
     def take(doc: dict[str, Any]) -> dict[str, Any]:
         _refuse_unless_resumable(store, doc)  # under the store's lock: one claimant wins
@@ -234,9 +236,18 @@ def execute(
             "started": doc.get("started") or now(),
             "finished": None,
             "message": "",
+            # Time spent training, over every session of the run: a resumed run's duration
+            # leaves out the time it spent stopped (the console adds the live session's).
+            "elapsed_before": _seconds(doc.get("elapsed_s")),
+            "session_started": now(),
         }
 
     store.claim(run_id, take)
+    elapsed_before = _seconds(seen.get("elapsed_s"))
+
+    def elapsed() -> float:
+        return round(elapsed_before + time.monotonic() - session_start, 3)
+
     run_dir = store.run_dir(run_id)
     log = RunLog(run_dir / "train.log")
     stop = stop or StopFlag()
@@ -286,6 +297,7 @@ def execute(
                     epoch=event.epoch,
                     best=dict(trainer.best, best_epoch=trainer.best_epoch),
                     last=_rounded(m),
+                    elapsed_s=elapsed(),
                 )
                 log(
                     f"epoch {event.epoch}/{config.train.epochs} train_loss {m['train_loss']:.4f} "
@@ -323,6 +335,7 @@ def execute(
             epoch=done.epoch,
             best=done.best or dict(trainer.best, best_epoch=trainer.best_epoch),
             test=done.test,
+            elapsed_s=elapsed(),
         )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
@@ -351,6 +364,10 @@ def execute(
         if isinstance(exc, UserError) and str(exc) == message:
             raise
         raise _user_error(exc, message) from exc
+
+
+def _seconds(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
 
 
 def _is_disk_full(exc: BaseException) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -227,8 +228,15 @@ def test_sigterm_stops_gracefully_mid_epoch_and_resume_matches(runs_dir: Path) -
     assert doc["status"] == "stopped" and "epoch 2" in doc["message"]
     state = load_checkpoint(store.run_dir(run_id) / "last.pt")
     assert state["epoch"] == 1 and state["position"]["step"] >= 10
+    first_session = doc["elapsed_s"]
+    assert 0 < first_session < 120
+    time.sleep(3)  # stopped for a while: the run's duration must not count it
     subprocess.run(_train_cmd(runs_dir, "--resume", run_id, "--quiet"), check=True, env=_env())
     assert _final(store, run_id) == _final(store, store.resolve("whole"))
+    doc = store.get(run_id)
+    assert doc["elapsed_before"] == first_session
+    wall = dt.datetime.fromisoformat(doc["finished"]) - dt.datetime.fromisoformat(doc["started"])
+    assert first_session < doc["elapsed_s"] < wall.total_seconds() - 2.5
 
 
 def test_resume_refuses_a_finished_run_and_falls_back_from_a_corrupt_checkpoint(

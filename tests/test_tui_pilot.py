@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
-from tui_fixtures import build_store, make_app, screen_text, settle, sync, wait_for
+from tui_fixtures import build_store, iso, make_app, screen_text, settle, sync, wait_for
 
 from engine.store import RunStore
 from resnet_tui.app import ResnetApp
@@ -515,3 +515,22 @@ print("torch" in sys.modules, "textual_plotext" in sys.modules)
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-2:] == ["False", "False"], out.stdout
+
+
+def test_a_runs_duration_counts_its_sessions_not_the_time_it_was_stopped() -> None:
+    from datetime import UTC, datetime
+
+    from resnet_tui.widgets.format import run_seconds
+
+    now = datetime(2026, 1, 2, 12, 0, 0, tzinfo=UTC)
+    resumed = {
+        "status": "running",
+        "started": "2026-01-01T12:00:00+00:00",  # a day ago: stopped most of it
+        "session_started": "2026-01-02T11:59:00+00:00",
+        "elapsed_before": 30.0,
+    }
+    assert run_seconds(resumed, now) == 90.0  # 30 s before + this session's 60 s
+    done = {**resumed, "status": "finished", "elapsed_s": 95.5, "finished": iso(now)}
+    assert run_seconds(done, now) == 95.5
+    old = {"status": "finished", "started": "2026-01-02T11:00:00+00:00", "finished": iso(now)}
+    assert run_seconds(old, now) == 3600.0  # recorded before sessions were: wall time

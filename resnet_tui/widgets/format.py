@@ -52,7 +52,20 @@ def short_time(value: Any) -> str:
 
 
 def run_seconds(doc: dict[str, Any], now: datetime) -> float | None:
-    """Wall time of a run: started..finished, or started..now while it is active."""
+    """Time a run has spent training, over all its sessions (the trainer records it; a
+    resumed run leaves out the time it was stopped): the recorded seconds plus the live
+    session's while it runs. Runs from before that record: started..finished (or ..now)."""
+    active = doc.get("status") in ("running", "queued")
+    session = parse_time(doc.get("session_started"))
+    before = doc.get("elapsed_before")
+    if active and session is not None and isinstance(before, int | float):
+        try:
+            return float(before) + max(0.0, (now - session).total_seconds())
+        except TypeError:
+            return None
+    recorded = doc.get("elapsed_s")
+    if not active and isinstance(recorded, int | float) and not isinstance(recorded, bool):
+        return float(recorded)
     started = parse_time(doc.get("started"))
     if started is None:
         return None
