@@ -254,22 +254,46 @@ def resume_ablation(store: RunStore, group: str) -> tuple[list[str], int]:
     """Train the group's runs that did not finish (stopped: a stopped queue marks the runs it
     had not started so; crashed: a killed queue) one after another in a new queue process, in
     the planned order. Returns (those runs, the queue's pid). Refused when one of the group's
-    runs is still training (its queue is alive) or when there is nothing left to train."""
+    runs is still training (its queue is alive) or when there is nothing left to train.
+
+    Every run is checked before any is changed, under a lock of the group, so two resumes at
+    once start one queue; if the queue cannot be started, the runs get their statuses back."""
+    from filelock import FileLock, Timeout
+
     from engine.runner import RESUMABLE, check_resumable
 
-    docs = group_runs(store, group)
-    live = [d["id"] for d in docs if d.get("status") in ("running", "queued") and store.is_alive(d)]
-    if live:
-        raise AblationError(
-            f"ablation {docs[0]['group']}: run {live[0]} is still training; stop it first (x)"
-        )
-    run_ids = [d["id"] for d in docs if d.get("status") in RESUMABLE]
-    if not run_ids:
-        raise AblationError(f"ablation {docs[0]['group']}: nothing to resume")
-    for run_id in run_ids:
-        check_resumable(store, run_id)
-        store.set_status(run_id, "queued", "queued again: the ablation resumes", pid=None)
-    return run_ids, launch_queue_detached(store, run_ids)
+    name = str(group_runs(store, group)[0]["group"])
+    try:
+        with FileLock(str(store.root / f".{name}.lock"), timeout=30):
+            docs = group_runs(store, name)  # read again under the lock
+            live = [
+                d["id"]
+                for d in docs
+                if d.get("status") in ("running", "queued") and store.is_alive(d)
+            ]
+            if live:
+                raise AblationError(
+                    f"ablation {name}: run {live[0]} is still training; stop it first (x)"
+                )
+            todo = [d for d in docs if d.get("status") in RESUMABLE]
+            if not todo:
+                raise AblationError(f"ablation {name}: nothing to resume")
+            for doc in todo:
+                check_resumable(store, doc["id"])
+            run_ids = [str(d["id"]) for d in todo]
+            for run_id in run_ids:
+                store.set_status(run_id, "queued", "queued again: the ablation resumes", pid=None)
+            try:
+                pid = launch_queue_detached(store, run_ids)
+            except OSError as exc:
+                for doc in todo:
+                    store.set_status(doc["id"], doc["status"], doc.get("message", ""), pid=None)
+                raise AblationError(
+                    f"ablation {name}: cannot start its queue: {exc.strerror or exc}"
+                ) from exc
+    except Timeout:
+        raise AblationError(f"ablation {name} is being resumed by another process") from None
+    return run_ids, pid
 
 
 # ---------------------------------------------------------------- running the queue

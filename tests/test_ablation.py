@@ -193,6 +193,51 @@ def test_detached_ablation_runs_the_queue_in_one_process(runs_dir: Path) -> None
     assert all(r["test_acc"] is not None for r in rows)
 
 
+def test_resuming_an_ablation_checks_everything_first_and_starts_one_queue(
+    runs_dir: Path,
+) -> None:
+    import threading
+
+    from engine.ablation import AblationError, resume_ablation
+
+    store = RunStore(runs_dir)
+    ids = _queued(store, 2)
+    group = str(store.get(ids[0])["group"])
+    for run_id in ids:
+        store.set_status(run_id, "stopped", "the queue was stopped before this run started")
+    # a queue that cannot start (its log path is a folder): the runs get their statuses back
+    (store.run_dir(ids[0]) / "queue.log").mkdir()
+    with pytest.raises(AblationError, match="cannot start its queue"):
+        resume_ablation(store, group)
+    assert [store.get(r)["status"] for r in ids] == ["stopped", "stopped"]
+    (store.run_dir(ids[0]) / "queue.log").rmdir()
+    # two resumes at once: one starts the queue, the other is refused
+    results: list[object] = []
+
+    def resume() -> None:
+        try:
+            results.append(resume_ablation(store, group[:12]))
+        except AblationError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=resume) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    started = [r for r in results if isinstance(r, tuple)]
+    refused = [r for r in results if isinstance(r, AblationError)]
+    assert len(started) == 1 and len(refused) == 1, results
+    assert started[0][0] == ids and "still training" in str(refused[0])
+    deadline = time.monotonic() + 150
+    while not all(store.get(r)["status"] == "finished" for r in ids):
+        assert time.monotonic() < deadline, [store.get(r)["status"] for r in ids]
+        assert not any(store.get(r)["status"] in ("failed", "crashed") for r in ids)
+        time.sleep(0.5)
+    with pytest.raises(AblationError, match="nothing to resume"):
+        resume_ablation(store, group)
+
+
 def test_engine_modules_stay_free_of_the_ui() -> None:
     code = (
         "import engine.stacking, engine.ablation, engine.loader_bench, engine.models.vgg\n"

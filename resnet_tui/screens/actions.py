@@ -345,7 +345,9 @@ def resume_ablation(app: ResnetApp, group: str) -> None:
             title="resumed",
         )
 
-    app.run_worker(work, thread=True, group="actions", name=f"resume {group}")
+    app.run_worker(
+        work, thread=True, group="resume-ablation", exclusive=True, name=f"resume {group}"
+    )
 
 
 def delete_sweep(app: ResnetApp, name: str, with_runs: bool, after: Any = None) -> None:
