@@ -1261,8 +1261,9 @@ def request_sweep_stop(store: RunStore, name: str) -> None:
 
 def delete_sweep(store: RunStore, name: str, with_runs: bool = False) -> list[str]:
     """Remove a sweep: its document, log, lock and (when it is the default journal file in
-    the store) its Optuna study. Its trials stay as ordinary runs unless ``with_runs``; then
-    they are deleted too. Returns the deleted run ids. Refused while the sweep runs or, with
+    the store) its Optuna study. Its trials stay as ordinary runs (``former_sweep`` says
+    whose, with their ``trial`` and ``sweep_params``) unless ``with_runs``; then they are
+    deleted too. Returns the deleted run ids. Refused while the sweep runs or, with
     ``with_runs``, while one of its trials trains (nothing is removed then)."""
     doc = get_sweep(store, name)
     if doc.get("status") == "running":
@@ -1274,10 +1275,13 @@ def delete_sweep(store: RunStore, name: str, with_runs: bool = False) -> list[st
         if busy:
             raise StoreError(f"sweep {name}: trial run {busy[0]} is training; stop it first")
     deleted = []
-    if with_runs:
-        for d in trials:
+    for d in trials:
+        if with_runs:
             store.delete(d["id"])
             deleted.append(str(d["id"]))
+        else:  # an ordinary run now: the same request again makes a sweep of the same name,
+            # which must not count these as its trials
+            store.update(d["id"], sweep=None, former_sweep=name)
     journal = _path(store, name, ".journal").resolve()
     paths = [_path(store, name, suffix) for suffix in (".json", ".log", ".lock")]
     if doc.get("storage") == str(journal):

@@ -501,7 +501,9 @@ def test_sweeps_rm_keeps_or_deletes_the_trials_and_refuses_a_running_sweep(
     result = runner.invoke(app, [*args, SWEEP_GRID, "--yes"])
     assert result.exit_code == 0, result.output
     assert f"its {grid_trials} trial runs stay" in result.output
-    assert not (folder / f"{SWEEP_GRID}.json").exists() and trials(SWEEP_GRID) == grid_trials
+    kept = [d for d in store.list_runs() if d.get("former_sweep") == SWEEP_GRID]
+    assert not (folder / f"{SWEEP_GRID}.json").exists() and len(kept) == grid_trials
+    assert trials(SWEEP_GRID) == 0  # a new sweep of that name starts without them
     result = runner.invoke(app, [*args, SWEEP_SEARCH, "--runs", "--yes"])
     assert result.exit_code == 0 and f"and {search_trials} runs" in result.output
     assert trials(SWEEP_SEARCH) == 0 and not (folder / f"{SWEEP_SEARCH}.json").exists()

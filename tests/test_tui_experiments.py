@@ -329,7 +329,11 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
             what="the sweep to go",
         )
         assert not (experiment_runs / "sweeps" / f"{SWEEP_GRID}.json").exists()
-        assert all(run_id in app.runs_by_id for run_id in grid_trials)
+        await settle(
+            pilot,
+            lambda: all(app.runs_by_id[r].get("former_sweep") == SWEEP_GRID for r in grid_trials),
+            what="the trials, kept as runs",
+        )
 
 
 @sync

@@ -306,7 +306,7 @@ def resume_sweep(app: ResnetApp, name: str) -> None:
 
         try:
             doc = get_sweep(app.store, name)
-            if doc.get("status") not in ("stopped", "crashed", "failed"):
+            if doc.get("status") in ("running", "finished"):
                 raise UserError(f"sweep {name} is {doc.get('status')}: nothing to resume")
             pid = launch_sweep_detached(app.store, name)
         except UserError as exc:

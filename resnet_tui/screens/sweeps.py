@@ -8,6 +8,7 @@ as for every view), so a running sweep's table and plots move on as its trials t
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rich.markup import escape
@@ -81,6 +82,17 @@ def param_data(param: dict[str, Any], rows: list[dict[str, Any]]) -> ParamData:
         best_y=best_point[1],
         log_x=bool(xs) and log_scale(param, list(xs)),
     )
+
+
+def _recent(doc: dict[str, Any], seconds: float = 60.0) -> bool:
+    """Whether the sweep was created within the last ``seconds``."""
+    created = fmt.parse_time(doc.get("created"))
+    if created is None:
+        return False
+    try:
+        return (datetime.now(created.tzinfo) - created).total_seconds() < seconds
+    except TypeError:
+        return False
 
 
 def history_series(rows: list[dict[str, Any]]) -> list[Series]:
@@ -198,7 +210,7 @@ class SweepsScreen(ViewScreen):
     def refresh_view(self) -> None:
         if not self._scanned:
             return
-        if any(d.get("status") == "queued" for d in self.sweeps):
+        if any(d.get("status") == "queued" and _recent(d) for d in self.sweeps):
             self._scan()  # a sweep just started: its document is about to say running
         by_sweep: dict[str, list[dict[str, Any]]] = {}
         for doc in self.rt.runs:
@@ -290,7 +302,7 @@ class SweepsScreen(ViewScreen):
         else:
             text.append("best: no finished trial yet", style="dim")
         message = doc.get("message") or ""
-        if message and doc.get("status") in ("crashed", "failed", "stopped"):
+        if message and doc.get("status") not in ("running", "finished", "queued"):
             text.append("\n" + message, style="red" if doc.get("status") != "stopped" else "dim")
             text.append(" (here: r)", style="bold")
         info.update(text)
