@@ -351,9 +351,10 @@ def launch(
         reason = f"the machines did not meet at {rdzv_endpoint or 'the local rendezvous'}"
         if nnodes > 1:
             raise UserError(
-                f"run {run_id}: {reason} ({type(exc).__name__}); start `resnet-tui train "
-                f"--resume {run_id} --nnodes {nnodes} --rdzv-endpoint {rdzv_endpoint}` on the "
-                "other machines within 10 minutes (torchrun's join timeout)"
+                f"run {run_id}: {reason} ({type(exc).__name__}); run `resnet-tui train "
+                f"--resume {run_id} --nnodes {nnodes} --rdzv-endpoint {rdzv_endpoint}` on "
+                "every machine, this one included, the others within 10 minutes of the first "
+                "(torchrun's join timeout)"
             ) from exc
     finally:
         os.environ.pop(LAUNCHER_ENV, None)

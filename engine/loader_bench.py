@@ -177,8 +177,9 @@ def bench_loader(
     aug = torch.Generator(device=device).manual_seed(0)
     start = time.perf_counter()
     out = None
-    for xb, yb in on_device.train.batches(batch, shuffle=True, generator=order):
-        out = augment.train(xb, yb, aug).x
+    host = device.type != "cpu"  # as the trainer: batch-level mixing draws stay on the host
+    for step, (xb, yb) in enumerate(on_device.train.batches(batch, shuffle=True, generator=order)):
+        out = augment.train(xb, yb, aug, step if host else None).x
     _sync(out)
     seconds = time.perf_counter() - start
     measured(LoaderTiming(ON_DEVICE, 0, seconds, count, count / seconds))

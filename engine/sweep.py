@@ -1144,7 +1144,7 @@ def _point_key(params: dict[str, Any]) -> str:
 
 
 def _was_pruned(doc: dict[str, Any]) -> bool:
-    return bool(doc.get("pruned")) and doc["status"] in ("stopped", "crashed")
+    return trial_status(doc) == "pruned"
 
 
 def _objective(doc: dict[str, Any]) -> float | None:

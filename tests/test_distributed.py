@@ -363,6 +363,7 @@ def test_two_machines_and_a_mid_epoch_resume_train_exactly_like_two_processes(
         env=_env(),
         capture_output=True,
         text=True,
+        timeout=300,  # a rendezvous that never completes would wait torchrun's 10 minutes
     )
     assert second.returncode == 0, second.stdout + second.stderr
     assert first.wait(timeout=240) == 0, first.stdout.read()
@@ -382,7 +383,12 @@ def test_two_machines_and_a_mid_epoch_resume_train_exactly_like_two_processes(
     assert torch.equal(ranks[0]["aug_rng"], position["aug_rng"])
     assert ranks[0]["seen"] + ranks[1]["seen"] == position["seen"] == 16 * 32
     resumed = subprocess.run(
-        [*base, "--resume", "cut", "--quiet"], cwd=REPO, env=_env(), capture_output=True, text=True
+        [*base, "--resume", "cut", "--quiet"],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert store.get(run_id)["status"] == "finished"

@@ -19,7 +19,7 @@ from engine.store import RunStore
 from engine.sweep import get_sweep, read_sweeps
 from resnet_tui.screens.experiment_forms import AblationFormScreen, SweepFormScreen
 
-TRAIN_TIMEOUT = 240.0
+TRAIN_TIMEOUT = 420.0  # two 20-epoch digits runs on a loaded 2-core machine
 
 
 def _kill_sweeps(runs_dir: Path) -> None:

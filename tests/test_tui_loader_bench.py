@@ -162,7 +162,7 @@ async def test_rerun_and_escape_kill_the_running_process_group(runs_dir: Path) -
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, LoaderBenchScreen)
-        await wait_for(pilot, lambda: not _group_alive(second), 2, "the bench group to die")
+        await wait_for(pilot, lambda: not _group_alive(second), 10, "the bench group to die")
         await wait_for(pilot, lambda: _reaped(second), 15, "the bench to be reaped")
 
 

@@ -70,10 +70,11 @@ def stop_run(app: ResnetApp, run_id: str) -> None:
             app.call_from_thread(app.notify, str(exc), title="not stopped", severity="error")
             return
         app.follower.invalidate()
-        group = str((app.runs_by_id.get(run_id) or {}).get("group") or "")
+        from resnet_tui.widgets.experiments import ablation_group
+
         resume = (
             "g in its detail resumes the ablation's queue"
-            if group.startswith("ablate-")
+            if ablation_group(app.runs_by_id.get(run_id))
             else "resume it with r"
         )
         app.call_from_thread(
@@ -199,12 +200,19 @@ def stack_runs(app: ResnetApp, run_ids: list[str], name: str = "") -> None:
     app.run_worker(work, thread=True, group="stack", name="stack", exit_on_error=False)
 
 
-def stack_error(log_text: str) -> str:
-    """The CLI's error line(s) from a stack process's output (``error: ...``), else its end."""
-    lines = [line.strip() for line in log_text.splitlines() if line.strip()]
-    errors = [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+def cli_errors(output: str) -> list[str]:
+    """The ``error: ...`` lines a CLI command printed (without the prefix)."""
+    lines = [line.strip() for line in output.splitlines()]
+    return [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
+
+
+def cli_error(output: str) -> str:
+    """What went wrong, from a CLI command's output: its error line(s), else its last lines
+    (never a whole traceback)."""
+    errors = cli_errors(output)
     if errors:
         return "; ".join(errors)
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
     return "\n".join(lines[-3:]) or "no output"
 
 
@@ -228,7 +236,7 @@ def _stack_ended(app: ResnetApp, code: int, log_path: Path) -> None:
         )
         return
     app.notify(
-        stack_error(text),
+        cli_error(text),
         title="not stacked" if code == 2 else f"stacking failed (exit {code})",
         severity="error",
         timeout=20,

@@ -31,7 +31,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 
 from engine.errors import UserError
 from engine.presets import DEFAULT_PRESET, list_presets
-from resnet_tui.screens.actions import stack_error
+from resnet_tui.screens.actions import cli_error
 
 if TYPE_CHECKING:
     from resnet_tui.app import ResnetApp
@@ -180,7 +180,7 @@ class CliFormScreen(ModalScreen[str | None]):
         self.busy = False
         self.query_one("#start", Button).disabled = False
         if code != 0:
-            self.show(stack_error(output), error=True)
+            self.show(cli_error(output), error=True)
             return
         self.rt.follower.invalidate()
         self.dismiss(self.started(output))

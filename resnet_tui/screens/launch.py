@@ -279,7 +279,6 @@ class LaunchScreen(ViewScreen):
         fastest value and a sets data.num_workers to it."""
         import os
         import tempfile
-        from pathlib import Path
 
         from engine.config import to_toml
         from resnet_tui.screens.loader_bench import LoaderBenchScreen
@@ -291,21 +290,24 @@ class LaunchScreen(ViewScreen):
             if key:
                 self.form.focus_field(key)
             return
-        handle, name = tempfile.mkstemp(prefix="resnet-tui-form-", suffix=".toml")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(to_toml(result.config.to_dict()))
+        try:
+            handle, name = tempfile.mkstemp(prefix="resnet-tui-form-", suffix=".toml")
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(to_toml(result.config.to_dict()))
+        except OSError as exc:
+            self.message(f"✗ cannot write the form's config for the bench: {exc}", error=True)
+            return
 
         def apply(workers: int) -> None:
             self.form.set_value("data.num_workers", workers)
             self.form.revalidate("data.num_workers")
             self.message(f"data.num_workers = {workers}: the fastest loader measured")
 
-        def closed(_: int | None) -> None:
-            Path(name).unlink(missing_ok=True)
-
         title = f"the Launch form ({self.preset or 'no preset'})"
-        screen = LoaderBenchScreen(name, title=title, workers=self.bench_workers, on_apply=apply)
-        self.app.push_screen(screen, closed)
+        screen = LoaderBenchScreen(
+            name, title=title, workers=self.bench_workers, on_apply=apply, remove_target=True
+        )
+        self.app.push_screen(screen)
 
     # ------------------------------------------------------------ presets and navigation
 

@@ -83,10 +83,12 @@ def advice(setup: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def error_message(code: int, stderr: str) -> str:
     """The CLI's ``error: ...`` line(s), else the last line it printed (never a traceback)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    errors = [line for line in lines if line.startswith("error: ")]
+    from resnet_tui.screens.actions import cli_errors
+
+    errors = cli_errors(stderr)
     if errors:
-        return "\n".join(errors)
+        return "\n".join(f"error: {line}" for line in errors)
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     last = lines[-1] if lines else "no output"
     return f"error: the benchmark failed (exit {code}): {last}"
 
@@ -125,9 +127,13 @@ class LoaderBenchScreen(ModalScreen[int | None]):
         title: str = "",
         workers: str = "",
         on_apply: Callable[[int], None] | None = None,
+        remove_target: bool = False,
     ) -> None:
+        """``remove_target``: ``target`` is a file made for this screen (the Launch form's
+        config), removed when the screen goes, the app quitting included."""
         super().__init__()
         self.target = target
+        self.remove_target = remove_target
         self.sets = list(sets or [])
         self.title_text = title or target
         self.worker_counts = workers  # "0,2,4,8" style; empty: the CLI's default
@@ -254,6 +260,11 @@ class LoaderBenchScreen(ModalScreen[int | None]):
 
     def on_unmount(self) -> None:
         self.kill()
+        if self.remove_target:
+            try:
+                os.unlink(self.target)
+            except OSError:
+                pass
 
     # ------------------------------------------------------------ messages from the worker
 

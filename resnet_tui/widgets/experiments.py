@@ -16,11 +16,11 @@ import json
 import math
 from typing import Any
 
+from engine.ablation import GROUP_PREFIX as ABLATION_PREFIX
 from engine.store import RunStore
 
 STACKED_MODEL = "stacked"  # engine.stacking.STACKED_MODEL
 STACKING_FILE = "stacking.json"  # engine.stacking.STACKING_FILE
-ABLATION_PREFIX = "ablate-"  # engine.ablation.GROUP_PREFIX
 
 
 def _number(value: Any) -> float | None:
