@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -277,8 +277,11 @@ def torchrun_args(
     nproc: int,
     nnodes: int = 1,
     rdzv_endpoint: str = "",
+    known: Collection[str] | None = None,
 ) -> list[str]:
-    """torchrun's command line for ``nproc`` workers per node of run ``run_id``."""
+    """torchrun's command line for ``nproc`` workers per node of run ``run_id``. ``known``:
+    the options this torch's torchrun accepts; the optional ones it lacks are left out (torch
+    2.11's has no --shutdown-timeout: its default grace period applies there)."""
     if nproc < 1:
         raise ConfigError(f"--nproc: must be at least 1, got {nproc}", "train.devices")
     check_topology(nnodes, rdzv_endpoint)
@@ -290,6 +293,9 @@ def torchrun_args(
         "--signals-to-handle=SIGTERM,SIGINT,SIGQUIT",
         f"--shutdown-timeout={SHUTDOWN_TIMEOUT_S}",
     ]
+    if known is not None:
+        optional = ("--signals-to-handle", "--shutdown-timeout")
+        args = [a for a in args if not a.startswith(optional) or a.split("=")[0] in known]
     if rdzv_endpoint:
         args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={rdzv_endpoint}", f"--rdzv-id={run_id}"]
     else:
@@ -323,9 +329,13 @@ def launch(
     """
     import signal
 
+    from torch.distributed.run import get_args_parser
+
     from engine.runner import record_launch
 
-    args = torchrun_args(str(store.root), run_id, nproc, nnodes, rdzv_endpoint)
+    parser = get_args_parser()
+    known = {o for action in parser._actions for o in action.option_strings}
+    args = torchrun_args(str(store.root), run_id, nproc, nnodes, rdzv_endpoint, known)
     if nnodes == 1:
         record_launch(store, run_id, os.getpid())
     os.environ[LAUNCHER_ENV] = str(os.getpid())

@@ -26,6 +26,7 @@ from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.config import RunConfig
 from engine.data import DataBundle, load_dataset
 from engine.data.augment import BatchAugment, output_size
+from engine.data.sources import indexed_device
 from engine.errors import CheckpointError, ConfigError
 from engine.faults import fault_point
 from engine.models import count_params, create_model
@@ -81,6 +82,12 @@ Callback = Callable[[Event], None]
 
 
 def pick_device(name: str) -> torch.device:
+    """The device ``train.device`` names (``auto``: CUDA, then MPS, then the CPU); a CUDA
+    device always with its index."""
+    return indexed_device(_pick_device(name))
+
+
+def _pick_device(name: str) -> torch.device:
     if name == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")

@@ -339,3 +339,16 @@ def test_imagefolder_subset_of_classes_in_test_keeps_train_indices(tmp_path: Pat
     assert bundle.test is not None
     assert everything(bundle.test)[1].tolist() == [2, 2]
     assert all(0 < s < 1 for s in bundle.std)  # stats from the decoded sample
+
+
+def test_a_cuda_device_always_carries_its_index() -> None:
+    """On a GPU, auto picked torch.device("cuda") while the data reported cuda:0, which are
+    not equal: every batch was "moved" and pinned from the GPU, and training failed at once
+    (seen on an H100). Checked here without a GPU."""
+    from engine.data.sources import indexed_device
+
+    assert indexed_device("cuda", lambda: 0) == torch.device("cuda", 0)
+    assert indexed_device(torch.device("cuda"), lambda: 1) == torch.device("cuda:1")
+    assert indexed_device("cuda:2", lambda: 0) == torch.device("cuda:2")
+    assert indexed_device("cpu") == torch.device("cpu")
+    assert torch.device("cuda") != torch.device("cuda:0")  # why it matters

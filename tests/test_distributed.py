@@ -97,6 +97,13 @@ def test_torchrun_command_lines() -> None:
         "20250101-120000-x-abcd", "--quiet",
     ]  # fmt: skip
     assert not any(a.startswith("--signals-to-handle=") and "SIGHUP" in a for a in args)
+    # torch 2.11's torchrun has no --shutdown-timeout (seen on a GPU machine): left out there
+    from torch.distributed.run import get_args_parser
+
+    here = {o for a in get_args_parser()._actions for o in a.option_strings}
+    assert "--shutdown-timeout" in here and any(a.startswith("--shutdown-timeout=") for a in args)
+    older = torchrun_args("runs", "20250101-120000-x-abcd", 2, known=here - {"--shutdown-timeout"})
+    assert older == [a for a in args if not a.startswith("--shutdown-timeout=")]
     multi = torchrun_args("runs", "20250101-120000-x-abcd", 4, 2, "node0:29500")
     assert "--rdzv-endpoint=node0:29500" in multi and "--nnodes=2" in multi
     assert "--standalone" not in multi

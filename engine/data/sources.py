@@ -8,12 +8,24 @@ caller's generator: the same generator state gives the same order, on any device
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
+
+
+def indexed_device(
+    device: torch.device | str, current: Callable[[], int] | None = None
+) -> torch.device:
+    """``cuda`` as ``cuda:N`` (``current()``, default the current GPU's index). Tensors always
+    report an indexed device, and ``torch.device("cuda") != torch.device("cuda:0")``: a device
+    kept without its index makes every "is it there already?" test answer no."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", (current or torch.cuda.current_device)())
+    return device
 
 
 @runtime_checkable
@@ -80,7 +92,7 @@ class TensorSource:
             )
         if len(images) != len(targets):
             raise ValueError(f"{len(images)} images but {len(targets)} labels")
-        self.device = torch.device(device)
+        self.device = indexed_device(device)
         self.images = images
         self.targets = targets.long()
 
@@ -117,8 +129,8 @@ class TensorSource:
             else:
                 index = order[start + lo : start + hi]
                 x, y = self.images[index], self.targets[index]
-            if x.device != self.device:
-                pinned = self.device.type == "cuda"
+            if x.device != self.device:  # (self.device has its index: engine.trainer.indexed)
+                pinned = self.device.type == "cuda" and x.device.type == "cpu"
                 x = (x.pin_memory() if pinned else x).to(self.device, non_blocking=pinned)
                 y = (y.pin_memory() if pinned else y).to(self.device, non_blocking=pinned)
             yield x, y
@@ -155,7 +167,7 @@ class LoaderSource:
     ) -> None:
         self.dataset = dataset
         self.targets = torch.as_tensor(list(targets), dtype=torch.long)
-        self.device = torch.device(device)
+        self.device = indexed_device(device)
         self.num_workers = num_workers
         self._plan = _PlannedBatches()
         self._pin = self.device.type == "cuda" and torch.cuda.is_available()
