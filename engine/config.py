@@ -203,8 +203,12 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         or (tp is str and isinstance(value, str))
     )
     if not ok:
+        choices = CHOICES.get(key)
+        one_of = f"; one of {', '.join(map(str, choices))}" if choices else ""
         raise ConfigError(
-            f"{key}: expected {describe_type(tp)}, got {value!r} ({type(value).__name__})", key
+            f"{key}: expected {describe_type(tp)}, got {value!r} ({type(value).__name__})"
+            + one_of,
+            key,
         )
     if tp is float:
         value = float(value)

@@ -88,6 +88,7 @@ def test_set_overrides_apply_over_the_preset() -> None:
         (["train.epochs=0"], "train.epochs: must be at least 1"),
         (["data.batch_size=abc"], "data.batch_size: expected an integer, got 'abc'"),
         (["data.batch_size=1.5"], "data.batch_size: expected an integer"),
+        (["train.amp=true"], "train.amp: expected a string, got True (bool); one of auto, off"),
         (["optim.nesterov=yes"], "optim.nesterov: expected true/false"),
         (["augment.mix_prob=1.5"], "augment.mix_prob: is a probability"),
         (["model.drop_rate=-0.1"], "model.drop_rate: is a probability"),
