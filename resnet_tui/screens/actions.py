@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,50 +61,69 @@ def launch_preset(app: ResnetApp, preset: str) -> None:
     app.run_worker(work, thread=True, group="actions", name=f"launch {preset}")
 
 
-def stop_run(app: ResnetApp, run_id: str) -> None:
-    def work() -> None:
-        from engine.runner import request_stop
+def in_background(
+    app: ResnetApp,
+    name: str,
+    act: Callable[[], str],
+    title: str,
+    refused: str,
+    *,
+    after: Callable[[], Any] | None = None,
+    group: str = "actions",
+    exclusive: bool = False,
+) -> None:
+    """Run ``act`` in a thread worker (it touches the store or starts a process); its message
+    becomes a notification titled ``title``. A refusal (UserError, or an OSError starting a
+    process) is an error notification titled ``refused``, never a traceback. ``after`` runs
+    on the UI thread once it succeeded."""
 
+    def work() -> None:
         try:
-            request_stop(app.store, run_id)
+            message = act()
         except UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not stopped", severity="error")
+            text = str(exc)
+        except OSError as exc:
+            text = f"cannot {name}: {exc.strerror or exc}"
+        else:
+            app.follower.invalidate()
+            app.call_from_thread(app.notify, message, title=title, markup=False)
+            if after is not None:
+                app.call_from_thread(after)
             return
-        app.follower.invalidate()
+        app.call_from_thread(app.notify, text, title=refused, severity="error", markup=False)
+
+    app.run_worker(work, thread=True, group=group, exclusive=exclusive, name=name)
+
+
+def stop_run(app: ResnetApp, run_id: str) -> None:
+    def act() -> str:
+        from engine.runner import request_stop
         from resnet_tui.widgets.experiments import ablation_group
 
+        request_stop(app.store, run_id)
         resume = (
             "g in its detail resumes the ablation's queue"
             if ablation_group(app.runs_by_id.get(run_id))
             else "resume it with r"
         )
-        app.call_from_thread(
-            app.notify,
+        return (
             f"asked run {run_id} to stop: it finishes the step, saves a checkpoint and is "
-            f"marked stopped ({resume})",
-            title="stopping",
+            f"marked stopped ({resume})"
         )
 
-    app.run_worker(work, thread=True, group="actions", name=f"stop {run_id}")
+    in_background(app, f"stop {run_id}", act, "stopping", "not stopped")
 
 
 def resume_run(app: ResnetApp, run_id: str) -> None:
-    def work() -> None:
+    def act() -> str:
         from engine.runner import check_resumable, launch_detached
 
-        try:
-            check_resumable(app.store, run_id)
-            pid = launch_detached(app.store, run_id)
-        except UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not resumed", severity="error")
-            return
+        check_resumable(app.store, run_id)
+        pid = launch_detached(app.store, run_id)
         app.follower.launched(pid)
-        app.follower.invalidate()
-        app.call_from_thread(
-            app.notify, f"run {run_id} resumes from its checkpoint (pid {pid})", title="resumed"
-        )
+        return f"run {run_id} resumes from its checkpoint (pid {pid})"
 
-    app.run_worker(work, thread=True, group="actions", name=f"resume {run_id}")
+    in_background(app, f"resume {run_id}", act, "resumed", "not resumed")
 
 
 def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
@@ -119,21 +139,14 @@ def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
         )
         return
 
-    def work() -> None:
-        try:
-            app.store.delete(run_id)
-        except UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not deleted", severity="error")
-            return
-        app.follower.invalidate()
-        app.call_from_thread(app.notify, f"deleted run {run_id}", title="deleted")
-        if after is not None:
-            app.call_from_thread(after)
+    def act() -> str:
+        app.store.delete(run_id)
+        return f"deleted run {run_id}"
 
     def confirmed(yes: bool | None) -> None:
         if yes:
             app.selection.discard(run_id)
-            app.run_worker(work, thread=True, group="actions", name=f"delete {run_id}")
+            in_background(app, f"delete {run_id}", act, "deleted", "not deleted", after=after)
 
     app.push_screen(
         ConfirmScreen(
@@ -289,88 +302,60 @@ def new_ablation(app: ResnetApp, preset: str = "") -> None:
 
 
 def stop_sweep(app: ResnetApp, name: str) -> None:
-    def work() -> None:
+    def act() -> str:
         from engine.sweep import request_sweep_stop
 
-        try:
-            request_sweep_stop(app.store, name)
-        except UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not stopped", severity="error")
-            return
-        app.call_from_thread(
-            app.notify,
-            f"asked sweep {name} to stop: its trials stop at a checkpoint (r resumes it)",
-            title="stopping",
-        )
+        request_sweep_stop(app.store, name)
+        return f"asked sweep {name} to stop: its trials stop at a checkpoint (r resumes it)"
 
-    app.run_worker(work, thread=True, group="actions", name=f"stop sweep {name}")
+    in_background(app, f"stop sweep {name}", act, "stopping", "not stopped")
 
 
 def resume_sweep(app: ResnetApp, name: str) -> None:
-    """Continue a stopped or crashed sweep in the background (``sweep --resume NAME``)."""
+    """Continue a sweep that is not running or finished (``sweep --resume NAME``)."""
 
-    def work() -> None:
+    def act() -> str:
         from engine.sweep import get_sweep, launch_sweep_detached
 
-        try:
-            doc = get_sweep(app.store, name)
-            if doc.get("status") in ("running", "finished"):
-                raise UserError(f"sweep {name} is {doc.get('status')}: nothing to resume")
-            pid = launch_sweep_detached(app.store, name)
-        except UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not resumed", severity="error")
-            return
-        except OSError as exc:
-            message = f"cannot start the sweep: {exc.strerror or exc}"
-            app.call_from_thread(app.notify, message, title="not resumed", severity="error")
-            return
-        app.call_from_thread(
-            app.notify,
+        doc = get_sweep(app.store, name)
+        if doc.get("status") in ("running", "finished"):
+            raise UserError(f"sweep {name} is {doc.get('status')}: nothing to resume")
+        pid = launch_sweep_detached(app.store, name)
+        return (
             f"sweep {name} continues in the background (pid {pid}): finished trials are kept, "
-            "stopped ones resume",
-            title="resumed",
+            "stopped ones resume"
         )
 
-    app.run_worker(work, thread=True, group="actions", name=f"resume sweep {name}")
+    in_background(app, f"resume sweep {name}", act, "resumed", "not resumed")
 
 
 def resume_ablation(app: ResnetApp, group: str) -> None:
     """Train the group's unfinished runs one after another, as its queue would have."""
 
-    def work() -> None:
+    def act() -> str:
         from engine.ablation import resume_ablation
 
-        try:
-            run_ids, pid = resume_ablation(app.store, group)
-        except UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not resumed", severity="error")
-            return
+        run_ids, pid = resume_ablation(app.store, group)
         app.follower.launched(pid)
-        app.follower.invalidate()
-        app.call_from_thread(
-            app.notify,
-            f"ablation {group}: {len(run_ids)} runs resume one after another (pid {pid})",
-            title="resumed",
-        )
+        return f"ablation {group}: {len(run_ids)} runs resume one after another (pid {pid})"
 
-    app.run_worker(
-        work, thread=True, group="resume-ablation", exclusive=True, name=f"resume {group}"
+    in_background(
+        app,
+        f"resume {group}",
+        act,
+        "resumed",
+        "not resumed",
+        group="resume-ablation",
+        exclusive=True,
     )
 
 
 def delete_sweep(app: ResnetApp, name: str, with_runs: bool, after: Any = None) -> None:
-    def work() -> None:
+    def act() -> str:
         from engine.sweep import delete_sweep as delete
 
-        try:
-            deleted = delete(app.store, name, with_runs=with_runs)
-        except UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not deleted", severity="error")
-            return
-        app.follower.invalidate()
+        deleted = delete(app.store, name, with_runs=with_runs)
         runs = f" and its {len(deleted)} runs" if with_runs else "; its trials stay as runs"
-        app.call_from_thread(app.notify, f"deleted sweep {name}{runs}", title="deleted")
-        if after is not None:
-            app.call_from_thread(after)
+        return f"deleted sweep {name}{runs}"
 
-    app.run_worker(work, thread=True, group="actions", name=f"delete sweep {name}")
+    in_background(app, f"delete sweep {name}", act, "deleted", "not deleted", after=after)
