@@ -206,8 +206,7 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         choices = CHOICES.get(key)
         one_of = f"; one of {', '.join(map(str, choices))}" if choices else ""
         raise ConfigError(
-            f"{key}: expected {describe_type(tp)}, got {value!r} ({type(value).__name__})"
-            + one_of,
+            f"{key}: expected {describe_type(tp)}, got {value!r} ({type(value).__name__})" + one_of,
             key,
         )
     if tp is float:
