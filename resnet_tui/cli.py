@@ -16,6 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from engine.errors import UserError
+from resnet_tui.commands import JsonOption, SetOption
 
 
 class OneLineErrors(TyperGroup):
@@ -61,11 +62,6 @@ app.add_typer(presets_app, name="presets")
 app.add_typer(models_app, name="models")
 
 F = TypeVar("F", bound=Callable[..., Any])
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", "-s", help="Override one config key: section.key=value (repeatable)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
 class State:

@@ -11,17 +11,9 @@ from typing import Annotated, Any
 
 import typer
 
-SetOption = Annotated[
-    list[str] | None,
-    typer.Option("--set", "-s", help="Override one config key: section.key=value (repeatable)."),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+from resnet_tui.commands import JsonOption, SetOption, cli_module
 
-
-def _cli() -> Any:
-    from resnet_tui import cli  # imported late: cli imports this module while it loads
-
-    return cli
+_cli = cli_module
 
 
 def _params(params: dict[str, Any]) -> str:
