@@ -206,3 +206,15 @@ def write_imagefolder(
                 image = Image.fromarray(pixels, "RGB")
                 image.convert(mode).save(folder / f"{i:03d}.png")
     return base
+
+
+def store_snapshot(root: Path) -> dict[str, bytes | None]:
+    """Every file's bytes and every folder of a run store, by path (lock files left out: their
+    bytes are always empty), to check that a refused request changed nothing."""
+    if not root.exists():
+        return {}
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
+        for p in sorted(root.rglob("*"))
+        if not p.name.endswith(".lock")
+    }

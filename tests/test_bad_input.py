@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import torch
+from fixtures import store_snapshot
 from typer.testing import CliRunner
 
 from engine.config import RunConfig
@@ -54,17 +55,6 @@ def store_copy(populated: Path, tmp_path: Path) -> Path:
     runs = tmp_path / "runs"
     shutil.copytree(populated, runs)
     return runs
-
-
-def _snapshot(root: Path) -> dict[str, bytes | None]:
-    """Every file's bytes and every folder, by path (the lock file's bytes are always empty)."""
-    if not root.exists():
-        return {}
-    return {
-        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None)
-        for p in sorted(root.rglob("*"))
-        if not p.name.endswith(".lock")
-    }
 
 
 # ---------------------------------------------------------------- preset files
@@ -248,7 +238,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_changes_nothing(
         (user / name).write_text(body)
     store = RunStore(store_copy)
     filled = [_fill(a, presets, store_copy, store) for a in args]  # no preset: digits-quick
-    before = _snapshot(store_copy.parent)
+    before = store_snapshot(store_copy.parent)
     result = CliRunner().invoke(app, ["--runs-dir", str(store_copy), *filled])
     out = result.output
     assert result.exit_code == 2, out
@@ -257,7 +247,7 @@ def test_cli_bad_input_is_one_line_exit_2_and_changes_nothing(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     lines = out.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), out
-    assert _snapshot(store_copy.parent) == before  # the store, byte for byte
+    assert store_snapshot(store_copy.parent) == before  # the store, byte for byte
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
 
 
@@ -275,12 +265,12 @@ def test_a_runs_dir_that_is_a_file(tmp_path: Path) -> None:
 def test_cuda_asked_for_on_a_machine_without_it(store_copy: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    before = _snapshot(store_copy)
+    before = store_snapshot(store_copy)
     result = CliRunner().invoke(
         app, ["--runs-dir", str(store_copy), "train", "--set", "train.device=cuda"]
     )
     assert result.exit_code == 2 and "CUDA is not available here" in result.output
-    assert _snapshot(store_copy) == before
+    assert store_snapshot(store_copy) == before
 
 
 # ---------------------------------------------------------------- form fields

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import torch
 from conftest import REPO
+from fixtures import store_snapshot
 from typer.testing import CliRunner
 
 from engine.checkpoint import load_checkpoint
@@ -192,16 +193,6 @@ def test_machines_that_never_meet_end_in_one_line(
     assert store.get(run_id)["status"] == "queued"  # resumable as it was
 
 
-def _snapshot(runs: Path) -> dict[str, bytes]:
-    if not runs.exists():
-        return {}
-    return {
-        str(p.relative_to(runs)): p.read_bytes()
-        for p in sorted(runs.rglob("*"))
-        if p.is_file() and not p.name.endswith(".lock")
-    }
-
-
 BAD = [
     (["train", "digits-quick", "--nnodes", "2"], "--rdzv-endpoint HOST:PORT"),
     (["train", "digits-quick", "--nproc", "2", "--rdzv-endpoint", "x"], "expected HOST:PORT"),
@@ -218,19 +209,19 @@ def test_bad_distributed_requests_exit_2_and_create_nothing(
     result = runner.invoke(app, ["--runs-dir", str(runs_dir), *args])
     assert result.exit_code == 2, result.output
     assert needle in result.output and len(result.output.strip().splitlines()) == 1
-    assert _snapshot(runs_dir) == {}
+    assert store_snapshot(runs_dir) == {}
 
 
 def test_a_run_keeps_its_number_of_processes(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
     config, _ = resolve("digits-quick", ["train.devices=2"])
     run_id = store.create_run(config.to_dict(), name="two")["id"]
-    before = _snapshot(runs_dir)
+    before = store_snapshot(runs_dir)
     result = runner.invoke(
         app, ["--runs-dir", str(runs_dir), "train", "--resume", "two", "--nproc", "4"]
     )
     assert result.exit_code == 2 and "train.devices=2" in result.output, result.output
-    assert _snapshot(runs_dir) == before
+    assert store_snapshot(runs_dir) == before
     assert RunConfig().train.devices == 1 and store.get(run_id)["status"] == "queued"
 
 

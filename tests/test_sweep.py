@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO
+from fixtures import store_snapshot
 from typer.testing import CliRunner
 
 from engine.errors import ConfigError
@@ -112,16 +113,6 @@ def test_bad_plans_are_refused_with_a_message(kwargs: dict[str, Any], needle: st
     assert needle in str(info.value)
 
 
-def _snapshot(runs: Path) -> dict[str, bytes]:
-    if not runs.exists():
-        return {}
-    return {
-        str(p.relative_to(runs)): p.read_bytes()
-        for p in sorted(runs.rglob("*"))
-        if p.is_file() and not p.name.endswith(".lock")
-    }
-
-
 BAD_CLI = [
     (["sweep", "digits-quick", "--grid", "optim.lrr=0.1,0.2"], "unknown key 'optim.lrr'"),
     (["sweep", "digits-quick", "--grid", "optim.lr="], "comma-separated values"),
@@ -142,12 +133,12 @@ BAD_CLI = [
 def test_bad_sweep_requests_exit_2_with_one_line_and_change_nothing(
     runs_dir: Path, args: list[str], needle: str
 ) -> None:
-    before = _snapshot(runs_dir)
+    before = store_snapshot(runs_dir)
     code, out = cli("--runs-dir", str(runs_dir), *args)
     assert code == 2, out
     assert needle in out
     assert out.strip().startswith("error: ") and len(out.strip().splitlines()) == 1
-    assert _snapshot(runs_dir) == before
+    assert store_snapshot(runs_dir) == before
 
 
 def test_a_name_is_one_sweep_definition(runs_dir: Path) -> None:
@@ -155,13 +146,13 @@ def test_a_name_is_one_sweep_definition(runs_dir: Path) -> None:
     spec = plan_sweep("digits-quick", grid=["optim.lr=0.1,0.2"], name="lr")
     create_sweep(store, spec)
     assert create_sweep(store, spec)["name"] == "lr"  # the same request finds the same sweep
-    before = _snapshot(runs_dir)
+    before = store_snapshot(runs_dir)
     code, out = cli(
         "--runs-dir", str(runs_dir), "sweep", "digits-quick", "--grid", "optim.lr=0.3", "--name",
         "lr",
     )  # fmt: skip
     assert code == 2 and "exists with a different definition" in out
-    assert _snapshot(runs_dir) == before
+    assert store_snapshot(runs_dir) == before
     assert [row["name"] for row in list_sweeps(store)] == ["lr"]
     summary = sweep_summary(store, "lr")
     assert summary["planned"] == 2 and summary["trials"] == [] and summary["best"] is None
