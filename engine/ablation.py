@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -345,17 +344,10 @@ def launch_queue_detached(store: RunStore, run_ids: Sequence[str]) -> int:
     """Start one process, in its own session, that trains ``run_ids`` one after another
     (``resnet-tui run-queue``); every queued run records its pid, so a dead queue shows its
     runs as crashed. Output goes to the first run's folder (queue.log)."""
-    command = [
-        sys.executable,
-        "-m",
-        "resnet_tui",
-        "--runs-dir",
-        str(store.root),
-        "run-queue",
-        *run_ids,
-    ]
+    from engine.runner import cli_command, spawn_detached
+
+    command = cli_command(store.root, "run-queue", *run_ids)
     log_path = store.run_dir(run_ids[0]) / "queue.log"
-    from engine.runner import spawn_detached
 
     process = spawn_detached(command, log_path)
     for run_id in run_ids:

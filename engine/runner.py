@@ -455,6 +455,11 @@ def launch_detached(
     return process.pid
 
 
+def cli_command(store_root: str | Path, *args: str) -> list[str]:
+    """``resnet-tui --runs-dir STORE ARGS`` as this interpreter runs it (no PATH lookup)."""
+    return [sys.executable, "-m", "resnet_tui", "--runs-dir", str(store_root), *args]
+
+
 def spawn_detached(
     command: list[str], log_path: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:

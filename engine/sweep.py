@@ -1235,12 +1235,9 @@ def run_sweep(
 
 def launch_sweep_detached(store: RunStore, name: str, parallel: int | None = None) -> int:
     """``resnet-tui sweep --resume NAME`` in its own session, output to sweeps/NAME.log."""
-    import sys
+    from engine.runner import cli_command, spawn_detached
 
-    from engine.runner import spawn_detached
-
-    command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(store.root), "sweep"]
-    command += ["--resume", name, "--quiet"]
+    command = cli_command(store.root, "sweep", "--resume", name, "--quiet")
     if parallel:
         command += ["--parallel", str(parallel)]
     return spawn_detached(command, _path(store, name, ".log")).pid

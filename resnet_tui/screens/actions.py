@@ -8,7 +8,6 @@ resumed) is the store's own message, shown as an error notification, never a tra
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -178,8 +177,10 @@ def stack_runs(app: ResnetApp, run_ids: list[str], name: str = "") -> None:
         folder = app.store.root / STACK_LOGS
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         log_path = folder / f"stack-{stamp}-{os.getpid()}-{len(run_ids)}.log"
-        command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(app.store.root)]
-        command += ["stack", *run_ids, "--json"] + (["--name", name] if name else [])
+        from engine.runner import cli_command
+
+        command = cli_command(app.store.root, "stack", *run_ids, "--json")
+        command += ["--name", name] if name else []
         try:
             folder.mkdir(parents=True, exist_ok=True)
             from engine.runner import spawn_detached

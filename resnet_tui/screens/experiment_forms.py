@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import shlex
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -43,7 +42,9 @@ def run_cli(app: ResnetApp, args: list[str]) -> tuple[int, str]:
     """``resnet-tui --runs-dir STORE ARGS`` to its end: (exit code, its output). Call from a
     worker thread. It runs in its own session, so a console that quits meanwhile does not
     take it down half-way."""
-    command = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(app.store.root), *args]
+    from engine.runner import cli_command
+
+    command = cli_command(app.store.root, *args)
     try:
         done = subprocess.run(
             command,

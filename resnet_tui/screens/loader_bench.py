@@ -15,7 +15,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -174,8 +173,9 @@ class LoaderBenchScreen(ModalScreen[int | None]):
     def command(self) -> list[str]:
         """The CLI line the screen runs (the store of the console: its runs dir)."""
         root = cast("ResnetApp", self.app).store.root
-        line = [sys.executable, "-m", "resnet_tui", "--runs-dir", str(root), "bench", "loader"]
-        line.append("--jsonl")
+        from engine.runner import cli_command
+
+        line = cli_command(root, "bench", "loader", "--jsonl")
         for item in self.sets:
             line += ["--set", item]
         if self.worker_counts:
