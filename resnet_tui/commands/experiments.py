@@ -11,9 +11,17 @@ from typing import Annotated, Any
 
 import typer
 
-from resnet_tui.commands import JsonOption, SetOption, cli_module
-
-_cli = cli_module
+from resnet_tui.commands._shared import (
+    JsonOption,
+    SetOption,
+    check_buildable,
+    console,
+    fail,
+    print_json,
+    store,
+    table,
+    user_errors,
+)
 
 
 def _signed(value: float | None) -> str:
@@ -41,14 +49,13 @@ def stack(
     """
     from engine.stacking import check_members, stack_config, stack_runs
 
-    cli = _cli()
-    s = cli.store()
+    s = store()
     stack_config(check_members(s, runs), sets or [])  # refuse before the slow part starts
     if not as_json:
         typer.echo(f"stacking {len(runs)} runs: computing their logits, then the linear layer")
     result = stack_runs(s, runs, name=name, sets=sets or [])
     if as_json:
-        cli._print_json(result.to_dict())
+        print_json(result.to_dict())
         return
     print_stacking(result.to_dict(), s.run_dir(result.run_id))
     if result.status != "finished":
@@ -57,8 +64,7 @@ def stack(
 
 def print_stacking(report: dict[str, Any], folder: Any = None) -> None:
     """The members beside the ensemble, then seed 000's per-class contribution table."""
-    cli = _cli()
-    c = cli.console()
+    c = console()
     c.print(f"stacked run [bold]{report['run_id']}[/]: {report['status']}: {report['message']}")
     names = [m.get("name") or m["id"] for m in report["members"]]
     # runs of one preset share its name: tell them apart by the end of their ids
@@ -88,7 +94,7 @@ def print_stacking(report: dict[str, Any], folder: Any = None) -> None:
         }
     )
     columns = ("#", "run", "model", "val_acc", "test_acc", "contribution")
-    c.print(cli._table("members and ensemble", columns, rows))
+    c.print(table("members and ensemble", columns, rows))
     members = [f"m{i + 1}" for i in range(len(report["members"]))]
     per_class = report.get("per_class") or []
     if per_class:
@@ -97,7 +103,7 @@ def print_stacking(report: dict[str, Any], folder: Any = None) -> None:
             for j, name in enumerate(report["classes"])
         ]
         c.print(
-            cli._table(
+            table(
                 "each member's share of each class",
                 ("class", *members),
                 class_rows,
@@ -142,16 +148,15 @@ def ablate(
     """
     from engine.ablation import ablation_table
 
-    cli = _cli()
-    s = cli.store()
+    s = store()
     if show_list:
         if preset or remove or sets or show:
-            cli.fail("--list lists the groups; drop PRESET, --remove, --set and --show")
+            fail("--list lists the groups; drop PRESET, --remove, --set and --show")
         _print_groups(s, as_json)
         return
     if show:
         if preset or remove or sets:
-            cli.fail("--show prints an existing group; drop PRESET, --remove and --set")
+            fail("--show prints an existing group; drop PRESET, --remove and --set")
         _print_ablation(ablation_table(s, show), as_json)
         return
     from engine import presets as presets_mod
@@ -159,7 +164,7 @@ def ablate(
 
     config, preset_name = presets_mod.resolve(preset, sets)
     planned = plan_ablation(config, remove or [])
-    cli._check_buildable(config)
+    check_buildable(config)
     check_plan(planned)
     group, ids = create_ablation(s, planned, preset=preset_name, name=name)
     if detach:
@@ -173,7 +178,7 @@ def ablate(
     from engine.ablation import run_queue
     from resnet_tui.progress import train_with_progress
 
-    c = cli.console()
+    c = console()
     labels = {run.ablation: run for run in planned}
     typer.echo(f"ablation {group}: {', '.join(labels)}")
     failures: list[str] = []
@@ -196,10 +201,9 @@ def ablate(
 def _print_groups(s: Any, as_json: bool) -> None:
     from engine.ablation import list_groups
 
-    cli = _cli()
     rows = list_groups(s)
     if as_json:
-        cli._print_json(rows)
+        print_json(rows)
         return
     if not rows:
         typer.echo(f"no ablations in {s.root}; start one with `resnet-tui ablate --help`")
@@ -207,14 +211,13 @@ def _print_groups(s: Any, as_json: bool) -> None:
     for row in rows:
         row["done"] = f"{row['finished']}/{row['runs']}"
     columns = ("group", "preset", "removed", "done", "base_val_acc")
-    cli.console().print(cli._table(f"ablations in {s.root}", columns, rows))
+    console().print(table(f"ablations in {s.root}", columns, rows))
     typer.echo("the comparison of one: `resnet-tui ablate --show GROUP`")
 
 
 def _print_ablation(rows: list[dict[str, Any]], as_json: bool) -> None:
-    cli = _cli()
     if as_json:
-        cli._print_json(rows)
+        print_json(rows)
         return
     shown = [
         {
@@ -224,13 +227,13 @@ def _print_ablation(rows: list[dict[str, Any]], as_json: bool) -> None:
         }
         for row in rows
     ]
-    c = cli.console()
+    c = console()
     columns: tuple[str, ...] = ("removed", "name", "status", "val_acc", "val_diff")
     columns += ("test_acc", "test_diff")
     if c.width < 100:
         columns = tuple(col for col in columns if col != "name")
     c.print(f"ablation {rows[0]['group']} (diff: accuracy minus the base run's)")
-    c.print(cli._table("", columns, shown))
+    c.print(table("", columns, shown))
 
 
 def run_queue_command(
@@ -239,7 +242,7 @@ def run_queue_command(
     """Train queued runs one after another (what `ablate --detach` starts in the background)."""
     from engine.ablation import run_queue
 
-    s = _cli().store()
+    s = store()
     ids = [s.resolve(r) for r in runs]
 
     def on_error(run_id: str, exc: BaseException) -> None:
@@ -288,7 +291,6 @@ def bench_loader(
     from engine.loader_bench import ON_DEVICE, LoaderTiming, bench_loader, parse_workers, planned
     from engine.trainer import pick_device
 
-    cli = _cli()
     counts = parse_workers(workers)
     info = dataset_info(config.data)
     device = pick_device(config.train.device)
@@ -327,7 +329,7 @@ def bench_loader(
 
         bench_loader(config, counts, device, on_timing=timed, on_loaded=loaded)
         return
-    c = cli.console()
+    c = console()
     if not as_json:
         if info.in_memory:
             c.print(
@@ -349,10 +351,10 @@ def bench_loader(
         for r in bench_loader(config, counts, device)
     ]
     if as_json:
-        cli._print_json(rows)
+        print_json(rows)
         return
     c.print(f"one epoch of {preset_name}'s train split on {device}, batch {config.data.batch_size}")
-    c.print(cli._table("", ("path", "workers", "seconds", "images", "images_per_s"), rows))
+    c.print(table("", ("path", "workers", "seconds", "images", "images_per_s"), rows))
 
 
 # ---------------------------------------------------------------- registration
@@ -360,7 +362,6 @@ def bench_loader(
 
 def register(app: typer.Typer) -> None:
     """Add stack, ablate, run-queue (hidden) and bench loader to the CLI."""
-    user_errors = _cli().user_errors
     app.command("stack")(user_errors(stack))
     app.command("ablate")(user_errors(ablate))
     app.command("run-queue", hidden=True)(user_errors(run_queue_command))

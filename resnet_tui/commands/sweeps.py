@@ -11,9 +11,17 @@ from typing import Annotated, Any
 
 import typer
 
-from resnet_tui.commands import JsonOption, SetOption, cli_module
-
-_cli = cli_module
+from resnet_tui.commands._shared import (
+    JsonOption,
+    SetOption,
+    console,
+    fail,
+    print_json,
+    show_warnings,
+    store,
+    table,
+    user_errors,
+)
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -90,23 +98,22 @@ def sweep(
     """
     from engine import sweep as sweeps
 
-    cli = _cli()
-    s = cli.store()
+    s = store()
     if parallel is not None and parallel < 1:
-        cli.fail(f"--parallel: must be at least 1, got {parallel}")
+        fail(f"--parallel: must be at least 1, got {parallel}")
     if resume or join:
         given = [o for o, v in (("PRESET", preset), ("--grid", grid), ("--search", search),
                                 ("--range", ranges), ("--choice", choices), ("--set", sets),
                                 ("--name", name)) if v]  # fmt: skip
         if given:
-            cli.fail(f"--resume/--join continue a sweep as it was defined; drop {given[0]}")
+            fail(f"--resume/--join continue a sweep as it was defined; drop {given[0]}")
         if resume and join:
-            cli.fail("give --resume NAME (this run store) or --join NAME --storage URL, not both")
+            fail("give --resume NAME (this run store) or --join NAME --storage URL, not both")
     if resume:
         sweep_name = sweeps.resolve_sweep(s, resume)
     elif join:
         if not storage:
-            cli.fail(f"--join {join}: give the study's --storage URL (docs/SCALE.md)")
+            fail(f"--join {join}: give the study's --storage URL (docs/SCALE.md)")
         sweep_name = sweeps.join_sweep(s, join, storage)["name"]
     else:
         from engine.runner import preflight
@@ -179,12 +186,11 @@ def sweeps_list(as_json: JsonOption = False) -> None:
     """Every sweep of the run store, newest first."""
     from engine.sweep import list_sweeps
 
-    cli = _cli()
-    s = cli.store()
+    s = store()
     rows = list_sweeps(s)
-    cli.show_warnings(s)
+    show_warnings(s)
     if as_json:
-        cli._print_json(rows)
+        print_json(rows)
         return
     if not rows:
         typer.echo(f"no sweeps in {s.root}; start one with `resnet-tui sweep --help`")
@@ -192,7 +198,7 @@ def sweeps_list(as_json: JsonOption = False) -> None:
     for row in rows:
         row["done"] = f"{row['finished']}/{row['planned']}"
     columns = ("name", "mode", "status", "done", "running", "best_val_acc")
-    cli.console().print(cli._table(f"sweeps in {s.root}", columns, rows))
+    console().print(table(f"sweeps in {s.root}", columns, rows))
 
 
 def sweeps_show(
@@ -206,15 +212,14 @@ def sweeps_show(
     "optimizer vs accuracy", "learning rate vs accuracy")."""
     from engine.sweep import resolve_sweep, study_trials, sweep_summary
 
-    cli = _cli()
-    s = cli.store()
+    s = store()
     name = resolve_sweep(s, sweep_name)
     summary = sweep_summary(s, name)
     if study:
         summary["study"] = study_trials(s, name)
-    cli.show_warnings(s)
+    show_warnings(s)
     if as_json:
-        cli._print_json(summary)
+        print_json(summary)
         return
     print_summary(summary)
     if study:
@@ -223,15 +228,14 @@ def sweeps_show(
             for r in summary["study"]
         ]
         columns = ("trial", "state", "params", "value", "worker")
-        cli.console().print(cli._table("the study (every machine)", columns, rows))
+        console().print(table("the study (every machine)", columns, rows))
 
 
 def sweeps_stop(sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")]) -> None:
     """Stop a running sweep: its trials stop at a checkpoint; `sweep --resume` continues."""
     from engine.sweep import request_sweep_stop, resolve_sweep
 
-    cli = _cli()
-    s = cli.store()
+    s = store()
     name = resolve_sweep(s, sweep_name)
     request_sweep_stop(s, name)
     typer.echo(f"asked sweep {name} to stop; continue it with `resnet-tui sweep --resume {name}`")
@@ -247,21 +251,19 @@ def sweeps_rm(
     """Delete a sweep (its document, log and study); its trials stay as runs unless --runs."""
     from engine.sweep import delete_sweep, resolve_sweep
 
-    cli = _cli()
-    s = cli.store()
+    s = store()
     name = resolve_sweep(s, sweep_name)
     trials = sum(1 for d in s.list_runs() if d.get("sweep") == name)
     what = f"sweep {name}" + (f" and its {trials} trial runs" if runs else "")
     if not yes and not typer.confirm(f"delete {what}?", default=False):
-        cli.fail("nothing deleted", 1)
+        fail("nothing deleted", 1)
     deleted = delete_sweep(s, name, with_runs=runs)
     kept = "" if runs else f"; its {trials} trial runs stay (`runs list`)"
     typer.echo(f"deleted sweep {name}" + (f" and {len(deleted)} runs" if runs else kept))
 
 
 def print_summary(summary: dict[str, Any]) -> None:
-    cli = _cli()
-    c = cli.console()
+    c = console()
     doc = summary["sweep"]
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["counts"].items()))
     c.print(
@@ -280,7 +282,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         for r in summary["trials"]
     ]
     if rows:
-        c.print(cli._table("trials", ["trial", *keys, "status", "val_acc", "test_acc"], rows))
+        c.print(table("trials", ["trial", *keys, "status", "val_acc", "test_acc"], rows))
     best = summary["best"]
     if best:
         test = f", test_acc {best['test_acc']:.4f}" if best["test_acc"] is not None else ""
@@ -288,17 +290,16 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"best: trial {best['trial']} ({_params(best['params'])}): val_acc "
             f"{best['val_acc']:.4f}{test}  run {best['run']}"
         )
-    for key, table in summary["by_param"].items():
-        if not table:
+    for key, by_value in summary["by_param"].items():
+        if not by_value:
             continue
-        shown = [{key: _value(row["value"]), **row} for row in table]
+        shown = [{key: _value(row["value"]), **row} for row in by_value]
         columns = [key, "trials", "best_val_acc", "mean_val_acc", "test_acc"]
-        c.print(cli._table(f"{key} vs accuracy", columns, shown))
+        c.print(table(f"{key} vs accuracy", columns, shown))
 
 
 def register(app: typer.Typer) -> None:
     """Add ``sweep`` and ``sweeps list/show/stop`` to the CLI."""
-    user_errors = _cli().user_errors
     app.command("sweep")(user_errors(sweep))
     group = typer.Typer(
         help="Sweeps: their trials and accuracy per swept key.", no_args_is_help=True

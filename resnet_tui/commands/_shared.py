@@ -1,0 +1,183 @@
+"""What every CLI command module shares: the root options' state, the run store, one-line
+user errors, the Rich console and the table/number/JSON renderers, and the option types.
+
+It exists so that the command modules depend on it and nothing else of the CLI (the root,
+``resnet_tui.cli``, imports the command modules, never the other way round). Only typer is
+imported at the top: ``resnet-tui --help`` must import neither torch nor Textual, and Rich
+and the store load when a command first needs them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import wraps
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from typer.core import TyperGroup
+
+from engine.errors import UserError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.config import RunConfig
+    from engine.store import RunStore
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override one config key: section.key=value (repeatable)."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class State:
+    """What the root options (``resnet-tui --runs-dir DIR ...``) set for this invocation."""
+
+    runs_dir: str | None = None
+
+
+state = State()
+
+
+def store() -> RunStore:
+    """The run store the root options point at."""
+    from engine.store import RunStore
+
+    return RunStore(state.runs_dir)
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """A user error: one ``error: ...`` line on stderr and exit ``code`` (2 unless told)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Print a user error as one line (exit 2) instead of a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except UserError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+    return wrapper
+
+
+def console() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def show_warnings(s: object) -> None:
+    """The store's warnings (a rebuilt index, an unreadable run folder) on stderr."""
+    for warning in getattr(s, "warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def check_buildable(config: RunConfig) -> None:
+    """Refuse what only the registries, the data or the device can refuse before a run is
+    created, so a bad request leaves no trace (engine.runner.preflight)."""
+    from engine.runner import preflight
+
+    preflight(config)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def fmt(value: Any, column: str = "") -> str:
+    """One value of a table: 4 decimals for a metric, thousands separators for counts."""
+    if value is None:
+        return "-"
+    if isinstance(value, float) and column in ("seconds", "images_per_s"):
+        return f"{value:.1f}"
+    if isinstance(value, float) and column == "lr":
+        return f"{value:.3g}"
+    if isinstance(value, float) and column == "best_epoch":
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    if isinstance(value, int) and value >= 10_000:
+        return f"{value:,}"
+    return str(value)
+
+
+TEXT_COLUMNS = ("id", "name", "model", "dataset", "status", "started", "run")
+
+
+def table(title: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> Table:
+    """A Rich table of ``rows`` (dicts) over ``columns``: text left, numbers right."""
+    from rich import box
+    from rich.table import Table
+
+    out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for col in columns:
+        text = col in TEXT_COLUMNS
+        # numeric headers on two lines ("val\nacc") keep the tables inside 80 columns
+        header = col if text else col.replace("best_val_acc", "best val_acc").replace("_", "\n", 1)
+        out.add_column(
+            header,
+            justify="left" if text else "right",
+            no_wrap=True,
+            overflow="fold" if col == "id" else "ellipsis",
+        )
+    for row in rows:
+        out.add_row(*(fmt(row.get(col), col) for col in columns))
+    return out
+
+
+def print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+# ---------------------------------------------------------------- the root group
+
+
+class OneLineErrors(TyperGroup):
+    """Usage errors (an unknown option or command, a missing argument) as one line, exit 2,
+    like every other user error, instead of Click's usage block."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        # Click's classes, whether Typer vendors Click or depends on it.
+        ancestry: dict[str, type[Exception]] = {
+            c.__name__: c for c in typer.BadParameter.__mro__ if issubclass(c, Exception)
+        }
+        usage_error, click_exception = ancestry["UsageError"], ancestry["ClickException"]
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click_exception as caught:
+            exc: Any = caught  # a Click exception: show(), exit_code, format_message(), ctx
+            if not isinstance(exc, usage_error) or type(exc).__name__ == "NoArgsIsHelpError":
+                exc.show()  # NoArgsIsHelpError shows the help
+                sys.exit(exc.exit_code)
+            ctx = getattr(exc, "ctx", None)
+            command = ctx.command_path if ctx is not None else "resnet-tui"
+            typer.echo(f"error: {exc.format_message()} (see `{command} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
