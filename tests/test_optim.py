@@ -126,3 +126,94 @@ def test_every_registered_schedule_runs() -> None:
 def test_unknown_schedule() -> None:
     with pytest.raises(ConfigError, match="schedule.name: unknown schedule 'cosin'"):
         _curve(ScheduleConfig(name="cosin"))
+
+
+# ---------------------------------------------------------------- the registry's curves
+
+
+def _oracle_factor(
+    c: ScheduleConfig, base_lr: float, epochs: int, steps: int, plateau_scale: float, e: int, s: int
+) -> float:
+    """The if-chain over schedule names that LRSchedule.factor was before each registry entry
+    carried its own curve, kept verbatim as the oracle of the entries."""
+    t = e + s / steps
+    if c.warmup_epochs > 0 and t < c.warmup_epochs:
+        return (t + 1 / steps) / c.warmup_epochs
+    floor = c.min_lr / base_lr
+    if c.name == "constant":
+        return 1.0
+    if c.name == "step":
+        return float(c.gamma ** (e // c.step_size))
+    if c.name == "multistep":
+        return float(c.gamma ** sum(e >= m for m in c.milestones))
+    if c.name == "plateau":
+        return max(plateau_scale, floor)
+    span = max(epochs - c.warmup_epochs, 1e-9)
+    u = (
+        (t - c.warmup_epochs)
+        if c.per_iteration or c.name in ("onecycle", "triangle")
+        else e - c.warmup_epochs
+    )
+    if c.name == "cosine":
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(u / span, 1.0)))
+    if c.name == "cosine-restarts":
+        pos = (u * steps) if c.per_iteration else u
+        period = float(c.restart_period)
+        while pos >= period:
+            pos -= period
+            period *= c.restart_mult
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * pos / period))
+    frac = min(u / span, 1.0)
+    if c.name == "triangle":
+        if frac < c.pct_start:
+            return 0.2 + 0.8 * frac / c.pct_start
+        return 1.0 + (floor - 1.0) * (frac - c.pct_start) / max(1 - c.pct_start, 1e-9)
+    start, end = 1 / 25, 1 / 25 / 1e4
+    if frac < c.pct_start:
+        return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * frac / c.pct_start))
+    rest = (frac - c.pct_start) / max(1 - c.pct_start, 1e-9)
+    return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * rest))
+
+
+@pytest.mark.parametrize("name", [s.name for s in list_schedules()])
+def test_every_schedule_entry_is_bit_identical_to_the_old_if_chain(name: str) -> None:
+    model, _, _ = _toy()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    variants = [
+        ScheduleConfig(name=name, warmup_epochs=warmup, per_iteration=per_iteration, **extra)
+        for warmup in (0.0, 0.5, 2.0, 3.25)
+        for per_iteration in (False, True)
+        for extra in (
+            {},
+            {"min_lr": 0.003, "gamma": 0.5, "step_size": 2, "milestones": [1, 4, 7]},
+            {"restart_period": 3, "restart_mult": 2, "pct_start": 0.45, "min_lr": 0.01},
+        )
+    ]
+    compared = 0
+    for c in variants:
+        for base_lr, epochs, steps in ((0.1, 9, 7), (0.05, 12, 1), (1.0, 5, 50)):
+            sched = LRSchedule(opt, c, base_lr, epochs, steps)
+            for plateau_scale in (1.0, 0.25, 0.001):
+                sched.plateau_scale = plateau_scale
+                for e in range(epochs + 2):  # past the end too: a resumed, longer run
+                    for s in range(steps):
+                        want = _oracle_factor(c, base_lr, epochs, steps, plateau_scale, e, s)
+                        assert sched.factor(e, s) == want, (c, base_lr, epochs, steps, e, s)
+                        compared += 1
+    assert compared > 10_000
+
+
+def test_schedule_and_optimizer_entries_declare_the_keys_forms_show() -> None:
+    from engine.config import field_info
+
+    for info in list_optimizers():
+        assert info.always[0] == "name" and {"grad_clip", "decay_norm_and_bias"} <= set(
+            info.always
+        )
+        for key in info.shown_keys:
+            assert field_info(f"optim.{key}").section == "optim"
+    for sched in list_schedules():
+        assert sched.always == ("name", "warmup_epochs")
+        for key in sched.shown_keys:
+            assert field_info(f"schedule.{key}").section == "schedule"
+        assert sched.reads_val_loss == (sched.name == "plateau")

@@ -23,7 +23,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from engine.config import AugmentConfig
-from engine.data.randaugment import RANDAUGMENT_OPS, rand_augment
+
+# The augmentations as data (torch-free, for forms) live with the config; re-exported here.
+from engine.config.augmentations import AUGMENTATIONS as AUGMENTATIONS
+from engine.config.augmentations import AugmentationInfo as AugmentationInfo
+from engine.config.augmentations import list_augmentations as list_augmentations
+from engine.data.randaugment import rand_augment
 from engine.data.rng import normal, permutation, randint, uniform
 from engine.errors import ConfigError
 
@@ -39,44 +44,6 @@ class MixedBatch:
     y_a: Tensor
     y_b: Tensor  # the mixing partners' labels; y_a when the batch is not mixed
     lam: float  # weight of y_a; 1.0 when not mixed
-
-
-@dataclass(frozen=True)
-class AugmentationInfo:
-    name: str
-    description: str
-    keys: tuple[str, ...]  # the augment.* config keys it reads
-
-
-AUGMENTATIONS: tuple[AugmentationInfo, ...] = (
-    AugmentationInfo(
-        "randaugment",
-        f"RandAugment: ops per image drawn from {', '.join(RANDAUGMENT_OPS)}, at one magnitude",
-        ("randaugment_ops", "randaugment_magnitude"),
-    ),
-    AugmentationInfo("crop", "random crop after zero padding (4 for CIFAR)", ("crop_padding",)),
-    AugmentationInfo("hflip", "horizontal flip of half the images", ("hflip",)),
-    AugmentationInfo("rotation", "random rotation within +-degrees", ("rotation",)),
-    AugmentationInfo(
-        "resize",
-        "resize the short side, then center-crop (transfer learning: 256 / 224); also at eval",
-        ("resize", "crop_size"),
-    ),
-    AugmentationInfo(
-        "normalize", "per-channel normalisation: dataset, imagenet or none", ("normalize",)
-    ),
-    AugmentationInfo("cutout", "square holes set to the mean", ("cutout_holes", "cutout_length")),
-    AugmentationInfo(
-        "mixup", "blend pairs of images and their labels", ("mixup_alpha", "mix_prob")
-    ),
-    AugmentationInfo("cutmix", "paste a box from a partner image", ("cutmix_alpha", "mix_prob")),
-    AugmentationInfo("noise", "gaussian noise added after normalisation", ("noise_std",)),
-    AugmentationInfo("label_smoothing", "soft targets, applied by the loss", ("label_smoothing",)),
-)
-
-
-def list_augmentations() -> list[AugmentationInfo]:
-    return list(AUGMENTATIONS)
 
 
 # ---------------------------------------------------------------- batched operations
