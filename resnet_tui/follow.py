@@ -356,19 +356,18 @@ def _registries() -> dict[str, Any]:
 
 
 def _build(config_dict: dict[str, Any]) -> tuple[Any, Any, int]:
+    """The model a form's config describes, built as the trainer builds it (one builder)."""
     from engine.config import from_dict
     from engine.data import dataset_info
-    from engine.models import create_model
+    from engine.models.build import build_model
     from engine.optim import optimizer_info, schedule_info
 
     config = from_dict(config_dict)
     optimizer_info(config.optim.name)
     schedule_info(config.schedule.name)
     info = dataset_info(config.data)
-    size = config.augment.crop_size or info.image_size
-    num_classes = info.num_classes or 2  # image folders without classes yet: shape only
-    model = create_model(config.model, info.channels, num_classes, size)
-    return model, info, size
+    built = build_model(config, info)
+    return built.model, info, built.input_size
 
 
 def _answer(request: dict[str, Any]) -> dict[str, Any]:

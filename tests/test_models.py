@@ -130,7 +130,7 @@ def test_register_model_as_decorator() -> None:
         with pytest.raises(ValueError, match="twice"):
             register_model("test-tiny", "again", "test", {}, _tiny)
     finally:
-        del registry_module._REGISTRY["test-tiny"]
+        registry_module.MODELS.unregister("test-tiny")
 
 
 # ---------------------------------------------------------------- pinned parameter counts

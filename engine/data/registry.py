@@ -2,7 +2,8 @@
 
 Modelled on torchvision's ``models/_api.py``: a decorator registers a loader under a name, the UI
 fills its choices from ``list_datasets()``, and ``dataset_info(cfg)`` answers "what will this
-config load" without reading any pixels.
+config load" without reading any pixels. The specs live in ``DATASETS``, an
+``engine.registry.Registry``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from engine.config import DataConfig
-from engine.errors import ConfigError, nearest
+from engine.registry import Registry
 
 if TYPE_CHECKING:
     from engine.data.raw import RawSplits
@@ -43,7 +44,7 @@ class DatasetSpec:
     describe: DescribeFn | None = None  # config-dependent info (image folders scan their root)
 
 
-_DATASETS: dict[str, DatasetSpec] = {}
+DATASETS: Registry[DatasetSpec] = Registry("data.name", "dataset")
 
 
 def register_dataset(
@@ -61,8 +62,6 @@ def register_dataset(
     """Register ``load(cfg) -> RawSplits`` under ``name``; used as a decorator."""
 
     def wrapper(load: F) -> F:
-        if name in _DATASETS:
-            raise ValueError(f"a dataset named '{name}' is already registered")
         info = DatasetInfo(
             name=name,
             description=description,
@@ -73,7 +72,7 @@ def register_dataset(
             has_test_split=has_test_split,
             in_memory=in_memory,
         )
-        _DATASETS[name] = DatasetSpec(info=info, load=load, describe=describe)
+        DATASETS.register(name, DatasetSpec(info=info, load=load, describe=describe))
         return load
 
     return wrapper
@@ -81,19 +80,11 @@ def register_dataset(
 
 def list_datasets() -> list[DatasetInfo]:
     """Every registered dataset with its static description, in registration order."""
-    return [spec.info for spec in _DATASETS.values()]
+    return [spec.info for spec in DATASETS.list()]
 
 
 def get_spec(name: str) -> DatasetSpec:
-    try:
-        return _DATASETS[name]
-    except KeyError:
-        choices = list(_DATASETS)
-        raise ConfigError(
-            f"data.name: unknown dataset '{name}'{nearest(name, choices)}; "
-            f"choices: {', '.join(choices)}",
-            "data.name",
-        ) from None
+    return DATASETS.get(name)
 
 
 def dataset_info(cfg: DataConfig) -> DatasetInfo:

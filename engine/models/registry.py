@@ -2,7 +2,9 @@
 
 Like timm's ``@register_model`` / ``create_model``: each named model is one registration whose
 ``defaults`` are data (ModelConfig field values); ``create_model`` lays the user's ModelConfig
-over them and calls the builder. Fields a model does not accept are refused by name.
+over them and calls the builder. Fields a model does not accept are refused by name. The
+entries live in ``MODELS``, an ``engine.registry.Registry``; ``engine.models.build`` builds the
+model a whole RunConfig describes.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import torch
 from torch import nn
 
 from engine.config import ModelConfig
-from engine.errors import ConfigError, nearest
+from engine.errors import ConfigError
+from engine.registry import Registry
 
 # builder(resolved config, in_chans, num_classes, input_size) -> model
 Builder = Callable[[ModelConfig, int, int, int], nn.Module]
@@ -53,12 +56,14 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
-class _Entry:
+class ModelEntry:
+    """A registered model: what is shown about it, and how it is built."""
+
     info: ModelInfo
     builder: Builder
 
 
-_REGISTRY: dict[str, _Entry] = {}
+MODELS: Registry[ModelEntry] = Registry("model.name", "model", "see `resnet-tui models list`")
 
 
 @overload
@@ -111,9 +116,7 @@ def register_model(
     )
 
     def add(fn: Builder) -> Builder:
-        if name in _REGISTRY:
-            raise ValueError(f"model {name!r} is registered twice")
-        _REGISTRY[name] = _Entry(info, fn)
+        MODELS.register(name, ModelEntry(info, fn))
         return fn
 
     return add if builder is None else add(builder)
@@ -121,7 +124,7 @@ def register_model(
 
 def list_models() -> list[ModelInfo]:
     """Every registered model, in registration order."""
-    return [entry.info for entry in _REGISTRY.values()]
+    return [entry.info for entry in MODELS.list()]
 
 
 def model_info(name: str) -> ModelInfo:
@@ -133,15 +136,8 @@ def applicable_fields(name: str) -> tuple[str, ...]:
     return _entry(name).info.fields
 
 
-def _entry(name: str) -> _Entry:
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise ConfigError(
-            f"model.name: unknown model '{name}'{nearest(name, _REGISTRY)}; "
-            "see `resnet-tui models list`",
-            "model.name",
-        ) from None
+def _entry(name: str) -> ModelEntry:
+    return MODELS.get(name)
 
 
 def resolve(cfg: ModelConfig) -> ModelConfig:
