@@ -17,34 +17,31 @@ from typing import Any
 import torch
 
 from engine.errors import CheckpointError, DiskFullError
-from engine.faults import fault_point
+from engine.fsio import write_atomically
 
 FORMAT_VERSION = 1
-TEMP_PREFIX = ".tmp-"  # ".last.pt.tmp-<pid>": what a killed writer leaves behind
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    """Write to a temporary file, fsync, then rename over ``path``: a crash or a full disk
-    leaves the previous checkpoint intact (and a failed write removes its temporary file).
+    """Write to a temporary file, fsync, then rename over ``path`` (``engine.fsio``, the one
+    atomic writer): a crash or a full disk leaves the previous checkpoint intact, and a failed
+    write removes its temporary file. Fault points: checkpoint, checkpoint-rename,
+    checkpoint-done.
 
     A full disk (or quota) raises DiskFullError, any other write failure CheckpointError."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{TEMP_PREFIX}{os.getpid()}")
-    try:
-        fault_point("checkpoint")
-        with open(tmp, "wb") as fh:
+
+    def write(fd: int) -> None:
+        with os.fdopen(fd, "wb", closefd=False) as fh:  # closing flushes; fsio fsyncs
             torch.save(state, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        fault_point("checkpoint-rename")
-        os.replace(tmp, path)
+
+    try:
+        write_atomically(path, write, point="checkpoint")
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
         cause = _os_error(exc)
         if cause is not None:
             raise _write_error(path, cause) from exc
         raise
-    fault_point("checkpoint-done")
 
 
 def _os_error(exc: BaseException) -> OSError | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from engine.store import (
     CONFIG_FILE,
     INDEX_FILE,
     METRICS_FILE,
+    NAMES_DIR,
     RUN_FILE,
     STATUSES,
     MetricsReader,
@@ -48,6 +50,31 @@ def _python(code: str, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
 
 def _tree(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def _old_dump(docs: list[dict[str, Any]]) -> bytes:
+    """index.json as the store wrote it before slots (4e3af94's ``_dump_index``): one document
+    per line, no padding, the comma right after the document."""
+    lines = [
+        json.dumps(str(i), separators=(",", ":")).encode()
+        + b":"
+        + json.dumps(doc, separators=(",", ":")).encode()
+        for i, doc in enumerate(docs, start=1)
+    ]
+    return b'{"runs":{' + (b"\n" + b",\n".join(lines) if lines else b"") + b"\n}}\n"
+
+
+def _write_old_store(store: RunStore, rename: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Turn ``store`` into one as the previous version left it: the old index layout, no name
+    markers; ``rename`` gives runs names (duplicates included) as that version allowed."""
+    docs = [dict(d) for d in reversed(store.list_runs())]
+    for doc in docs:
+        if doc["id"] in (rename or {}):
+            doc["name"] = (rename or {})[doc["id"]]
+            (store.run_dir(doc["id"]) / RUN_FILE).write_bytes(json.dumps(doc).encode())
+    store.index_path.write_bytes(_old_dump(docs))
+    shutil.rmtree(store.root / NAMES_DIR)
+    return docs
 
 
 # ---------------------------------------------------------------- basic operations
@@ -117,6 +144,9 @@ def test_resolve(runs_dir: Path) -> None:
     assert store.resolve(a) == a
     assert store.resolve(a[:-3]) == a  # a unique prefix
     assert store.resolve("alpha") == a
+    assert store.resolve("twin") == b and store.resolve("twin-2") == c  # names are unique
+    # A store written before names were unique may hold a name twice: it stays ambiguous.
+    _write_old_store(store, rename={c: "twin"})
     with pytest.raises(StoreError) as ambiguous:
         store.resolve("twin")
     assert b in str(ambiguous.value) and c in str(ambiguous.value)
@@ -141,7 +171,7 @@ def test_delete(runs_dir: Path) -> None:
     store.delete(run_id)
     assert not store.run_dir(run_id).exists()
     assert [d["id"] for d in store.list_runs()] == [keep]
-    assert sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) == [keep]
+    assert sorted(p.name for p in runs_dir.iterdir() if p.is_dir()) == [NAMES_DIR, keep]
     with pytest.raises(StoreError, match="no run"):
         store.delete(run_id)
 

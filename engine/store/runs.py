@@ -1,0 +1,632 @@
+"""RunStore: the runs under one folder, safe to share between processes.
+
+Paths, the lock, liveness, resolve, and the writes (create, update, claim, rename, delete),
+built on the index file (``engine.store.indexfile``), the name markers
+(``engine.store.names``), the metrics files (``engine.store.metrics``) and the rebuild from
+run folders (``engine.store.recovery``). Every write holds the store's lock for its whole
+read-modify-write; ``run.json`` is written before the index line, so it is never older than
+the index (a rebuild from it loses nothing the index had).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tinydb import TinyDB, where
+
+from engine import procs
+from engine.errors import StoreError
+from engine.fsio import atomic_write, remove_stale_temp_files, to_json, write_error
+from engine.procs import OwnerLock, owner_lock, process_start_time, this_host
+from engine.store import metrics, recovery
+from engine.store.index import HEAD, TABLE, Entry, IndexUnreadable
+from engine.store.indexfile import IndexFile, _IndexStorage
+from engine.store.names import Names
+from engine.store.schema import (
+    ACTIVE,
+    CONFIG_FILE,
+    INDEX_FILE,
+    LOCK_FILE,
+    METRICS_FILE,
+    NAMES_DIR,
+    RUN_FILE,
+    RUN_ID_RE,
+    TERMINAL,
+    add_identity,
+    blank_doc,
+    check_name,
+    check_status,
+    default_root,
+    now_iso,
+    slugify,
+    sort_time,
+)
+
+if TYPE_CHECKING:
+    from tinydb.table import Table
+
+
+class RunStore:
+    """All runs under one folder. Every method is safe to call from several processes at once."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
+        self.root: Path = Path(root) if root is not None else default_root()
+        # Problems found and repaired (or skipped) while reading, for the CLI and TUI to show.
+        self.warnings: list[str] = []
+        self._lock_obj: OwnerLock | None = None
+        self._index_obj: IndexFile | None = None
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.root)!r})"
+
+    @property
+    def index_path(self) -> Path:
+        return self.root / INDEX_FILE
+
+    @property
+    def _index(self) -> IndexFile:
+        """The index file with this store's caches (line offsets, parsed lines)."""
+        if self._index_obj is None or self._index_obj.path != self.index_path:
+            self._index_obj = IndexFile(self.index_path, self.root / LOCK_FILE)
+        return self._index_obj
+
+    @property
+    def _names(self) -> Names:
+        return Names(self.root)
+
+    # ------------------------------------------------------------ paths
+
+    def run_dir(self, run_id: str) -> Path:
+        """The folder of a run; refuses anything that is not a run id (no path can escape)."""
+        if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id):
+            raise StoreError(
+                f"'{run_id}' is not a run id (like 20250101-120000-resnet-digits-1a2b); "
+                "see `resnet-tui runs list`"
+            )
+        return self.root / run_id
+
+    def metrics_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / METRICS_FILE
+
+    # ------------------------------------------------------------ locking and index access
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"cannot create the runs folder {self.root}: {e.strerror or e}") from e
+        if self._lock_obj is None or self._lock_obj.path != self.root / LOCK_FILE:
+            self._lock_obj = owner_lock(self.root / LOCK_FILE, f"the run store {self.root}")
+        with self._lock_obj:
+            yield
+
+    def _open_db(self) -> TinyDB:
+        return TinyDB(str(self.index_path), storage=_IndexStorage)
+
+    @contextlib.contextmanager
+    def _locked_table(self) -> Iterator[Table]:
+        """The runs table for one read-modify-write through TinyDB, under the lock, repaired
+        first if damaged: the path for indexes not in the slot layout."""
+        with self._lock():
+            db = self._open_db()
+            try:
+                try:
+                    data = db.storage.read()
+                except IndexUnreadable as e:
+                    self._rebuild_locked(f"was unreadable ({e})")
+                    db = self._open_db()
+                else:
+                    if data is None and self._has_run_folders():
+                        self._rebuild_locked("was missing or empty")
+                        db = self._open_db()
+                yield db.table(TABLE)
+            finally:
+                db.close()
+
+    def _entries(self) -> list[Entry]:
+        """Every stored document, as stored, in index order (repaired first if damaged)."""
+        try:
+            entries = self._index.entries()
+        except IndexUnreadable:
+            return self._recover()
+        if entries is None:
+            return self._recover() if self._has_run_folders() else []
+        return entries
+
+    def _read_docs(self) -> list[dict[str, Any]]:
+        """The documents, shared with the parse cache: read them, never change them."""
+        return [entry.doc for entry in self._entries()]
+
+    def _recover(self) -> list[Entry]:
+        with self._lock():
+            # Another process may have repaired it while we waited for the lock (and a reader
+            # that could not get the shared lock may simply have read a line mid-write).
+            try:
+                entries = self._index.entries()
+            except IndexUnreadable as e:
+                self._rebuild_locked(f"was unreadable ({e})")
+            else:
+                if entries is not None:
+                    return entries
+                if not self._has_run_folders():
+                    return []
+                self._rebuild_locked("was missing or empty")
+            return self._index.entries() or []
+
+    def remove_stale_temp_files(self) -> list[str]:
+        """Remove what writers killed mid-write left behind, in the store's folder, its name
+        markers and every run folder (only files of processes that are gone); returns their
+        paths."""
+        removed = [str(self.root / name) for name in remove_stale_temp_files(self.root)]
+        names = self.root / NAMES_DIR
+        removed += [str(names / name) for name in remove_stale_temp_files(names)]
+        try:
+            with os.scandir(self.root) as entries:
+                folders = [e.path for e in entries if RUN_ID_RE.fullmatch(e.name) and e.is_dir()]
+        except OSError:
+            return removed
+        for folder in folders:
+            removed += [os.path.join(folder, n) for n in remove_stale_temp_files(Path(folder))]
+        return removed
+
+    def _has_run_folders(self) -> bool:
+        try:
+            with os.scandir(self.root) as entries:
+                return any(RUN_ID_RE.fullmatch(e.name) and e.is_dir() for e in entries)
+        except OSError:
+            return False
+
+    # ------------------------------------------------------------ rebuilding the index
+
+    def rebuild_index(self) -> list[dict[str, Any]]:
+        """Rebuild index.json from the run folders (also adopts folders the index lacks), and
+        the name markers from it."""
+        with self._lock():
+            docs = self._rebuild_locked("was rebuilt on request", keep_as="old")
+            self._names.rebuild(docs)
+            return docs
+
+    def _rebuild_locked(self, reason: str, keep_as: str = "corrupt") -> list[dict[str, Any]]:
+        """Write a new index from the run folders; the previous file is kept as
+        ``index.json.<keep_as>-<timestamp>`` (never deleted). Call with the lock held."""
+        docs = recovery.docs_from_folders(self.root)
+        kept = None
+        if self.index_path.exists() and self.index_path.stat().st_size > 0:
+            kept = recovery.keep_previous_index(self.index_path, keep_as)
+        self._index.write_all({TABLE: {str(i): doc for i, doc in enumerate(docs, start=1)}})
+        message = f"index.json {reason}; rebuilt from {len(docs)} run folders"
+        if kept is not None:
+            message += f", the previous file kept as {kept}"
+        self.warnings.append(message)
+        return [dict(doc) for doc in docs]
+
+    # ------------------------------------------------------------ liveness
+
+    def is_alive(self, doc: dict[str, Any]) -> bool:
+        """Whether the run's process still runs: its pid exists on this host, with the same
+        start time when one was recorded (a recycled pid is not the run). A run of another host
+        counts as alive, since this host cannot tell; a run with no pid is not alive."""
+        return procs.is_alive(doc)
+
+    @staticmethod
+    def process_identity(pid: int) -> dict[str, Any]:
+        """The fields that tell this process apart from a later one given the same pid
+        (``update`` fills them in by itself when it is given a ``pid``)."""
+        return {"pid_start": process_start_time(pid)}
+
+    def _is_dead(self, doc: dict[str, Any]) -> bool:
+        """Active with a pid whose process is gone: what readers report as crashed."""
+        return doc.get("status") in ACTIVE and doc.get("pid") is not None and not self.is_alive(doc)
+
+    def _crash_fields(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "status": "crashed",
+            "message": (
+                f"process {doc.get('pid')} is gone (last epoch {doc.get('epoch', 0)}); "
+                f"resume with `resnet-tui train --resume {doc['id']}`"
+            ),
+        }
+
+    def _derive(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, **self._crash_fields(doc)} if self._is_dead(doc) else doc
+
+    # ------------------------------------------------------------ reading
+
+    def list_runs(self) -> list[dict[str, Any]]:
+        """Every run, newest first; runs whose process is gone are reported as crashed.
+
+        Only the index lines that changed since this store's previous call are parsed again.
+        The documents are fresh dicts; values nested in them (config, best, ...) are shared
+        with the store's cache: read them, do not change them in place."""
+        entries = self._entries()
+        entries.reverse()  # the index keeps insertion order: the stable sort keeps it for ties
+        entries.sort(key=lambda entry: entry.time, reverse=True)
+        return [self._derive(dict(entry.doc)) for entry in entries]
+
+    def get(self, run_id: str) -> dict[str, Any]:
+        """One run's document (derived as in ``list_runs``), read from its own index line."""
+        doc = None
+        if isinstance(run_id, str) and RUN_ID_RE.fullmatch(run_id):
+            doc = self._index.find(run_id)
+        if doc is None:
+            doc = next((dict(d) for d in self._read_docs() if d["id"] == run_id), None)
+        if doc is None:
+            raise self._unknown(run_id)
+        return self._derive(doc)
+
+    def resolve(self, ref: str) -> str:
+        """A run id from an exact id, a unique id prefix, or a unique name."""
+        ref = ref.strip()
+        docs = self._read_docs()
+        if any(d["id"] == ref for d in docs):
+            return ref
+        matches = [d for d in docs if ref and (d["id"].startswith(ref) or d.get("name") == ref)]
+        if len(matches) == 1:
+            return str(matches[0]["id"])
+        if not matches:
+            named = sorted(
+                str(d.get("name")) for d in docs if str(d.get("name", "")).startswith(ref)
+            )
+            if ref and named:
+                shown = ", ".join(named[:10]) + (
+                    f" and {len(named) - 10} more" if len(named) > 10 else ""
+                )
+                raise StoreError(
+                    f"no run with id or name '{ref}' in {self.root}; names that start with it: "
+                    f"{shown}; give a whole name or the start of an id"
+                )
+            raise self._unknown(ref)
+        matches.sort(key=lambda d: (sort_time(d), d["id"]), reverse=True)
+        shown = ", ".join(f"{d['id']} ({d.get('name', '')})" for d in matches[:10])
+        more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
+        raise StoreError(
+            f"'{ref}' matches {len(matches)} runs in {self.root}: {shown}{more}; "
+            "give more of the id"
+        )
+
+    def _unknown(self, ref: str) -> StoreError:
+        return StoreError(f"no run '{ref}' in {self.root}; see `resnet-tui runs list`")
+
+    # ------------------------------------------------------------ creating
+
+    def create_run(
+        self,
+        config: dict[str, Any],
+        *,
+        name: str = "",
+        preset: str = "",
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Allocate an id, create the folder with config.toml and run.json, index it (queued).
+
+        The run's name (``name``, else the preset's, the model's or "run") is unique in the
+        store: when another run holds it, the run is named ``NAME-2`` (``-3``, ...). Then, and
+        only then, the returned document has ``name_taken``: the name that was asked for (it is
+        not stored; callers tell the user).
+        """
+        from engine.config import to_toml  # deferred: stdlib only, but not needed by readers
+
+        extra = dict(extra or {})
+        if "id" in extra:
+            raise StoreError("extra fields cannot set a run's id")
+        if "status" in extra:
+            check_status(extra["status"])
+        name = str(extra.pop("name", "") or name)
+        # A pid given here (the process that will train the run) makes the run show as
+        # crashed should that process die before training starts.
+        add_identity(extra)
+        model = str(config.get("model", {}).get("name", ""))
+        fallback = slugify(preset) or slugify(model) or "run"
+        wanted = name or fallback
+        toml = to_toml(config).encode("utf-8")
+        with self._lock():
+            in_slots = self._check_index_locked()
+            self._ensure_names()
+            given = self._names.unique(wanted)
+            now = datetime.now().astimezone()
+            run_id, folder = self._make_folder(
+                now.strftime("%Y%m%d-%H%M%S"), slugify(given) or fallback
+            )
+            named = False
+            try:
+                doc = {
+                    **blank_doc(run_id),
+                    "name": given,
+                    "preset": preset,
+                    "config": config,
+                    "status": "queued",
+                    "host": this_host(),
+                    "created": now.isoformat(timespec="seconds"),
+                    "epochs": config.get("train", {}).get("epochs"),
+                    "model": config.get("model", {}).get("name"),
+                    "dataset": config.get("data", {}).get("name"),
+                    "message": "",
+                    **extra,
+                }
+                run_json = to_json(doc)
+                atomic_write(folder / CONFIG_FILE, toml)
+                atomic_write(folder / RUN_FILE, run_json)
+                self._names.give(given, run_id, base=wanted)
+                named = True
+                self._insert(doc, in_slots)
+            except BaseException:
+                if named:
+                    self._names.drop(given, run_id)
+                shutil.rmtree(folder, ignore_errors=True)  # nothing points at it yet
+                raise
+        return doc if given == wanted else {**doc, "name_taken": wanted}
+
+    def _check_index_locked(self) -> bool:
+        """Whether the index is in the slot layout; if not, repair it now if it needs repair
+        (before a new run folder exists, which a rebuild would adopt)."""
+        with self._index.opened(os.O_RDONLY) as handle:
+            if handle is not None:
+                return True
+        with self._locked_table():
+            pass
+        return False
+
+    def _insert(self, doc: dict[str, Any], in_slots: bool) -> None:
+        if in_slots:
+            with self._index.opened() as handle:
+                if handle is not None and self._index.append(handle, doc):
+                    return
+        db = self._open_db()  # no repair here: the index was checked under this lock
+        try:
+            db.table(TABLE).insert(doc)
+        finally:
+            db.close()
+
+    def _ensure_names(self) -> None:
+        """Name markers for a store made before they existed (once). Call with the lock held."""
+        names = self._names
+        if not names.complete:
+            names.rebuild(self._read_docs())
+
+    def _make_folder(self, stamp: str, slug: str) -> tuple[str, Path]:
+        for _ in range(100):
+            run_id = f"{stamp}-{slug}-{os.urandom(2).hex()}"
+            folder = self.run_dir(run_id)
+            try:
+                folder.mkdir()  # atomic: fails if the id is taken
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise write_error(folder, e) from e
+            return run_id, folder
+        raise StoreError(f"could not allocate a free run id in {self.root}")
+
+    # ------------------------------------------------------------ changing
+
+    def _modify(self, run_id: str, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
+        """Apply ``change`` to one document under the lock; write run.json, then the index.
+
+        The usual case reads and writes the document's own line of index.json (its cost does
+        not grow with the number of runs); an index in another layout goes through TinyDB.
+        A change of name must keep names unique (else StoreError, nothing written)."""
+        folder = self.run_dir(run_id)
+
+        def changed(doc: dict[str, Any]) -> tuple[str, str]:
+            if not folder.is_dir():
+                raise StoreError(
+                    f"the folder of run {run_id} is missing from {self.root}; "
+                    f"delete the run with `resnet-tui runs rm {run_id}`"
+                )
+            old = str(doc.get("name", ""))
+            change(doc)
+            return old, str(doc.get("name", ""))
+
+        with self._lock():
+            with self._index.opened() as handle:
+                found = None if handle is None else self._index.locate(handle, run_id)
+                if handle is not None and found is not None:
+                    slot, doc = found
+                    names = changed(doc)
+                    self._write_doc(doc, names, lambda: self._index.put(handle, slot, doc))
+                    return doc
+            with self._locked_table() as table:
+                stored = table.search(where("id") == run_id)
+                if not stored:
+                    raise self._unknown(run_id)
+                doc = dict(stored[0])
+                names = changed(doc)
+
+                def replace(old: Any) -> None:
+                    old.clear()
+                    old.update(doc)
+
+                self._write_doc(
+                    doc, names, lambda: table.update(replace, doc_ids=[stored[0].doc_id])
+                )
+                return doc
+
+    def _write_doc(
+        self, doc: dict[str, Any], names: tuple[str, str], write_index: Callable[[], Any]
+    ) -> None:
+        """run.json, then the index; a new name is claimed first and the old one let go after."""
+        run_id = str(doc["id"])
+        old, new = names
+        renamed = new != old
+        if renamed:
+            self._ensure_names()
+            holder = self._names.owner(new)
+            if holder is not None and holder != run_id:
+                raise StoreError(
+                    f"the name '{new}' is taken by run {holder} in {self.root}; choose another "
+                    "name (names are unique in a store)"
+                )
+            self._names.give(new, run_id)
+        try:
+            atomic_write(self.run_dir(run_id) / RUN_FILE, to_json(doc))
+            write_index()
+        except BaseException:
+            if renamed:
+                self._names.drop(new, run_id)
+            raise
+        if renamed:
+            self._names.drop(old, run_id)
+
+    def update(self, run_id: str, **fields: Any) -> dict[str, Any]:
+        """Set fields of a run (locked read-modify-write); returns the document as stored.
+
+        Setting ``pid`` also records ``pid_start`` (to tell a recycled pid apart) and ``host``
+        unless they are given: the process that reports its pid runs on this host.
+        """
+        if "id" in fields:
+            raise StoreError("a run's id cannot be changed")
+        if "status" in fields:
+            check_status(fields["status"])
+        if "name" in fields:
+            check_name(fields["name"])
+        add_identity(fields)
+        to_json(fields)  # refuse values JSON cannot hold before touching anything
+        return self._modify(run_id, lambda doc: doc.update(fields))
+
+    def rename(self, run_id: str, name: str) -> dict[str, Any]:
+        """Give a run another name; refused (StoreError) when another run of the store has it."""
+        return self.update(run_id, name=check_name(name))
+
+    def set_status(
+        self, run_id: str, status: str, message: str = "", **fields: Any
+    ) -> dict[str, Any]:
+        """Move a run to ``status``: running sets ``started`` (first time), terminal states set
+        ``finished``, queued/running clear it."""
+        check_status(status)
+        fields = {"status": status, "message": message, **fields}
+        if status in TERMINAL:
+            fields.setdefault("finished", now_iso())
+        else:
+            fields.setdefault("finished", None)
+        started = now_iso() if status == "running" and "started" not in fields else None
+        add_identity(fields)
+        to_json(fields)
+
+        def change(doc: dict[str, Any]) -> None:
+            doc.update(fields)
+            if started is not None and not doc.get("started"):
+                doc["started"] = started
+
+        return self._modify(run_id, change)
+
+    def claim(
+        self, run_id: str, take: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Check and change a run in one locked step, so that of two processes claiming the
+        same run (two resumes, two launches) exactly one wins.
+
+        ``take`` gets a copy of the document as readers see it (a dead process's run shows as
+        crashed), raises to refuse, or returns the fields to set (a ``pid`` gets its identity
+        as in ``update``). Returns the document as stored.
+        """
+
+        def change(doc: dict[str, Any]) -> None:
+            fields = dict(take(dict(self._derive(doc))))
+            if "id" in fields:
+                raise StoreError("a run's id cannot be changed")
+            if "status" in fields:
+                check_status(fields["status"])
+            add_identity(fields)
+            to_json(fields)
+            doc.update(fields)
+
+        return self._modify(run_id, change)
+
+    def mark_crashed(self, run_id: str) -> dict[str, Any]:
+        """Persist the derived "crashed" status of a run whose process is gone; a run that is
+        alive or not active is returned unchanged."""
+
+        def change(doc: dict[str, Any]) -> None:
+            if self._is_dead(doc):
+                doc.update(self._crash_fields(doc), finished=now_iso())
+
+        return self._modify(run_id, change)
+
+    def delete(self, run_id: str) -> None:
+        """Remove a run's document, name and folder; refused while its process is alive."""
+        folder = self.run_dir(run_id)
+        with self._lock():
+            doc, left = self._remove_doc(run_id)
+            if left:
+                self._names.drop(str(doc.get("name", "")), run_id)
+            else:
+                self._names.clear()
+            if folder.is_dir():
+                # Rename first (atomic) so nobody sees a half-deleted run; dot names are ignored.
+                trash = self.root / f".deleted-{run_id}-{os.urandom(2).hex()}"
+                try:
+                    os.replace(folder, trash)
+                except OSError:
+                    trash = folder
+                if trash.is_symlink():  # remove the link, never what it points to
+                    with contextlib.suppress(OSError):
+                        trash.unlink()
+                else:
+                    shutil.rmtree(trash, ignore_errors=True)
+
+    def _remove_doc(self, run_id: str) -> tuple[dict[str, Any], bool]:
+        """Take a run out of the index: (its document, whether other runs are left)."""
+        with self._index.opened() as handle:
+            found = None if handle is None else self._index.locate(handle, run_id)
+            if handle is not None and found is not None:
+                slot, doc = found
+                self._refuse_if_alive(doc)
+                if self._index.remove(handle, slot):
+                    return doc, slot.comma or slot.offset > len(HEAD)
+        with self._locked_table() as table:
+            docs = table.search(where("id") == run_id)
+            if not docs:
+                raise self._unknown(run_id)
+            doc = dict(docs[0])
+            self._refuse_if_alive(doc)
+            table.remove(where("id") == run_id)
+            return doc, len(table) > 0
+
+    def _refuse_if_alive(self, doc: dict[str, Any]) -> None:
+        if doc.get("status") in ACTIVE and self.is_alive(doc):
+            raise StoreError(
+                f"run {doc['id']} is {doc['status']} (pid {doc.get('pid')} on "
+                f"{doc.get('host')}); stop it first"
+            )
+
+    # ------------------------------------------------------------ metrics
+
+    def append_metrics(self, run_id: str, record: dict[str, Any]) -> None:
+        """Append one JSON line: a single write on an O_APPEND descriptor, then fsync."""
+        path = self.metrics_path(run_id)
+        try:
+            metrics.append(path, record)
+        except FileNotFoundError as e:
+            raise StoreError(f"run {run_id} has no folder in {self.root}") from e
+
+    def read_metrics(self, run_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Records of the complete lines from byte ``offset``, and the offset to read from next.
+
+        A returned offset smaller than the one given means the file was rewritten (shorter than
+        ``offset``) and was read from the start: drop what you had. A rewrite that is not
+        shorter cannot be seen this way; ``MetricsReader`` (``metrics_reader``) also tracks the
+        file's identity and is what followers should use. Skipped lines go to ``warnings``.
+        """
+        path = self.metrics_path(run_id)
+        records, offset, problems = metrics.read(path, offset, f"{run_id}/{METRICS_FILE}")
+        self.warnings.extend(p for p in problems if p not in self.warnings)
+        return records, offset
+
+    def metrics_reader(self, run_id: str) -> metrics.MetricsReader:
+        return metrics.MetricsReader(self.metrics_path(run_id))
+
+    def truncate_metrics(
+        self, run_id: str, keep_through_epoch: int, keep_steps_through: int = 0
+    ) -> None:
+        """Rewrite metrics.jsonl keeping the lines of epochs <= ``keep_through_epoch`` (step
+        lines too; lines without an epoch are kept; damaged lines are dropped), and the step
+        lines of the next epoch up to step ``keep_steps_through`` (a run stopped inside that
+        epoch continues after them). For resume: call it before the trainer appends again.
+        Atomic: readers see the old or the new file."""
+        metrics.truncate(self.metrics_path(run_id), keep_through_epoch, keep_steps_through)
