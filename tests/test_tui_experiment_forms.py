@@ -159,7 +159,7 @@ async def test_an_ablation_started_compared_stopped_and_resumed_from_the_console
             assert app.current_mode == "compare"
             docs = store.list_runs()
             assert sorted(d["ablation"] for d in docs) == ["base", "relu"]
-            assert app.selection == {d["id"] for d in docs}
+            assert app.state.selection == {d["id"] for d in docs}
             base = next(d["id"] for d in docs if d["ablation"] == "base")
             other = next(d["id"] for d in docs if d["ablation"] == "relu")
 

@@ -130,7 +130,7 @@ async def test_stacking_from_the_runs_table_creates_a_stacked_run(
         await wait_for(pilot, lambda: _notes(app, "stacking"), 10, "the stacking notice")
 
         def stacked() -> dict[str, Any] | None:
-            return next((d for d in app.runs if d.get("model") == "stacked"), None)
+            return next((d for d in app.state.runs if d.get("model") == "stacked"), None)
 
         await wait_for(pilot, lambda: _notes(app, "stacked"), STACK_TIMEOUT, "the stack to end")
         await wait_for(pilot, stacked, 10, "the stacked run in the Runs view")
@@ -180,7 +180,7 @@ async def test_a_refused_stack_shows_the_engine_message_and_creates_nothing(
         assert STOPPED in message and "is stopped, not finished" in message, message
         assert not message.startswith("error:")
         await settle(pilot)
-        assert {d["id"] for d in app.runs} == before
+        assert {d["id"] for d in app.state.runs} == before
     assert {d["id"] for d in RunStore(tmp_path / "runs").list_runs()} == before
 
 
@@ -313,11 +313,11 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
         # c: the scored trials, best first, in the Compare view
         await pilot.press("c")
         await settle(pilot)
-        assert app.current_mode == "compare" and app.selection == set(trials)
+        assert app.current_mode == "compare" and app.state.selection == set(trials)
         await pilot.press("7")
         await settle(pilot)
         # d: the question says what goes; s deletes the sweep, its trials stay as runs
-        grid_trials = [d["id"] for d in app.runs if d.get("sweep") == SWEEP_GRID]
+        grid_trials = [d["id"] for d in app.state.runs if d.get("sweep") == SWEEP_GRID]
         screen.query_one("#sweeps-list", DataTable).focus()
         await pilot.press("d")
         await settle(pilot)
@@ -331,7 +331,9 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
         assert not (experiment_runs / "sweeps" / f"{SWEEP_GRID}.json").exists()
         await settle(
             pilot,
-            lambda: all(app.runs_by_id[r].get("former_sweep") == SWEEP_GRID for r in grid_trials),
+            lambda: all(
+                app.state.runs_by_id[r].get("former_sweep") == SWEEP_GRID for r in grid_trials
+            ),
             what="the trials, kept as runs",
         )
 

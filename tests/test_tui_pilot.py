@@ -107,7 +107,9 @@ async def test_architecture_error_from_the_model_builder_shows_at_its_field(runs
     model.channels (whose default has three entries)."""
     app = make_app(runs_dir, start_mode="launch")
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot, lambda: app.registries is not None, timeout=90, what="the registries")
+        await settle(
+            pilot, lambda: app.state.registries is not None, timeout=90, what="the registries"
+        )
         await _type_into(pilot, "model.kernel_sizes", "3, 3, 3, 3")
         screen = app.screen
         assert isinstance(screen, LaunchScreen)
@@ -279,7 +281,7 @@ async def test_a_run_that_changes_then_a_sort_reorders_without_losing_a_row(
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#runs-table", DataTable)
-        epochs = (app.runs_by_id[live].get("epoch") or 0) + 1
+        epochs = (app.state.runs_by_id[live].get("epoch") or 0) + 1
         store.update(live, epoch=epochs, pid=os.getpid())  # alive: it stays "running"
         app.follower.invalidate()
         await settle(
@@ -408,7 +410,7 @@ async def test_delete_asks_and_refuses_a_running_run(fixture_runs: Path) -> None
         await pilot.press("d")
         await settle(pilot)
         await pilot.press("y")
-        await settle(pilot, lambda: QUICK not in app.runs_by_id, what="the deleted run to go")
+        await settle(pilot, lambda: QUICK not in app.state.runs_by_id, what="the deleted run to go")
         assert table.row_count == 7
     assert QUICK not in {d["id"] for d in store.list_runs()}
     assert not (fixture_runs / QUICK).exists()
@@ -422,7 +424,7 @@ async def test_store_warnings_become_notifications(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="runs")
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        assert len(app.runs) == 8  # rebuilt from the run folders
+        assert len(app.state.runs) == 8  # rebuilt from the run folders
         assert any("rebuilt" in n.message for n in app._notifications)
         app.push_screen(RunDetailScreen(QUICK))
         await settle(
@@ -496,7 +498,7 @@ from tui_fixtures import make_app, settle
 async def main():
     app = make_app({str(tmp_path / "runs")!r}, start_mode="launch")
     async with app.run_test(size=(100, 30)) as pilot:
-        await settle(pilot, lambda: app.registries is not None, timeout=90)
+        await settle(pilot, lambda: app.state.registries is not None, timeout=90)
         await settle(pilot, lambda: "308,074" in str(
             app.screen.query_one("#launch-params").render()), timeout=90)
         for key in "43":

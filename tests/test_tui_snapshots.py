@@ -129,7 +129,7 @@ def _compare(tab: str) -> Any:
         app = pilot.app
         assert isinstance(app, ResnetApp)
         await settle(pilot)
-        app.selection.update(
+        app.state.selection.update(
             {"20250312-180000-digits-quick-0001", "20250312-190000-digits-lr05-0002"}
         )
         app.switch_mode("compare")
@@ -155,7 +155,7 @@ def test_launch_form(snap_compare: Any, store_dir: str) -> None:
         assert isinstance(app, ResnetApp)
 
         def counted() -> bool:
-            return app.registries is not None and "params 308,074" in str(
+            return app.state.registries is not None and "params 308,074" in str(
                 app.screen.query_one("#launch-params").render()
             )
 

@@ -47,7 +47,7 @@ async def test_launch_from_the_form_then_stop_resume_and_finish(runs_dir: Path) 
     try:
         async with app.run_test(size=(120, 36)) as pilot:
             await settle(
-                pilot, lambda: app.registries is not None, timeout=90, what="the registries"
+                pilot, lambda: app.state.registries is not None, timeout=90, what="the registries"
             )
             await _type_into(pilot, "train.epochs", "3")
             await _type_into(pilot, "train.threads", "1")
@@ -60,12 +60,12 @@ async def test_launch_from_the_form_then_stop_resume_and_finish(runs_dir: Path) 
             run_id = doc["id"]
 
             def status() -> str:
-                current = app.runs_by_id.get(run_id) or {}
+                current = app.state.runs_by_id.get(run_id) or {}
                 return str(current.get("status"))
 
             await wait_for(
                 pilot,
-                lambda: (app.runs_by_id.get(run_id) or {}).get("epoch", 0) >= 1,
+                lambda: (app.state.runs_by_id.get(run_id) or {}).get("epoch", 0) >= 1,
                 TRAIN_TIMEOUT,
                 "the first epoch",
             )

@@ -157,8 +157,10 @@ class OneLineErrors(TyperGroup):
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        extra["windows_expand_args"] = windows_expand_args
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         # Click's classes, whether Typer vendors Click or depends on it.
@@ -170,7 +172,7 @@ class OneLineErrors(TyperGroup):
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click_exception as caught:
             exc: Any = caught  # a Click exception: show(), exit_code, format_message(), ctx
-            if not isinstance(exc, usage_error) or type(exc).__name__ == "NoArgsIsHelpError":
+            if not isinstance(caught, usage_error) or type(exc).__name__ == "NoArgsIsHelpError":
                 exc.show()  # NoArgsIsHelpError shows the help
                 sys.exit(exc.exit_code)
             ctx = getattr(exc, "ctx", None)

@@ -12,18 +12,17 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.markup import escape
 
 from engine.config import RunConfig
 from engine.errors import UserError
+from resnet_tui.cli_client import cli_error
+from resnet_tui.state import Console
 
-if TYPE_CHECKING:
-    from resnet_tui.app import ResnetApp
 
-
-def start_run(app: ResnetApp, config: RunConfig, name: str, preset: str) -> tuple[str, int]:
+def start_run(app: Console, config: RunConfig, name: str, preset: str) -> tuple[str, int]:
     """Create the run and start its trainer detached (call from a worker thread)."""
     from engine.runner import launch_detached
 
@@ -34,16 +33,16 @@ def start_run(app: ResnetApp, config: RunConfig, name: str, preset: str) -> tupl
     return str(doc["id"]), pid
 
 
-def launched(app: ResnetApp, run_id: str, pid: int) -> None:
+def launched(app: Console, run_id: str, pid: int) -> None:
     """After a launch (UI thread): say so and show the run in the Monitor."""
     app.notify(
         f"{run_id} (pid {pid}) trains on its own: quitting does not stop it", title="launched"
     )
-    app.monitor_focus = run_id
+    app.state.monitor_focus = run_id
     app.switch_mode("monitor")
 
 
-def launch_preset(app: ResnetApp, preset: str) -> None:
+def launch_preset(app: Console, preset: str) -> None:
     """Quick launch: the preset as it is, under the preset's name."""
 
     def work() -> None:
@@ -61,7 +60,7 @@ def launch_preset(app: ResnetApp, preset: str) -> None:
 
 
 def in_background(
-    app: ResnetApp,
+    app: Console,
     name: str,
     act: Callable[[], str],
     title: str,
@@ -94,7 +93,7 @@ def in_background(
     app.run_worker(work, thread=True, group=group, exclusive=exclusive, name=name)
 
 
-def stop_run(app: ResnetApp, run_id: str) -> None:
+def stop_run(app: Console, run_id: str) -> None:
     def act() -> str:
         from engine.runner import request_stop
         from resnet_tui.widgets.experiments import ablation_group
@@ -102,7 +101,7 @@ def stop_run(app: ResnetApp, run_id: str) -> None:
         request_stop(app.store, run_id)
         resume = (
             "g in its detail resumes the ablation's queue"
-            if ablation_group(app.runs_by_id.get(run_id))
+            if ablation_group(app.state.runs_by_id.get(run_id))
             else "resume it with r"
         )
         return (
@@ -113,7 +112,7 @@ def stop_run(app: ResnetApp, run_id: str) -> None:
     in_background(app, f"stop {run_id}", act, "stopping", "not stopped")
 
 
-def resume_run(app: ResnetApp, run_id: str) -> None:
+def resume_run(app: Console, run_id: str) -> None:
     def act() -> str:
         from engine.runner import check_resumable, launch_detached
 
@@ -125,7 +124,7 @@ def resume_run(app: ResnetApp, run_id: str) -> None:
     in_background(app, f"resume {run_id}", act, "resumed", "not resumed")
 
 
-def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
+def delete_run(app: Console, doc: dict[str, Any], after: Any = None) -> None:
     """Ask, then delete the run's folder and document (the store refuses a running run)."""
     from resnet_tui.screens.dialogs import ConfirmScreen
 
@@ -144,7 +143,7 @@ def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
 
     def confirmed(yes: bool | None) -> None:
         if yes:
-            app.selection.discard(run_id)
+            app.state.selection.discard(run_id)
             in_background(app, f"delete {run_id}", act, "deleted", "not deleted", after=after)
 
     app.push_screen(
@@ -160,7 +159,7 @@ def delete_run(app: ResnetApp, doc: dict[str, Any], after: Any = None) -> None:
 STACK_LOGS = "stacks"  # <store>/stacks/stack-<time>.log: the output of each stack process
 
 
-def stack_runs(app: ResnetApp, run_ids: list[str], name: str = "") -> None:
+def stack_runs(app: Console, run_ids: list[str], name: str = "") -> None:
     """Stack finished runs (seed 000) in a process of its own: ``resnet-tui stack ... --json``.
 
     The engine (torch) never loads in the console: the process checks the members, computes
@@ -205,7 +204,7 @@ def stack_runs(app: ResnetApp, run_ids: list[str], name: str = "") -> None:
         # Wait for it while the console runs (and reap it); when the console quits first,
         # the process goes on by itself.
         while process.poll() is None:
-            if worker.is_cancelled or getattr(app, "_closing", False):
+            if worker.is_cancelled or app.closing:
                 return
             time.sleep(0.2)
         app.follower.invalidate()
@@ -214,23 +213,7 @@ def stack_runs(app: ResnetApp, run_ids: list[str], name: str = "") -> None:
     app.run_worker(work, thread=True, group="stack", name="stack", exit_on_error=False)
 
 
-def cli_errors(output: str) -> list[str]:
-    """The ``error: ...`` lines a CLI command printed (without the prefix)."""
-    lines = [line.strip() for line in output.splitlines()]
-    return [line.removeprefix("error: ") for line in lines if line.startswith("error: ")]
-
-
-def cli_error(output: str) -> str:
-    """What went wrong, from a CLI command's output: its error line(s), else its last lines
-    (never a whole traceback)."""
-    errors = cli_errors(output)
-    if errors:
-        return "; ".join(errors)
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return "\n".join(lines[-3:]) or "no output"
-
-
-def _stack_ended(app: ResnetApp, code: int, log_path: Path) -> None:
+def _stack_ended(app: Console, code: int, log_path: Path) -> None:
     try:
         text = log_path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -261,7 +244,7 @@ def _stack_ended(app: ResnetApp, code: int, log_path: Path) -> None:
 # ---------------------------------------------------------------- sweeps and ablations
 
 
-def new_sweep(app: ResnetApp, preset: str = "", template: dict[str, Any] | None = None) -> None:
+def new_sweep(app: Console, preset: str = "", template: dict[str, Any] | None = None) -> None:
     """The sweep form (filled from the sweep document ``template`` when given); once the
     sweep is started, the Sweeps view shows it."""
     from resnet_tui.screens.experiment_forms import SweepFormScreen
@@ -275,13 +258,13 @@ def new_sweep(app: ResnetApp, preset: str = "", template: dict[str, Any] | None 
             title="sweep started",
             markup=False,
         )
-        app.sweep_focus = name
+        app.state.sweep_focus = name
         app.switch_mode("sweeps")
 
     app.push_screen(SweepFormScreen(preset, template), started)
 
 
-def new_ablation(app: ResnetApp, preset: str = "") -> None:
+def new_ablation(app: Console, preset: str = "") -> None:
     """The ablation form; once its runs are queued, the Compare view shows them."""
     from resnet_tui.screens.experiment_forms import AblationFormScreen, parse_ablation_result
 
@@ -295,14 +278,14 @@ def new_ablation(app: ResnetApp, preset: str = "") -> None:
             title="ablation started",
             markup=False,
         )
-        app.selection.clear()
-        app.selection.update(started.run_ids)
+        app.state.selection.clear()
+        app.state.selection.update(started.run_ids)
         app.switch_mode("compare")
 
     app.push_screen(AblationFormScreen(preset), started)
 
 
-def stop_sweep(app: ResnetApp, name: str) -> None:
+def stop_sweep(app: Console, name: str) -> None:
     def act() -> str:
         from engine.sweep import request_sweep_stop
 
@@ -312,7 +295,7 @@ def stop_sweep(app: ResnetApp, name: str) -> None:
     in_background(app, f"stop sweep {name}", act, "stopping", "not stopped")
 
 
-def resume_sweep(app: ResnetApp, name: str) -> None:
+def resume_sweep(app: Console, name: str) -> None:
     """Continue a sweep that is not running or finished (``sweep --resume NAME``)."""
 
     def act() -> str:
@@ -330,7 +313,7 @@ def resume_sweep(app: ResnetApp, name: str) -> None:
     in_background(app, f"resume sweep {name}", act, "resumed", "not resumed")
 
 
-def resume_ablation(app: ResnetApp, group: str) -> None:
+def resume_ablation(app: Console, group: str) -> None:
     """Train the group's unfinished runs one after another, as its queue would have."""
 
     def act() -> str:
@@ -351,7 +334,7 @@ def resume_ablation(app: ResnetApp, group: str) -> None:
     )
 
 
-def delete_sweep(app: ResnetApp, name: str, with_runs: bool, after: Any = None) -> None:
+def delete_sweep(app: Console, name: str, with_runs: bool, after: Any = None) -> None:
     def act() -> str:
         from engine.sweep import delete_sweep as delete
 

@@ -1,17 +1,16 @@
-"""What every view shares: the mode bar on top, the footer below, typed access to the app."""
+"""What every view shares: the mode bar on top, the footer below, typed access to the console
+(``resnet_tui.state.Console``: the App as the views see it)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 
+from resnet_tui.state import Console
 from resnet_tui.widgets.footer import KeyFooter
 from resnet_tui.widgets.modebar import ModeBar
-
-if TYPE_CHECKING:
-    from resnet_tui.app import ResnetApp
 
 
 class ViewScreen(Screen[None]):
@@ -28,8 +27,8 @@ class ViewScreen(Screen[None]):
         self._stale = False
 
     @property
-    def rt(self) -> ResnetApp:
-        return cast("ResnetApp", self.app)
+    def rt(self) -> Console:
+        return cast(Console, self.app)
 
     @property
     def mode_name(self) -> str:
@@ -45,7 +44,7 @@ class ViewScreen(Screen[None]):
         yield from ()
 
     def on_mount(self) -> None:
-        self.rt.runs_signal.subscribe(self, self._runs_published)
+        self.rt.state.runs_signal.subscribe(self, self._runs_published)
         self.refresh_view()
 
     def _runs_published(self, runs: list[dict[str, object]]) -> None:
@@ -60,4 +59,4 @@ class ViewScreen(Screen[None]):
             self.refresh_view()
 
     def refresh_view(self) -> None:
-        """Redraw from ``self.rt.runs`` (and whatever else the view shows)."""
+        """Redraw from ``self.rt.state.runs`` (and whatever else the view shows)."""

@@ -77,15 +77,15 @@ class BestScreen(ViewScreen):
         self.refresh_view()  # the selection may have changed in the Runs view
 
     def _docs(self) -> list[dict[str, Any]]:
-        runs = self.rt.runs
-        selected = [d for d in runs if d["id"] in self.rt.selection]
+        runs = self.rt.state.runs
+        selected = [d for d in runs if d["id"] in self.rt.state.selection]
         scope = runs if (self.all_runs or not selected) else selected
         return [d for d in scope if d.get("epoch")]
 
     def refresh_view(self) -> None:
         docs = self._docs()
-        selected = bool(self.rt.selection) and not self.all_runs
-        scope = f"{len(self.rt.selection)} selected runs" if selected else "all runs"
+        selected = bool(self.rt.state.selection) and not self.all_runs
+        scope = f"{len(self.rt.state.selection)} selected runs" if selected else "all runs"
         self.query_one("#best-title", Static).update(
             Text.assemble(
                 ("Best Stats Per Model", "bold"),

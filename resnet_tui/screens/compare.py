@@ -94,21 +94,21 @@ class CompareScreen(ViewScreen):
 
     def refresh_view(self) -> None:
         picker = self.query_one("#compare-list", DataTable)
-        runs = self.rt.runs
+        runs = self.rt.state.runs
         ids = [d["id"] for d in runs]
         if ids != self._list_ids:
             row = picker.cursor_row
             picker.clear()
             for doc in runs:
                 picker.add_row(
-                    _mark(doc["id"] in self.rt.selection), fmt.run_label(doc), key=doc["id"]
+                    _mark(doc["id"] in self.rt.state.selection), fmt.run_label(doc), key=doc["id"]
                 )
             self._list_ids = ids
             if 0 <= row < len(ids):
                 picker.move_cursor(row=row, animate=False)
         else:
             for run_id in ids:
-                picker.update_cell(run_id, "sel", _mark(run_id in self.rt.selection))
+                picker.update_cell(run_id, "sel", _mark(run_id in self.rt.state.selection))
         self._load()
 
     def action_pick(self) -> None:
@@ -116,11 +116,11 @@ class CompareScreen(ViewScreen):
         if not picker.row_count:
             return
         run_id = str(picker.coordinate_to_cell_key(picker.cursor_coordinate).row_key.value)
-        if run_id in self.rt.selection:
-            self.rt.selection.discard(run_id)
+        if run_id in self.rt.state.selection:
+            self.rt.state.selection.discard(run_id)
         else:
-            self.rt.selection.add(run_id)
-        picker.update_cell(run_id, "sel", _mark(run_id in self.rt.selection))
+            self.rt.state.selection.add(run_id)
+        picker.update_cell(run_id, "sel", _mark(run_id in self.rt.state.selection))
         if picker.cursor_row < picker.row_count - 1:
             picker.move_cursor(row=picker.cursor_row + 1)
         self._load()
@@ -131,7 +131,7 @@ class CompareScreen(ViewScreen):
     # ------------------------------------------------------------ loading
 
     def _docs(self) -> list[dict[str, Any]]:
-        return [d for d in self.rt.runs if d["id"] in self.rt.selection]
+        return [d for d in self.rt.state.runs if d["id"] in self.rt.state.selection]
 
     def _load(self) -> None:
         self._read(self._docs())

@@ -116,7 +116,7 @@ class RunDetailScreen(ViewScreen):
 
     @property
     def doc(self) -> dict[str, Any] | None:
-        return self.rt.runs_by_id.get(self.run_id)
+        return self.rt.state.runs_by_id.get(self.run_id)
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="detail-header")
@@ -153,7 +153,7 @@ class RunDetailScreen(ViewScreen):
                     yield Static("", id="detail-log", markup=False)
 
     def on_mount(self) -> None:
-        self.rt.metrics_signal.subscribe(self, self._metrics_published)
+        self.rt.state.metrics_signal.subscribe(self, self._metrics_published)
         self.rt.watch_metrics("detail", {self.run_id})
         self._show_config()
         self._load_files()
@@ -309,7 +309,7 @@ class RunDetailScreen(ViewScreen):
         group = ablation_group(self.doc)
         if group is None:
             return
-        rows = ablation_rows(self.rt.runs, group)
+        rows = ablation_rows(self.rt.state.runs, group)
         if rows == self._ablation_rows:
             return
         self._ablation_rows = rows

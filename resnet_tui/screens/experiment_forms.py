@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import re
 import shlex
-import subprocess
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -30,36 +29,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 
 from engine.errors import UserError
 from engine.presets import DEFAULT_PRESET, list_presets
-from resnet_tui.screens.actions import cli_error
-
-if TYPE_CHECKING:
-    from resnet_tui.app import ResnetApp
-
-CLI_TIMEOUT_S = 300  # the command checks the data (a first download happens there) and exits
-
-
-def run_cli(app: ResnetApp, args: list[str]) -> tuple[int, str]:
-    """``resnet-tui --runs-dir STORE ARGS`` to its end: (exit code, its output). Call from a
-    worker thread. It runs in its own session, so a console that quits meanwhile does not
-    take it down half-way."""
-    from engine.runner import cli_command
-
-    command = cli_command(app.store.root, *args)
-    try:
-        done = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=CLI_TIMEOUT_S,
-            start_new_session=True,
-        )
-    except subprocess.TimeoutExpired:
-        return 1, f"`resnet-tui {args[0]}` did not answer within {CLI_TIMEOUT_S} s"
-    except OSError as exc:
-        return 1, f"cannot start `resnet-tui {args[0]}`: {exc.strerror or exc}"
-    return done.returncode, done.stdout + done.stderr
+from resnet_tui.cli_client import cli_error, run_cli
+from resnet_tui.state import Console
 
 
 def _preset_options(preset: str) -> tuple[list[tuple[str, str]], str]:
@@ -94,8 +65,8 @@ class CliFormScreen(ModalScreen[str | None]):
         self.busy = False
 
     @property
-    def rt(self) -> ResnetApp:
-        return cast("ResnetApp", self.app)
+    def rt(self) -> Console:
+        return cast(Console, self.app)
 
     def compose(self) -> ComposeResult:
         options, chosen = _preset_options(self.preset)
@@ -174,7 +145,7 @@ class CliFormScreen(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, group="form-launch", exit_on_error=False)
     def _launch(self, args: list[str]) -> None:
-        code, output = run_cli(self.rt, args)
+        code, output = run_cli(self.rt.store.root, args)
         self.app.call_from_thread(self._launched, code, output)
 
     def _launched(self, code: int, output: str) -> None:

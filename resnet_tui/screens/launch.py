@@ -26,15 +26,14 @@ from resnet_tui.follow import ProbeError
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import SavePresetScreen
+from resnet_tui.state import Console, LaunchRequest
 from resnet_tui.widgets.config_form import SECTION_TITLES, ConfigForm, FormResult
 
 CHECK_DELAY_S = 0.4
 
 
-def request_from_run(app: Any, doc: dict[str, Any]) -> Any:
+def request_from_run(app: Console, doc: dict[str, Any]) -> LaunchRequest | None:
     """A LaunchRequest with a past run's config (None, with a notification, if unreadable)."""
-    from resnet_tui.app import LaunchRequest
-
     try:
         config = from_dict(doc.get("config") or {})
     except ConfigError as exc:
@@ -94,9 +93,9 @@ class LaunchScreen(ViewScreen):
         return self.query_one(ConfigForm)
 
     def on_mount(self) -> None:
-        self.rt.registries_signal.subscribe(self, self._registries)
-        if self.rt.registries is not None:
-            self.form.set_registries(self.rt.registries)
+        self.rt.state.registries_signal.subscribe(self, self._registries)
+        if self.rt.state.registries is not None:
+            self.form.set_registries(self.rt.state.registries)
         else:
             self.query_one("#launch-params", Static).update(
                 Text("loading the model registry…", style="dim")
@@ -107,10 +106,10 @@ class LaunchScreen(ViewScreen):
         self.take_request()
 
     def take_request(self) -> None:
-        request = self.rt.launch_request
+        request = self.rt.state.launch_request
         if request is None:
             return
-        self.rt.launch_request = None
+        self.rt.state.launch_request = None
         self.preset = request.preset or self.preset
         select = self.query_one("#launch-preset", Select)
         if request.preset and request.preset in [v for _, v in self._preset_options()]:

@@ -29,10 +29,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
+from resnet_tui.cli_client import cli_errors
+from resnet_tui.state import Console
+
 if TYPE_CHECKING:
     from textual.app import App
-
-    from resnet_tui.app import ResnetApp
 
 ON_DEVICE = "on-device"  # engine.loader_bench.ON_DEVICE (importing the engine loads torch)
 BAR_WIDTH = 12
@@ -82,8 +83,6 @@ def advice(setup: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 def error_message(code: int, stderr: str) -> str:
     """The CLI's ``error: ...`` line(s), else the last line it printed (never a traceback)."""
-    from resnet_tui.screens.actions import cli_errors
-
     errors = cli_errors(stderr)
     if errors:
         return "\n".join(f"error: {line}" for line in errors)
@@ -172,7 +171,7 @@ class LoaderBenchScreen(ModalScreen[int | None]):
 
     def command(self) -> list[str]:
         """The CLI line the screen runs (the store of the console: its runs dir)."""
-        root = cast("ResnetApp", self.app).store.root
+        root = cast(Console, self.app).store.root
         from engine.runner import cli_command
 
         line = cli_command(root, "bench", "loader", "--jsonl")

@@ -120,13 +120,13 @@ class MonitorScreen(ViewScreen):
             ("images_per_s", "img/s"),
         ):
             epochs.add_column(label, key=key)
-        self.rt.metrics_signal.subscribe(self, self._metrics_published)
+        self.rt.state.metrics_signal.subscribe(self, self._metrics_published)
         table.focus()
 
     def on_screen_resume(self) -> None:
-        focus = self.rt.monitor_focus
+        focus = self.rt.state.monitor_focus
         if focus:
-            self.rt.monitor_focus = None
+            self.rt.state.monitor_focus = None
             self.selected = focus
             self.refresh_view()
         self._watch()
@@ -143,11 +143,11 @@ class MonitorScreen(ViewScreen):
     # ------------------------------------------------------------ runs table
 
     def _listed(self) -> list[dict[str, Any]]:
-        runs = self.rt.runs
+        runs = self.rt.state.runs
         active = [d for d in runs if d.get("status") in ACTIVE]
         others = [d for d in runs if d.get("status") not in ACTIVE][:RECENT]
         if self.selected and self.selected not in {d["id"] for d in active + others}:
-            chosen = self.rt.runs_by_id.get(self.selected)
+            chosen = self.rt.state.runs_by_id.get(self.selected)
             if chosen is not None:
                 others.insert(0, chosen)
         return active + others
@@ -220,7 +220,7 @@ class MonitorScreen(ViewScreen):
     def _show_selected(self) -> None:
         run = self.query_one("#monitor-run", Static)
         progress = self.query_one("#monitor-progress", Static)
-        doc = self.rt.runs_by_id.get(self.selected) if self.selected else None
+        doc = self.rt.state.runs_by_id.get(self.selected) if self.selected else None
         if doc is None:
             run.update(
                 Text.from_markup(
@@ -275,7 +275,7 @@ class MonitorScreen(ViewScreen):
     # ------------------------------------------------------------ actions
 
     def _selected_doc(self) -> dict[str, Any] | None:
-        doc = self.rt.runs_by_id.get(self.selected) if self.selected else None
+        doc = self.rt.state.runs_by_id.get(self.selected) if self.selected else None
         if doc is None:
             self.notify("no run selected", severity="warning")
         return doc

@@ -17,6 +17,7 @@ from engine.errors import UserError
 from engine.presets import Preset, list_presets, resolve
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
+from resnet_tui.state import LaunchRequest
 
 
 class PresetsScreen(ViewScreen):
@@ -97,8 +98,6 @@ class PresetsScreen(ViewScreen):
         preset = self._current()
         if preset is None:
             return
-        from resnet_tui.app import LaunchRequest
-
         try:
             config, name = resolve(preset.name)
         except UserError as exc:

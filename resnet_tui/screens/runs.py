@@ -179,7 +179,7 @@ class RunsScreen(ViewScreen):
         key = self.sort_key
         rows = [
             (sort_value(d, key, fmt.run_seconds(d, now)), d["id"])
-            for d in self.rt.runs
+            for d in self.rt.state.runs
             if matches(d, self.filter_words)
         ]
         # Missing values last in both directions.
@@ -201,7 +201,7 @@ class RunsScreen(ViewScreen):
             self._rebuild(order)
         else:
             for run_id in order:
-                doc = self.rt.runs_by_id[run_id]
+                doc = self.rt.state.runs_by_id[run_id]
                 old = self._cells.get(run_id)
                 if old is None or self._docs.get(run_id) == doc:
                     continue  # not added yet, or unchanged
@@ -231,7 +231,7 @@ class RunsScreen(ViewScreen):
         self._update_headers()
 
     def _row_cells(self, doc: dict[str, Any]) -> dict[str, Cell]:
-        return row_cells(doc, doc["id"] in self.rt.selection, self._seconds(doc))
+        return row_cells(doc, doc["id"] in self.rt.state.selection, self._seconds(doc))
 
     def _rebuild(self, order: list[str]) -> None:
         """Refill the table: the first screenfuls now, the rest a moment later (Textual
@@ -254,7 +254,7 @@ class RunsScreen(ViewScreen):
     def _add_rows(self, run_ids: list[str]) -> None:
         table = self.table
         for run_id in run_ids:
-            doc = self.rt.runs_by_id[run_id]
+            doc = self.rt.state.runs_by_id[run_id]
             cells = self._cells[run_id] = self._row_cells(doc)
             self._docs[run_id] = doc
             table.add_row(*(cells[key].text for key, _ in COLUMNS), key=run_id)
@@ -275,8 +275,8 @@ class RunsScreen(ViewScreen):
         table.refresh()
 
     def _update_info(self) -> None:
-        total, shown = len(self.rt.runs), len(self._order)
-        selected = len(self.rt.selection)
+        total, shown = len(self.rt.state.runs), len(self._order)
+        selected = len(self.rt.state.selection)
         info = f"{shown} of {total} runs" if shown != total else f"{total} runs"
         if selected:
             info += f" · {selected} selected"
@@ -289,7 +289,7 @@ class RunsScreen(ViewScreen):
             return
         table = self.table
         for run_id in self._order:
-            doc = self.rt.runs_by_id.get(run_id)
+            doc = self.rt.state.runs_by_id.get(run_id)
             if doc is None or doc.get("status") not in ("running", "queued"):
                 continue
             seconds = self._seconds(doc)
@@ -310,7 +310,7 @@ class RunsScreen(ViewScreen):
 
     def _cursor_doc(self) -> dict[str, Any] | None:
         run_id = self._cursor_id()
-        doc = self.rt.runs_by_id.get(run_id) if run_id else None
+        doc = self.rt.state.runs_by_id.get(run_id) if run_id else None
         if doc is None:
             self.notify("no run under the cursor", severity="warning")
         return doc
@@ -357,9 +357,9 @@ class RunsScreen(ViewScreen):
 
     def _set_selected(self, run_id: str, selected: bool) -> None:
         if selected:
-            self.rt.selection.add(run_id)
+            self.rt.state.selection.add(run_id)
         else:
-            self.rt.selection.discard(run_id)
+            self.rt.state.selection.discard(run_id)
         if run_id in self._cells:
             cell = _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected))
             self._cells[run_id]["sel"] = cell
@@ -370,14 +370,14 @@ class RunsScreen(ViewScreen):
         run_id = self._cursor_id()
         if run_id is None:
             return
-        self._set_selected(run_id, run_id not in self.rt.selection)
+        self._set_selected(run_id, run_id not in self.rt.state.selection)
         table = self.table
         if table.cursor_row < table.row_count - 1:
             table.move_cursor(row=table.cursor_row + 1)
         self._update_info()
 
     def action_select_all(self) -> None:
-        everything = set(self._order) <= self.rt.selection and self._order
+        everything = set(self._order) <= self.rt.state.selection and self._order
         for run_id in self._order:
             self._set_selected(run_id, not everything)
         self._update_info()
@@ -399,7 +399,7 @@ class RunsScreen(ViewScreen):
         self.action_open()
 
     def action_compare(self) -> None:
-        if len(self.rt.selection) < 2:
+        if len(self.rt.state.selection) < 2:
             self.notify("select two or more runs with space first", severity="warning")
             return
         self.app.switch_mode("compare")
@@ -409,14 +409,14 @@ class RunsScreen(ViewScreen):
 
     def action_stack(self) -> None:
         """Stack the selected runs (seed 000); the engine says which cannot be stacked."""
-        if len(self.rt.selection) < 2:
+        if len(self.rt.state.selection) < 2:
             self.notify(
                 "select two or more finished runs with space first, then k stacks them",
                 severity="warning",
             )
             return
         # Oldest first: members are numbered m1, m2, ... in the order they were made.
-        docs = [self.rt.runs_by_id[run_id] for run_id in self.rt.selection]
+        docs = [self.rt.state.runs_by_id[run_id] for run_id in self.rt.state.selection]
         docs.sort(key=lambda d: (str(d.get("created") or ""), d["id"]))
         members = [d["id"] for d in docs]
         names = [str(d.get("name") or d["id"]) for d in docs]

@@ -213,7 +213,7 @@ class SweepsScreen(ViewScreen):
         if any(d.get("status") == "queued" and _recent(d) for d in self.sweeps):
             self._scan()  # a sweep just started: its document is about to say running
         by_sweep: dict[str, list[dict[str, Any]]] = {}
-        for doc in self.rt.runs:
+        for doc in self.rt.state.runs:
             name = doc.get("sweep")
             if isinstance(name, str):
                 by_sweep.setdefault(name, []).append(doc)
@@ -259,8 +259,8 @@ class SweepsScreen(ViewScreen):
                     key=row[0],
                 )
             names = [row[0] for row in shown]
-            if self.rt.sweep_focus in names:  # just started from a form
-                cursor, self.rt.sweep_focus = self.rt.sweep_focus, None
+            if self.rt.state.sweep_focus in names:  # just started from a form
+                cursor, self.rt.state.sweep_focus = self.rt.state.sweep_focus, None
             if cursor not in names:
                 cursor = names[0] if names else None
             self.selected = cursor
@@ -383,7 +383,7 @@ class SweepsScreen(ViewScreen):
         return str(key.value) if key.value is not None else None
 
     def _open_run(self, run_id: str | None) -> None:
-        if run_id is None or run_id not in self.rt.runs_by_id:
+        if run_id is None or run_id not in self.rt.state.runs_by_id:
             self.notify("that trial's run is not in the store", severity="warning")
             return
         from resnet_tui.screens.detail import RunDetailScreen
@@ -434,7 +434,7 @@ class SweepsScreen(ViewScreen):
         if self.selected is None:
             return
         name = self.selected
-        trials = sum(1 for d in self.rt.runs if d.get("sweep") == name)
+        trials = sum(1 for d in self.rt.state.runs if d.get("sweep") == name)
 
         def answered(choice: str | None) -> None:
             if choice in ("sweep", "runs"):
@@ -459,8 +459,8 @@ class SweepsScreen(ViewScreen):
             self.notify("no trial has a val accuracy yet", severity="warning")
             return
         scored.sort(key=lambda r: r["val_acc"], reverse=True)
-        self.rt.selection.clear()
-        self.rt.selection.update(r["run"] for r in scored[:8])
+        self.rt.state.selection.clear()
+        self.rt.state.selection.update(r["run"] for r in scored[:8])
         if len(scored) > 8:
             self.notify(f"the best 8 of {len(scored)} trials", title="compare")
         self.app.switch_mode("compare")

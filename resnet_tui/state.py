@@ -1,0 +1,138 @@
+"""What the console's views share, apart from the App: the state they read and the services
+they call.
+
+``ConsoleState`` is the data (the run documents, the selection, the registries, the
+one-shot "show this next" mailboxes) and the three signals that say it changed. ``Console``
+is the Protocol the screens and ``screens.actions`` type against: the App (resnet_tui.app)
+satisfies it, but no screen imports the App module, so the App can import the screens and
+there is no import cycle between them. This module imports no torch and no screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from textual.signal import Signal
+
+if TYPE_CHECKING:
+    from textual.dom import DOMNode
+    from textual.notifications import SeverityLevel
+    from textual.screen import Screen, ScreenResultCallbackType
+    from textual.worker import Worker
+
+    from engine.config import RunConfig
+    from engine.store import RunStore
+    from resnet_tui.follow import MetricsState, Probe, StoreFollower
+
+T = TypeVar("T")
+ScreenResult = TypeVar("ScreenResult")
+
+
+@dataclass
+class LaunchRequest:
+    """A config for the Launch form to show next (a preset or a past run to edit)."""
+
+    config: RunConfig
+    preset: str
+    name: str = ""
+
+
+class ConsoleState:
+    """The data every view reads, owned by the App and changed on its thread only.
+
+    ``runs`` is every run document, newest first (``runs_by_id`` indexes it); ``selection``
+    is the runs picked for Compare, Best and stacking. ``launch_request``, ``monitor_focus``
+    and ``sweep_focus`` are mailboxes: one view leaves something there and switches to the
+    view that takes it when it is shown. The signals tell subscribed views what changed.
+    """
+
+    def __init__(self, owner: DOMNode) -> None:
+        self.runs: list[dict[str, Any]] = []
+        self.runs_by_id: dict[str, dict[str, Any]] = {}
+        self.selection: set[str] = set()
+        self.registries: dict[str, Any] | None = None  # from the helper process, once
+        self.registry_error = ""
+        self.launch_request: LaunchRequest | None = None  # the Launch view takes it
+        self.monitor_focus: str | None = None  # the Monitor view selects this run
+        self.sweep_focus: str | None = None  # the Sweeps view selects this sweep
+        self.runs_signal: Signal[list[dict[str, Any]]] = Signal(owner, "runs")
+        self.metrics_signal: Signal[tuple[str, MetricsState]] = Signal(owner, "metrics")
+        self.registries_signal: Signal[dict[str, Any]] = Signal(owner, "registries")
+
+    def set_runs(self, runs: list[dict[str, Any]]) -> None:
+        """A new list of run documents: a deleted run leaves the selection; views redraw."""
+        self.runs = runs
+        self.runs_by_id = {d["id"]: d for d in runs}
+        self.selection &= set(self.runs_by_id)
+        self.runs_signal.publish(self.runs)
+
+    def set_registries(self, registries: dict[str, Any]) -> None:
+        self.registries = registries
+        self.registries_signal.publish(registries)
+
+
+class Console(Protocol):
+    """What the screens and actions use of the App: its state, its services, and the few
+    Textual App methods they call on it (signatures as Textual declares them, narrowed)."""
+
+    store: RunStore
+    follower: StoreFollower
+    probe: Probe
+    state: ConsoleState
+    clock: Callable[[], datetime]
+
+    @property
+    def closing(self) -> bool:
+        """True once the console is shutting down (long thread workers stop waiting)."""
+        ...
+
+    def watch_metrics(self, owner: str, run_ids: Iterable[str]) -> None:
+        """Follow these runs' metrics for ``owner`` (a view), replacing its previous set."""
+        ...
+
+    def want_registries(self) -> None:
+        """Load the registries once (``state.registries_signal`` says when they are in)."""
+        ...
+
+    def request_launch(self, request: LaunchRequest) -> None:
+        """Show ``request`` in the Launch form."""
+        ...
+
+    # -- Textual's App
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None: ...
+
+    def switch_mode(self, mode: str) -> object: ...
+
+    def push_screen(
+        self,
+        screen: Screen[ScreenResult],
+        callback: ScreenResultCallbackType[ScreenResult] | None = None,
+    ) -> object: ...
+
+    def call_from_thread(
+        self, callback: Callable[..., T | Awaitable[T]], *args: Any, **kwargs: Any
+    ) -> T: ...
+
+    def run_worker(
+        self,
+        work: Callable[[], Any],
+        name: str | None = "",
+        group: str = "default",
+        description: str = "",
+        exit_on_error: bool = True,
+        start: bool = True,
+        exclusive: bool = False,
+        thread: bool = False,
+    ) -> Worker[Any]: ...
