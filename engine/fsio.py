@@ -71,7 +71,9 @@ def write_point(path: Path) -> str:
     return _WRITE_POINTS.get(path.name) or path.stem
 
 
-def write_atomically(path: Path, write: Callable[[int], None], point: str | None = None) -> None:
+def write_atomically(
+    path: Path, write: Callable[[int], None], point: str | None = None, sync: bool = True
+) -> None:
     """Replace ``path`` with what ``write(fd)`` writes to a fresh temporary file, all at once:
     write, fsync, rename.
 
@@ -79,7 +81,9 @@ def write_atomically(path: Path, write: Callable[[int], None], point: str | None
     (``write`` raising anything, fsync, the rename) removes the temp file, leaves ``path`` as
     it was and propagates the exception unchanged: callers choose the message (``atomic_write``
     a StoreError, checkpoints a CheckpointError). (The folder itself is not fsynced: after a
-    power cut the file may be the previous version, never a partial one.)
+    power cut the file may be the previous version, never a partial one.) ``sync=False``
+    skips the fsync, for files that are hints (a kill still never leaves a partial file; a
+    power cut may).
     """
     point = point or write_point(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -88,7 +92,8 @@ def write_atomically(path: Path, write: Callable[[int], None], point: str | None
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
         try:
             write(fd)
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         finally:
             os.close(fd)
         fault_point(point + "-rename")
@@ -108,13 +113,15 @@ def write_all(fd: int, *chunks: bytes | memoryview) -> None:
             view = view[os.write(fd, view) :]
 
 
-def atomic_write(path: Path, *chunks: bytes | memoryview, point: str | None = None) -> None:
+def atomic_write(
+    path: Path, *chunks: bytes | memoryview, point: str | None = None, sync: bool = True
+) -> None:
     """Replace ``path`` with the ``chunks`` joined, all at once (``write_atomically``).
 
     On failure the old file is untouched, the temp file is removed, and a StoreError says what
     went wrong (a DiskFullError for a full disk)."""
     try:
-        write_atomically(path, lambda fd: write_all(fd, *chunks), point)
+        write_atomically(path, lambda fd: write_all(fd, *chunks), point, sync)
     except OSError as e:
         raise write_error(path, e) from e
 

@@ -49,11 +49,14 @@ class IndexUnreadable(Exception):
 
 
 class Entry(NamedTuple):
-    """One parsed line: the document, its TinyDB id (as the key bytes) and its sort time."""
+    """One parsed line: the document, its TinyDB id (``"N"`` as bytes, and N), its sort time,
+    and whether a comma ends its line (every line but the last)."""
 
     key: bytes
     doc: dict[str, Any]
     time: float
+    number: int = 0
+    comma: bool = False
 
 
 def slot_size(used: int, doc: dict[str, Any]) -> int:
@@ -133,7 +136,7 @@ def split_line(line: bytes) -> tuple[bytes, bool]:
     return content, comma
 
 
-def parse_line(content: bytes) -> Entry | None:
+def parse_line(content: bytes, comma: bool = False) -> Entry | None:
     """``"<id>":{...}`` as an Entry; None when it is not a document line."""
     colon = content.find(b":")
     key = content[:colon]
@@ -145,38 +148,34 @@ def parse_line(content: bytes) -> Entry | None:
         return None
     if not isinstance(doc, dict) or not isinstance(doc.get("id"), str):
         return None
-    return Entry(key, doc, sort_time(doc))
+    return Entry(key, doc, sort_time(doc), int(key[1:-1]), comma)
 
 
 def parse_lines(raw: bytes, cache: dict[bytes, Entry]) -> list[Entry] | None:
-    """The runs of an index in the slot layout, line by line, reusing ``cache`` (line bytes to
-    Entry) for lines that did not change; ``cache`` is replaced by this file's lines. None when
-    ``raw`` is not in that layout or a line does not parse: ``parse_whole`` then decides."""
+    """The runs of an index in the slot layout, line by line, reusing ``cache`` (a line's bytes
+    to its Entry) for lines that did not change; ``cache`` is replaced by this file's lines.
+    None when ``raw`` is not in that layout or a line does not parse: ``parse_whole`` then
+    decides."""
     if not raw.startswith(HEAD) or not raw.endswith(TAIL):
         return None
-    fresh: dict[bytes, Entry] = {}
     if raw == EMPTY:
         cache.clear()
         return []
     lines = raw[len(HEAD) : -len(TAIL)].split(b"\n")
-    last = len(lines) - 1
-    entries = []
-    previous = -1
-    for i, line in enumerate(lines):
-        content, comma = split_line(line)
-        if comma != (i < last):
-            return None
-        entry = cache.get(content)
+    found = [cache.get(line) for line in lines]  # the lines that did not change
+    entries: list[Entry] = []
+    last, previous = len(lines) - 1, -1
+    for i, entry in enumerate(found):
         if entry is None:
-            entry = parse_line(content)
+            entry = parse_line(*split_line(lines[i]))
             if entry is None:
                 return None
-        number = int(entry.key[1:-1])
-        if number <= previous:  # a repeated id (json.loads would keep the last one)
+        # every line but the last ends with a comma; ids increase (json.loads would keep only
+        # the last of two equal ones)
+        if entry.comma != (i < last) or entry.number <= previous:
             return None
-        previous = number
-        fresh[content] = entry
+        previous = entry.number
         entries.append(entry)
     cache.clear()
-    cache.update(fresh)
+    cache.update(zip(lines, entries, strict=True))
     return entries

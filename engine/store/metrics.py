@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from engine.errors import StoreError
 from engine.faults import fault_point
 from engine.fsio import atomic_write, read_error, to_json, write_error
+from engine.store.schema import METRICS_FILE
 
 _Parsed = tuple[list[dict[str, Any]], int, list[str]]  # records, bytes used, warnings
 
@@ -178,3 +179,48 @@ class MetricsReader:
         self.offset += used
         self.warnings.extend(problems)
         return MetricsBatch(records, reset)
+
+
+class StoreMetrics:
+    """RunStore's metrics methods (a mixin: RunStore provides ``root``, ``warnings`` and
+    ``metrics_path``)."""
+
+    root: Path
+    warnings: list[str]
+
+    def metrics_path(self, run_id: str) -> Path:
+        raise NotImplementedError
+
+    def append_metrics(self, run_id: str, record: dict[str, Any]) -> None:
+        """Append one JSON line: a single write on an O_APPEND descriptor, then fsync."""
+        path = self.metrics_path(run_id)
+        try:
+            append(path, record)
+        except FileNotFoundError as e:
+            raise StoreError(f"run {run_id} has no folder in {self.root}") from e
+
+    def read_metrics(self, run_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """Records of the complete lines from byte ``offset``, and the offset to read from next.
+
+        A returned offset smaller than the one given means the file was rewritten (shorter than
+        ``offset``) and was read from the start: drop what you had. A rewrite that is not
+        shorter cannot be seen this way; ``MetricsReader`` (``metrics_reader``) also tracks the
+        file's identity and is what followers should use. Skipped lines go to ``warnings``.
+        """
+        path = self.metrics_path(run_id)
+        records, offset, problems = read(path, offset, f"{run_id}/{METRICS_FILE}")
+        self.warnings.extend(p for p in problems if p not in self.warnings)
+        return records, offset
+
+    def metrics_reader(self, run_id: str) -> MetricsReader:
+        return MetricsReader(self.metrics_path(run_id))
+
+    def truncate_metrics(
+        self, run_id: str, keep_through_epoch: int, keep_steps_through: int = 0
+    ) -> None:
+        """Rewrite metrics.jsonl keeping the lines of epochs <= ``keep_through_epoch`` (step
+        lines too; lines without an epoch are kept; damaged lines are dropped), and the step
+        lines of the next epoch up to step ``keep_steps_through`` (a run stopped inside that
+        epoch continues after them). For resume: call it before the trainer appends again.
+        Atomic: readers see the old or the new file."""
+        truncate(self.metrics_path(run_id), keep_through_epoch, keep_steps_through)

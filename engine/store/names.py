@@ -73,9 +73,11 @@ class Names:
             return 1
 
     def give(self, name: str, run_id: str, base: str | None = None) -> None:
-        """Record that ``run_id`` holds ``name`` (durable before the run is indexed); ``base``:
-        the name it was numbered from (remembers the suffix)."""
-        atomic_write(self._marker(name), to_json({"name": name, "id": run_id}), point="name")
+        """Record that ``run_id`` holds ``name`` (before the run is indexed); ``base``: the
+        name it was numbered from (remembers the suffix). Not fsynced: a marker lost in a power
+        cut only lets a later run take the name twice (``resolve`` then says so)."""
+        marker = to_json({"name": name, "id": run_id})
+        atomic_write(self._marker(name), marker, point="name", sync=False)
         if base is not None and name != base:
             with contextlib.suppress(OSError, ValueError):  # a hint only
                 self._marker(base).with_suffix(".next").write_text(name.rsplit("-", 1)[1])

@@ -1,4 +1,5 @@
-"""Rebuilding the index from the run folders: the store's answer to a damaged index.
+"""Rebuilding the index from the run folders (the store's answer to a damaged index), and
+cleaning up after writers that were killed.
 
 Every run folder holds ``run.json`` (a copy of its index document, written before the index
 on every change) and ``config.toml``; a folder with neither readable still becomes a (failed)
@@ -16,7 +17,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from engine.store.schema import CONFIG_FILE, INDEX_FILE, RUN_FILE, RUN_ID_RE, blank_doc, sort_time
+from engine.fsio import remove_stale_temp_files
+from engine.store.schema import (
+    CONFIG_FILE,
+    INDEX_FILE,
+    NAMES_DIR,
+    RUN_FILE,
+    RUN_ID_RE,
+    blank_doc,
+    sort_time,
+)
 
 
 def docs_from_folders(root: Path) -> list[dict[str, Any]]:
@@ -90,3 +100,27 @@ def read_config(path: Path) -> dict[str, Any] | None:
         return from_dict(raw).to_dict()
     except Exception:  # an older or hand-edited config: keep what it says
         return raw
+
+
+def has_run_folders(root: Path) -> bool:
+    try:
+        with os.scandir(root) as entries:
+            return any(RUN_ID_RE.fullmatch(e.name) and e.is_dir() for e in entries)
+    except OSError:
+        return False
+
+
+def remove_temp_files(root: Path) -> list[str]:
+    """``remove_stale_temp_files`` over the store's folder, its name markers and every run
+    folder; returns the paths removed."""
+    removed = [str(root / name) for name in remove_stale_temp_files(root)]
+    names = root / NAMES_DIR
+    removed += [str(names / name) for name in remove_stale_temp_files(names)]
+    try:
+        with os.scandir(root) as entries:
+            folders = [e.path for e in entries if RUN_ID_RE.fullmatch(e.name) and e.is_dir()]
+    except OSError:
+        return removed
+    for folder in folders:
+        removed += [os.path.join(folder, n) for n in remove_stale_temp_files(Path(folder))]
+    return removed

@@ -22,11 +22,12 @@ from tinydb import TinyDB, where
 
 from engine import procs
 from engine.errors import StoreError
-from engine.fsio import atomic_write, remove_stale_temp_files, to_json, write_error
+from engine.fsio import atomic_write, to_json, write_error
 from engine.procs import OwnerLock, owner_lock, process_start_time, this_host
-from engine.store import metrics, recovery
+from engine.store import recovery
 from engine.store.index import HEAD, TABLE, Entry, IndexUnreadable
 from engine.store.indexfile import IndexFile, _IndexStorage
+from engine.store.metrics import StoreMetrics
 from engine.store.names import Names
 from engine.store.schema import (
     ACTIVE,
@@ -34,7 +35,6 @@ from engine.store.schema import (
     INDEX_FILE,
     LOCK_FILE,
     METRICS_FILE,
-    NAMES_DIR,
     RUN_FILE,
     RUN_ID_RE,
     TERMINAL,
@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from tinydb.table import Table
 
 
-class RunStore:
+class RunStore(StoreMetrics):
     """All runs under one folder. Every method is safe to call from several processes at once."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
@@ -162,26 +162,11 @@ class RunStore:
 
     def remove_stale_temp_files(self) -> list[str]:
         """Remove what writers killed mid-write left behind, in the store's folder, its name
-        markers and every run folder (only files of processes that are gone); returns their
-        paths."""
-        removed = [str(self.root / name) for name in remove_stale_temp_files(self.root)]
-        names = self.root / NAMES_DIR
-        removed += [str(names / name) for name in remove_stale_temp_files(names)]
-        try:
-            with os.scandir(self.root) as entries:
-                folders = [e.path for e in entries if RUN_ID_RE.fullmatch(e.name) and e.is_dir()]
-        except OSError:
-            return removed
-        for folder in folders:
-            removed += [os.path.join(folder, n) for n in remove_stale_temp_files(Path(folder))]
-        return removed
+        markers and every run folder (only files of processes that are gone); their paths."""
+        return recovery.remove_temp_files(self.root)
 
     def _has_run_folders(self) -> bool:
-        try:
-            with os.scandir(self.root) as entries:
-                return any(RUN_ID_RE.fullmatch(e.name) and e.is_dir() for e in entries)
-        except OSError:
-            return False
+        return recovery.has_run_folders(self.root)
 
     # ------------------------------------------------------------ rebuilding the index
 
@@ -248,7 +233,13 @@ class RunStore:
         entries = self._entries()
         entries.reverse()  # the index keeps insertion order: the stable sort keeps it for ties
         entries.sort(key=lambda entry: entry.time, reverse=True)
-        return [self._derive(dict(entry.doc)) for entry in entries]
+        docs = []
+        for entry in entries:
+            doc = entry.doc
+            active = doc.get("status") in ACTIVE and doc.get("pid") is not None
+            derived = self._derive(doc) if active else doc
+            docs.append(dict(doc) if derived is doc else derived)  # never the cached dict
+        return docs
 
     def get(self, run_id: str) -> dict[str, Any]:
         """One run's document (derived as in ``list_runs``), read from its own index line."""
@@ -594,39 +585,3 @@ class RunStore:
                 f"run {doc['id']} is {doc['status']} (pid {doc.get('pid')} on "
                 f"{doc.get('host')}); stop it first"
             )
-
-    # ------------------------------------------------------------ metrics
-
-    def append_metrics(self, run_id: str, record: dict[str, Any]) -> None:
-        """Append one JSON line: a single write on an O_APPEND descriptor, then fsync."""
-        path = self.metrics_path(run_id)
-        try:
-            metrics.append(path, record)
-        except FileNotFoundError as e:
-            raise StoreError(f"run {run_id} has no folder in {self.root}") from e
-
-    def read_metrics(self, run_id: str, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """Records of the complete lines from byte ``offset``, and the offset to read from next.
-
-        A returned offset smaller than the one given means the file was rewritten (shorter than
-        ``offset``) and was read from the start: drop what you had. A rewrite that is not
-        shorter cannot be seen this way; ``MetricsReader`` (``metrics_reader``) also tracks the
-        file's identity and is what followers should use. Skipped lines go to ``warnings``.
-        """
-        path = self.metrics_path(run_id)
-        records, offset, problems = metrics.read(path, offset, f"{run_id}/{METRICS_FILE}")
-        self.warnings.extend(p for p in problems if p not in self.warnings)
-        return records, offset
-
-    def metrics_reader(self, run_id: str) -> metrics.MetricsReader:
-        return metrics.MetricsReader(self.metrics_path(run_id))
-
-    def truncate_metrics(
-        self, run_id: str, keep_through_epoch: int, keep_steps_through: int = 0
-    ) -> None:
-        """Rewrite metrics.jsonl keeping the lines of epochs <= ``keep_through_epoch`` (step
-        lines too; lines without an epoch are kept; damaged lines are dropped), and the step
-        lines of the next epoch up to step ``keep_steps_through`` (a run stopped inside that
-        epoch continues after them). For resume: call it before the trainer appends again.
-        Atomic: readers see the old or the new file."""
-        metrics.truncate(self.metrics_path(run_id), keep_through_epoch, keep_steps_through)
