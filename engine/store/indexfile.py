@@ -321,9 +321,10 @@ class IndexFile:
                 _pwrite(handle.fd, data, offset)
                 os.fsync(handle.fd)
             except BaseException:
-                with contextlib.suppress(OSError):  # the old tail and size back
-                    _pwrite(handle.fd, old, offset)
+                with contextlib.suppress(OSError):  # the old size and tail back
                     os.ftruncate(handle.fd, handle.size)
+                with contextlib.suppress(OSError):
+                    _pwrite(handle.fd, old, offset)
                     os.fsync(handle.fd)
                 raise
         except OSError as e:
