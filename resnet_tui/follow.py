@@ -319,40 +319,10 @@ class Probe:
 
 
 def _registries() -> dict[str, Any]:
-    from engine.data import list_datasets
-    from engine.models import list_models
-    from engine.optim import list_optimizers, list_schedules
+    """Every registry and the config keys' metadata: ``engine.catalog``'s JSON object."""
+    from engine.catalog import catalog
 
-    return {
-        "models": [
-            {
-                "name": m.name,
-                "description": m.description,
-                "family": m.family,
-                "fields": list(m.fields),
-                "defaults": m.defaults,
-            }
-            for m in list_models()
-        ],
-        "datasets": [
-            {
-                "name": d.name,
-                "description": d.description,
-                "channels": d.channels,
-                "image_size": d.image_size,
-                "num_classes": d.num_classes,
-            }
-            for d in list_datasets()
-        ],
-        "optimizers": [
-            {"name": o.name, "description": o.description, "keys": list(o.keys)}
-            for o in list_optimizers()
-        ],
-        "schedules": [
-            {"name": s.name, "description": s.description, "keys": list(s.keys)}
-            for s in list_schedules()
-        ],
-    }
+    return catalog().to_json()
 
 
 def _build(config_dict: dict[str, Any]) -> tuple[Any, Any, int]:

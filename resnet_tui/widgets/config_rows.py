@@ -1,0 +1,61 @@
+"""The rows of the config form: a field (label, input, note) and an augmentation's switch.
+
+The note under a field shows its help (from the engine's field metadata) or, while the value
+is refused, the reason; a switch row shows the augmentation's description from its registry
+entry.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widget import Widget
+from textual.widgets import Label, Static
+
+from engine.config import FieldInfo
+from engine.config.augmentations import AugmentationInfo
+from resnet_tui.widgets.toggle import Toggle
+
+
+class FieldRow(Horizontal):
+    """Label, input widget, note."""
+
+    def __init__(
+        self, spec: FieldInfo, widget: Widget, label: str | None = None, classes: str = ""
+    ) -> None:
+        super().__init__(
+            classes=f"field-row {classes}".strip(), id=f"row-{spec.section}-{spec.name}"
+        )
+        self.spec = spec
+        self.widget = widget
+        self.label_text = label or spec.name
+        self.help = spec.help
+        self._shown: tuple[bool, str] = (False, spec.help)
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.label_text, classes="field-label")
+        yield self.widget
+        yield Static(self.help, classes="field-note", markup=False)
+
+    def set_note(self, error: str | None, info: str | None = None) -> None:
+        shown = (bool(error), error if error else (info if info is not None else self.help))
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.set_class(shown[0], "-invalid")
+        self.query_one(".field-note", Static).update(shown[1])
+
+
+class GroupRow(Horizontal):
+    """An augmentation's switch: on sets its switch keys to their 'on' values, off to their
+    defaults."""
+
+    def __init__(self, group: AugmentationInfo, on_: bool) -> None:
+        super().__init__(classes="field-row group-row", id=f"row-aug-{group.name}")
+        self.group = group
+        self.on_ = on_
+
+    def compose(self) -> ComposeResult:
+        yield Label(self.group.label, classes="field-label")
+        yield Toggle(self.on_, id=f"aug-{self.group.name}", classes="field-input")
+        yield Static(self.group.description, classes="field-note", markup=False)
