@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from engine.config import AugmentConfig
+from engine.config import AugmentConfig, RunConfig
 from engine.data import RANDAUGMENT_OPS, BatchAugment, MixedBatch, list_augmentations
 from engine.data.augment import (
     IMAGENET_MEAN,
@@ -80,6 +80,15 @@ def test_registry_of_augmentations_names_real_config_keys() -> None:
     assert {i.name for i in infos} >= {"crop", "hflip", "cutout", "mixup", "randaugment"}
     assert all(set(i.keys) <= keys for i in infos)
     assert keys <= {k for i in infos for k in i.keys}  # every knob is described
+    # one registry, torch-free (the console's form lays out its switches from it)
+    from engine.config.augmentations import AUGMENTATIONS
+
+    assert infos == AUGMENTATIONS.list()
+    assert AUGMENTATIONS.get("cutout") in infos
+    for info in infos:
+        assert {*info.switches, *info.params} <= set(info.keys), info.name
+        with_on = RunConfig().replace({f"augment.{k}": v for k, v in info.switches.items()})
+        assert all(getattr(with_on.augment, k) == v for k, v in info.switches.items())
 
 
 # ---------------------------------------------------------------- geometry

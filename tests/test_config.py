@@ -8,7 +8,21 @@ from pathlib import Path
 import pytest
 
 from engine import presets
-from engine.config import RunConfig, from_dict, parse_override, to_toml
+from engine.config import (
+    CHOICES,
+    FieldInfo,
+    RunConfig,
+    all_keys,
+    check_dict,
+    field_info,
+    field_infos,
+    from_dict,
+    parse_override,
+    same_config,
+    to_toml,
+    validate,
+    validate_all,
+)
 from engine.errors import ConfigError
 
 
@@ -177,3 +191,162 @@ def test_save_preset_writes_only_the_differences_and_loads_back() -> None:
     assert loaded == c
     with pytest.raises(ConfigError, match="preset name"):
         presets.save_preset("../escape", c, "x")
+
+
+# ---------------------------------------------------------------- every problem at once
+
+
+def test_check_dict_reports_every_problem_with_its_key() -> None:
+    data = {
+        "optim": {"lrr": 0.1, "lr": "fast", "momentum": 1.5},
+        "train": {"epochs": 0, "amp": "fp8"},
+        "data": {"val_fraction": 0.5, "test_fraction": 0.6},
+        "model": {"layers": [1, 2], "channels": [8]},
+        "optimiser": {"lr": 0.1},
+    }
+    check = check_dict(data)
+    assert check.config is None and not check.ok
+    keys = [e.key for e in check.errors]
+    assert keys == [
+        # unknown keys and sections, wrong types: in the order the data lists them
+        "optim.lrr",
+        "optim.lr",
+        "optimiser",
+        # then each field's range and choices, in field order
+        "optim.momentum",
+        "train.epochs",
+        "train.amp",
+        # then the rules across keys
+        "data.test_fraction",
+        "model.layers",
+    ]
+    messages = [str(e) for e in check.errors]
+    assert messages[0] == "unknown key 'optim.lrr' (did you mean 'optim.lr'?)"
+    assert messages[1].startswith("optim.lr: expected a number, got 'fast'")
+    assert "optim.momentum: must be below 1, got 1.5" in messages
+    assert "train.epochs: must be at least 1, got 0" in messages
+    assert any(
+        m.startswith("train.amp: 'fp8' is not one of auto, off, bf16, fp16") for m in messages
+    )
+    assert any("one entry per stage" in m for m in messages)
+    # from_dict raises the first of them, unchanged
+    with pytest.raises(ConfigError) as first:
+        from_dict(data)
+    assert (first.value.key, str(first.value)) == (check.errors[0].key, messages[0])
+    with pytest.raises(ConfigError) as unwrapped:
+        check.unwrap()
+    assert unwrapped.value is check.errors[0]
+
+
+def test_check_dict_returns_the_config_when_nothing_is_wrong() -> None:
+    check = check_dict({"optim": {"lr": 0.05}})
+    assert (
+        check.ok and check.errors == () and check.config == RunConfig().replace({"optim.lr": 0.05})
+    )
+    assert check.unwrap() is check.config
+
+
+def test_one_mistake_is_reported_once() -> None:
+    # val_fraction out of range: the sum rule that reads it is not reported on top
+    check = check_dict({"data": {"val_fraction": 1.5}})
+    assert [str(e) for e in check.errors] == [
+        "data.val_fraction: is a probability/fraction in [0, 1], got 1.5"
+    ]
+    # a type error keeps the key's default, and rules reading the key stay quiet
+    check = check_dict({"optim": {"momentum": "high", "nesterov": True}})
+    assert [e.key for e in check.errors] == ["optim.momentum"]
+    # a list entry's error belongs to the list's row
+    check = check_dict({"model": {"layers": ["a", 2]}})
+    assert [e.key for e in check.errors] == ["model.layers[0]"]
+    assert check.by_key() == {"model.layers": str(check.errors[0])}
+
+
+def test_validate_all_lists_what_validate_raises_first() -> None:
+    bad = RunConfig().replace({"train.epochs": 3})
+    import dataclasses
+
+    bad = dataclasses.replace(
+        bad,
+        optim=dataclasses.replace(bad.optim, lr=-1.0),
+        schedule=dataclasses.replace(bad.schedule, warmup_epochs=5.0, milestones=[3, 1]),
+    )
+    errors = validate_all(bad)
+    assert [e.key for e in errors] == [
+        "optim.lr",
+        "schedule.warmup_epochs",
+        "schedule.milestones",
+    ]
+    with pytest.raises(ConfigError) as first:
+        validate(bad)
+    assert str(first.value) == str(errors[0]) == "optim.lr: must be greater than 0, got -1.0"
+    assert validate_all(RunConfig()) == []
+
+
+# ---------------------------------------------------------------- field metadata
+
+
+def test_every_field_declares_its_help_and_its_default_fits_its_rules() -> None:
+    infos = field_infos()
+    assert [i.key for i in infos] == all_keys() and len(infos) == 85
+    for info in infos:
+        assert info.help, info.key  # shown by the form, `presets show` and the catalog
+        assert info.problem(info.default) is None, info.key
+        if info.choices:
+            assert info.default is None or info.default in info.choices, info.key
+            assert CHOICES[info.key] == info.choices
+    assert field_info("model.layers").help == "B_i: blocks per stage (seed 003)"
+    assert field_info("optim.name").registry == "optimizers"
+    with pytest.raises(ConfigError, match="did you mean 'optim.lr'"):
+        field_info("optim.lrr")
+
+
+@pytest.mark.parametrize(
+    ("key", "accepts"),
+    [
+        ("optim.lr", "a number > 0"),
+        ("optim.momentum", "a number in [0, 1)"),
+        ("data.val_fraction", "a number in [0, 1]"),
+        ("augment.randaugment_magnitude", "an integer in 0..30"),
+        ("train.epochs", "an integer >= 1"),
+        ("model.layers", "a list of integers, each >= 1 (or unset)"),
+        ("model.se_ratio", "a number in [0, 1] (or unset)"),
+        ("model.act", "one of relu, none"),
+        ("model.block", "one of basic, bottleneck (or unset)"),
+        ("train.device", "a string"),
+        ("model.dilation", "a list of true/false values (or unset)"),
+    ],
+)
+def test_what_a_key_accepts_in_words(key: str, accepts: str) -> None:
+    assert field_info(key).describe() == accepts
+
+
+def test_metadata_with_an_unknown_name_is_refused() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Odd:
+        x: int = dataclasses.field(default=0, metadata={"help": "h", "minimum": 0})
+
+    with pytest.raises(TypeError, match="unknown metadata"):
+        FieldInfo.of("odd", dataclasses.fields(Odd)[0], int)
+
+
+# ---------------------------------------------------------------- older configs
+
+
+def test_a_config_saved_before_a_key_existed_loads_and_matches() -> None:
+    config, _ = presets.resolve("cifar10-resnet50d-se")
+    saved = config.to_dict()
+    del saved["train"]["tta"]  # as a run saved before train.tta existed
+    del saved["augment"]["label_smoothing"]
+    assert from_dict(saved) == config  # the missing keys take their defaults
+    assert same_config(saved, config) and same_config(saved, config.to_dict())
+    assert same_config(config.to_dict(), config)
+    assert not same_config(saved, config.replace({"optim.lr": 0.05}))
+    changed = config.to_dict()
+    changed["train"]["tta"] = "flip"  # a saved value that differs from the default
+    assert not same_config(changed, config)
+    unknown = config.to_dict()
+    unknown["train"]["removed_key"] = 1  # a key this version does not know
+    assert not same_config(unknown, config)
+    assert not same_config({"train": 3}, config)  # type: ignore[dict-item]

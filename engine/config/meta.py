@@ -61,7 +61,9 @@ def describe_type(tp: Any) -> str:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return " or ".join(describe_type(a) for a in args) + " (or unset)"
     if origin is list:
-        return f"a list of {describe_type(typing.get_args(tp)[0])}s"
+        item = typing.get_args(tp)[0]
+        plural = {int: "integers", float: "numbers", bool: "true/false values", str: "strings"}
+        return f"a list of {plural.get(item, describe_type(item))}"
     return {int: "an integer", float: "a number", bool: "true/false", str: "a string"}.get(
         tp, str(tp)
     )
