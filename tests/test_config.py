@@ -350,3 +350,12 @@ def test_a_config_saved_before_a_key_existed_loads_and_matches() -> None:
     unknown["train"]["removed_key"] = 1  # a key this version does not know
     assert not same_config(unknown, config)
     assert not same_config({"train": 3}, config)  # type: ignore[dict-item]
+
+
+def test_toml_with_the_help_of_each_key_still_loads() -> None:
+    c, _ = presets.resolve("digits-quick")
+    text = to_toml(c.to_dict(), comments=True)
+    assert 'act = "relu"  # activation; none: seed 002\'s ablation (one of relu, none)' in text
+    assert "lr = 0.1  # the base learning rate (a number > 0)" in text
+    assert from_dict(tomllib.loads(text)) == c
+    assert "#" not in to_toml(c.to_dict())  # a run's saved config stays bare

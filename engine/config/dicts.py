@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from typing import Any
 
-from engine.config.sections import SECTIONS
+from engine.config.sections import SECTIONS, _by_key
 from engine.errors import ConfigError
 
 
@@ -77,11 +77,28 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
-def to_toml(data: dict[str, Any], header: dict[str, Any] | None = None) -> str:
-    """Write ``{section: {key: value}}`` as TOML; None values are left out (they mean default)."""
+def to_toml(
+    data: dict[str, Any], header: dict[str, Any] | None = None, *, comments: bool = False
+) -> str:
+    """Write ``{section: {key: value}}`` as TOML; None values are left out (they mean default).
+
+    ``comments``: follow each key with its help and what it accepts, from the field metadata
+    (``presets show`` and docs; a config saved with a run stays bare).
+    """
     lines = [f"{k} = {_toml_value(v)}" for k, v in (header or {}).items() if v is not None]
     for section, values in data.items():
-        body = [f"{k} = {_toml_value(v)}" for k, v in values.items() if v is not None]
+        body = [
+            f"{k} = {_toml_value(v)}" + (_comment(f"{section}.{k}") if comments else "")
+            for k, v in values.items()
+            if v is not None
+        ]
         if body:
             lines += ["", f"[{section}]", *body]
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _comment(key: str) -> str:
+    info = _by_key().get(key)
+    if info is None:
+        return ""
+    return f"  # {info.help} ({info.describe()})" if info.help else f"  # {info.describe()}"

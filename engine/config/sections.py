@@ -28,7 +28,11 @@ class ModelConfig:
     )
     # Everything below left at None takes the named model's own default.
     block: str | None = field(
-        default=None, metadata=meta('"basic" | "bottleneck"', choices=("basic", "bottleneck"))
+        default=None,
+        metadata=meta(
+            "residual block: two FxF convs (basic) or 1x1, FxF, 1x1 x4 (bottleneck)",
+            choices=("basic", "bottleneck"),
+        ),
     )
     layers: list[int] | None = field(
         default=None, metadata=meta("B_i: blocks per stage (seed 003)", min=1)
@@ -55,7 +59,7 @@ class ModelConfig:
     stem_type: str | None = field(
         default=None,
         metadata=meta(
-            '"cifar" (3x3) | "imagenet" (7x7 + max-pool) | "deep" (ResNet-D)',
+            "cifar: 3x3; imagenet: 7x7/2 + max-pool; deep: ResNet-D's three 3x3",
             choices=("cifar", "imagenet", "deep"),
         ),
     )
@@ -79,9 +83,12 @@ class ModelConfig:
     )
     act: str = field(
         default="relu",
-        metadata=meta('"relu" | "none" (seed 002\'s ablation)', choices=("relu", "none")),
+        metadata=meta("activation; none: seed 002's ablation", choices=("relu", "none")),
     )
-    norm: str = field(default="batch", metadata=meta('"batch" | "none"', choices=("batch", "none")))
+    norm: str = field(
+        default="batch",
+        metadata=meta("normalisation layers; none: seed 002's ablation", choices=("batch", "none")),
+    )
     skip: bool = field(
         default=True, metadata=meta("False removes the residual connections (ablation)")
     )
@@ -140,7 +147,8 @@ class DataConfig:
     on_device: str = field(
         default="auto",
         metadata=meta(
-            '"auto" | "yes" | "no": keep the dataset on the device as uint8',
+            "the dataset as uint8 on the device: auto for in-memory sets, yes decodes image "
+            "folders too, no keeps it in host memory",
             choices=("auto", "yes", "no"),
         ),
     )
@@ -196,7 +204,10 @@ class AugmentConfig:
     )
     normalize: str = field(
         default="dataset",
-        metadata=meta('"dataset" | "imagenet" | "none"', choices=("dataset", "imagenet", "none")),
+        metadata=meta(
+            "per-channel mean/std: the dataset's, ImageNet's, or none",
+            choices=("dataset", "imagenet", "none"),
+        ),
     )
 
 
@@ -283,7 +294,7 @@ class TrainConfig:
     monitor: str = field(
         default="val_loss",
         metadata=meta(
-            '"val_loss" | "val_acc": picks the best epoch and drives patience',
+            "the metric that picks the best epoch and drives patience",
             choices=("val_loss", "val_acc"),
         ),
     )
@@ -315,13 +326,13 @@ class TrainConfig:
     amp: str = field(
         default="auto",
         metadata=meta(
-            '"auto" (bf16 on CUDA) | "off" | "bf16" | "fp16"',
+            "mixed precision (auto: bf16 on CUDA)",
             choices=("auto", "off", "bf16", "fp16"),
         ),
     )
     channels_last: str = field(
         default="auto",
-        metadata=meta('"auto" (on CUDA) | "on" | "off"', choices=("auto", "on", "off")),
+        metadata=meta("channels-last memory format (auto: on CUDA)", choices=("auto", "on", "off")),
     )
     compile: bool = field(default=False, metadata=meta("torch.compile the model"))
     log_every: int = field(
@@ -331,7 +342,7 @@ class TrainConfig:
     tta: str = field(
         default="none",
         metadata=meta(
-            'test-time augmentation at evaluation: "none" | "flip" | "flip-translate"',
+            "test-time augmentation at evaluation",
             choices=("none", "flip", "flip-translate"),
         ),
     )
