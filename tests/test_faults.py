@@ -519,7 +519,7 @@ def test_four_trainers_and_two_readers_share_one_store(runs_dir: Path) -> None:
     ("fault", "file"),
     [
         ("enospc:checkpoint-rename:3", ".pt"),  # epoch 2's best.pt, written but not renamed
-        ("enospc:index-rename:4", "index.json"),  # epoch 2's index update
+        ("enospc:index:4", "index.json"),  # epoch 2's index update (written in place)
         ("enospc:metrics:8", "metrics.jsonl"),  # epoch 2's line
     ],
 )
