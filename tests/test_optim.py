@@ -207,9 +207,7 @@ def test_schedule_and_optimizer_entries_declare_the_keys_forms_show() -> None:
     from engine.config import field_info
 
     for info in list_optimizers():
-        assert info.always[0] == "name" and {"grad_clip", "decay_norm_and_bias"} <= set(
-            info.always
-        )
+        assert info.always[0] == "name" and {"grad_clip", "decay_norm_and_bias"} <= set(info.always)
         for key in info.shown_keys:
             assert field_info(f"optim.{key}").section == "optim"
     for sched in list_schedules():

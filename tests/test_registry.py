@@ -1,4 +1,4 @@
-"""The one generic Registry[T] that models, datasets, optimizers, schedules and augmentations use."""
+"""The one generic Registry[T] under models, datasets, optimizers, schedules, augmentations."""
 
 from __future__ import annotations
 
