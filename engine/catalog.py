@@ -175,15 +175,25 @@ def _tuple_typed(hint: Any) -> bool:
     return typing.get_origin(hint) is tuple
 
 
+_TUPLE_FIELDS: dict[type, tuple[tuple[str, bool], ...]] = {}
+
+
+def _tuple_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """(name, typed as a tuple) for each field of an entry class, resolved once."""
+    found = _TUPLE_FIELDS.get(cls)
+    if found is None:
+        hints = typing.get_type_hints(cls)
+        found = tuple((f.name, _tuple_typed(hints[f.name])) for f in dataclasses.fields(cls))
+        _TUPLE_FIELDS[cls] = found
+    return found
+
+
 def _entry(cls: type[E], item: Mapping[str, Any]) -> E:
     """An entry dataclass from its JSON object: lists back to tuples where typed so."""
-    hints = typing.get_type_hints(cls)
     values = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        value = item[f.name]
-        if isinstance(value, list) and _tuple_typed(hints[f.name]):
-            value = tuple(value)
-        values[f.name] = value
+    for name, as_tuple in _tuple_fields(cls):
+        value = item[name]
+        values[name] = tuple(value) if as_tuple and isinstance(value, list) else value
     return cls(**values)
 
 
