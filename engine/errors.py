@@ -6,7 +6,7 @@ The CLI and the TUI print ``str(error)``; they never show a traceback for these.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class UserError(Exception):
@@ -19,6 +19,18 @@ class ConfigError(UserError):
     def __init__(self, message: str, key: str | None = None) -> None:
         super().__init__(message)
         self.key = key  # dotted key ("model.layers") the message is about, for forms
+
+
+class PlanError(ConfigError):
+    """Several things wrong with one request at once (a preset with three bad keys): each is a
+    ConfigError with its key, so a form marks every field and the CLI prints one line each.
+    ``str()`` is their messages, one per line; ``key`` is the first one's."""
+
+    def __init__(self, problems: Sequence[ConfigError]) -> None:
+        if not problems:
+            raise ValueError("PlanError needs at least one problem")
+        self.problems: tuple[ConfigError, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems), self.problems[0].key)
 
 
 class DataError(UserError):

@@ -14,8 +14,6 @@ import errno
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import traceback
@@ -23,11 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from engine import ddp_env
 from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
+from engine.events import EpochDone, FitDone, FitStarted, StepDone
+from engine.lifecycle import refuse_unless_resumable, resume_hint
 from engine.store import RunStore, _to_json, atomic_write
-
-RESUMABLE = ("queued", "stopped", "crashed", "failed")
+from engine.trainer import Trainer
 
 
 def now() -> str:
@@ -72,87 +72,8 @@ class RunLog:
             pass
 
 
-def _refuse_unless_resumable(store: RunStore, doc: dict[str, Any]) -> None:
-    """Raise StoreError unless ``doc`` (as readers see it) may be (re)started by this process."""
-    run_id, status = doc["id"], doc["status"]
-    if status == "finished":
-        raise StoreError(
-            f"run {run_id} already finished; start a new run from its config "
-            f"(`resnet-tui train {store.run_dir(run_id) / 'config.toml'}`)"
-        )
-    if status == "diverged":
-        raise StoreError(
-            f"run {run_id} diverged; resuming would diverge again: start a new run "
-            "with a lower optim.lr"
-        )
-    # launch_detached recorded our pid (or our torchrun launcher its own: engine.distributed)
-    launched_as_me = doc.get("pid") == os.getpid() or _launched_for_rank0(doc)
-    if not launched_as_me and (
-        status == "running" or (status == "queued" and doc.get("pid") and store.is_alive(doc))
-    ):
-        raise StoreError(f"run {run_id} is running (pid {doc.get('pid')}); stop it first")
-    if status not in RESUMABLE:
-        raise StoreError(f"run {run_id} is {status} and cannot be resumed")
-
-
-def check_resumable(store: RunStore, run_id: str) -> dict[str, Any]:
-    doc = store.get(run_id)
-    _refuse_unless_resumable(store, doc)
-    return doc
-
-
 def _config_of(doc: dict[str, Any]) -> RunConfig:
     return from_dict(doc["config"])
-
-
-def preflight(config: RunConfig) -> None:
-    """Refuse what only the registries, the data or the device can refuse (unknown model,
-    impossible architecture, unknown optimizer or schedule, missing data, a batch larger than
-    the training split, a device this machine lacks) before a run is created, so that a bad
-    request leaves no trace in the store. Loads the dataset (downloading it if allowed)."""
-    import torch
-
-    from engine.data import dataset_info, load_dataset
-    from engine.data.augment import BatchAugment, output_size
-    from engine.errors import ConfigError
-    from engine.models import create_model
-    from engine.optim import optimizer_info, schedule_info
-    from engine.trainer import pick_device
-
-    optimizer_info(config.optim.name)
-    schedule_info(config.schedule.name)
-    pick_device(config.train.device)
-    info = dataset_info(config.data)
-    size = output_size(config.augment, info.image_size)
-    model = create_model(config.model, info.channels, info.num_classes, size)
-    # Missing files (or a download that cannot happen) fail here, before the run exists;
-    # a dataset that needs downloading is fetched now, in the foreground.
-    bundle = load_dataset(config.data, "cpu")
-    if bundle.train.num_batches(config.data.batch_size, True) < 1:
-        raise ConfigError(
-            f"data.batch_size: {config.data.batch_size} is larger than the {len(bundle.train)} "
-            "training images; use a smaller batch",
-            "data.batch_size",
-        )
-    # Two images through the augmentation and the model: what only shows on real batches.
-    x, y = next(iter(bundle.train.batches(2, shuffle=False)))
-    augment = BatchAugment(config.augment, bundle.mean, bundle.std, len(bundle.classes))
-    augment.train(x, y, torch.Generator().manual_seed(0))
-    sample = augment.eval(x)
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(sample)
-    except RuntimeError as exc:
-        raise ConfigError(
-            f"model.name: {config.model.name} does not fit the {info.channels}x{size}x{size} "
-            f"images of {config.data.name} ({_first_line(exc)})",
-            "model.name",
-        ) from exc
-
-
-def resume_hint(run_id: str) -> str:
-    return f"resume with `resnet-tui train --resume {run_id}`"
 
 
 def describe_failure(exc: BaseException, run_id: str, config: RunConfig | None) -> str | None:
@@ -227,7 +148,7 @@ def execute(
     session_start = time.monotonic()
 
     def take(doc: dict[str, Any]) -> dict[str, Any]:
-        _refuse_unless_resumable(store, doc)  # under the store's lock: one claimant wins
+        refuse_unless_resumable(store, doc)  # under the store's lock: one claimant wins
         seen.update(doc)
         return {
             "status": "running",
@@ -258,8 +179,6 @@ def execute(
     log(f"{'resuming' if resumed else 'starting'} run {run_id} (pid {os.getpid()})")
     config: RunConfig | None = None
     try:
-        from engine.trainer import EpochDone, FitDone, FitStarted, StepDone, Trainer
-
         config = _config_of(seen)
         trainer = Trainer(config)
         if resumed:
@@ -422,106 +341,7 @@ def _rounded(metrics: dict[str, float]) -> dict[str, float]:
     return {k: round(v, 6) for k, v in metrics.items() if isinstance(v, int | float)}
 
 
-# ---------------------------------------------------------------- process control
-
-
-def launch_detached(
-    store: RunStore,
-    run_id: str,
-    argv0: list[str] | None = None,
-    *,
-    args: list[str] | None = None,
-    env: dict[str, str] | None = None,
-) -> int:
-    """Start ``resnet-tui train --resume RUN`` in its own session, output to train.log.
-
-    The child survives the parent's terminal closing (new session, no controlling tty,
-    stdin from /dev/null), which is what keeps a run alive across a dropped SSH link.
-    ``args`` are added to the train command (``--nnodes 2``); ``env`` replaces the child's
-    environment (a sweep gives each trial its ``CUDA_VISIBLE_DEVICES``).
-    """
-    run_dir = store.run_dir(run_id)
-    command = (argv0 or [sys.executable, "-m", "resnet_tui"]) + [
-        "--runs-dir",
-        str(store.root),
-        "train",
-        "--resume",
-        run_id,
-        "--quiet",
-        *(args or []),
-    ]
-    process = spawn_detached(command, run_dir / "train.log", env=env)
-    record_launch(store, run_id, process.pid)
-    return process.pid
-
-
-def cli_command(store_root: str | Path, *args: str) -> list[str]:
-    """``resnet-tui --runs-dir STORE ARGS`` as this interpreter runs it (no PATH lookup)."""
-    return [sys.executable, "-m", "resnet_tui", "--runs-dir", str(store_root), *args]
-
-
-def spawn_detached(
-    command: list[str], log_path: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start ``command`` in its own session (no controlling terminal, stdin from /dev/null),
-    stdout and stderr appended to ``log_path``: it survives the caller, its terminal and SSH."""
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd=os.getcwd(),
-            env=env,
-        )
-
-
-def record_launch(store: RunStore, run_id: str, pid: int) -> None:
-    """Record the pid of a trainer just started for ``run_id``, so that the run shows as
-    crashed if that process dies before it reports itself. Refused (StoreError) when another
-    live trainer took the run meanwhile: the new trainer then finds it taken and exits."""
-
-    def take(doc: dict[str, Any]) -> dict[str, Any]:
-        if doc.get("pid") == pid:
-            return {}  # the trainer got there first
-        if doc["status"] in ("running", "queued") and doc.get("pid") and store.is_alive(doc):
-            raise StoreError(
-                f"run {run_id} was started meanwhile by another process (pid {doc['pid']})"
-            )
-        # Keep the status readers saw: a crashed run still marked "running" would otherwise
-        # look alive under the new pid, and its trainer would refuse to resume it.
-        return {"pid": pid, "status": doc["status"], "message": doc.get("message", "")}
-
-    store.claim(run_id, take)
-
-
-def request_stop(store: RunStore, run_id: str) -> None:
-    """Ask a running trainer to stop gracefully (SIGTERM: finish the step, checkpoint)."""
-    doc = store.get(run_id)
-    if doc["status"] not in ("running", "queued") or not doc.get("pid"):
-        raise StoreError(f"run {run_id} is {doc['status']}, not running")
-    if doc.get("host") != socket.gethostname():
-        raise StoreError(f"run {run_id} runs on {doc.get('host')}; stop it there")
-    try:
-        os.kill(int(doc["pid"]), signal.SIGTERM)
-    except ProcessLookupError as exc:
-        raise StoreError(
-            f"run {run_id}: its process {doc['pid']} is gone (crashed); "
-            f"resume it with `resnet-tui train --resume {run_id}`"
-        ) from exc
-
-
 # ---------------------------------------------------------------- distributed ranks
-
-
-def _launched_for_rank0(doc: dict[str, Any]) -> bool:
-    """Whether this process is rank 0 of a distributed run whose launcher recorded its pid on
-    the run: rank 0 takes the run over."""
-    from engine.distributed import may_claim
-
-    return may_claim(doc)
 
 
 def execute_rank(store: RunStore, run_id: str, stop: StopFlag | None = None) -> None:
@@ -531,11 +351,8 @@ def execute_rank(store: RunStore, run_id: str, stop: StopFlag | None = None) -> 
     checkpoint rank 0 resumes from and only trains. Its failures go to train.log with a rank
     prefix; torchrun then stops the other ranks.
     """
-    from engine.distributed import rank
-    from engine.trainer import Trainer
-
     run_dir = store.run_dir(run_id)
-    prefix = f"[rank {rank()}]"
+    prefix = f"[rank {ddp_env.rank()}]"
     log = RunLog(run_dir / "train.log")
     stop = stop or StopFlag()
     stop.install()
@@ -553,3 +370,22 @@ def execute_rank(store: RunStore, run_id: str, stop: StopFlag | None = None) -> 
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
             log(f"{prefix} failed: {_first_line(exc)}\n" + traceback.format_exc())
         raise
+
+
+# Transition (removed when the front-ends call engine.api): names that lived here before.
+from engine.checks import check_config as preflight  # noqa: E402, F401
+from engine.lifecycle import (  # noqa: E402, F401
+    RESUMABLE,
+    check_resumable,
+    launch_detached,
+    record_launch,
+    request_stop,
+    spawn_detached,
+)
+
+
+def cli_command(store_root: str | Path, *args: str) -> list[str]:
+    """``resnet-tui --runs-dir STORE ARGS`` as this interpreter runs it (no PATH lookup)."""
+    import sys
+
+    return [sys.executable, "-m", "resnet_tui", "--runs-dir", str(store_root), *args]

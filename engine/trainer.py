@@ -12,113 +12,39 @@ import contextlib
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 
-import engine.distributed as ddp
+from engine import ddp, ddp_env
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.config import RunConfig
 from engine.data import DataBundle, load_dataset
 from engine.data.augment import BatchAugment, output_size
-from engine.data.sources import indexed_device
+from engine.device import autocast_dtype, pick_device
+from engine.ema import EMA, unwrap
 from engine.errors import CheckpointError, ConfigError
+from engine.events import Callback, EpochDone, Event, FitDone, FitStarted, StepDone
 from engine.faults import fault_point
 from engine.models import count_params, create_model
 from engine.optim import LRSchedule, build_optimizer, optimizer_info
 
-# ---------------------------------------------------------------- events
-
-
-@dataclass(frozen=True)
-class FitStarted:
-    epochs: int
-    start_epoch: int  # epochs already done (resume)
-    steps_per_epoch: int
-    params: int
-    device: str
-    classes: list[str]
-    train_size: int
-    val_size: int
-
-
-@dataclass(frozen=True)
-class StepDone:
-    epoch: int  # 1-based
-    step: int  # 1-based within the epoch
-    steps: int
-    loss: float | None = None  # only every train.log_every steps (reading it syncs the device)
-    lr: float | None = None
-
-
-@dataclass(frozen=True)
-class EpochDone:
-    epoch: int  # 1-based
-    metrics: dict[str, float]
-    best_epoch: int
-    improved: bool
-
-
-@dataclass(frozen=True)
-class FitDone:
-    status: str  # "finished" | "stopped" | "diverged"
-    message: str
-    epoch: int
-    best: dict[str, float] = field(default_factory=dict)
-    test: dict[str, float] = field(default_factory=dict)
-    confusion: dict[str, Any] = field(default_factory=dict)
-
-
-Event = FitStarted | StepDone | EpochDone | FitDone
-Callback = Callable[[Event], None]
-
-
-# ---------------------------------------------------------------- device helpers
-
-
-def pick_device(name: str) -> torch.device:
-    """The device ``train.device`` names (``auto``: CUDA, then MPS, then the CPU); a CUDA
-    device always with its index."""
-    return indexed_device(_pick_device(name))
-
-
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"train.device: '{name}' asked for but CUDA is not available here; "
-            "use train.device=auto or cpu",
-            "train.device",
-        )
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(
-            "train.device: 'mps' is not available here; use auto or cpu", "train.device"
-        )
-    try:
-        return torch.device(name)
-    except RuntimeError as exc:
-        raise ConfigError(
-            f"train.device: '{name}' is not a device ({exc})", "train.device"
-        ) from exc
-
-
-def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """bf16 on CUDA by default; fp16 only on CUDA; on CPU only when asked for bf16."""
-    if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return None
-    if amp == "fp16":
-        return torch.float16 if device.type == "cuda" else None
-    return torch.bfloat16
+# The events and device helpers moved to engine.events / engine.device; these names stay here
+# for the code that imports them from the trainer.
+__all__ = [
+    "Callback",
+    "EpochDone",
+    "Event",
+    "FitDone",
+    "FitStarted",
+    "StepDone",
+    "Trainer",
+    "autocast_dtype",
+    "pick_device",
+]
 
 
 def _epoch_seed(seed: int, epoch: int, salt: int) -> int:
@@ -139,7 +65,7 @@ class Trainer:
         distributed: bool | None = None,
     ) -> None:
         """``distributed``: join torchrun's process group (None: when this process is a rank
-        started by ``engine.distributed.launch``)."""
+        started by ``engine.launch``)."""
         self.config = c = config
         if c.train.threads:
             torch.set_num_threads(c.train.threads)
@@ -148,7 +74,7 @@ class Trainer:
         torch.manual_seed(c.train.seed)
         self.device = pick_device(c.train.device)
         self.dist: ddp.DistContext | None = None
-        if distributed or (distributed is None and ddp.in_worker()):
+        if distributed or (distributed is None and ddp_env.in_worker()):
             self.dist = ddp.setup(self.device)
             self.device = self.dist.device
         optimizer_info(c.optim.name)  # refuse an unknown optimizer before loading data
@@ -261,7 +187,7 @@ class Trainer:
         if c.model.freeze_backbone:  # a fixed feature extractor keeps its BN statistics
             from engine.models import backbone_norms_eval
 
-            backbone_norms_eval(_unwrap(self.model))
+            backbone_norms_eval(unwrap(self.model))
         order, aug = self._generators(epoch)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
@@ -431,7 +357,7 @@ class Trainer:
         if self.ema is not None:
             return self.ema.module
         # DDP's forward syncs buffers across ranks; evaluation runs each rank's shard alone
-        return _unwrap(self.model) if self.dist is not None else self.model
+        return unwrap(self.model) if self.dist is not None else self.model
 
     # -------------------------------------------------------- several processes (DDP)
 
@@ -460,7 +386,7 @@ class Trainer:
             "classes": self.classes,
             "params": self.params,
             "epoch": self.epoch,
-            "model": _unwrap(self.model).state_dict(),
+            "model": unwrap(self.model).state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "schedule": self.schedule.state_dict(),
             "scaler": self.scaler.state_dict(),
@@ -478,7 +404,7 @@ class Trainer:
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        _unwrap(self.model).load_state_dict(state["model"])
+        unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.scaler.load_state_dict(state["scaler"])
@@ -621,11 +547,11 @@ class Trainer:
                 tested = self.epoch
                 message += f"; {exc}, so the weights of epoch {self.epoch} were tested instead"
             else:
-                _unwrap(self.model).load_state_dict(state["model"])
+                unwrap(self.model).load_state_dict(state["model"])
                 if self.ema is not None and "ema" in state:
                     self.ema.load_state_dict(state["ema"])
         if self.dist is not None:  # only rank 0 has best.pt: all ranks test its weights
-            ddp.broadcast_module(self.dist, _unwrap(self.model))
+            ddp.broadcast_module(self.dist, unwrap(self.model))
             if self.ema is not None:
                 ddp.broadcast_module(self.dist, self.ema.module)
         if self.best_epoch:
@@ -645,44 +571,7 @@ class Trainer:
         return final
 
 
-class EMA:
-    """An exponential moving average of the weights (and a copy of the buffers), evaluated and
-    checkpointed in place of the model. The decay warms up as min(decay, (1+n)/(10+n)) so a
-    short run is not dominated by the initial weights."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        import copy
-
-        self.module = copy.deepcopy(_unwrap(model)).eval().requires_grad_(False)
-        self.decay = decay
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        source = _unwrap(model)
-        ema_params: list[torch.Tensor] = list(self.module.parameters())
-        params = [p.detach() for p in source.parameters()]
-        torch._foreach_lerp_(ema_params, params, 1 - d)
-        for ema_buffer, buffer in zip(self.module.buffers(), source.buffers(), strict=True):
-            ema_buffer.copy_(buffer)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "updates": self.updates}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        self.updates = int(state["updates"])
-
-
 class _Interrupted(Exception):
     def __init__(self, position: dict[str, Any]) -> None:
         super().__init__(position["step"])
         self.position = position
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The plain model inside ``torch.compile`` and DistributedDataParallel wrappers."""
-    model = getattr(model, "_orig_mod", model)
-    return model.module if isinstance(model, DistributedDataParallel) else model

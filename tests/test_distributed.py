@@ -20,19 +20,16 @@ from typer.testing import CliRunner
 from engine.checkpoint import load_checkpoint
 from engine.config import RunConfig
 from engine.data.sources import LoaderSource, TensorSource, shard_bounds
-from engine.distributed import (
+from engine.ddp import (
     DistContext,
     backend_for,
     check_global_batch,
-    check_topology,
     ddp_device_ids,
-    free_port,
-    launch,
     rank_device,
     sync_batchnorm,
-    torchrun_args,
 )
 from engine.errors import ConfigError, UserError
+from engine.launch import check_topology, free_port, launch, torchrun_args
 from engine.models import create_model
 from engine.presets import resolve
 from engine.runner import execute
@@ -93,9 +90,9 @@ def test_ranks_take_their_slices_of_the_same_batches(
 def test_torchrun_command_lines() -> None:
     args = torchrun_args("runs", "20250101-120000-x-abcd", 2)
     assert "--standalone" in args and "--nproc-per-node=2" in args
-    assert args[-8:] == [
-        "-m", "resnet_tui", "--runs-dir", "runs", "train", "--resume",
-        "20250101-120000-x-abcd", "--quiet",
+    # each rank is the engine's own worker, never the UI package (issue 10)
+    assert args[-6:] == [
+        "-m", "engine.worker", "--store", "runs", "rank", "20250101-120000-x-abcd",
     ]  # fmt: skip
     assert not any(a.startswith("--signals-to-handle=") and "SIGHUP" in a for a in args)
     # torch 2.11's torchrun has no --shutdown-timeout (seen on a GPU machine): left out there

@@ -409,7 +409,6 @@ def test_a_stopped_sweep_stops_its_trials_and_continues_them(
     """Fake trials (a few lines of Python on the real store) make the driver's bookkeeping
     fast to check: a stop request reaches the running trials, which end stopped; the next
     run_sweep resumes exactly those and starts the rest."""
-    import engine.runner
 
     fake = tmp_path / "fake_trainer.py"
     fake.write_text(FAKE_TRAINER)
@@ -425,7 +424,7 @@ def test_a_stopped_sweep_stops_its_trials_and_continues_them(
         store.update(run_id, pid=process.pid)
         return process.pid
 
-    monkeypatch.setattr(engine.runner, "launch_detached", launch)
+    monkeypatch.setattr("engine.sweep.driver.launch_detached", launch)
     store = RunStore(runs_dir)
     spec = plan_sweep(
         "digits-quick", ["train.epochs=30"], grid=["optim.lr=0.05,0.1,0.15"], name="fake"

@@ -1,31 +1,36 @@
 """Ablations (seed 002): a base run and one run per removed component, everything else equal.
 
-``plan_ablation(config, ["relu", "bn"])`` checks the request and returns the runs to make;
-``create_ablation(store, ...)`` records them (queued) as one group: every document carries
-``group`` ("ablate-...") and ``ablation`` ("base", "relu", ...). ``run_queue`` trains queued
-runs one after another in this process; ``launch_queue_detached`` does the same in a process
-of its own session (one process for the whole queue). ``ablation_table`` compares a group's
-runs with its base. All plain functions returning plain data, for the CLI and the TUI.
+The runs of one ablation form a group: every run document carries ``group`` ("ablate-...") and
+``ablation`` ("base", "relu", ...). This module records a planned group (``create_ablation``),
+reads groups back as plain rows (``list_groups``, ``ablation_rows``: the differences to the
+base) and starts or resumes a group's queue: one process (``python -m engine.worker queue``)
+that trains the runs one after another. Torch-free: the console uses it in its own process;
+``engine.ablation.plan`` checks a request against the model registry (torch).
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from engine.config import RunConfig
-from engine.errors import ConfigError, UserError, nearest
-from engine.store import RunStore
+from filelock import FileLock, Timeout
 
-GROUP_PREFIX = "ablate-"
-BASE = "base"
+from engine.config import RunConfig
+from engine.errors import UserError
+from engine.lifecycle import RESUMABLE, check_resumable, spawn_detached, worker_command
+from engine.store import RunStore
 
 
 class AblationError(UserError):
     """An ablation that cannot be run as asked."""
+
+
+GROUP_PREFIX = "ablate-"
+BASE = "base"
 
 
 @dataclass(frozen=True)
@@ -57,73 +62,7 @@ class PlannedRun:
     config: RunConfig
 
 
-def plan_ablation(config: RunConfig, remove: Sequence[str]) -> list[PlannedRun]:
-    """The base run and one run per removed component; refuses unknown components, a
-    component the model cannot remove, and one the base config already lacks."""
-    from engine.models import model_info
-
-    if not remove:
-        raise AblationError(
-            f"name at least one component to remove (--remove {' --remove '.join(COMPONENTS)})"
-        )
-    info = model_info(config.model.name)
-    planned = [PlannedRun(BASE, config)]
-    seen: set[str] = set()
-    for name in remove:
-        key = name.strip().lower()
-        if key not in COMPONENTS:
-            raise AblationError(
-                f"--remove {name}: unknown component{nearest(key, COMPONENTS)}; "
-                f"valid: {', '.join(COMPONENTS)}"
-            )
-        if key in seen:
-            continue
-        seen.add(key)
-        component = COMPONENTS[key]
-        if component.field not in info.fields:
-            raise AblationError(
-                f"--remove {key}: model '{info.name}' cannot remove it (it has no "
-                f"model.{component.field}); models with it: see `resnet-tui models list` "
-                "(the ResNets and BaseNet have all three)"
-            )
-        if getattr(config.model, component.field) == component.removed:
-            raise AblationError(
-                f"--remove {key}: the base config already has model.{component.field} = "
-                f"{component.removed!r}, so there is nothing to remove"
-            )
-        try:
-            ablated = config.replace({f"model.{component.field}": component.removed})
-        except ConfigError as exc:
-            raise AblationError(f"--remove {key}: {exc}") from exc
-        planned.append(PlannedRun(key, ablated))
-    return planned
-
-
-def check_plan(planned: Sequence[PlannedRun]) -> None:
-    """Build each planned model once (on the dataset's shape) so a variant the registry
-    refuses is refused before any run is created."""
-    from engine.data import dataset_info
-    from engine.data.augment import output_size
-    from engine.models import create_model
-    from engine.models.transfer import no_imagenet_weights
-
-    info = dataset_info(planned[0].config.data)
-    for run in planned:
-        size = output_size(run.config.augment, info.image_size)
-        try:
-            with no_imagenet_weights():
-                create_model(run.config.model, info.channels, max(info.num_classes, 1), size)
-        except ConfigError as exc:
-            raise AblationError(
-                f"the {run.ablation} run cannot be built: {exc}"
-                if run.ablation != BASE
-                else str(exc)
-            ) from exc
-
-
 def new_group_id() -> str:
-    from datetime import datetime
-
     return f"{GROUP_PREFIX}{datetime.now():%Y%m%d-%H%M%S}-{os.urandom(2).hex()}"
 
 
@@ -257,10 +196,6 @@ def resume_ablation(store: RunStore, group: str) -> tuple[list[str], int]:
 
     Every run is checked before any is changed, under a lock of the group, so two resumes at
     once start one queue; if the queue cannot be started, the runs get their statuses back."""
-    from filelock import FileLock, Timeout
-
-    from engine.runner import RESUMABLE, check_resumable
-
     name = str(group_runs(store, group)[0]["group"])
     try:
         with FileLock(str(store.root / f".{name}.lock"), timeout=30):
@@ -295,58 +230,11 @@ def resume_ablation(store: RunStore, group: str) -> tuple[list[str], int]:
     return run_ids, pid
 
 
-# ---------------------------------------------------------------- running the queue
-
-
-def run_queue(
-    store: RunStore,
-    run_ids: Sequence[str],
-    run_one: Callable[[str], dict[str, Any]] | None = None,
-    on_error: Callable[[str, BaseException], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Train ``run_ids`` one after another; returns their final documents.
-
-    ``run_one(run_id)`` trains one run (default: ``engine.runner.execute``). A run that fails
-    is reported to ``on_error`` and the queue goes on; a run that is stopped (SIGINT/SIGTERM,
-    `resnet-tui runs stop`) stops the queue, and the runs not started are marked stopped, so
-    each can be trained later with `resnet-tui train --resume`.
-    """
-    from engine.runner import StopFlag, execute
-
-    stop = StopFlag()
-    run = run_one or (lambda run_id: execute(store, run_id, stop=stop))
-    docs: list[dict[str, Any]] = []
-    for i, run_id in enumerate(run_ids):
-        try:
-            doc = run(run_id)
-        except KeyboardInterrupt:
-            _stop_rest(store, run_ids[i + 1 :])
-            raise
-        except Exception as exc:  # noqa: BLE001  (reported; the next run still trains)
-            if on_error is not None:
-                on_error(run_id, exc)
-            doc = store.get(run_id)
-        docs.append(doc)
-        if doc.get("status") == "stopped" or stop():
-            _stop_rest(store, run_ids[i + 1 :])
-            docs += [store.get(r) for r in run_ids[i + 1 :]]
-            break
-    return docs
-
-
-def _stop_rest(store: RunStore, run_ids: Sequence[str]) -> None:
-    for run_id in run_ids:
-        if store.get(run_id).get("status") == "queued":
-            store.set_status(run_id, "stopped", "the queue was stopped before this run started")
-
-
 def launch_queue_detached(store: RunStore, run_ids: Sequence[str]) -> int:
     """Start one process, in its own session, that trains ``run_ids`` one after another
-    (``resnet-tui run-queue``); every queued run records its pid, so a dead queue shows its
+    (``python -m engine.worker queue``); every queued run records its pid, so a dead queue shows its
     runs as crashed. Output goes to the first run's folder (queue.log)."""
-    from engine.runner import cli_command, spawn_detached
-
-    command = cli_command(store.root, "run-queue", *run_ids)
+    command = worker_command(store.root, "queue", *run_ids)
     log_path = store.run_dir(run_ids[0]) / "queue.log"
 
     process = spawn_detached(command, log_path)

@@ -1,17 +1,13 @@
-"""Stacked ensembles (seed 000): a linear layer over the concatenated logits of finished runs.
-
-``stack_runs(store, ["run-a", "run-b", "run-c"])`` checks the members (finished, same dataset,
-split and classes, a best checkpoint each), computes each member's logits once (its best.pt
-in eval mode, on the un-augmented train/val/test splits), then trains a linear
-meta-classifier (K x C -> C) on the cached train logits with gaussian noise on its input,
-early-stopped on val. The result is a run like any other (model ``stacked``, ``members`` in
-its document, metrics.jsonl, best/test stats, confusion.json, best.pt/last.pt) plus
-``stacking.json``: each member's val/test accuracy beside the ensemble's and seed 000's
-contribution analysis (per model and per class), for the CLI table and the TUI heatmap.
+"""Training a stacked ensemble (seed 000): each member's logits computed once (its best.pt in
+eval mode, on the un-augmented train/val/test splits), then a linear meta-classifier
+(K x C -> C) trained on the cached train logits with gaussian noise on its input,
+early-stopped on val.
 
 The linear layer starts as the plain average of the members' logits (weight = [I/K ... I/K]),
 so training starts from the simple ensemble and the early stop never ends worse on val than
-the best epoch it saw.
+the best epoch it saw. ``stack_runs`` is the CLI's foreground stack (everything that can be
+refused is refused before the run exists); ``train_stacked_run`` trains a stacked run that
+``engine.api`` recorded (queued) for ``python -m engine.worker stack``.
 """
 
 from __future__ import annotations
@@ -20,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,136 +24,30 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from engine.config import RunConfig, deep_merge, from_dict, nest, parse_override
-from engine.errors import CheckpointError, ConfigError, UserError
-from engine.store import BEST_CHECKPOINT, CONFUSION_FILE, RunStore
-
-STACKED_MODEL = "stacked"
-STACKING_FILE = "stacking.json"
-# Data keys that decide which images land in which split: members must agree on all of them.
-BEST_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
-SPLIT_KEYS = ("name", "root", "val_fraction", "test_fraction", "split_seed", "image_size")
-# The meta-classifier's recipe; ``--set`` overrides it. Logits are on a scale of several units,
-# so seed 000's "small" noise of 0.2 perturbs them far less than it does normalised pixels.
-STACK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "augment": {"noise_std": 0.2},
-    "optim": {"name": "adam", "lr": 0.01, "weight_decay": 0.0},
-    "schedule": {"name": "constant"},
-    "train": {"epochs": 100, "patience": 10, "monitor": "val_loss"},
-    "data": {"batch_size": 128},
-}
-# What ``--set`` may change: the members fix the model and the data split.
-SETTABLE = ("augment.noise_std", "augment.label_smoothing", "optim.", "schedule.", "train.")
-SETTABLE_DATA = ("data.batch_size", "data.eval_batch_size", "data.num_workers", "data.on_device")
-
-
-class StackError(UserError):
-    """Runs that cannot be stacked, and why."""
-
-
-@dataclass
-class StackResult:
-    """What ``stack_runs`` did; ``to_dict()`` is the content of ``stacking.json``."""
-
-    run_id: str
-    status: str  # "finished" | "diverged"
-    message: str
-    classes: list[str]
-    # per member: id, name, model, val_acc, test_acc (None without a test split), contribution
-    members: list[dict[str, Any]]
-    # the ensemble: val_loss, val_acc, test_loss, test_acc, best_epoch
-    ensemble: dict[str, Any]
-    # seed 000's heatmap: members x classes, each class's column summing to 1
-    per_class: list[list[float]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# ---------------------------------------------------------------- members
-
-
-def check_members(store: RunStore, refs: Sequence[str]) -> list[dict[str, Any]]:
-    """The member runs' documents, or a StackError saying why they cannot be stacked."""
-    if len(refs) < 2:
-        raise StackError(
-            f"a stacked ensemble needs at least 2 finished runs, got {len(refs)}; "
-            "list them with `resnet-tui runs list`"
-        )
-    docs: list[dict[str, Any]] = []
-    for ref in refs:
-        run_id = store.resolve(ref)
-        if any(d["id"] == run_id for d in docs):
-            raise StackError(f"run {run_id} is given twice; each member counts once")
-        docs.append(store.get(run_id))
-    for doc in docs:
-        label = f"run {doc['id']} ({doc.get('name', '')})"
-        if doc.get("model") == STACKED_MODEL:
-            raise StackError(f"{label} is itself a stacked ensemble; stack its members instead")
-        if doc.get("status") != "finished":
-            raise StackError(
-                f"{label} is {doc.get('status')}, not finished; only finished runs can be "
-                "stacked (resume it with `resnet-tui train --resume` and stack it when done)"
-            )
-        if not (store.run_dir(doc["id"]) / BEST_CHECKPOINT).is_file():
-            raise StackError(
-                f"{label} has no {BEST_CHECKPOINT} in {store.run_dir(doc['id'])}; "
-                "stack runs whose best checkpoint is still there"
-            )
-    first = docs[0]
-    for doc in docs[1:]:
-        a, b = first.get("config", {}).get("data", {}), doc.get("config", {}).get("data", {})
-        for key in SPLIT_KEYS:
-            if a.get(key) != b.get(key):
-                raise StackError(
-                    f"runs {first['id']} and {doc['id']} were trained on different data "
-                    f"(data.{key} {a.get(key)!r} vs {b.get(key)!r}); members must share the "
-                    "dataset, its split and its classes"
-                )
-        if first.get("classes") and doc.get("classes") and first["classes"] != doc["classes"]:
-            raise StackError(
-                f"runs {first['id']} and {doc['id']} have different classes "
-                f"({_short(first['classes'])} vs {_short(doc['classes'])}); members must "
-                "share the dataset, its split and its classes"
-            )
-    return docs
-
-
-def _short(items: Sequence[Any], n: int = 5) -> str:
-    head = ", ".join(map(str, items[:n]))
-    return head + (f", ... ({len(items)})" if len(items) > n else "")
-
-
-def stack_config(members: Sequence[dict[str, Any]], sets: Sequence[str] = ()) -> RunConfig:
-    """The stacked run's config: the members' data, the meta-classifier recipe, ``sets``."""
-    first = from_dict(members[0]["config"])
-    base = {
-        "model": {"name": STACKED_MODEL},
-        "data": first.to_dict()["data"],
-        "train": {"device": first.train.device, "threads": first.train.threads},
-    }
-    flat: dict[str, Any] = {}
-    for text in sets:
-        key, value = parse_override(text)
-        if not (key.startswith(SETTABLE) or key in SETTABLE_DATA):
-            raise ConfigError(
-                f"--set {key}: a stacked ensemble takes its model and data split from its "
-                "members; it accepts augment.noise_std, augment.label_smoothing, optim.*, "
-                f"schedule.*, train.* and {', '.join(SETTABLE_DATA)}",
-                key,
-            )
-        flat[key] = value
-    merged = deep_merge(deep_merge(base, STACK_DEFAULTS), nest(flat))
-    try:
-        config = from_dict(merged)
-    except ConfigError as exc:
-        raise ConfigError(f"--set {exc}" if exc.key in flat else str(exc), exc.key) from exc
-    if config.data.val_fraction <= 0:
-        raise StackError(
-            "the members have no validation split (data.val_fraction = 0): the stacked "
-            "ensemble early-stops on val; stack runs trained with data.val_fraction > 0"
-        )
-    return config
+from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from engine.config import RunConfig, from_dict
+from engine.data import BatchAugment, load_dataset
+from engine.data.augment import output_size
+from engine.device import pick_device
+from engine.errors import CheckpointError, UserError
+from engine.events import EpochDone, FitDone, FitStarted
+from engine.models import create_model
+from engine.models.transfer import no_imagenet_weights
+from engine.optim import LRSchedule, build_optimizer
+from engine.runner import RunLog, write_json_atomic
+from engine.stacking.plan import (
+    BEST_KEYS,
+    STACKED_MODEL,
+    STACKING_FILE,
+    StackError,
+    StackResult,
+    check_members,
+    create_stacked_run,
+    short,
+    stack_config,
+    stack_members,
+)
+from engine.store import BEST_CHECKPOINT, CONFUSION_FILE, RunStore, now_iso
 
 
 @dataclass
@@ -184,12 +74,6 @@ def member_logits(
     store: RunStore, members: Sequence[dict[str, Any]], config: RunConfig, device: torch.device
 ) -> CachedLogits:
     """Each member's best.pt in eval mode over the un-augmented train/val/test splits."""
-    from engine.checkpoint import load_checkpoint
-    from engine.data import BatchAugment, load_dataset
-    from engine.data.augment import output_size
-    from engine.models import create_model
-    from engine.models.transfer import no_imagenet_weights
-
     bundle = load_dataset(config.data, device)
     classes = list(bundle.classes)
     splits = {"train": bundle.train, "val": bundle.val}
@@ -203,8 +87,8 @@ def member_logits(
             state = load_checkpoint(path)
             if list(state.get("classes", [])) != classes:
                 raise StackError(
-                    f"run {doc['id']} was trained on classes {_short(state.get('classes', []))}"
-                    f" but {config.data.name} now has {_short(classes)}; the dataset changed "
+                    f"run {doc['id']} was trained on classes {short(state.get('classes', []))}"
+                    f" but {config.data.name} now has {short(classes)}; the dataset changed "
                     "since it was trained"
                 )
             member = from_dict(state["config"])
@@ -308,10 +192,6 @@ def fit_stack(
 
     Returns the layer holding its best weights and the final FitDone (best, test, confusion).
     """
-    from engine.checkpoint import FORMAT_VERSION, save_checkpoint
-    from engine.optim import LRSchedule, build_optimizer
-    from engine.trainer import EpochDone, FitDone, FitStarted
-
     k, _, c = cached.logits["train"].shape
     device = cached.logits["train"].device
     tc, bs = config.train, config.data.batch_size
@@ -441,9 +321,6 @@ def fit_stack(
     return layer, final
 
 
-# ---------------------------------------------------------------- the whole command
-
-
 def stack_runs(
     store: RunStore,
     refs: Sequence[str],
@@ -452,27 +329,58 @@ def stack_runs(
     sets: Sequence[str] = (),
     on_event: Callback | None = None,
 ) -> StackResult:
-    """Stack finished runs into a new run of model ``stacked``; returns what it found.
+    """Stack finished runs into a new run of model ``stacked``, in this process; returns what
+    it found.
 
     Everything that can be refused (members, ``sets``, unreadable checkpoints, a changed
     dataset) is refused before the run is created. ``on_event`` receives the trainer's
     events (FitStarted, EpochDone, FitDone) as the stacking layer trains.
     """
-    from engine.runner import RunLog, write_json_atomic
-    from engine.store import now_iso
-    from engine.trainer import EpochDone, FitDone, pick_device
-
     members = check_members(store, refs)
     config = stack_config(members, sets)
+    device = _device(config)
+    cached = member_logits(store, members, config, device)
+    doc = create_stacked_run(store, members, config, name)
+    return _train(store, doc["id"], members, config, cached, device, on_event)
+
+
+def train_stacked_run(store: RunStore, run_id: str) -> dict[str, Any]:
+    """Train the stacked run ``run_id`` that ``engine.api.start_stack`` recorded (queued, with
+    its members); returns its final document. A member that cannot be read any more (deleted,
+    its dataset changed) fails the run with a message saying why."""
+    doc = store.get(run_id)
+    refs = list(stack_members(doc))
+    log = RunLog(store.run_dir(run_id) / "train.log")
+    try:
+        members = check_members(store, refs)
+        config = from_dict(doc["config"])
+        device = _device(config)
+        cached = member_logits(store, members, config, device)
+    except UserError as exc:
+        log(f"failed: {exc}")
+        store.set_status(run_id, "failed", f"{exc}; stack the runs again when that is fixed")
+        raise
+    _train(store, run_id, members, config, cached, device, None)
+    return store.get(run_id)
+
+
+def _device(config: RunConfig) -> torch.device:
     if config.train.threads:
         torch.set_num_threads(config.train.threads)
-    device = pick_device(config.train.device)
-    cached = member_logits(store, members, config, device)
+    return pick_device(config.train.device)
+
+
+def _train(
+    store: RunStore,
+    run_id: str,
+    members: Sequence[dict[str, Any]],
+    config: RunConfig,
+    cached: CachedLogits,
+    device: torch.device,
+    on_event: Callback | None,
+) -> StackResult:
+    """Fit the stacking layer of run ``run_id`` and record everything the run shows."""
     member_ids = [m["id"] for m in members]
-    doc = store.create_run(
-        config.to_dict(), name=name or STACKED_MODEL, extra={"members": member_ids}
-    )
-    run_id = doc["id"]
     run_dir = store.run_dir(run_id)
     log = RunLog(run_dir / "train.log")
     k, c = len(members), len(cached.classes)
@@ -485,7 +393,6 @@ def stack_runs(
         classes=cached.classes,
     )
     log(f"stacking {k} runs: {', '.join(member_ids)}")
-
     history: list[dict[str, float]] = []
 
     def handle(event: Any) -> None:
@@ -543,23 +450,3 @@ def stack_runs(
             run_id, "failed", f"{reason}; stack the runs again with `resnet-tui stack`"
         )
         raise
-
-
-def read_stacking(store: RunStore, run_id: str) -> dict[str, Any]:
-    """A stacked run's ``stacking.json`` (StackResult.to_dict()), for tables and heatmaps."""
-    import json
-
-    from engine.errors import StoreError
-
-    path = store.run_dir(run_id) / STACKING_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise StoreError(
-            f"run {run_id} has no {STACKING_FILE}: it is not a finished stacked ensemble"
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(data, dict):
-        raise StoreError(f"{path} does not hold a stacking report")
-    return data

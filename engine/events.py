@@ -1,0 +1,55 @@
+"""What a training run reports while it runs: plain dataclass events, torch-free.
+
+``Trainer.fit`` emits them through one callback; ``engine.runner`` turns them into store writes
+and the front-ends render them (the CLI's progress bar). They hold only plain values, so a
+module that renders them never has to import torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class FitStarted:
+    epochs: int
+    start_epoch: int  # epochs already done (resume)
+    steps_per_epoch: int
+    params: int
+    device: str
+    classes: list[str]
+    train_size: int
+    val_size: int
+
+
+@dataclass(frozen=True)
+class StepDone:
+    epoch: int  # 1-based
+    step: int  # 1-based within the epoch
+    steps: int
+    loss: float | None = None  # only every train.log_every steps (reading it syncs the device)
+    lr: float | None = None
+
+
+@dataclass(frozen=True)
+class EpochDone:
+    epoch: int  # 1-based
+    metrics: dict[str, float]
+    best_epoch: int
+    improved: bool
+
+
+@dataclass(frozen=True)
+class FitDone:
+    status: str  # "finished" | "stopped" | "diverged"
+    message: str
+    epoch: int
+    best: dict[str, float] = field(default_factory=dict)
+    test: dict[str, float] = field(default_factory=dict)
+    confusion: dict[str, Any] = field(default_factory=dict)
+
+
+Event = FitStarted | StepDone | EpochDone | FitDone
+Callback = Callable[[Event], None]

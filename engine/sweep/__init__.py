@@ -1,0 +1,30 @@
+"""Sweeps (seed 004's grid search, seed 003's Figure 5): many runs of one preset over a grid or an
+Optuna search, queued over the devices. Every trial is an ordinary run of the store.
+
+- ``spec``: what a sweep is and ``plan_sweep`` (parse and check a request; writes nothing);
+- ``docs``: the sweep documents beside the run store, and the sweep's process (start, stop,
+  delete);
+- ``study``: the Optuna study (create or join a sweep, the study's trials, registry names);
+- ``driver``: the sweep process itself (``run_sweep``), started by ``engine.worker sweep``;
+- ``events``: what the driver reports; ``report``: results as plain rows.
+
+This package's ``__init__`` imports nothing: ``spec``, ``docs`` and ``report`` are torch- and
+optuna-free (the console uses them), ``study`` and ``driver`` import optuna.
+"""
+
+
+# Transition (removed when the front-ends call engine.api): ``engine.sweep.NAME`` still finds
+# the names of its modules, loading a module only when one of its names is asked for.
+_MODULES = ('spec', 'docs', 'report', 'events', 'study', 'driver')
+
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    for module in _MODULES:
+        loaded = importlib.import_module(f"engine.sweep.{module}")
+        if hasattr(loaded, name):
+            return getattr(loaded, name)
+    if name == "check_names":  # moved beside the other torch-needing checks
+        return importlib.import_module("engine.checks").check_sweep_names
+    raise AttributeError(f"module 'engine.sweep' has no attribute {name!r}")
