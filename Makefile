@@ -17,7 +17,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check engine resnet_tui tests bench
 	$(BIN)/ruff format --check engine resnet_tui tests bench
-	$(BIN)/mypy engine
+	$(BIN)/mypy engine resnet_tui
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

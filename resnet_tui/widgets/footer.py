@@ -2,20 +2,26 @@
 
 Textual's Footer keeps one line and cuts what does not fit; this one lays the same keys out
 greedily, line by line, so every key of the view stays visible at any width.
+
+It builds Textual's own key widgets (FooterKey, FooterLabel) so that it looks and clicks like
+the Footer; they live in the private ``textual.widgets._footer`` (not exported in 8.2), so
+an upgrade that moves them fails on import (tests/test_upstream_internals.py says so first).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from typing import Any
 
 from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import HorizontalGroup
 from textual.events import Resize
+from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer
-from textual.widgets._footer import FooterKey, FooterLabel
+from textual.widgets._footer import FooterKey, FooterLabel  # textual-private (8.2), see above
 
 
 class KeyFooter(Footer):
@@ -40,9 +46,14 @@ class KeyFooter(Footer):
     """
 
     _laid_out_width = 0
+    _keys_known = False  # the screen has published its bindings at least once
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        self._keys_known = True
+        super().bindings_changed(screen)
 
     def compose(self) -> ComposeResult:
-        if not self._bindings_ready:
+        if not self._keys_known:
             return
         width = max(20, self.size.width or self.app.size.width)
         self._laid_out_width = width
