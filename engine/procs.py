@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import os
 import signal
-import subprocess
 import threading
 from collections.abc import Mapping
 from pathlib import Path
@@ -31,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import StoreError
 
 if TYPE_CHECKING:
+    import subprocess
+
     from filelock import BaseFileLock
 
 LOCK_TIMEOUT_S = 30.0
@@ -148,6 +149,8 @@ def spawn_detached(
 
     A daemon thread waits for the child, so a parent that lives on (the console) does not
     collect zombies; ``Popen.poll()``/``wait()`` still work."""
+    import subprocess  # deferred: the store imports this module, and it starts nothing
+
     with open(log_path, "ab") as out:
         process = subprocess.Popen(
             command,

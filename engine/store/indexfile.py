@@ -237,6 +237,9 @@ class IndexFile:
         return Slot(offset, line), entry.doc
 
     def _scan(self, handle: Handle, run_id: str) -> tuple[Slot, dict[str, Any]] | None:
+        """Search the run's line from the end of the file, a chunk at a time (``bytes.rfind``:
+        the recent runs, which are written to, are found first)."""
+        needle = b'":{"id":' + to_json(run_id) + b","
         first_line = len(HEAD)
         end = handle.size - len(TAIL)  # where the last line's newline is
         chunk = _SCAN_CHUNK
@@ -250,28 +253,16 @@ class IndexFile:
                     chunk *= 2  # a line longer than the chunk
                     continue
                 skip = newline + 1
-            if self._note_lines(data, skip, start, run_id):
-                return self._check(handle, run_id, *self._offsets[run_id])
+            found = data.rfind(needle, skip)
+            while found >= 0:
+                line_start = data.rfind(b"\n", skip, found) + 1 or skip
+                if KEY_RE.fullmatch(data[line_start : found + 1]):  # at the line's start
+                    line_end = data.find(b"\n", found)
+                    length = (len(data) if line_end < 0 else line_end) - line_start
+                    return self._check(handle, run_id, start + line_start, length)
+                found = data.rfind(needle, skip, found)  # the id inside another field
             end = start + skip - 1 if skip else start
         return None
-
-    def _note_lines(self, data: bytes, pos: int, base: int, want: str) -> bool:
-        """Remember where each complete line of ``data`` (from ``pos``) starts; whether the
-        line of run ``want`` was among them."""
-        size, seen = len(data), False
-        while pos < size:
-            newline = data.find(b"\n", pos)
-            if newline < 0:
-                newline = size
-            at = data.find(b':{"id":"', pos, min(newline, pos + 24))
-            if at > pos:
-                close = data.find(b'"', at + 8, newline)
-                if close > 0:
-                    run_id = data[at + 8 : close].decode("ascii", "replace")
-                    self._offsets[run_id] = (base + pos, newline - pos)
-                    seen = seen or run_id == want
-            pos = newline + 1
-        return seen
 
     # ------------------------------------------------------------ writing (lock held)
 

@@ -19,7 +19,6 @@ marker of such a name points at its oldest run.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -39,6 +38,8 @@ class Names:
         self.folder = root / NAMES_DIR
 
     def _marker(self, name: str) -> Path:
+        import hashlib  # deferred: OpenSSL's import is slow, and only writes need a marker
+
         return self.folder / hashlib.sha256(name.encode("utf-8")).hexdigest()[:40]
 
     @property
