@@ -28,6 +28,7 @@ from tui_fixtures import (
     STACKED,
     SWEEP_GRID,
     SWEEP_SEARCH,
+    Notes,
     build_experiment_store,
     build_store,
     make_app,
@@ -98,10 +99,6 @@ def _plain(app: ResnetApp, selector: str, width: int = 118) -> str:
     return console.export_text()
 
 
-def _notes(app: ResnetApp, title: str) -> list[str]:
-    return [n.message for n in app._notifications if n.title == title]
-
-
 # ---------------------------------------------------------------- stacking from the Runs table
 
 
@@ -114,30 +111,33 @@ async def test_stacking_from_the_runs_table_creates_a_stacked_run(
     store = RunStore(runs)
     docs = sorted(store.list_runs(), key=lambda d: (str(d["created"]), d["id"]))
     members = [d["id"] for d in docs]  # oldest first: the order the console stacks them in
+    first, second = (d["name"] for d in docs)  # the pair trains side by side: either is first
     app = make_app(runs, start_mode="runs", clock=None)
-    async with app.run_test(size=(120, 36)) as pilot:
+    notes = Notes()
+    async with app.run_test(size=(120, 36), message_hook=notes.hook) as pilot:
         await settle(pilot)
         await _select(pilot, members)
         await pilot.press("k")  # asks first, with the members and an editable name
         await settle(pilot)
         assert isinstance(app.screen, NameRunScreen)
         message = str(app.screen.query_one(".dialog-message", Static).content)
-        assert "m1  member-a" in message and "m2  member-b" in message
+        assert {first, second} == {"member-a", "member-b"}
+        assert f"m1  {first}" in message and f"m2  {second}" in message
         name_input = app.screen.query_one("#run-name", Input)
-        assert name_input.value == "stacked-member-a-member-b"
+        assert name_input.value == f"stacked-{first}-{second}"
         name_input.value = "pair"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: _notes(app, "stacking"), 10, "the stacking notice")
+        await wait_for(pilot, lambda: notes.titled("stacking"), 10, "the stacking notice")
 
         def stacked() -> dict[str, Any] | None:
             return next((d for d in app.state.runs if d.get("model") == "stacked"), None)
 
-        await wait_for(pilot, lambda: _notes(app, "stacked"), STACK_TIMEOUT, "the stack to end")
+        await wait_for(pilot, lambda: notes.titled("stacked"), STACK_TIMEOUT, "the stack to end")
         await wait_for(pilot, stacked, 10, "the stacked run in the Runs view")
         doc = stacked()
         assert doc is not None and doc["status"] == "finished", doc
         assert doc["members"] == members and doc["name"] == "pair"
-        assert doc["id"] in _notes(app, "stacked")[0]
+        assert doc["id"] in notes.titled("stacked")[0]
         table = app.screen.query_one("#runs-table", DataTable)
         assert "stacked" in str(table.get_cell(doc["id"], "model"))
         # Its detail has the Stacking tab, filled from stacking.json.
@@ -162,21 +162,22 @@ async def test_a_refused_stack_shows_the_engine_message_and_creates_nothing(
     (tmp_path / "runs" / QUICK / "best.pt").write_bytes(b"")  # it passes; the stopped run not
     before = {d["id"] for d in store.list_runs()}
     app = make_app(tmp_path / "runs", start_mode="runs")
-    async with app.run_test(size=(120, 36)) as pilot:
+    notes = Notes()
+    async with app.run_test(size=(120, 36), message_hook=notes.hook) as pilot:
         await settle(pilot)
         await _select(pilot, [QUICK])
         await pilot.press("k")  # one run: refused here, no process
         await settle(pilot)
-        assert any("two or more finished runs" in n.message for n in app._notifications)
-        assert not _notes(app, "stacking")
+        assert notes.saying("two or more finished runs")
+        assert not notes.titled("stacking")
         await _select(pilot, [STOPPED])
         assert screen_text(app).count("●") == 2  # the marks are drawn (one row redrawn each)
         await pilot.press("k", "escape")  # the question, cancelled: nothing starts
         await settle(pilot)
-        assert not _notes(app, "stacking") and not isinstance(app.screen, NameRunScreen)
+        assert not notes.titled("stacking") and not isinstance(app.screen, NameRunScreen)
         await pilot.press("k", "enter")
-        await wait_for(pilot, lambda: _notes(app, "not stacked"), 60, "the refusal")
-        message = _notes(app, "not stacked")[0]
+        await wait_for(pilot, lambda: notes.titled("not stacked"), 60, "the refusal")
+        message = notes.titled("not stacked")[0]
         assert STOPPED in message and "is stopped, not finished" in message, message
         assert not message.startswith("error:")
         await settle(pilot)

@@ -17,7 +17,7 @@ import pytest
 from conftest import REPO
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Select, Sparkline, Static
-from tui_fixtures import build_store, iso, make_app, screen_text, settle, sync, wait_for
+from tui_fixtures import Notes, build_store, iso, make_app, screen_text, settle, sync, wait_for
 
 from engine.store import RunStore
 from resnet_tui.app import ResnetApp
@@ -392,14 +392,15 @@ async def test_delete_asks_and_refuses_a_running_run(fixture_runs: Path) -> None
     live = "20250314-170000-digits-live-0007"
     store.update(live, pid=os.getpid())  # this process is alive: the run is running
     app = make_app(fixture_runs, start_mode="runs")
-    async with app.run_test(size=(120, 36)) as pilot:
+    notes = Notes()
+    async with app.run_test(size=(120, 36), message_hook=notes.hook) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#runs-table", DataTable)
         table.move_cursor(row=table.get_row_index(live))
         await pilot.press("d")
         await settle(pilot)
         assert not isinstance(app.screen, ConfirmScreen)
-        assert any("stop it first" in n.message for n in app._notifications)
+        assert notes.saying("stop it first")
         table.move_cursor(row=table.get_row_index(QUICK))
         await pilot.press("d")
         await settle(pilot)
@@ -422,14 +423,15 @@ async def test_store_warnings_become_notifications(fixture_runs: Path) -> None:
     with open(fixture_runs / QUICK / "metrics.jsonl", "a", encoding="utf-8") as fh:
         fh.write("not json\n")
     app = make_app(fixture_runs, start_mode="runs")
-    async with app.run_test(size=(120, 36)) as pilot:
+    notes = Notes()
+    async with app.run_test(size=(120, 36), message_hook=notes.hook) as pilot:
         await settle(pilot)
         assert len(app.state.runs) == 8  # rebuilt from the run folders
-        assert any("rebuilt" in n.message for n in app._notifications)
+        assert notes.saying("rebuilt")
         app.push_screen(RunDetailScreen(QUICK))
         await settle(
             pilot,
-            lambda: any("not a JSON object" in n.message for n in app._notifications),
+            lambda: notes.saying("not a JSON object"),
             what="the skipped-line warning",
         )
         screen = app.screen

@@ -24,6 +24,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from textual.message import Message
+from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
@@ -614,6 +616,24 @@ async def wait_for(pilot: Pilot[Any], until: Callable[[], Any], timeout: float, 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         await pilot.pause(0.2)
+
+
+class Notes:
+    """Every notification the app showed, in order, read from its ``Notify`` messages: pass
+    ``notes.hook`` as ``run_test(message_hook=...)``, Textual's public way to watch them."""
+
+    def __init__(self) -> None:
+        self.shown: list[Notification] = []
+
+    def hook(self, message: Message) -> None:
+        if isinstance(message, Notify):
+            self.shown.append(message.notification)
+
+    def titled(self, title: str) -> list[str]:
+        return [n.message for n in self.shown if n.title == title]
+
+    def saying(self, text: str) -> bool:
+        return any(text in n.message for n in self.shown)
 
 
 def screen_text(app: ResnetApp) -> str:
