@@ -10,15 +10,13 @@ own process.
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 from engine.ddp_env import may_claim
 from engine.errors import StoreError
+from engine.procs import signal_stop, spawn_detached
 from engine.store import LOG_FILE, RunStore
 
 RESUMABLE = ("queued", "stopped", "crashed", "failed")
@@ -112,31 +110,4 @@ def request_stop(store: RunStore, run_id: str) -> None:
     doc = store.get(run_id)
     if doc["status"] not in ("running", "queued") or not doc.get("pid"):
         raise StoreError(f"run {run_id} is {doc['status']}, not running")
-    if doc.get("host") != socket.gethostname():
-        raise StoreError(f"run {run_id} runs on {doc.get('host')}; stop it there")
-    try:
-        os.kill(int(doc["pid"]), signal.SIGTERM)
-    except ProcessLookupError as exc:
-        raise StoreError(
-            f"run {run_id}: its process {doc['pid']} is gone (crashed); "
-            f"resume it with `resnet-tui train --resume {run_id}`"
-        ) from exc
-
-
-def spawn_detached(
-    command: list[str], log_path: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """Start ``command`` in its own session (no controlling terminal, stdin from /dev/null),
-    stdout and stderr appended to ``log_path``: it survives the caller, its terminal and SSH.
-    (Transition: moves to engine.procs.)"""
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            cwd=os.getcwd(),
-            env=env,
-        )
+    signal_stop(doc, f"run {run_id}", f"resume it with `resnet-tui train --resume {run_id}`")

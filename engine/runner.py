@@ -12,9 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import os
-import signal
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
 from engine.events import EpochDone, FitDone, FitStarted, StepDone
 from engine.lifecycle import refuse_unless_resumable, resume_hint
+from engine.procs import StopFlag
 from engine.store import RunStore, _to_json, atomic_write
 from engine.trainer import Trainer
 
@@ -37,24 +36,6 @@ def now() -> str:
 def write_json_atomic(path: Path, data: Any) -> None:
     """Replace ``path`` with ``data`` as JSON, all at once (temp file, fsync, rename)."""
     atomic_write(path, _to_json(data))
-
-
-class StopFlag:
-    """Set by SIGINT/SIGTERM (or by a caller); the loop checks it after every step."""
-
-    def __init__(self) -> None:
-        self.event = threading.Event()
-
-    def __call__(self) -> bool:
-        return self.event.is_set()
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.event.set())
-        if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
 
 class RunLog:
@@ -380,8 +361,8 @@ from engine.lifecycle import (  # noqa: E402, F401
     launch_detached,
     record_launch,
     request_stop,
-    spawn_detached,
 )
+from engine.procs import spawn_detached  # noqa: E402, F401
 
 
 def cli_command(store_root: str | Path, *args: str) -> list[str]:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from filelock import FileLock, Timeout
-
 from engine.config import RunConfig
 from engine.errors import UserError
-from engine.lifecycle import RESUMABLE, check_resumable, spawn_detached, worker_command
+from engine.lifecycle import RESUMABLE, check_resumable, worker_command
+from engine.procs import owner_lock, spawn_detached
 from engine.store import RunStore
 
 
@@ -197,36 +196,35 @@ def resume_ablation(store: RunStore, group: str) -> tuple[list[str], int]:
     Every run is checked before any is changed, under a lock of the group, so two resumes at
     once start one queue; if the queue cannot be started, the runs get their statuses back."""
     name = str(group_runs(store, group)[0]["group"])
-    try:
-        with FileLock(str(store.root / f".{name}.lock"), timeout=30):
-            docs = group_runs(store, name)  # read again under the lock
-            live = [
-                d["id"]
-                for d in docs
-                if d.get("status") in ("running", "queued") and store.is_alive(d)
-            ]
-            if live:
-                raise AblationError(
-                    f"ablation {name}: run {live[0]} is still training; stop it first (x)"
-                )
-            todo = [d for d in docs if d.get("status") in RESUMABLE]
-            if not todo:
-                raise AblationError(f"ablation {name}: nothing to resume")
+    with owner_lock(
+        store.root / f".{name}.lock",
+        f"ablation {name}",
+        busy=f"ablation {name} is being resumed by another process",
+    ):
+        docs = group_runs(store, name)  # read again under the lock
+        live = [
+            d["id"] for d in docs if d.get("status") in ("running", "queued") and store.is_alive(d)
+        ]
+        if live:
+            raise AblationError(
+                f"ablation {name}: run {live[0]} is still training; stop it first (x)"
+            )
+        todo = [d for d in docs if d.get("status") in RESUMABLE]
+        if not todo:
+            raise AblationError(f"ablation {name}: nothing to resume")
+        for doc in todo:
+            check_resumable(store, doc["id"])
+        run_ids = [str(d["id"]) for d in todo]
+        for run_id in run_ids:
+            store.set_status(run_id, "queued", "queued again: the ablation resumes", pid=None)
+        try:
+            pid = launch_queue_detached(store, run_ids)
+        except OSError as exc:
             for doc in todo:
-                check_resumable(store, doc["id"])
-            run_ids = [str(d["id"]) for d in todo]
-            for run_id in run_ids:
-                store.set_status(run_id, "queued", "queued again: the ablation resumes", pid=None)
-            try:
-                pid = launch_queue_detached(store, run_ids)
-            except OSError as exc:
-                for doc in todo:
-                    store.set_status(doc["id"], doc["status"], doc.get("message", ""), pid=None)
-                raise AblationError(
-                    f"ablation {name}: cannot start its queue: {exc.strerror or exc}"
-                ) from exc
-    except Timeout:
-        raise AblationError(f"ablation {name} is being resumed by another process") from None
+                store.set_status(doc["id"], doc["status"], doc.get("message", ""), pid=None)
+            raise AblationError(
+                f"ablation {name}: cannot start its queue: {exc.strerror or exc}"
+            ) from exc
     return run_ids, pid
 
 

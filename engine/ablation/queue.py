@@ -6,7 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from engine.runner import StopFlag, execute
+from engine.procs import StopFlag
+from engine.runner import execute
 from engine.store import RunStore
 
 

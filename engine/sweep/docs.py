@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import signal
-import socket
 from pathlib import Path
 from typing import Any
 
 from engine.errors import StoreError
-from engine.lifecycle import spawn_detached, worker_command
+from engine.lifecycle import worker_command
+from engine.procs import is_alive, owner_identity, signal_stop, spawn_detached
 from engine.store import RunStore, atomic_write
 from engine.sweep.spec import NAME_RE, SweepSpec
 
@@ -71,14 +69,14 @@ def update_doc(store: RunStore, name: str, **fields: Any) -> dict[str, Any]:
     """Only the sweep's own process writes its document (it holds the sweep's lock)."""
     doc = read_doc(store, name)
     if "pid" in fields and fields["pid"] is not None:
-        fields.setdefault("host", socket.gethostname())
-        fields.setdefault("pid_start", store.process_identity(fields["pid"])["pid_start"])
+        for key, value in owner_identity(fields["pid"]).items():
+            fields.setdefault(key, value)
     doc.update(fields)
     return write_doc(store, doc)
 
 
 def derive(store: RunStore, doc: dict[str, Any]) -> dict[str, Any]:
-    if doc.get("status") == "running" and not store.is_alive(doc):
+    if doc.get("status") == "running" and not is_alive(doc):
         return {**doc, "status": "crashed", "message": resume_message(doc["name"], "crashed")}
     return doc
 
@@ -142,12 +140,7 @@ def request_sweep_stop(store: RunStore, name: str) -> None:
     doc = get_sweep(store, name)
     if doc["status"] != "running" or not doc.get("pid"):
         raise StoreError(f"sweep {name} is {doc['status']}, not running")
-    if doc.get("host") != socket.gethostname():
-        raise StoreError(f"sweep {name} runs on {doc.get('host')}; stop it there")
-    try:
-        os.kill(int(doc["pid"]), signal.SIGTERM)
-    except ProcessLookupError:
-        raise StoreError(f"sweep {name}: its process is gone") from None
+    signal_stop(doc, f"sweep {name}", f"continue it with `resnet-tui sweep --resume {name}`")
 
 
 def delete_sweep(store: RunStore, name: str, with_runs: bool = False) -> list[str]:

@@ -19,20 +19,18 @@ import math
 import os
 import random
 import signal
-import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
-from filelock import FileLock, Timeout
 from optuna.trial import TrialState
 
 from engine.config import from_dict
 from engine.errors import ConfigError, StoreError
 from engine.lifecycle import launch_detached
+from engine.procs import StopFlag, owner_lock, this_host
 from engine.store import RunStore
 from engine.sweep.docs import get_sweep, now, resume_message, sweep_path, update_doc
 from engine.sweep.events import (
@@ -83,28 +81,6 @@ def device_slots(spec: SweepSpec, parallel: int | None) -> list[dict[str, str] |
     ]
 
 
-class SweepStop:
-    """SIGINT/SIGTERM: the first stops the trials gracefully and waits for their checkpoints;
-    a second leaves at once (the trials, already signalled, stop by themselves)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self) -> bool:
-        return self.count > 0
-
-    def request(self, *_: Any) -> None:
-        self.count += 1
-
-    def install(self) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            return
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self.request)
-        if hasattr(signal, "SIGHUP"):
-            signal.signal(signal.SIGHUP, signal.SIG_IGN)
-
-
 @dataclass
 class _Active:
     trial: int
@@ -127,7 +103,7 @@ class _Driver:
         emit: Callable[[SweepEvent], None],
     ) -> None:
         self.store, self.spec, self.study, self.slots, self.emit = store, spec, study, slots, emit
-        self.worker = f"{socket.gethostname()}:{store.root.resolve()}"
+        self.worker = f"{this_host()}:{store.root.resolve()}"
         self.active: dict[str, _Active] = {}
         self.pending: list[str] = []  # runs to resume, in trial order
         self.attempted: set[str] = set()  # runs started by this process: never twice
@@ -467,7 +443,7 @@ def run_sweep(
     *,
     parallel: int | None = None,
     on_event: Callable[[SweepEvent], None] | None = None,
-    stop: SweepStop | None = None,
+    stop: StopFlag | None = None,
     poll_s: float = POLL_S,
 ) -> dict[str, Any]:
     """Run (or continue) sweep ``name`` until every trial has ended or a stop is requested;
@@ -476,17 +452,17 @@ def run_sweep(
     spec = SweepSpec.from_dict(doc["spec"])
     if parallel is not None and parallel < 1:
         raise StoreError(f"--parallel: must be at least 1, got {parallel}")
-    lock = FileLock(str(sweep_path(store, name, ".lock")))
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        raise StoreError(
-            f"sweep {name} is already running from this run store (pid {doc.get('pid')}); "
-            "use --parallel for more trials at once, or stop it with "
-            f"`resnet-tui sweeps stop {name}`"
-        ) from None
+    lock = owner_lock(
+        sweep_path(store, name, ".lock"),
+        f"sweep {name}",
+        timeout=0,
+        busy=f"sweep {name} is already running from this run store (pid {doc.get('pid')}); "
+        "use --parallel for more trials at once, or stop it with "
+        f"`resnet-tui sweeps stop {name}`",
+    )
+    lock.acquire()
     emit = on_event or (lambda _e: None)
-    stop = stop or SweepStop()
+    stop = stop or StopFlag()
     stop.install()
     try:
         study = open_study(spec, doc["storage"])
