@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -13,8 +13,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+if TYPE_CHECKING:
+    from engine.store import RunStore
 
-def train_with_progress(store: Any, run_id: str, console: Console) -> dict[str, Any]:
+
+def train_with_progress(store: RunStore, run_id: str, console: Console) -> dict[str, Any]:
     from engine.runner import execute
     from engine.trainer import EpochDone, FitDone, FitStarted, StepDone
 

@@ -7,7 +7,7 @@ engine.ablation, engine.loader_bench) that the TUI can call as well; this module
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +22,9 @@ from resnet_tui.commands._shared import (
     table,
     user_errors,
 )
+
+if TYPE_CHECKING:
+    from engine.store import RunStore
 
 
 def _signed(value: float | None) -> str:
@@ -186,7 +189,7 @@ def ablate(
     def run_one(run_id: str) -> dict[str, Any]:
         doc = s.get(run_id)
         c.print(f"[bold]{doc['ablation']}[/]: run {run_id}")
-        return train_with_progress(s, run_id, c)  # type: ignore[no-any-return]
+        return train_with_progress(s, run_id, c)
 
     def on_error(run_id: str, exc: BaseException) -> None:
         failures.append(run_id)
@@ -198,7 +201,7 @@ def ablate(
         raise typer.Exit(1)
 
 
-def _print_groups(s: Any, as_json: bool) -> None:
+def _print_groups(s: RunStore, as_json: bool) -> None:
     from engine.ablation import list_groups
 
     rows = list_groups(s)

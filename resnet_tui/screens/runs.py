@@ -23,6 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label
+from textual.widgets.data_table import ColumnKey
 
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
@@ -300,7 +301,7 @@ class RunsScreen(ViewScreen):
         table = self.table
         arrow = " ↓" if self.sort_reverse else " ↑"
         for key, header in COLUMNS:
-            column = table.columns.get(key)  # type: ignore[call-overload]
+            column = table.columns.get(ColumnKey(key))
             if column is not None:
                 label = header + (arrow if key == self.sort_key else "")
                 if column.label.plain != label:
