@@ -25,7 +25,7 @@ from engine.errors import StoreError
 from engine.fsio import atomic_write, to_json, write_error
 from engine.procs import OwnerLock, owner_lock, process_start_time, this_host
 from engine.store import recovery
-from engine.store.index import HEAD, TABLE, Entry, IndexUnreadable
+from engine.store.index import HEAD, TABLE, Entry, IndexUnreadable, gc_paused
 from engine.store.indexfile import IndexFile, _IndexStorage
 from engine.store.metrics import StoreMetrics
 from engine.store.names import Names
@@ -230,16 +230,17 @@ class RunStore(StoreMetrics):
         Only the index lines that changed since this store's previous call are parsed again.
         The documents are fresh dicts; values nested in them (config, best, ...) are shared
         with the store's cache: read them, do not change them in place."""
-        entries = self._entries()
-        entries.reverse()  # the index keeps insertion order: the stable sort keeps it for ties
-        entries.sort(key=lambda entry: entry.time, reverse=True)
-        docs = []
-        for entry in entries:
-            doc = entry.doc
-            active = doc.get("status") in ACTIVE and doc.get("pid") is not None
-            derived = self._derive(doc) if active else doc
-            docs.append(dict(doc) if derived is doc else derived)  # never the cached dict
-        return docs
+        with gc_paused():  # thousands of new objects, none of them garbage
+            entries = self._entries()
+            entries.reverse()  # the index keeps insertion order: the stable sort keeps ties so
+            entries.sort(key=lambda entry: entry.time, reverse=True)
+            docs = []
+            for entry in entries:
+                doc = entry.doc
+                active = doc.get("status") in ACTIVE and doc.get("pid") is not None
+                derived = self._derive(doc) if active else doc
+                docs.append(dict(doc) if derived is doc else derived)  # never the cached dict
+            return docs
 
     def get(self, run_id: str) -> dict[str, Any]:
         """One run's document (derived as in ``list_runs``), read from its own index line."""
