@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from engine.config import same_config
 from engine.errors import CheckpointError, DiskFullError
 from engine.fsio import write_atomically
 
@@ -102,7 +103,7 @@ def load_checkpoint(path: Path, expect_config: dict[str, Any] | None = None) -> 
             f"checkpoint {path} has format {version}, newer than this "
             f"resnet-tui ({FORMAT_VERSION}); upgrade resnet-tui"
         )
-    if expect_config is not None and state.get("config") != expect_config:
+    if expect_config is not None and not same_config(state.get("config") or {}, expect_config):
         raise CheckpointError(
             f"checkpoint {path} was written for a different config; resume with the run's own "
             "config.toml (`resnet-tui train --resume RUN`) or start a new run"

@@ -19,10 +19,10 @@ import torch
 
 from engine.config import DataConfig, RunConfig
 from engine.data import BatchAugment, dataset_info, load_dataset
-from engine.data.augment import output_size
 from engine.device import pick_device
 from engine.errors import ConfigError, PlanError, UserError
-from engine.models import count_params, create_model, model_info
+from engine.models import count_params, model_info
+from engine.models.build import build_model
 from engine.optim import optimizer_info, schedule_info
 from engine.sweep.spec import SweepSpec
 
@@ -90,8 +90,8 @@ def check_config(config: RunConfig, store_root: str | Path | None = None) -> Run
     check_names(config)
     device = pick_device(config.train.device)
     info = dataset_info(config.data)
-    size = output_size(config.augment, info.image_size)
-    model = create_model(config.model, info.channels, info.num_classes, size)
+    built = build_model(config, info)
+    model, size = built.model, built.input_size
     # Missing files (or a download that cannot happen) fail here, before the run exists;
     # a dataset that needs downloading is fetched now, in the foreground.
     bundle = load_dataset(config.data, "cpu")

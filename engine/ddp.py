@@ -164,13 +164,3 @@ def silence_stdout() -> None:
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
-
-
-def check_global_batch(batch_size: int, world: int) -> None:
-    """data.batch_size is the global batch: it must split evenly over the processes."""
-    if batch_size % world:
-        raise ConfigError(
-            f"data.batch_size: {batch_size} is the global batch and must split evenly over "
-            f"the {world} processes; use a multiple of {world}",
-            "data.batch_size",
-        )

@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from engine.errors import ConfigError
+
 # Set by the launcher for its workers: its pid (the run's pid until rank 0 starts), which also
 # tells a worker that it is a rank of a launch, and the number of machines.
 LAUNCHER_ENV = "RESNET_TUI_LAUNCHER_PID"
@@ -41,3 +43,33 @@ def may_claim(doc: dict[str, Any]) -> bool:
 def rank() -> int:
     """This worker's global rank (0 outside a distributed run)."""
     return int(os.environ.get("RANK", "0")) if in_worker() else 0
+
+
+# ---------------------------------------------------------------- the shape of a run
+
+
+def check_global_batch(batch_size: int, world: int) -> None:
+    """data.batch_size is the global batch: it must split evenly over the processes."""
+    if batch_size % world:
+        raise ConfigError(
+            f"data.batch_size: {batch_size} is the global batch and must split evenly over "
+            f"the {world} processes; use a multiple of {world}",
+            "data.batch_size",
+        )
+
+
+def check_topology(nnodes: int, rdzv_endpoint: str) -> None:
+    """Refuse a machine count or rendezvous endpoint that cannot work (before a run exists)."""
+    if nnodes < 1:
+        raise ConfigError(f"--nnodes: must be at least 1, got {nnodes}")
+    if rdzv_endpoint:
+        host, _, port = rdzv_endpoint.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(
+                f"--rdzv-endpoint '{rdzv_endpoint}': expected HOST:PORT, e.g. node0:29500"
+            )
+    elif nnodes > 1:
+        raise ConfigError(
+            f"--nnodes {nnodes}: the machines meet at a rendezvous; give --rdzv-endpoint "
+            "HOST:PORT (a host every machine reaches, a free port)"
+        )

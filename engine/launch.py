@@ -20,7 +20,7 @@ from torch.distributed.elastic.rendezvous.api import RendezvousError
 from torch.distributed.run import get_args_parser
 from torch.distributed.run import run as torchrun
 
-from engine.ddp_env import LAUNCHER_ENV, NNODES_ENV
+from engine.ddp_env import LAUNCHER_ENV, NNODES_ENV, check_topology
 from engine.errors import ConfigError, UserError
 from engine.lifecycle import record_launch, worker_args
 from engine.store import RunStore
@@ -35,23 +35,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def check_topology(nnodes: int, rdzv_endpoint: str) -> None:
-    """Refuse a machine count or rendezvous endpoint that cannot work (before a run exists)."""
-    if nnodes < 1:
-        raise ConfigError(f"--nnodes: must be at least 1, got {nnodes}")
-    if rdzv_endpoint:
-        host, _, port = rdzv_endpoint.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError(
-                f"--rdzv-endpoint '{rdzv_endpoint}': expected HOST:PORT, e.g. node0:29500"
-            )
-    elif nnodes > 1:
-        raise ConfigError(
-            f"--nnodes {nnodes}: the machines meet at a rendezvous; give --rdzv-endpoint "
-            "HOST:PORT (a host every machine reaches, a free port)"
-        )
 
 
 def torchrun_args(

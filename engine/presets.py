@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.config import RunConfig, deep_merge, from_dict, nest, parse_override, to_toml
-from engine.errors import ConfigError, nearest
+from engine.config import RunConfig, check_dict, deep_merge, nest, parse_override, to_toml
+from engine.errors import ConfigError, PlanError, nearest
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "presets"
 DEFAULT_PRESET = "digits-quick"
@@ -118,27 +118,46 @@ def load_preset(ref: str, _chain: tuple[str, ...] = ()) -> Preset:
                 raise
             raise ConfigError(f'{path}: extends = "{parent}": {exc}') from exc
         overrides = deep_merge(base.overrides, raw)
-    try:
-        from_dict(overrides)  # refuse unknown keys, wrong types and bad ranges now, naming the file
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}", exc.key) from exc
+    # Refuse unknown keys, wrong types and bad ranges now, every one of them, naming the file.
+    problems = check_dict(overrides).errors
+    if problems:
+        raise _all([ConfigError(f"{path}: {exc}", exc.key) for exc in problems])
     return Preset(path.stem, description, path, overrides, path.parent != user_dir())
 
 
 def resolve(ref: str | None = None, sets: list[str] | None = None) -> tuple[RunConfig, str]:
     """The config of preset ``ref`` (default: the embedded default) with ``--set`` overrides."""
     preset = load_preset(ref or DEFAULT_PRESET)
+    return with_overrides(preset.overrides, sets), preset.name
+
+
+def with_overrides(base: dict[str, Any], sets: list[str] | None = None) -> RunConfig:
+    """``base`` (nested overrides of the defaults) with ``--set section.key=value`` texts laid
+    over it, checked; every problem at once (a PlanError of several, a ConfigError of one),
+    those of a --set named as such."""
     flat: dict[str, Any] = {}
+    problems: list[ConfigError] = []
     for text in sets or []:
-        key, value = parse_override(text)
+        try:
+            key, value = parse_override(text)
+            nest({key: value})  # 'lr=0.1' is not section.key
+        except ConfigError as exc:
+            problems.append(exc)
+            continue
         flat[key] = value
-    merged = deep_merge(preset.overrides, nest(flat))
-    try:
-        return from_dict(merged), preset.name
-    except ConfigError as exc:
-        if exc.key and exc.key in flat:
-            raise ConfigError(f"--set {exc}", exc.key) from exc
-        raise
+    check = check_dict(deep_merge(base, nest(flat)))
+    for error in check.errors:
+        named = error.key is not None and error.key.split("[")[0] in flat
+        problems.append(ConfigError(f"--set {error}", error.key) if named else error)
+    if problems:
+        raise _all(problems)
+    assert check.config is not None
+    return check.config
+
+
+def _all(problems: list[ConfigError]) -> ConfigError:
+    """One problem as itself (its message unchanged), several as one PlanError."""
+    return problems[0] if len(problems) == 1 else PlanError(problems)
 
 
 def save_preset(

@@ -23,13 +23,14 @@ from engine import ddp, ddp_env
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.config import RunConfig
 from engine.data import DataBundle, load_dataset
-from engine.data.augment import BatchAugment, output_size
+from engine.data.augment import BatchAugment
 from engine.device import autocast_dtype, pick_device
 from engine.ema import EMA, unwrap
 from engine.errors import CheckpointError, ConfigError
 from engine.events import Callback, EpochDone, Event, FitDone, FitStarted, StepDone
 from engine.faults import fault_point
-from engine.models import count_params, create_model
+from engine.models import count_params
+from engine.models.build import build_model
 from engine.optim import LRSchedule, build_optimizer, optimizer_info
 
 # The events and device helpers moved to engine.events / engine.device; these names stay here
@@ -79,10 +80,9 @@ class Trainer:
             self.device = self.dist.device
         optimizer_info(c.optim.name)  # refuse an unknown optimizer before loading data
         self.bundle = bundle or load_dataset(c.data, self.device)
-        info = self.bundle.info
         self.classes = list(self.bundle.classes)
-        input_size = output_size(c.augment, info.image_size)
-        self.model: nn.Module = create_model(c.model, info.channels, len(self.classes), input_size)
+        built = build_model(c, self.bundle.info, num_classes=len(self.classes))
+        self.model: nn.Module = built.model
         self.params = count_params(self.model)
         self.channels_last = c.train.channels_last == "on" or (
             c.train.channels_last == "auto" and self.device.type == "cuda"
@@ -109,7 +109,7 @@ class Trainer:
                 "data.batch_size",
             )
         if self.dist is not None:
-            ddp.check_global_batch(c.data.batch_size, self.dist.world_size)
+            ddp_env.check_global_batch(c.data.batch_size, self.dist.world_size)
         self.schedule = LRSchedule(
             self.optimizer, c.schedule, c.optim.lr, c.train.epochs, self.steps_per_epoch
         )

@@ -23,13 +23,13 @@ from engine.data.sources import LoaderSource, TensorSource, shard_bounds
 from engine.ddp import (
     DistContext,
     backend_for,
-    check_global_batch,
     ddp_device_ids,
     rank_device,
     sync_batchnorm,
 )
+from engine.ddp_env import check_global_batch, check_topology
 from engine.errors import ConfigError, UserError
-from engine.launch import check_topology, free_port, launch, torchrun_args
+from engine.launch import free_port, launch, torchrun_args
 from engine.models import create_model
 from engine.presets import resolve
 from engine.runner import execute

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from engine.ablation.groups import BASE, COMPONENTS, AblationError, PlannedRun
 from engine.config import RunConfig
 from engine.data import dataset_info
-from engine.data.augment import output_size
 from engine.errors import ConfigError, nearest
-from engine.models import create_model, model_info
+from engine.models import model_info
+from engine.models.build import build_model
 from engine.models.transfer import no_imagenet_weights
 
 
@@ -59,10 +59,9 @@ def check_plan(planned: Sequence[PlannedRun]) -> None:
     refuses is refused before any run is created."""
     info = dataset_info(planned[0].config.data)
     for run in planned:
-        size = output_size(run.config.augment, info.image_size)
         try:
             with no_imagenet_weights():
-                create_model(run.config.model, info.channels, max(info.num_classes, 1), size)
+                build_model(run.config, info)
         except ConfigError as exc:
             raise AblationError(
                 f"the {run.ablation} run cannot be built: {exc}"

@@ -27,11 +27,10 @@ from torch import Tensor, nn
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.config import RunConfig, from_dict
 from engine.data import BatchAugment, load_dataset
-from engine.data.augment import output_size
 from engine.device import pick_device
 from engine.errors import CheckpointError, UserError
 from engine.events import EpochDone, FitDone, FitStarted
-from engine.models import create_model
+from engine.models.build import build_model
 from engine.models.transfer import no_imagenet_weights
 from engine.optim import LRSchedule, build_optimizer
 from engine.runner import RunLog, write_json_atomic
@@ -92,9 +91,8 @@ def member_logits(
                     "since it was trained"
                 )
             member = from_dict(state["config"])
-            size = output_size(member.augment, bundle.info.image_size)
             with no_imagenet_weights():  # the checkpoint holds the weights
-                model = create_model(member.model, bundle.info.channels, len(classes), size)
+                model = build_model(member, bundle.info, num_classes=len(classes)).model
             weights = ema_weights(state.get("ema")) or state["model"]
             try:
                 model.load_state_dict(weights)
