@@ -295,7 +295,7 @@ def measure_tui() -> list[Row]:
                 "TUI Runs view, 10,000 runs x 20 epochs (s)",
                 f"{statistics.median(opened):.3f}",
                 "< 1",
-                f"exec to the first 1,000 rows, median of {STARTS} "
+                f"exec to the table (showing 1000 of 10000), median of {STARTS} "
                 f"({min(opened):.2f}-{max(opened):.2f})",
             )
         )
