@@ -1,32 +1,39 @@
-"""Tables computed from the store: best stats per run, config differences. Pure Python."""
+"""Tables computed from the store: best stats per run, config differences. Pure Python.
+
+"Best" has one meaning everywhere (engine/records.py): the epoch of the run's kept checkpoint,
+chosen by ``train.monitor``, with every column of a row from that same epoch. Seed 000's
+notebook took the best of each curve separately, which mixes epochs; where a table wants the
+highest val accuracy of any epoch, it is a column of its own, ``max_val_acc``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from engine.config import RunConfig
+from engine.records import RunRecord, max_over_epochs, stats_at
 
 
-def best_stats_row(doc: dict[str, Any], epochs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Seed 000's "Best Stats Per Model" row: the best value of each curve over the epochs
-    (lowest losses, highest accuracies), the best epoch and the test accuracy."""
-
-    def pick(key: str, fn: Any) -> float | None:
-        values = [m[key] for m in epochs if isinstance(m.get(key), int | float)]
-        return fn(values) if values else None
-
-    best = doc.get("best") or {}
+def best_stats_row(run: RunRecord | dict[str, Any], epochs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Seed 000's "Best Stats Per Model" row of a run: the train/val loss and accuracy of its
+    best epoch (all from that one epoch), the best epoch, the test accuracy, the epochs done
+    and, labelled apart, the highest val accuracy of any epoch."""
+    record = run if isinstance(run, RunRecord) else RunRecord.from_json(run)
+    best = record.best
+    at = stats_at(epochs, best.epoch) if best is not None and best.epoch else None
+    row = at or best  # the epoch's own line; the record's copy when the lines are gone
     return {
-        "run": doc.get("name") or doc["id"],
-        "id": doc["id"],
-        "model": doc.get("model", ""),
-        "train_loss": pick("train_loss", min),
-        "val_loss": pick("val_loss", min),
-        "train_acc": pick("train_acc", max),
-        "val_acc": pick("val_acc", max),
-        "best_epoch": int(best["best_epoch"]) if best.get("best_epoch") else None,
-        "test_acc": (doc.get("test") or {}).get("test_acc"),
+        "run": record.name or record.id,
+        "id": record.id,
+        "model": record.model,
+        "train_loss": row.train_loss if row else None,
+        "val_loss": row.val_loss if row else None,
+        "train_acc": row.train_acc if row else None,
+        "val_acc": row.val_acc if row else None,
+        "best_epoch": best.epoch if best else None,
+        "test_acc": record.test.acc if record.test else None,
         "epochs": len(epochs),
+        "max_val_acc": max_over_epochs(epochs, "val_acc"),
     }
 
 

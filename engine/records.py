@@ -27,7 +27,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 SCHEMA = 2
 ACTIVE = ("queued", "running")
@@ -65,7 +65,7 @@ def _text(value: Any) -> str | None:
 class EpochStats:
     """One epoch's train/val numbers (a run's ``best``: its kept checkpoint's epoch)."""
 
-    epoch: int
+    epoch: int | None  # None: a document that did not say (written by hand or by a tool)
     train_loss: float | None = None
     train_acc: float | None = None
     val_loss: float | None = None
@@ -76,10 +76,11 @@ class EpochStats:
         """``{"val_acc": ..., "best_epoch": N, ...}`` (a run's ``best``), None when empty."""
         if not isinstance(data, Mapping):
             return None
-        epoch = _integer(data.get("best_epoch", data.get("epoch")))
-        if not epoch:
+        epoch = _integer(data.get("best_epoch", data.get("epoch"))) or None
+        values = [_number(data.get(k)) for k in BEST_KEYS]
+        if epoch is None and all(v is None for v in values):
             return None
-        return cls(epoch, *(_number(data.get(k)) for k in BEST_KEYS))
+        return cls(epoch, *values)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -311,6 +312,11 @@ class RunRecord:
         return self.status in ACTIVE
 
     @property
+    def owner(self) -> dict[str, Any]:
+        """The process that trains it, as ``engine.procs.is_alive`` reads one."""
+        return {"pid": self.pid, "host": self.host, "pid_start": self.pid_start}
+
+    @property
     def short_id(self) -> str:
         """The id's last 4 hex digits: what tells apart runs of one name in a narrow table."""
         return self.id[-4:]
@@ -413,3 +419,98 @@ class SweepRecord:
     def planned(self) -> int | None:
         """How many trials the sweep plans (a grid's size, a search's N)."""
         return _integer(self.spec.get("trials"))
+
+
+class EpochLine(TypedDict, total=False):
+    """One line of a run's metrics.jsonl for an epoch (``kind`` "epoch")."""
+
+    kind: str
+    epoch: int
+    train_loss: float
+    train_acc: float
+    val_loss: float
+    val_acc: float
+    lr: float
+    seconds: float
+    images_per_s: float
+    best_epoch: int
+    time: str
+    max_memory_mb: float
+
+
+class StepLine(TypedDict, total=False):
+    """A sparse step line (``kind`` "step", every ``train.log_every`` steps)."""
+
+    kind: str
+    epoch: int
+    step: int
+    loss: float
+    lr: float
+
+
+@dataclass(frozen=True)
+class RunMetrics:
+    """A run's metrics.jsonl, split by kind (damaged lines skipped, said in ``warnings``)."""
+
+    epochs: list[EpochLine] = field(default_factory=list)
+    steps: list[StepLine] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def from_lines(
+        cls, lines: Iterable[Mapping[str, Any]], warnings: Iterable[str] = ()
+    ) -> RunMetrics:
+        epochs: list[EpochLine] = []
+        steps: list[StepLine] = []
+        for line in lines:
+            kind = line.get("kind", "epoch")
+            if kind == "epoch" and _integer(line.get("epoch")) is not None:
+                epochs.append(EpochLine(**line))  # type: ignore[typeddict-item]
+            elif kind == "step":
+                steps.append(StepLine(**line))  # type: ignore[typeddict-item]
+        return cls(epochs, steps, tuple(warnings))
+
+
+@dataclass(frozen=True)
+class ConfusionMatrix:
+    epoch: int | None  # the weights' epoch (the best one)
+    matrix: list[list[int]]  # rows: true class, columns: predicted class
+
+
+@dataclass(frozen=True)
+class Confusion:
+    """A run's confusion.json: val and test matrices at the best epoch, with class names."""
+
+    classes: tuple[str, ...]
+    val: ConfusionMatrix | None = None
+    test: ConfusionMatrix | None = None
+    per_class_acc: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Confusion:
+        """Raises ValueError when ``data`` is not a confusion report."""
+        if not isinstance(data, Mapping) or not isinstance(data.get("classes"), list):
+            raise ValueError("no class list")
+
+        def matrix(split: str) -> ConfusionMatrix | None:
+            entry = data.get(split)
+            if not isinstance(entry, Mapping) or not isinstance(entry.get("matrix"), list):
+                return None
+            return ConfusionMatrix(_integer(entry.get("epoch")), entry["matrix"])
+
+        return cls(
+            tuple(str(c) for c in data["classes"]),
+            matrix("val"),
+            matrix("test"),
+            _numbers(data.get("per_class_acc")),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"classes": list(self.classes)}
+        for split in ("val", "test"):
+            m = getattr(self, split)
+            if m is not None:
+                out[split] = {"epoch": m.epoch, "matrix": m.matrix}
+        if self.per_class_acc:
+            out["per_class_acc"] = dict(self.per_class_acc)
+        return out

@@ -92,9 +92,12 @@ def test_runs_best_is_the_seed_000_table(trained: Path) -> None:
     store = RunStore(trained)
     for name, row in rows.items():
         epochs = [m for m in store.read_metrics(store.resolve(name))[0] if m["kind"] == "epoch"]
-        assert row["train_loss"] == min(m["train_loss"] for m in epochs)
-        assert row["val_acc"] == max(m["val_acc"] for m in epochs)
         assert 1 <= row["best_epoch"] <= 2
+        # every column from the best epoch (the kept checkpoint's), never mixed (issue 10)
+        best = next(m for m in epochs if m["epoch"] == row["best_epoch"])
+        for key in ("train_loss", "val_loss", "train_acc", "val_acc"):
+            assert row[key] == best[key], key
+        assert row["max_val_acc"] == max(m["val_acc"] for m in epochs)
     code, out = cli("--runs-dir", str(trained), "runs", "best")
     assert "Best Stats Per Model" in out and "best" in out and "epoch" in out
 

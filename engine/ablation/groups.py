@@ -10,9 +10,8 @@ that trains the runs one after another. Torch-free: the console uses it in its o
 
 from __future__ import annotations
 
-import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,7 +19,8 @@ from typing import Any
 from engine.config import RunConfig
 from engine.errors import UserError
 from engine.lifecycle import RESUMABLE, check_resumable, worker_command
-from engine.procs import owner_lock, spawn_detached
+from engine.procs import is_alive, owner_lock, spawn_detached
+from engine.records import RunRecord
 from engine.store import RunStore
 
 
@@ -82,48 +82,56 @@ def create_ablation(
             run.config.to_dict(),
             name=label,
             preset=preset,
-            extra={"group": group, "ablation": run.ablation},
+            extra={"group": group, "ablation": run.ablation},  # TRANSITION: v2 link with the UI
         )
         ids.append(str(doc["id"]))
     return group, ids
 
 
-def group_runs(store: RunStore, group: str) -> list[dict[str, Any]]:
+Runs = Sequence[RunRecord | Mapping[str, Any]]
+
+
+def _records(runs: Runs) -> list[RunRecord]:
+    return [r if isinstance(r, RunRecord) else RunRecord.from_json(r) for r in runs]
+
+
+def _rank(record: RunRecord) -> tuple[int, str]:
+    """Planned order: the base first, then the components as listed, then by creation."""
+    order = [BASE, *COMPONENTS]
+    label = record.ablation.removed if record.ablation else ""
+    return (order.index(label) if label in order else len(order)), str(record.created)
+
+
+def group_runs(store: RunStore, group: str) -> list[RunRecord]:
     """The runs of ``group`` (or a unique prefix of it), base first, in planned order."""
-    docs = [d for d in store.list_runs() if str(d.get("group", "")).startswith(group)]
-    groups = sorted({d["group"] for d in docs})
-    if not docs:
+    records = [
+        r for r in _records(store.list_runs()) if r.ablation and r.ablation.group.startswith(group)
+    ]
+    groups = sorted({r.ablation.group for r in records if r.ablation})
+    if not records:
         raise AblationError(
             f"no ablation group '{group}' in {store.root}; see `resnet-tui ablate --list`"
         )
     if len(groups) > 1:
         raise AblationError(f"'{group}' matches {len(groups)} groups: {', '.join(groups)}")
-    order = [BASE, *COMPONENTS]
-
-    def rank(doc: dict[str, Any]) -> int:
-        label = doc.get("ablation")
-        return order.index(label) if label in order else len(order)
-
-    return sorted(docs, key=rank)
+    return sorted(records, key=_rank)
 
 
 def list_groups(store: RunStore) -> list[dict[str, Any]]:
     """Every ablation group in the store, newest first: its name, preset, runs (base first:
     ablation label, status) and the base run's best val accuracy."""
-    docs = store.list_runs()
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for doc in docs:
-        group = doc.get("group")
-        if isinstance(group, str) and group.startswith(GROUP_PREFIX):
-            groups.setdefault(group, []).append(doc)
-    out = []
+    groups: dict[str, list[RunRecord]] = {}
+    for record in _records(store.list_runs()):
+        if record.ablation and record.ablation.group.startswith(GROUP_PREFIX):
+            groups.setdefault(record.ablation.group, []).append(record)
+    out: list[dict[str, Any]] = []
     for group, members in groups.items():
         rows = ablation_rows(members, group)
         base = next((r for r in rows if r["ablation"] == BASE), None)
         out.append(
             {
                 "group": group,
-                "preset": members[0].get("preset", ""),
+                "preset": members[0].preset,
                 "runs": len(rows),
                 "removed": ", ".join(r["ablation"] for r in rows if r["ablation"] != BASE),
                 "finished": sum(1 for r in rows if r["status"] == "finished"),
@@ -131,45 +139,34 @@ def list_groups(store: RunStore) -> list[dict[str, Any]]:
                 "base_val_acc": base["val_acc"] if base else None,
             }
         )
-    out.sort(key=lambda row: row["group"], reverse=True)  # ablate-<time>-...: newest first
+    out.sort(key=lambda row: str(row["group"]), reverse=True)  # ablate-<time>-...: newest first
     return out
 
 
-def _stat(doc: dict[str, Any] | None, section: str, key: str) -> float | None:
-    value = ((doc or {}).get(section) or {}).get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def ablation_rows(runs: Sequence[dict[str, Any]], group: str) -> list[dict[str, Any]]:
-    """One row per run of ``group`` among the run documents ``runs``, base first: its best
-    val accuracy, test accuracy and both differences to the base run (None until both are
-    known). The console calls this on the documents it already holds."""
-    order = [BASE, *COMPONENTS]
-
-    def rank(doc: dict[str, Any]) -> tuple[int, str]:
-        label = doc.get("ablation")
-        return (order.index(label) if label in order else len(order)), str(doc.get("created"))
-
-    docs = sorted((d for d in runs if d.get("group") == group), key=rank)
-    base = next((d for d in docs if d.get("ablation") == BASE), None)
-    base_val, base_test = _stat(base, "best", "val_acc"), _stat(base, "test", "test_acc")
+def ablation_rows(runs: Runs, group: str) -> list[dict[str, Any]]:
+    """One row per run of ``group`` among ``runs`` (records or run documents), base first:
+    its best val accuracy, test accuracy and both differences to the base run (None until
+    both are known). The console calls this on the runs it already holds."""
+    records = sorted(
+        (r for r in _records(runs) if r.ablation and r.ablation.group == group), key=_rank
+    )
+    base = next((r for r in records if r.ablation and r.ablation.removed == BASE), None)
+    base_val, base_test = _val(base), _test(base)
     rows = []
-    for doc in docs:
-        val, test = _stat(doc, "best", "val_acc"), _stat(doc, "test", "test_acc")
-        label = str(doc.get("ablation") or "?")
+    for record in records:
+        val, test = _val(record), _test(record)
+        label = record.ablation.removed if record.ablation else "?"
         rows.append(
             {
                 "ablation": label,
                 "removed": "-" if label == BASE else label,
-                "id": doc["id"],
-                "name": doc.get("name", ""),
-                "group": doc.get("group"),
-                "status": doc.get("status"),
-                "epoch": doc.get("epoch") or 0,
-                "epochs": doc.get("epochs"),
-                "best_epoch": _stat(doc, "best", "best_epoch"),
+                "id": record.id,
+                "name": record.name,
+                "group": group,
+                "status": record.status,
+                "epoch": record.epoch,
+                "epochs": record.epochs,
+                "best_epoch": record.best.epoch if record.best else None,
                 "val_acc": val,
                 "test_acc": test,
                 "d_val_acc": val - base_val if val is not None and base_val is not None else None,
@@ -181,10 +178,19 @@ def ablation_rows(runs: Sequence[dict[str, Any]], group: str) -> list[dict[str, 
     return rows
 
 
+def _val(record: RunRecord | None) -> float | None:
+    return record.best.val_acc if record is not None and record.best else None
+
+
+def _test(record: RunRecord | None) -> float | None:
+    return record.test.acc if record is not None and record.test else None
+
+
 def ablation_table(store: RunStore, group: str) -> list[dict[str, Any]]:
     """``ablation_rows`` of ``group`` (or a unique prefix of it) in this store."""
-    docs = group_runs(store, group)
-    return ablation_rows(docs, str(docs[0]["group"]))
+    records = group_runs(store, group)
+    first = records[0].ablation
+    return ablation_rows(records, first.group if first else group)
 
 
 def resume_ablation(store: RunStore, group: str) -> tuple[list[str], int]:
@@ -195,33 +201,32 @@ def resume_ablation(store: RunStore, group: str) -> tuple[list[str], int]:
 
     Every run is checked before any is changed, under a lock of the group, so two resumes at
     once start one queue; if the queue cannot be started, the runs get their statuses back."""
-    name = str(group_runs(store, group)[0]["group"])
+    first = group_runs(store, group)[0].ablation
+    name = first.group if first else group
     with owner_lock(
         store.root / f".{name}.lock",
         f"ablation {name}",
         busy=f"ablation {name} is being resumed by another process",
     ):
         docs = group_runs(store, name)  # read again under the lock
-        live = [
-            d["id"] for d in docs if d.get("status") in ("running", "queued") and store.is_alive(d)
-        ]
+        live = [r.id for r in docs if r.active and is_alive(r.owner)]
         if live:
             raise AblationError(
                 f"ablation {name}: run {live[0]} is still training; stop it first (x)"
             )
-        todo = [d for d in docs if d.get("status") in RESUMABLE]
+        todo = [r for r in docs if r.status in RESUMABLE]
         if not todo:
             raise AblationError(f"ablation {name}: nothing to resume")
-        for doc in todo:
-            check_resumable(store, doc["id"])
-        run_ids = [str(d["id"]) for d in todo]
+        for record in todo:
+            check_resumable(store, record.id)
+        run_ids = [r.id for r in todo]
         for run_id in run_ids:
             store.set_status(run_id, "queued", "queued again: the ablation resumes", pid=None)
         try:
             pid = launch_queue_detached(store, run_ids)
         except OSError as exc:
-            for doc in todo:
-                store.set_status(doc["id"], doc["status"], doc.get("message", ""), pid=None)
+            for record in todo:
+                store.set_status(record.id, record.status, record.message, pid=None)
             raise AblationError(
                 f"ablation {name}: cannot start its queue: {exc.strerror or exc}"
             ) from exc

@@ -7,10 +7,11 @@ Torch- and optuna-free: the console computes these from the runs it already hold
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.errors import StoreError
+from engine.records import RunRecord
 from engine.store import RunStore
 from engine.sweep.docs import get_sweep, sweep_names, sweep_path
 from engine.sweep.spec import SweepSpec
@@ -18,53 +19,62 @@ from engine.sweep.spec import SweepSpec
 OBJECTIVE = "val_acc"  # the best checkpoint's val_acc (the run's ``best``), maximised
 
 
-def trial_status(doc: dict[str, Any]) -> str:
+Run = RunRecord | Mapping[str, Any]
+
+
+def record(run: Run) -> RunRecord:
+    return run if isinstance(run, RunRecord) else RunRecord.from_json(run)
+
+
+def trial_status(run: Run) -> str:
     """A trial the sweep stopped as hopeless reads "pruned"."""
-    status = str(doc.get("status") or "?")
-    return "pruned" if doc.get("pruned") and status in ("stopped", "crashed") else status
+    r = record(run)
+    pruned = r.sweep is not None and r.sweep.pruned
+    return "pruned" if pruned and r.status in ("stopped", "crashed") else r.status
 
 
-def was_pruned(doc: dict[str, Any]) -> bool:
-    return trial_status(doc) == "pruned"
+def was_pruned(run: Run) -> bool:
+    return trial_status(run) == "pruned"
 
 
-def objective(doc: dict[str, Any]) -> float | None:
-    value = (doc.get("best") or {}).get(OBJECTIVE)
-    return float(value) if isinstance(value, int | float) else None
+def objective(run: Run) -> float | None:
+    """What a trial scores: its best epoch's val accuracy."""
+    best = record(run).best
+    return best.val_acc if best is not None else None
 
 
-def _trial_number(doc: dict[str, Any]) -> int:
-    value = doc.get("trial")
-    return value if isinstance(value, int) and not isinstance(value, bool) else 1 << 30
+def trials_of(runs: Sequence[Run], name: str) -> list[RunRecord]:
+    """The trial runs of sweep ``name`` among ``runs``, in trial order."""
+    found = [r for r in map(record, runs) if r.sweep is not None and r.sweep.name == name]
+    last = 1 << 30
+    found.sort(
+        key=lambda r: (r.sweep.trial if r.sweep and r.sweep.trial is not None else last, r.id)
+    )
+    return found
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def rows_from_runs(runs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
-    """One row per trial run of sweep ``name`` among the run documents ``runs``, in trial
-    order (the console calls this on the documents it already holds)."""
-    docs = [d for d in runs if d.get("sweep") == name]
-    docs.sort(key=lambda d: (_trial_number(d), str(d.get("id"))))
-    return [
-        {
-            "trial": d.get("trial"),
-            "run": d["id"],
-            "name": d.get("name", ""),
-            "status": trial_status(d),
-            "params": dict(d.get("sweep_params") or {}),
-            "val_acc": _number((d.get("best") or {}).get(OBJECTIVE)),
-            "test_acc": _number((d.get("test") or {}).get("test_acc")),
-            "best_epoch": (d.get("best") or {}).get("best_epoch"),
-            "epoch": d.get("epoch") or 0,
-            "epochs": d.get("epochs"),
-            "message": d.get("message", ""),
-        }
-        for d in docs
-    ]
+def rows_from_runs(runs: Sequence[Run], name: str) -> list[dict[str, Any]]:
+    """One row per trial run of sweep ``name`` among ``runs`` (records or run documents), in
+    trial order (the console calls this on the runs it already holds)."""
+    rows = []
+    for r in trials_of(runs, name):
+        assert r.sweep is not None
+        rows.append(
+            {
+                "trial": r.sweep.trial,
+                "run": r.id,
+                "name": r.name,
+                "status": trial_status(r),
+                "params": dict(r.sweep.params),
+                "val_acc": objective(r),
+                "test_acc": r.test.acc if r.test else None,
+                "best_epoch": r.best.epoch if r.best else None,
+                "epoch": r.epoch,
+                "epochs": r.epochs,
+                "message": r.message,
+            }
+        )
+    return rows
 
 
 def trial_rows(store: RunStore, name: str) -> list[dict[str, Any]]:
