@@ -470,7 +470,7 @@ def test_four_trainers_and_two_readers_share_one_store(runs_dir: Path) -> None:
         while True:
             last = done.is_set()
             try:
-                json.loads(store.index_path.read_bytes())
+                json.loads(store.index_bytes())  # read as readers do (lines written in place)
                 reader_store = RunStore(runs_dir)
                 if len(reader_store.list_runs()) != 4 or reader_store.warnings:
                     problems.append(f"index read: {reader_store.warnings}")

@@ -298,7 +298,7 @@ follower = MetricsReader(store.metrics_path(shared))
 reads, seen_runs, epochs, lines = 0, 0, {}, 0
 while not stop.exists():
     runs = store.list_runs()
-    json.loads(store.index_path.read_bytes())  # the file itself is valid JSON at every read
+    json.loads(store.index_bytes())  # the file itself is valid JSON at every (locked) read
     assert not store.warnings, store.warnings
     assert len(runs) >= seen_runs, "a run disappeared"
     seen_runs = len(runs)

@@ -140,6 +140,12 @@ class RunStore(StoreMetrics):
             return self._recover() if self._has_run_folders() else []
         return entries
 
+    def index_bytes(self) -> bytes | None:
+        """index.json's bytes, read under the readers' shared lock, so never with a line half
+        written (None when there is none): for tools that copy or check the raw file."""
+        with self._index.reading():
+            return self._index.read_bytes()
+
     def _read_docs(self) -> list[dict[str, Any]]:
         """The documents, shared with the parse cache: read them, never change them."""
         return [entry.doc for entry in self._entries()]
