@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,10 @@ from engine.errors import ConfigError, PlanError, UserError
 from engine.models import count_params, model_info
 from engine.models.build import build_model
 from engine.optim import optimizer_info, schedule_info
+from engine.records import RunCheck
 from engine.sweep.spec import SweepSpec
 
 DISK_MARGIN_BYTES = 64 * 2**20
-
-
-@dataclass(frozen=True)
-class RunCheck:
-    """What a checked config will train: the model's size and the data's shape."""
-
-    params: int  # trainable parameters
-    total_params: int
-    channels: int
-    image_size: int  # the side of the images the model sees (after resize/crop)
-    num_classes: int
-    dataset: str
-    train_images: int
-    device: str
 
 
 def check_names(config: RunConfig) -> None:

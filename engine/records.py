@@ -1,5 +1,6 @@
 """The typed records of the run store: what a run, its best epoch, its test result and its place
-in a sweep, an ablation or a stack are, in one module.
+in a sweep, an ablation or a stack are, in one module; and the answers of the checks before a
+run (``RunCheck``, ``ModelSummary``), which travel as JSON like the rest.
 
 The store keeps JSON documents (``index.json``, each run's ``run.json``); ``RunRecord.from_json``
 is where ``dict[str, Any]`` stops. Every front-end and every engine module that reads runs
@@ -23,6 +24,7 @@ highest value of a curve over all epochs says so ("max val acc"): ``max_over_epo
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -514,3 +516,49 @@ class Confusion:
         if self.per_class_acc:
             out["per_class_acc"] = dict(self.per_class_acc)
         return out
+
+
+@dataclass(frozen=True)
+class RunCheck:
+    """What the checks before a run found: the model's size and the data's shape."""
+
+    params: int  # trainable parameters
+    total_params: int
+    channels: int
+    image_size: int  # the side of the images the model sees (after resize/crop)
+    num_classes: int
+    dataset: str
+    train_images: int
+    device: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunCheck:
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS[cls.__name__]})
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """A model's layer table (torchinfo) for the input it would see, and its size."""
+
+    text: str
+    params: int
+    total_params: int
+    channels: int
+    size: int
+    num_classes: int
+    dataset: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelSummary:
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS[cls.__name__]})
+
+
+_FIELDS = {
+    cls.__name__: {f.name for f in dataclasses.fields(cls)} for cls in (RunCheck, ModelSummary)
+}

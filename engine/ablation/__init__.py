@@ -11,6 +11,8 @@ _MODULES = ("groups", "plan", "queue")
 def __getattr__(name: str) -> object:
     import importlib
 
+    if name in {*_MODULES}:  # a submodule: import it alone, nothing else
+        return importlib.import_module(f"engine.ablation.{name}")
     for module in _MODULES:
         loaded = importlib.import_module(f"engine.ablation.{module}")
         if hasattr(loaded, name):

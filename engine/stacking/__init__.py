@@ -8,6 +8,8 @@ This ``__init__`` imports nothing, so the console can use ``plan`` without loadi
 def __getattr__(name: str) -> object:
     import importlib
 
+    if name in ("plan", "fit"):  # a submodule: import it alone, nothing else
+        return importlib.import_module(f"engine.stacking.{name}")
     for module in ("plan", "fit"):
         loaded = importlib.import_module(f"engine.stacking.{module}")
         if hasattr(loaded, name):

@@ -60,6 +60,22 @@ class StackResult:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> StackResult:
+        """The report from its stacking.json (StoreError when it is not one)."""
+        try:
+            return cls(
+                run_id=str(data["run_id"]),
+                status=str(data["status"]),
+                message=str(data.get("message", "")),
+                classes=[str(c) for c in data.get("classes") or []],
+                members=[dict(m) for m in data.get("members") or []],
+                ensemble=dict(data.get("ensemble") or {}),
+                per_class=[list(row) for row in data.get("per_class") or []],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"not a stacking report ({exc})") from exc
+
 
 def check_members(store: RunStore, refs: Sequence[str]) -> list[dict[str, Any]]:
     """The member runs' documents, or a StackError saying why they cannot be stacked."""

@@ -20,6 +20,8 @@ _MODULES = ("spec", "docs", "report", "events", "study", "driver")
 def __getattr__(name: str) -> object:
     import importlib
 
+    if name in {*_MODULES}:  # a submodule: import it alone, nothing else
+        return importlib.import_module(f"engine.sweep.{name}")
     for module in _MODULES:
         loaded = importlib.import_module(f"engine.sweep.{module}")
         if hasattr(loaded, name):

@@ -40,6 +40,22 @@ def default_storage(store: RunStore, name: str) -> str:
     return str(sweep_path(store, name, ".journal").resolve())
 
 
+def sweep_storage(store: RunStore, doc: dict[str, Any]) -> str:
+    """Where the sweep's Optuna study lives. A journal recorded at a path that no longer exists
+    while the default journal sits beside the document is the same study in a store that was
+    moved or copied: use it."""
+    storage = str(doc.get("storage") or "")
+    default = default_storage(store, str(doc["name"]))
+    if (
+        "://" not in storage
+        and storage != default
+        and not Path(storage).exists()
+        and Path(default).exists()
+    ):
+        return default
+    return storage or default
+
+
 def read_doc(store: RunStore, name: str) -> dict[str, Any]:
     path = sweep_path(store, name)
     try:
@@ -121,7 +137,7 @@ def existing_sweep(store: RunStore, spec: SweepSpec, storage: str = "") -> dict[
             f"sweep '{spec.name}' exists with a different definition; give another "
             f"--name, or continue it with `resnet-tui sweep --resume {spec.name}`"
         )
-    if storage and storage != doc["storage"]:
+    if storage and storage != sweep_storage(store, doc):
         raise StoreError(f"sweep '{spec.name}' keeps its study in {doc['storage']}, not {storage}")
     return doc
 
@@ -168,7 +184,7 @@ def delete_sweep(store: RunStore, name: str, with_runs: bool = False) -> list[st
             store.update(d["id"], sweep=None, former_sweep=name)
     journal = sweep_path(store, name, ".journal").resolve()
     paths = [sweep_path(store, name, suffix) for suffix in (".json", ".log", ".lock")]
-    if doc.get("storage") == str(journal):
+    if sweep_storage(store, doc) == str(journal):
         paths.append(journal)
     for path in paths:
         try:

@@ -32,7 +32,14 @@ from engine.errors import ConfigError, StoreError
 from engine.lifecycle import launch_detached
 from engine.procs import StopFlag, owner_lock, this_host
 from engine.store import RunStore
-from engine.sweep.docs import get_sweep, now, resume_message, sweep_path, update_doc
+from engine.sweep.docs import (
+    get_sweep,
+    now,
+    resume_message,
+    sweep_path,
+    sweep_storage,
+    update_doc,
+)
 from engine.sweep.events import (
     SweepEnded,
     SweepEvent,
@@ -465,7 +472,7 @@ def run_sweep(
     stop = stop or StopFlag()
     stop.install()
     try:
-        study = open_study(spec, doc["storage"])
+        study = open_study(spec, sweep_storage(store, doc))
         slots = device_slots(spec, parallel)
         update_doc(
             store,

@@ -187,7 +187,7 @@ def planned_trials(doc: dict[str, Any]) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def list_sweeps(store: RunStore, runs: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def list_sweeps(store: RunStore, runs: Sequence[Run] | None = None) -> list[dict[str, Any]]:
     """One row per sweep of the store, newest first (``runs``: the run documents, when the
     caller holds them already)."""
     runs = store.list_runs() if runs is None else runs

@@ -16,7 +16,15 @@ from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from engine.errors import StoreError
 from engine.store import RunStore
-from engine.sweep.docs import default_storage, existing_sweep, get_sweep, now, sweep_path, write_doc
+from engine.sweep.docs import (
+    default_storage,
+    existing_sweep,
+    get_sweep,
+    now,
+    sweep_path,
+    sweep_storage,
+    write_doc,
+)
 from engine.sweep.spec import Param, SweepSpec
 
 
@@ -132,7 +140,7 @@ def study_trials(store: RunStore, name: str) -> list[dict[str, Any]]:
     """Every trial of the sweep's study, from every machine that works on it (the tables
     above list this run store's trials only)."""
     doc = get_sweep(store, name)
-    study = load_study(name, doc["storage"])
+    study = load_study(name, sweep_storage(store, doc))
     return [
         {
             "trial": t.number,

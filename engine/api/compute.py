@@ -1,0 +1,233 @@
+"""The engine API's verbs that need torch (or Optuna): the checks before a run, training in
+this process, model summaries, starting sweeps and ablations, stacking in the foreground, the
+catalog of registries.
+
+The CLI calls these in its own process. The console never imports this module: its helper
+process (``engine.api.helper``) calls them for it and answers in JSON, so a request is
+checked by the same code, with the same words, whichever front-end sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine import checks
+from engine.ablation import groups as ablation_groups
+from engine.ablation.plan import check_plan
+from engine.ablation.plan import plan_ablation as _plan_ablation
+from engine.ablation.queue import run_queue
+from engine.api.experiments import existing_sweep, plan_sweep
+from engine.api.runs import RunPlan, get_run, plan_run
+from engine.api.types import (
+    AblationRequest,
+    Launched,
+    RunRequest,
+    StackRequest,
+    SweepRequest,
+)
+from engine.catalog import Catalog
+from engine.catalog import catalog as _catalog
+from engine.config import from_dict
+from engine.events import Event
+from engine.launch import launch
+from engine.models import count_params, summary
+from engine.models.build import build_model
+from engine.presets import resolve
+from engine.records import ModelSummary, RunCheck, RunRecord, SweepRecord
+from engine.runner import execute
+from engine.stacking.fit import stack_runs
+from engine.stacking.plan import StackResult
+from engine.store import RunStore
+from engine.sweep import docs as sweep_docs
+from engine.sweep import driver, study
+from engine.sweep.events import SweepEvent
+from engine.sweep.spec import SweepSpec
+
+
+def catalog() -> Catalog:
+    """Every registry (models, datasets, optimizers, schedules, augmentations) and the config
+    field metadata, for forms and help."""
+    return _catalog()
+
+
+# ---------------------------------------------------------------- runs
+
+
+def check_run(request: RunRequest | RunPlan, store_root: str | Path | None = None) -> RunCheck:
+    """``plan_run`` and then what needs torch: the registry names, the model built for the
+    data, the data itself (downloaded when allowed), the batch against the training split,
+    the device and the disk of the store. Raises every problem it can find at once."""
+    plan = plan_run(request) if isinstance(request, RunRequest) else request
+    return checks.check_config(plan.config, store_root)
+
+
+def train(
+    store: RunStore,
+    run_id: str,
+    *,
+    nnodes: int = 1,
+    rdzv_endpoint: str = "",
+    on_event: Callable[[Event], None] | None = None,
+) -> RunRecord:
+    """Train a created (or resumable) run in this process; over torchrun when its config asks
+    for several processes or the call for several machines. ``on_event`` receives the
+    trainer's events (a single process only; torchrun's rank 0 writes the store)."""
+    record = get_run(store, run_id)
+    devices = int(record.config.get("train", {}).get("devices", 1))
+    if devices > 1 or nnodes > 1 or rdzv_endpoint:
+        doc = launch(store, run_id, devices, nnodes, rdzv_endpoint)
+    else:
+        doc = execute(store, run_id, on_event)
+    return RunRecord.from_json(doc)
+
+
+def model_summary(request: RunRequest) -> ModelSummary:
+    """The model a run request describes, built for its dataset's shape (no data is read)."""
+    plan = plan_run(request)
+    built = build_model(plan.config)
+    return ModelSummary(
+        text=summary(built.model, built.in_chans, built.input_size),
+        params=count_params(built.model),
+        total_params=count_params(built.model, trainable_only=False),
+        channels=built.in_chans,
+        size=built.input_size,
+        num_classes=built.num_classes,
+        dataset=plan.config.data.name,
+    )
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def check_sweep(store: RunStore, request: SweepRequest) -> SweepSpec:
+    """``plan_sweep`` and the registry names it sweeps; a new sweep's preset must also train
+    here (its data, model and device: ``check_run``). A sweep recorded already with the same
+    request is not checked again: starting it continues it."""
+    spec = plan_sweep(request)
+    if existing_sweep(store, spec) is None:
+        checks.check_sweep_names(spec)
+        checks.check_config(from_dict(spec.base), store.root)
+    return spec
+
+
+def create_sweep(store: RunStore, spec: SweepSpec, storage: str = "") -> SweepRecord:
+    """Record the sweep and create its Optuna study (the same request finds the same sweep)."""
+    return SweepRecord.from_json(study.create_sweep(store, spec, storage))
+
+
+def start_sweep(store: RunStore, request: SweepRequest) -> tuple[SweepRecord, Launched]:
+    """Check, record and start a sweep in a detached process (its own session)."""
+    spec = check_sweep(store, request)
+    sweep = create_sweep(store, spec, request.storage)
+    pid = sweep_docs.launch_sweep_detached(store, sweep.name, request.parallel)
+    return sweep, Launched(sweep.name, pid)
+
+
+def join_sweep(store: RunStore, name: str, storage: str) -> SweepRecord:
+    """This run store as one more worker of another machine's sweep study."""
+    return SweepRecord.from_json(study.join_sweep(store, name, storage))
+
+
+def run_sweep(
+    store: RunStore,
+    name: str,
+    *,
+    parallel: int | None = None,
+    on_event: Callable[[SweepEvent], None] | None = None,
+) -> SweepRecord:
+    """Drive a sweep in this process until its trials end (or a stop is asked for)."""
+    return SweepRecord.from_json(
+        driver.run_sweep(store, name, parallel=parallel, on_event=on_event)
+    )
+
+
+def study_trials(store: RunStore, name: str) -> list[dict[str, Any]]:
+    """Every trial of a sweep's study, from every machine that works on it."""
+    return study.study_trials(store, name)
+
+
+# ---------------------------------------------------------------- ablations
+
+
+@dataclass(frozen=True)
+class AblationPlan:
+    """The runs of an ablation: the base (``removed`` "base") and one per component."""
+
+    runs: tuple[ablation_groups.PlannedRun, ...]
+    preset: str
+    name: str
+
+    @property
+    def removed(self) -> list[str]:
+        return [r.ablation for r in self.runs]
+
+
+def plan_ablation(request: AblationRequest) -> AblationPlan:
+    """The base config and one variant per removed component, each built for the data, and
+    the base config's data, device and disk checked; writes nothing."""
+    config, preset = resolve(request.preset, list(request.sets))
+    planned = _plan_ablation(config, list(request.remove))
+    checks.check_config(config)
+    check_plan(planned)
+    return AblationPlan(tuple(planned), preset, request.name)
+
+
+def create_ablation(store: RunStore, plan: AblationPlan) -> tuple[str, list[str]]:
+    """Record the planned runs (queued) as one group; returns (group, run ids)."""
+    return ablation_groups.create_ablation(store, plan.runs, preset=plan.preset, name=plan.name)
+
+
+def start_ablation(store: RunStore, request: AblationRequest) -> Launched:
+    """Check, record and start an ablation: its runs train one after another in a detached
+    queue process."""
+    group, run_ids = create_ablation(store, plan_ablation(request))
+    pid = ablation_groups.launch_queue_detached(store, run_ids)
+    return Launched(group, pid, tuple(run_ids))
+
+
+def run_ablation(
+    store: RunStore,
+    run_ids: Sequence[str],
+    run_one: Callable[[str], Any] | None = None,
+    on_error: Callable[[str, BaseException], None] | None = None,
+) -> list[RunRecord]:
+    """Train queued runs one after another in this process (a stop stops the queue)."""
+    return [RunRecord.from_json(d) for d in run_queue(store, run_ids, run_one, on_error)]
+
+
+# ---------------------------------------------------------------- stacked ensembles
+
+
+def stack(
+    store: RunStore, request: StackRequest, on_event: Callable[[Event], None] | None = None
+) -> StackResult:
+    """Stack finished runs in this process (everything that can be refused is refused
+    before the stacked run exists)."""
+    return stack_runs(
+        store, list(request.members), name=request.name, sets=list(request.sets), on_event=on_event
+    )
+
+
+__all__ = [
+    "AblationPlan",
+    "ModelSummary",
+    "RunCheck",
+    "catalog",
+    "check_run",
+    "check_sweep",
+    "create_ablation",
+    "create_sweep",
+    "join_sweep",
+    "model_summary",
+    "plan_ablation",
+    "run_ablation",
+    "run_sweep",
+    "stack",
+    "start_ablation",
+    "start_sweep",
+    "study_trials",
+    "train",
+]
