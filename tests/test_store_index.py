@@ -62,6 +62,25 @@ def test_an_update_writes_only_its_own_line(runs_dir: Path) -> None:
     assert [d["id"] for d in RunStore(runs_dir).list_runs()] == [new, *reversed(ids)]
 
 
+def test_every_write_changes_what_a_follower_watches(runs_dir: Path) -> None:
+    """The console's follower re-reads the index when (inode, mtime, size) changes: writes in
+    place must change the mtime every time, even several within one clock tick."""
+    store = RunStore(runs_dir)
+    run_id = store.create_run(_config())["id"]
+
+    def stamp() -> tuple[int, int, int]:
+        st = store.index_path.stat()
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    stamps = [stamp()]
+    for epoch in range(1, 30):
+        store.update(run_id, epoch=epoch % 2)  # same size every time
+        stamps.append(stamp())
+    stamps.append(stamp() if store.create_run(_config()) else stamp())
+    assert len(set(stamps)) == len(stamps)
+    assert len({ino for ino, _, _ in stamps}) == 1  # all in place
+
+
 def test_a_document_that_outgrows_its_slot_moves(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
     ids = [store.create_run(_config())["id"] for _ in range(3)]

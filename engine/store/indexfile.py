@@ -106,6 +106,14 @@ def _pwrite(fd: int, data: bytes, offset: int) -> None:
         view, offset = view[written:], offset + written
 
 
+def _touch(fd: int) -> None:
+    """Give the file a modification time later than any it had: the kernel's is coarse (a
+    clock tick), and a follower that watches (inode, mtime, size) must see every in-place
+    write, even two within one tick of the same size."""
+    st = os.fstat(fd)
+    os.utime(fd, ns=(st.st_atime_ns, max(time.time_ns(), st.st_mtime_ns + 1)))
+
+
 class IndexFile:
     """index.json of one store. One instance per RunStore: its caches (line offsets, parsed
     lines) belong to that store object and are only ever hints, checked before use."""
@@ -276,6 +284,7 @@ class IndexFile:
             fault_point("index")
             try:
                 _pwrite(handle.fd, new.ljust(slot.capacity), slot.offset)
+                _touch(handle.fd)
                 os.fsync(handle.fd)
             except BaseException:
                 with contextlib.suppress(OSError):  # put the old line back
@@ -310,6 +319,7 @@ class IndexFile:
             fault_point("index")
             try:
                 _pwrite(handle.fd, data, offset)
+                _touch(handle.fd)
                 os.fsync(handle.fd)
             except BaseException:
                 with contextlib.suppress(OSError):  # the old size and tail back
