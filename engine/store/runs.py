@@ -262,6 +262,8 @@ class RunStore(StoreMetrics):
     def resolve(self, ref: str) -> str:
         """A run id from an exact id, a unique id prefix, or a unique name."""
         ref = ref.strip()
+        if RUN_ID_RE.fullmatch(ref) and self._index.find(ref) is not None:
+            return ref  # a whole id: its own line says so, no need to read every run
         docs = self._read_docs()
         if any(d["id"] == ref for d in docs):
             return ref
