@@ -1,14 +1,14 @@
 """Everything a front-end may offer, as one typed, JSON-serialisable description.
 
-``catalog()`` describes every registry (models with their family, fields and defaults;
+``engine.api.compute.catalog()`` describes every registry (models with their family, fields and defaults;
 datasets with their shape; optimizers and schedules with the keys they read and the keys
 shown for all of them; augmentations with their switches) and every config key's metadata
 (help, range, choices, and which optimizers or schedules read it). The console cannot import
-torch, so its helper process answers ``catalog().to_json()`` and the form rebuilds it with
+torch, so its helper process answers the catalog's ``to_json()`` and the form rebuilds it with
 ``Catalog.from_json``; a CLI or a docs page can print the same thing.
 
-This module imports no torch (the config metadata and the augmentations are torch-free;
-``catalog()`` imports the other registries when called), and what it returns is plain frozen
+This module holds the catalog's types and imports no torch (building one needs the registries,
+so ``catalog()`` lives with the torch verbs of the API); its entries are plain frozen
 dataclasses of strings, numbers, tuples and dicts.
 """
 
@@ -20,9 +20,6 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
-
-from engine.config import field_infos, type_name
-from engine.config.augmentations import list_augmentations
 
 SCHEMA = 1  # bumped when an entry changes shape
 
@@ -96,7 +93,7 @@ class FieldEntry:
     used_by: tuple[str, ...] | None
 
 
-def _shown(entry: OptimizerEntry | ScheduleEntry) -> tuple[str, ...]:
+def shown(entry: OptimizerEntry | ScheduleEntry) -> tuple[str, ...]:
     return (*entry.always, *(k for k in entry.keys if k not in entry.always))
 
 
@@ -134,7 +131,7 @@ class Catalog:
         """The optim.* or schedule.* keys that matter with the named optimizer or schedule
         (None: not known here, so show them all)."""
         entry = self.optimizer(name) if section == "optim" else self.schedule(name)
-        return _shown(entry) if entry is not None else None
+        return shown(entry) if entry is not None else None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON object (lists, dicts, strings, numbers, booleans and nulls only)."""
@@ -195,70 +192,3 @@ def _entry(cls: type[E], item: Mapping[str, Any]) -> E:
         value = item[name]
         values[name] = tuple(value) if as_tuple and isinstance(value, list) else value
     return cls(**values)
-
-
-def catalog() -> Catalog:
-    """Describe every registry and every config key (imports the registries: torch)."""
-    from engine.data import list_datasets
-    from engine.models import list_models
-    from engine.optim import list_optimizers, list_schedules
-
-    optimizers = tuple(
-        OptimizerEntry(o.name, o.description, o.keys, o.always) for o in list_optimizers()
-    )
-    schedules = tuple(
-        ScheduleEntry(s.name, s.description, s.keys, s.always) for s in list_schedules()
-    )
-    readers: dict[str, tuple[OptimizerEntry, ...] | tuple[ScheduleEntry, ...]] = {
-        "optim": optimizers,
-        "schedule": schedules,
-    }
-    fields = tuple(
-        FieldEntry(
-            key=info.key,
-            section=info.section,
-            name=info.name,
-            type=type_name(info.type),
-            accepts=info.describe(),
-            default=info.default,
-            help=info.help,
-            min=info.min,
-            min_exclusive=info.min_exclusive,
-            max=info.max,
-            max_exclusive=info.max_exclusive,
-            choices=info.choices,
-            registry=info.registry,
-            used_by=(
-                tuple(e.name for e in readers[info.section] if info.name in _shown(e))
-                if info.section in readers
-                else None
-            ),
-        )
-        for info in field_infos()
-    )
-    return Catalog(
-        models=tuple(
-            ModelEntry(m.name, m.description, m.family, m.fields, dict(m.defaults))
-            for m in list_models()
-        ),
-        datasets=tuple(
-            DatasetEntry(
-                d.name,
-                d.description,
-                d.channels,
-                d.image_size,
-                d.num_classes,
-                d.classes,
-                d.has_test_split,
-                d.in_memory,
-            )
-            for d in list_datasets()
-        ),
-        optimizers=optimizers,
-        schedules=schedules,
-        augmentations=tuple(
-            AugmentationEntry(a.name, a.label, a.description, a.keys, dict(a.switches), a.params)
-            for a in list_augmentations()
-        ),
-        fields=fields,
-    )

@@ -320,7 +320,7 @@ class Probe:
 
 def _registries() -> dict[str, Any]:
     """Every registry and the config keys' metadata: ``engine.catalog``'s JSON object."""
-    from engine.catalog import catalog
+    from engine.api.compute import catalog
 
     return catalog().to_json()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from engine.catalog import Catalog, FieldEntry, catalog
+from engine.api.compute import catalog
+from engine.catalog import Catalog, FieldEntry
 from engine.config import all_keys
 from engine.data import list_datasets
 from engine.models import list_models

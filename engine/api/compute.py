@@ -28,13 +28,24 @@ from engine.api.types import (
     StackRequest,
     SweepRequest,
 )
-from engine.catalog import Catalog
-from engine.catalog import catalog as _catalog
-from engine.config import from_dict
+from engine.catalog import (
+    AugmentationEntry,
+    Catalog,
+    DatasetEntry,
+    FieldEntry,
+    ModelEntry,
+    OptimizerEntry,
+    ScheduleEntry,
+    shown,
+)
+from engine.config import field_infos, from_dict, type_name
+from engine.config.augmentations import list_augmentations
+from engine.data import list_datasets
 from engine.events import Event
 from engine.launch import launch
-from engine.models import count_params, summary
+from engine.models import count_params, list_models, summary
 from engine.models.build import build_model
+from engine.optim import list_optimizers, list_schedules
 from engine.presets import resolve
 from engine.records import ModelSummary, RunCheck, RunRecord, SweepRecord
 from engine.runner import execute
@@ -49,8 +60,66 @@ from engine.sweep.spec import SweepSpec
 
 def catalog() -> Catalog:
     """Every registry (models, datasets, optimizers, schedules, augmentations) and the config
-    field metadata, for forms and help."""
-    return _catalog()
+    field metadata, for forms and help (imports the registries: torch)."""
+    optimizers = tuple(
+        OptimizerEntry(o.name, o.description, o.keys, o.always) for o in list_optimizers()
+    )
+    schedules = tuple(
+        ScheduleEntry(s.name, s.description, s.keys, s.always) for s in list_schedules()
+    )
+    readers: dict[str, tuple[OptimizerEntry, ...] | tuple[ScheduleEntry, ...]] = {
+        "optim": optimizers,
+        "schedule": schedules,
+    }
+    fields = tuple(
+        FieldEntry(
+            key=info.key,
+            section=info.section,
+            name=info.name,
+            type=type_name(info.type),
+            accepts=info.describe(),
+            default=info.default,
+            help=info.help,
+            min=info.min,
+            min_exclusive=info.min_exclusive,
+            max=info.max,
+            max_exclusive=info.max_exclusive,
+            choices=info.choices,
+            registry=info.registry,
+            used_by=(
+                tuple(e.name for e in readers[info.section] if info.name in shown(e))
+                if info.section in readers
+                else None
+            ),
+        )
+        for info in field_infos()
+    )
+    return Catalog(
+        models=tuple(
+            ModelEntry(m.name, m.description, m.family, m.fields, dict(m.defaults))
+            for m in list_models()
+        ),
+        datasets=tuple(
+            DatasetEntry(
+                d.name,
+                d.description,
+                d.channels,
+                d.image_size,
+                d.num_classes,
+                d.classes,
+                d.has_test_split,
+                d.in_memory,
+            )
+            for d in list_datasets()
+        ),
+        optimizers=optimizers,
+        schedules=schedules,
+        augmentations=tuple(
+            AugmentationEntry(a.name, a.label, a.description, a.keys, dict(a.switches), a.params)
+            for a in list_augmentations()
+        ),
+        fields=fields,
+    )
 
 
 # ---------------------------------------------------------------- runs
