@@ -3,12 +3,14 @@
 runs one after another. This ``__init__`` imports nothing, so the console can use ``groups``
 without loading torch."""
 
+from typing import Any
+
 # Transition (removed when the front-ends call engine.api): ``engine.ablation.NAME`` still finds
 # the names of its modules, loading a module only when one of its names is asked for.
 _MODULES = ("groups", "plan", "queue")
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     import importlib
 
     if name in {*_MODULES}:  # a submodule: import it alone, nothing else

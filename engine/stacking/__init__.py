@@ -2,10 +2,12 @@
 and report; torch-free) and ``fit`` (the members' logits and the meta-classifier; torch).
 This ``__init__`` imports nothing, so the console can use ``plan`` without loading torch."""
 
+from typing import Any
+
 
 # Transition (removed when the front-ends call engine.api): ``engine.stacking.NAME`` still
 # finds the names of its modules, loading a module only when one of its names is asked for.
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     import importlib
 
     if name in ("plan", "fit"):  # a submodule: import it alone, nothing else

@@ -12,12 +12,14 @@ This package's ``__init__`` imports nothing: ``spec``, ``docs`` and ``report`` a
 optuna-free (the console uses them), ``study`` and ``driver`` import optuna.
 """
 
+from typing import Any
+
 # Transition (removed when the front-ends call engine.api): ``engine.sweep.NAME`` still finds
 # the names of its modules, loading a module only when one of its names is asked for.
 _MODULES = ("spec", "docs", "report", "events", "study", "driver")
 
 
-def __getattr__(name: str) -> object:
+def __getattr__(name: str) -> Any:
     import importlib
 
     if name in {*_MODULES}:  # a submodule: import it alone, nothing else
