@@ -1,8 +1,9 @@
 """Everything a front-end may offer, as one typed, JSON-serialisable description.
 
-``engine.api.compute.catalog()`` describes every registry (models with their family, fields and defaults;
-datasets with their shape; optimizers and schedules with the keys they read and the keys
-shown for all of them; augmentations with their switches) and every config key's metadata
+``engine.api.compute.catalog()`` describes every registry (models with their family, fields
+and defaults; datasets with their shape; optimizers and schedules with the keys they read and
+the keys shown for all of them; augmentations with their switches) and every config key's
+metadata
 (help, range, choices, and which optimizers or schedules read it). The console cannot import
 torch, so its helper process answers the catalog's ``to_json()`` and the form rebuilds it with
 ``Catalog.from_json``; a CLI or a docs page can print the same thing.
