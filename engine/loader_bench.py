@@ -186,6 +186,53 @@ def bench_loader(
     return rows
 
 
+def stream(
+    config: RunConfig,
+    preset: str,
+    workers: Sequence[int],
+    emit: Callable[[dict[str, Any]], None],
+) -> list[LoaderTiming]:
+    """``bench_loader`` as JSON objects for a reader that shows them as they come: first
+    ``{"setup": {...}}`` (the dataset, the device, the rows planned), then one row per
+    measurement (numbers as numbers; ``workers`` None for the on-device row). Both the CLI's
+    ``bench loader --jsonl`` and ``python -m engine.worker bench-loader`` print these."""
+    from engine.data import dataset_info
+    from engine.device import pick_device
+
+    info = dataset_info(config.data)
+    device = pick_device(config.train.device)
+
+    def loaded(train_images: int) -> None:
+        rows = [
+            {"path": path, "workers": None if path == ON_DEVICE else n}
+            for path, n in planned(info.in_memory, workers)
+        ]
+        setup = {
+            "preset": preset,
+            "dataset": info.name,
+            "in_memory": info.in_memory,
+            "device": str(device),
+            "batch_size": config.data.batch_size,
+            "train_images": train_images,
+            "workers": list(workers),
+            "rows": rows,
+        }
+        emit({"setup": setup})
+
+    def timed(r: LoaderTiming) -> None:
+        emit(
+            {
+                "path": r.path,
+                "workers": None if r.path == ON_DEVICE else r.workers,
+                "seconds": round(r.seconds, 6),
+                "images": r.images,
+                "images_per_s": round(r.images_per_s, 3),
+            }
+        )
+
+    return bench_loader(config, workers, device, on_timing=timed, on_loaded=loaded)
+
+
 def _sync(x: Tensor | None) -> None:
     if x is not None and x.device.type == "cuda":
         torch.cuda.synchronize(x.device)

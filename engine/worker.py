@@ -5,6 +5,7 @@
     python -m engine.worker --store RUNS queue RUN...    (an ablation's runs, one after another)
     python -m engine.worker --store RUNS sweep NAME [--parallel N]
     python -m engine.worker --store RUNS stack RUN       (a stacked run created by the API)
+    python -m engine.worker --store RUNS bench-loader PRESET [--workers 0,2,4] [--set K=V ...]
 
 Detached runs, torchrun's ranks, ablation queues, sweep drivers and stacks all start here, so
 the engine never runs a front-end's code (the CLI or the console) to train. Output goes to the
@@ -78,6 +79,21 @@ def _stack(store: RunStore, run_id: str) -> None:
     print(f"{doc['status']}: {doc.get('message', '')}", flush=True)
 
 
+def _bench_loader(preset: str, workers: str, sets: Sequence[str]) -> None:
+    """Seed 003's Table 2 as JSON lines on stdout (``engine.loader_bench.stream``)."""
+    import json
+    import warnings
+
+    from engine.loader_bench import parse_workers, stream
+    from engine.presets import resolve
+
+    config, name = resolve(preset, list(sets))
+    counts = parse_workers(workers)
+    with warnings.catch_warnings():  # "This DataLoader will create 4 worker processes..."
+        warnings.simplefilter("ignore", UserWarning)
+        stream(config, name, counts, lambda data: print(json.dumps(data), flush=True))
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m engine.worker", description=__doc__)
     root.add_argument("--store", required=True, help="the run store folder")
@@ -92,6 +108,10 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("name")
     sweep.add_argument("--parallel", type=int, default=None)
     sub.add_parser("stack", help="train a stacked run").add_argument("run_id")
+    bench = sub.add_parser("bench-loader", help="time the data loader per num_workers (JSON)")
+    bench.add_argument("preset")
+    bench.add_argument("--workers", default="0,2,4,8")
+    bench.add_argument("--set", dest="sets", action="append", default=[])
     return root
 
 
@@ -104,6 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "queue": lambda: _queue(store, args.run_ids),
         "sweep": lambda: _sweep(store, args.name, args.parallel),
         "stack": lambda: _stack(store, args.run_id),
+        "bench-loader": lambda: _bench_loader(args.preset, args.workers, args.sets),
     }
     try:
         commands[args.command]()

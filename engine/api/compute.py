@@ -43,6 +43,7 @@ from engine.config.augmentations import list_augmentations
 from engine.data import list_datasets
 from engine.events import Event
 from engine.launch import launch
+from engine.loader_bench import parse_workers, stream
 from engine.models import count_params, list_models, summary
 from engine.models.build import build_model
 from engine.optim import list_optimizers, list_schedules
@@ -168,6 +169,26 @@ def model_summary(request: RunRequest) -> ModelSummary:
     )
 
 
+def bench_loader(
+    request: RunRequest, workers: str, on_line: Callable[[dict[str, Any]], None]
+) -> list[dict[str, Any]]:
+    """Seed 003's Table 2 for a run request: one timed epoch of its train split per
+    ``num_workers`` value ("0,2,4,8"). ``on_line`` receives ``{"setup": {...}}`` once the data
+    is read, then each row as soon as it is measured (``engine.loader_bench.stream``); the rows
+    are returned too."""
+    counts = parse_workers(workers)  # refused before torch reads any data
+    plan = plan_run(request)
+    rows: list[dict[str, Any]] = []
+
+    def line(data: dict[str, Any]) -> None:
+        if "setup" not in data:
+            rows.append(data)
+        on_line(data)
+
+    stream(plan.config, plan.preset, counts, line)
+    return rows
+
+
 # ---------------------------------------------------------------- sweeps
 
 
@@ -284,6 +305,7 @@ __all__ = [
     "AblationPlan",
     "ModelSummary",
     "RunCheck",
+    "bench_loader",
     "catalog",
     "check_run",
     "check_sweep",

@@ -150,3 +150,20 @@ def start_stack(store: RunStore, request: StackRequest) -> tuple[RunRecord, Laun
 def read_stack_report(store: RunStore, run_id: str) -> stacking.StackResult:
     """A finished stacked run's report: members beside the ensemble, contributions."""
     return stacking.StackResult.from_json(stacking.read_stacking(store, run_id))
+
+
+# ---------------------------------------------------------------- the loader bench
+
+
+def loader_bench_command(
+    store: RunStore, preset: str, workers: str = "", sets: tuple[str, ...] = ()
+) -> list[str]:
+    """The process that times ``preset``'s data loader per ``num_workers`` value (seed 003's
+    Table 2) and prints JSON lines: ``{"setup": {...}}``, then one row per measurement as it is
+    made (``engine.loader_bench.stream``)."""
+    args = ["bench-loader", preset]
+    if workers:
+        args += ["--workers", workers]
+    for text in sets:
+        args += ["--set", text]
+    return lifecycle.worker_command(store.root, *args)

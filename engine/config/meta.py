@@ -167,6 +167,24 @@ class FieldInfo:
                 text += f", each {bounds}" if self.is_list else f" {bounds}"
         return text + (" (or unset)" if self.optional else "")
 
+    def help_line(self) -> str:
+        """'optim.lr (a number > 0): the base learning rate': the key, what it accepts, its
+        help (the form's hint line, the CLI's help)."""
+        text = f"{self.key} ({self.describe()})"
+        return f"{text}: {self.help}" if self.help else text
+
+    def show(self, value: Any) -> str:
+        """A value as a user types it: ``true``, ``3, 3, 2, 3``, ``0.1``, "" for unset."""
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list | tuple):
+            return ", ".join(self.show(v) for v in value)
+        if isinstance(value, float):
+            return repr(value)
+        return str(value)
+
     def problem(self, value: Any) -> str | None:
         """Why a (well-typed) value is refused by this field's choices or range, or None."""
         if value is None:

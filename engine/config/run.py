@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from engine.config.dicts import deep_merge, nest
-from engine.config.meta import describe_type
+from engine.config.dicts import deep_merge, nest, parse_value
+from engine.config.meta import FieldInfo, describe_type
 from engine.config.sections import (
     CHOICES,
     SECTIONS,
@@ -92,6 +92,28 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if not math.isfinite(value):
             raise ConfigError(f"{key}: expected a finite number, got {value}", key)
     return value
+
+
+def read_field(info: FieldInfo, text: str) -> tuple[Any, str | None]:
+    """The typed value of what a user typed for key ``info``, or (None, what to type): the form
+    reads its inputs with this (``--set`` values go through ``parse_override``)."""
+    text = text.strip()
+    if not text:
+        if info.optional:
+            return None, None
+        if info.is_list:
+            return [], None
+        if info.base is str:
+            return "", None
+        return None, f"{info.key}: needs {describe_type(info.base)}"
+    if info.base is str:
+        return text, None
+    if info.is_list and "," not in text and not text.startswith("["):
+        text = ",".join(text.split()) + ("," if len(text.split()) == 1 else "")
+    try:
+        return coerce(parse_value(text), info.type, info.key), None
+    except ConfigError as exc:
+        return None, str(exc)
 
 
 # ---------------------------------------------------------------- checking
