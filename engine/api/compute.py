@@ -5,6 +5,10 @@ catalog of registries.
 The CLI calls these in its own process. The console never imports this module: its helper
 process (``engine.api.helper``) calls them for it and answers in JSON, so a request is
 checked by the same code, with the same words, whichever front-end sent it.
+
+The events ``train`` and ``run_sweep`` report through ``on_event`` (plain dataclasses) and
+``stack``'s report are named here too, so that the CLI, which renders them, names them
+through the API.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ from engine.catalog import (
 from engine.config import field_infos, from_dict, type_name
 from engine.config.augmentations import list_augmentations
 from engine.data import list_datasets
-from engine.events import Event
+from engine.events import EpochDone, Event, FitDone, FitStarted, StepDone
 from engine.launch import launch
 from engine.loader_bench import parse_workers, stream
 from engine.models import count_params, list_models, summary
@@ -55,7 +59,14 @@ from engine.stacking.plan import StackResult
 from engine.store import RunStore
 from engine.sweep import docs as sweep_docs
 from engine.sweep import driver, study
-from engine.sweep.events import SweepEvent
+from engine.sweep.events import (
+    SweepEnded,
+    SweepEvent,
+    TrialEnded,
+    TrialEpoch,
+    TrialPruned,
+    TrialStarted,
+)
 from engine.sweep.spec import SweepSpec
 
 
@@ -154,12 +165,14 @@ def train(
     return RunRecord.from_json(doc)
 
 
-def model_summary(request: RunRequest) -> ModelSummary:
-    """The model a run request describes, built for its dataset's shape (no data is read)."""
+def model_summary(request: RunRequest, layers: bool = True) -> ModelSummary:
+    """The model a run request describes, built for its dataset's shape (no data is read):
+    its size and, with ``layers``, its layer table (torchinfo: a forward pass, slower; the
+    console's live count as a form is typed leaves it out)."""
     plan = plan_run(request)
     built = build_model(plan.config)
     return ModelSummary(
-        text=summary(built.model, built.in_chans, built.input_size),
+        text=summary(built.model, built.in_chans, built.input_size) if layers else "",
         params=count_params(built.model),
         total_params=count_params(built.model, trainable_only=False),
         channels=built.in_chans,
@@ -213,7 +226,9 @@ def start_sweep(store: RunStore, request: SweepRequest) -> tuple[SweepRecord, La
     spec = check_sweep(store, request)
     sweep = create_sweep(store, spec, request.storage)
     pid = sweep_docs.launch_sweep_detached(store, sweep.name, request.parallel)
-    return sweep, Launched(sweep.name, pid)
+    return sweep, Launched(
+        sweep.name, pid, log=str(sweep_docs.sweep_path(store, sweep.name, ".log"))
+    )
 
 
 def join_sweep(store: RunStore, name: str, storage: str) -> SweepRecord:
@@ -275,17 +290,20 @@ def start_ablation(store: RunStore, request: AblationRequest) -> Launched:
     queue process."""
     group, run_ids = create_ablation(store, plan_ablation(request))
     pid = ablation_groups.launch_queue_detached(store, run_ids)
-    return Launched(group, pid, tuple(run_ids))
+    return Launched(group, pid, tuple(run_ids), str(store.run_dir(run_ids[0]) / "queue.log"))
 
 
 def run_ablation(
     store: RunStore,
     run_ids: Sequence[str],
-    run_one: Callable[[str], Any] | None = None,
+    run_one: Callable[[str], RunRecord] | None = None,
     on_error: Callable[[str, BaseException], None] | None = None,
 ) -> list[RunRecord]:
-    """Train queued runs one after another in this process (a stop stops the queue)."""
-    return [RunRecord.from_json(d) for d in run_queue(store, run_ids, run_one, on_error)]
+    """Train queued runs one after another in this process (a stop stops the queue).
+    ``run_one(run_id)`` trains one and returns its final record (a progress bar's; default:
+    the trainer, quiet)."""
+    one = None if run_one is None else (lambda run_id: run_one(run_id).to_json())
+    return [RunRecord.from_json(d) for d in run_queue(store, run_ids, one, on_error)]
 
 
 # ---------------------------------------------------------------- stacked ensembles
@@ -303,8 +321,20 @@ def stack(
 
 __all__ = [
     "AblationPlan",
+    "EpochDone",
+    "Event",
+    "FitDone",
+    "FitStarted",
     "ModelSummary",
     "RunCheck",
+    "StackResult",
+    "StepDone",
+    "SweepEnded",
+    "SweepEvent",
+    "TrialEnded",
+    "TrialEpoch",
+    "TrialPruned",
+    "TrialStarted",
     "bench_loader",
     "catalog",
     "check_run",

@@ -19,7 +19,7 @@ from engine.errors import UserError
 from engine.procs import spawn_detached
 from engine.records import RunRecord, SweepRecord
 from engine.stacking import plan as stacking
-from engine.store import RunStore
+from engine.store import LOG_FILE, RunStore
 from engine.sweep import docs as sweep_docs
 from engine.sweep import report as sweep_report
 from engine.sweep.spec import SweepSpec
@@ -84,7 +84,8 @@ def resume_sweep(store: RunStore, ref: str, parallel: int | None = None) -> Laun
     sweep = get_sweep(store, name)
     if sweep.status in ("running", "finished"):
         raise UserError(f"sweep {name} is {sweep.status}: nothing to resume")
-    return Launched(name, sweep_docs.launch_sweep_detached(store, name, parallel))
+    pid = sweep_docs.launch_sweep_detached(store, name, parallel)
+    return Launched(name, pid, log=str(sweep_docs.sweep_path(store, name, ".log")))
 
 
 def delete_sweep(store: RunStore, ref: str, with_runs: bool = False) -> list[str]:
@@ -110,7 +111,7 @@ def ablation_table(store: RunStore, group: str) -> list[dict[str, Any]]:
 def resume_ablation(store: RunStore, group: str) -> Launched:
     """Train a group's unfinished runs one after another in a new queue process."""
     run_ids, pid = groups.resume_ablation(store, group)
-    return Launched(group, pid, tuple(run_ids))
+    return Launched(group, pid, tuple(run_ids), str(store.run_dir(run_ids[0]) / "queue.log"))
 
 
 # ---------------------------------------------------------------- stacked ensembles
@@ -142,9 +143,10 @@ def start_stack(store: RunStore, request: StackRequest) -> tuple[RunRecord, Laun
         store, [m.to_json() for m in plan.members], plan.config, plan.name
     )
     command = lifecycle.worker_command(store.root, "stack", doc["id"])
-    process = spawn_detached(command, store.run_dir(doc["id"]) / "train.log")
+    log = store.run_dir(doc["id"]) / LOG_FILE
+    process = spawn_detached(command, log)
     lifecycle.record_launch(store, doc["id"], process.pid)
-    return RunRecord.from_json(doc), Launched(doc["id"], process.pid, (doc["id"],))
+    return RunRecord.from_json(doc), Launched(doc["id"], process.pid, (doc["id"],), str(log))
 
 
 def read_stack_report(store: RunStore, run_id: str) -> stacking.StackResult:

@@ -20,7 +20,7 @@ from engine.errors import ConfigError, PlanError, StoreError
 from engine.presets import DEFAULT_PRESET, resolve, with_overrides
 from engine.procs import is_alive as owner_alive
 from engine.records import RunRecord
-from engine.store import RunStore
+from engine.store import LOG_FILE, RunStore
 
 
 def open_store(root: str | os.PathLike[str] | None = None) -> RunStore:
@@ -115,7 +115,7 @@ def start_run(store: RunStore, run_id: str, plan: RunPlan | None = None) -> Laun
     """Train a created (or resumable) run in a detached worker process of its own session."""
     args = plan.worker_args() if plan is not None else []
     pid = lifecycle.launch_detached(store, run_id, args=args)
-    return Launched(run_id, pid, (run_id,))
+    return Launched(run_id, pid, (run_id,), str(store.run_dir(run_id) / LOG_FILE))
 
 
 def resume_run(
@@ -126,7 +126,7 @@ def resume_run(
     check_resume(store, run_id, nproc=nproc, nnodes=nnodes, rdzv=rdzv)
     args = [] if nnodes == 1 and not rdzv else ["--nnodes", str(nnodes), "--rdzv-endpoint", rdzv]
     pid = lifecycle.launch_detached(store, run_id, args=args)
-    return Launched(run_id, pid, (run_id,))
+    return Launched(run_id, pid, (run_id,), str(store.run_dir(run_id) / LOG_FILE))
 
 
 def check_resume(

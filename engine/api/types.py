@@ -122,6 +122,7 @@ class Launched:
     what: str  # a run id, a sweep name, an ablation group
     pid: int
     run_ids: tuple[str, ...] = field(default_factory=tuple)
+    log: str = ""  # the file its output goes to ("": not said)
 
     def to_json(self) -> dict[str, Any]:
         return _to_json(self)
