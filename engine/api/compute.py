@@ -6,6 +6,10 @@ The CLI calls these in its own process. The console never imports this module: i
 process (``engine.api.helper``) calls them for it and answers in JSON, so a request is
 checked by the same code, with the same words, whichever front-end sent it.
 
+Each verb imports what it needs when it is called (torch costs seconds): importing this
+module is cheap, and a verb that needs no torch (``run_sweep``, ``create_sweep``: Optuna)
+never loads it, so continuing a sweep starts at once.
+
 The events ``train`` and ``run_sweep`` report through ``on_event`` (plain dataclasses) and
 ``stack``'s report are named here too, so that the CLI, which renders them, names them
 through the API.
@@ -18,11 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import checks
 from engine.ablation import groups as ablation_groups
-from engine.ablation.plan import check_plan
-from engine.ablation.plan import plan_ablation as _plan_ablation
-from engine.ablation.queue import run_queue
 from engine.api.experiments import existing_sweep, plan_sweep
 from engine.api.runs import RunPlan, get_run, plan_run
 from engine.api.types import (
@@ -44,21 +44,12 @@ from engine.catalog import (
 )
 from engine.config import field_infos, from_dict, type_name
 from engine.config.augmentations import list_augmentations
-from engine.data import list_datasets
 from engine.events import EpochDone, Event, FitDone, FitStarted, StepDone
-from engine.launch import launch
-from engine.loader_bench import parse_workers, stream
-from engine.models import count_params, list_models, summary
-from engine.models.build import build_model
-from engine.optim import list_optimizers, list_schedules
 from engine.presets import resolve
 from engine.records import ModelSummary, RunCheck, RunRecord, SweepRecord
-from engine.runner import execute
-from engine.stacking.fit import stack_runs
 from engine.stacking.plan import StackResult
 from engine.store import RunStore
 from engine.sweep import docs as sweep_docs
-from engine.sweep import driver, study
 from engine.sweep.events import (
     SweepEnded,
     SweepEvent,
@@ -73,6 +64,10 @@ from engine.sweep.spec import SweepSpec
 def catalog() -> Catalog:
     """Every registry (models, datasets, optimizers, schedules, augmentations) and the config
     field metadata, for forms and help (imports the registries: torch)."""
+    from engine.data import list_datasets
+    from engine.models import list_models
+    from engine.optim import list_optimizers, list_schedules
+
     optimizers = tuple(
         OptimizerEntry(o.name, o.description, o.keys, o.always) for o in list_optimizers()
     )
@@ -141,6 +136,8 @@ def check_run(request: RunRequest | RunPlan, store_root: str | Path | None = Non
     """``plan_run`` and then what needs torch: the registry names, the model built for the
     data, the data itself (downloaded when allowed), the batch against the training split,
     the device and the disk of the store. Raises every problem it can find at once."""
+    from engine import checks
+
     plan = plan_run(request) if isinstance(request, RunRequest) else request
     return checks.check_config(plan.config, store_root)
 
@@ -159,8 +156,12 @@ def train(
     record = get_run(store, run_id)
     devices = int(record.config.get("train", {}).get("devices", 1))
     if devices > 1 or nnodes > 1 or rdzv_endpoint:
+        from engine.launch import launch
+
         doc = launch(store, run_id, devices, nnodes, rdzv_endpoint)
     else:
+        from engine.runner import execute
+
         doc = execute(store, run_id, on_event)
     return RunRecord.from_json(doc)
 
@@ -169,6 +170,9 @@ def model_summary(request: RunRequest, layers: bool = True) -> ModelSummary:
     """The model a run request describes, built for its dataset's shape (no data is read):
     its size and, with ``layers``, its layer table (torchinfo: a forward pass, slower; the
     console's live count as a form is typed leaves it out)."""
+    from engine.models import count_params, summary
+    from engine.models.build import build_model
+
     plan = plan_run(request)
     built = build_model(plan.config)
     return ModelSummary(
@@ -189,6 +193,8 @@ def bench_loader(
     ``num_workers`` value ("0,2,4,8"). ``on_line`` receives ``{"setup": {...}}`` once the data
     is read, then each row as soon as it is measured (``engine.loader_bench.stream``); the rows
     are returned too."""
+    from engine.loader_bench import parse_workers, stream
+
     counts = parse_workers(workers)  # refused before torch reads any data
     plan = plan_run(request)
     rows: list[dict[str, Any]] = []
@@ -211,6 +217,8 @@ def check_sweep(store: RunStore, request: SweepRequest) -> SweepSpec:
     request is not checked again: starting it continues it."""
     spec = plan_sweep(request)
     if existing_sweep(store, spec) is None:
+        from engine import checks
+
         checks.check_sweep_names(spec)
         checks.check_config(from_dict(spec.base), store.root)
     return spec
@@ -218,6 +226,8 @@ def check_sweep(store: RunStore, request: SweepRequest) -> SweepSpec:
 
 def create_sweep(store: RunStore, spec: SweepSpec, storage: str = "") -> SweepRecord:
     """Record the sweep and create its Optuna study (the same request finds the same sweep)."""
+    from engine.sweep import study
+
     return SweepRecord.from_json(study.create_sweep(store, spec, storage))
 
 
@@ -233,6 +243,8 @@ def start_sweep(store: RunStore, request: SweepRequest) -> tuple[SweepRecord, La
 
 def join_sweep(store: RunStore, name: str, storage: str) -> SweepRecord:
     """This run store as one more worker of another machine's sweep study."""
+    from engine.sweep import study
+
     return SweepRecord.from_json(study.join_sweep(store, name, storage))
 
 
@@ -244,6 +256,8 @@ def run_sweep(
     on_event: Callable[[SweepEvent], None] | None = None,
 ) -> SweepRecord:
     """Drive a sweep in this process until its trials end (or a stop is asked for)."""
+    from engine.sweep import driver
+
     return SweepRecord.from_json(
         driver.run_sweep(store, name, parallel=parallel, on_event=on_event)
     )
@@ -251,6 +265,8 @@ def run_sweep(
 
 def study_trials(store: RunStore, name: str) -> list[dict[str, Any]]:
     """Every trial of a sweep's study, from every machine that works on it."""
+    from engine.sweep import study
+
     return study.study_trials(store, name)
 
 
@@ -273,6 +289,10 @@ class AblationPlan:
 def plan_ablation(request: AblationRequest) -> AblationPlan:
     """The base config and one variant per removed component, each built for the data, and
     the base config's data, device and disk checked; writes nothing."""
+    from engine import checks
+    from engine.ablation.plan import check_plan
+    from engine.ablation.plan import plan_ablation as _plan_ablation
+
     config, preset = resolve(request.preset, list(request.sets))
     planned = _plan_ablation(config, list(request.remove))
     checks.check_config(config)
@@ -302,6 +322,8 @@ def run_ablation(
     """Train queued runs one after another in this process (a stop stops the queue).
     ``run_one(run_id)`` trains one and returns its final record (a progress bar's; default:
     the trainer, quiet)."""
+    from engine.ablation.queue import run_queue
+
     one = None if run_one is None else (lambda run_id: run_one(run_id).to_json())
     return [RunRecord.from_json(d) for d in run_queue(store, run_ids, one, on_error)]
 
@@ -314,6 +336,8 @@ def stack(
 ) -> StackResult:
     """Stack finished runs in this process (everything that can be refused is refused
     before the stacked run exists)."""
+    from engine.stacking.fit import stack_runs
+
     return stack_runs(
         store, list(request.members), name=request.name, sets=list(request.sets), on_event=on_event
     )
