@@ -1,9 +1,10 @@
 """The ``resnet-tui`` command line (Typer + Rich): the root of the command tree.
 
 Each command lives in a module of ``resnet_tui.commands`` with a ``register(app)``; what they
-share is ``resnet_tui.commands._shared``. Heavy modules (torch, the trainer, Textual) are
-imported inside the commands that need them, so ``resnet-tui --help`` and ``resnet-tui runs
-list`` start fast.
+share is ``resnet_tui.commands._shared``. The commands enter the engine through its API only:
+``engine.api`` (torch-free) and ``engine.api.compute`` (training, the checks that build the
+model or read the data), imported inside the commands that need them, as is Textual, so
+``resnet-tui --help`` and ``resnet-tui runs list`` start fast.
 """
 
 from __future__ import annotations

@@ -1,25 +1,29 @@
-"""The Rich progress bar of ``resnet-tui train``: renders the engine's events."""
+"""The Rich progress bar of ``resnet-tui train`` (and of ``ablate``'s runs): trains a run in
+this process through ``engine.api.compute.train`` and renders the trainer's events."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
 )
 
 if TYPE_CHECKING:
-    from engine.store import RunStore
+    from engine import api
+    from engine.api import compute
 
 
-def train_with_progress(store: RunStore, run_id: str, console: Console) -> dict[str, Any]:
-    from engine.runner import execute
-    from engine.trainer import EpochDone, FitDone, FitStarted, StepDone
+def train_with_progress(store: api.RunStore, run_id: str, console: Console) -> api.RunRecord:
+    """Train ``run_id`` here with a bar per run and per epoch and a line per epoch; prints the
+    outcome and returns the run's final record."""
+    from engine.api import compute
 
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -30,49 +34,58 @@ def train_with_progress(store: RunStore, run_id: str, console: Console) -> dict[
         console=console,
         transient=True,
     )
-    state: dict[str, Any] = {"run": None, "epoch": None, "epochs": 0}
+    epochs = 0
+    run_task: TaskID | None = None
+    epoch_task: TaskID | None = None
 
-    def on_event(event: Any) -> None:
-        if isinstance(event, FitStarted):
+    def on_event(event: compute.Event) -> None:
+        nonlocal epochs, run_task, epoch_task
+        if isinstance(event, compute.FitStarted):
             console.print(
                 f"run [bold]{run_id}[/]: {event.params:,} params on {event.device}, "
                 f"{event.train_size} train / {event.val_size} val images"
             )
-            state["epochs"] = event.epochs
-            state["run"] = progress.add_task(
+            epochs = event.epochs
+            run_task = progress.add_task(
                 "run", total=event.epochs, completed=event.start_epoch, stats="ETA"
             )
-            state["epoch"] = progress.add_task(
+            epoch_task = progress.add_task(
                 f"epoch {event.start_epoch + 1}", total=event.steps_per_epoch, stats=""
             )
-        elif isinstance(event, StepDone):
+        elif isinstance(event, compute.StepDone) and epoch_task is not None:
             progress.update(
-                state["epoch"],
-                description=f"epoch {event.epoch}/{state['epochs']}",
+                epoch_task,
+                description=f"epoch {event.epoch}/{epochs}",
                 completed=event.step,
                 stats=f"loss {event.loss:.4f}" if event.loss is not None else "",
             )
-        elif isinstance(event, EpochDone):
+        elif isinstance(event, compute.EpochDone):
             m = event.metrics
             progress.console.print(
-                f"epoch {event.epoch:>3}/{state['epochs']}  loss {m['train_loss']:.4f} "
+                f"epoch {event.epoch:>3}/{epochs}  loss {m['train_loss']:.4f} "
                 f"acc {m['train_acc']:.4f} | val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}"
                 f" | {m['seconds']:.1f}s" + (" *" if event.improved else "")
             )
-            progress.update(state["run"], completed=event.epoch)
-            progress.reset(state["epoch"])
-        elif isinstance(event, FitDone):
+            if run_task is not None and epoch_task is not None:
+                progress.update(run_task, completed=event.epoch)
+                progress.reset(epoch_task)
+        elif isinstance(event, compute.FitDone):
             progress.stop()
 
     with progress:
-        doc = execute(store, run_id, on_event)
-    best, test = doc.get("best") or {}, doc.get("test") or {}
-    line = f"{doc['status']}: {doc.get('message', '')}"
-    if best:
-        line += (
-            f" | best val acc {best.get('val_acc', 0):.4f} (epoch {int(best.get('best_epoch', 0))})"
-        )
-    if test:
-        line += f" | test acc {test['test_acc']:.4f}"
-    console.print(line + f" | run {run_id}")
-    return doc
+        record = compute.train(store, run_id, on_event=on_event)
+    console.print(outcome(record), markup=False)
+    return record
+
+
+def outcome(record: api.RunRecord) -> str:
+    """The line that ends a run trained here: its status, best epoch, test accuracy and id."""
+    line = f"{record.status}: {record.message}"
+    best, test = record.best, record.test
+    if best is not None and best.val_acc is not None:
+        line += f" | best val acc {best.val_acc:.4f}"
+        if best.epoch is not None:
+            line += f" (epoch {best.epoch})"
+    if test is not None and test.acc is not None:
+        line += f" | test acc {test.acc:.4f}"
+    return line + f" | run {record.id}"

@@ -4,7 +4,9 @@ user errors, the Rich console and the table/number/JSON renderers, and the optio
 It exists so that the command modules depend on it and nothing else of the CLI (the root,
 ``resnet_tui.cli``, imports the command modules, never the other way round). Only typer is
 imported at the top: ``resnet-tui --help`` must import neither torch nor Textual, and Rich
-and the store load when a command first needs them.
+and the engine API load when a command first needs them. The commands enter the engine
+through ``engine.api`` (torch-free) and ``engine.api.compute`` (the verbs that need torch,
+imported inside the commands that use them), nothing below.
 """
 
 from __future__ import annotations
@@ -19,14 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 import typer
 from typer.core import TyperGroup
 
-from engine.errors import UserError
-
 if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-    from engine.config import RunConfig
-    from engine.store import RunStore
+    from engine import api
 
 SetOption = Annotated[
     list[str] | None,
@@ -48,30 +47,41 @@ class State:
 state = State()
 
 
-def store() -> RunStore:
+def store() -> api.RunStore:
     """The run store the root options point at."""
-    from engine.store import RunStore
+    from engine import api
 
-    return RunStore(state.runs_dir)
+    return api.open_store(state.runs_dir)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """A user error: one ``error: ...`` line on stderr and exit ``code`` (2 unless told)."""
-    typer.echo(f"error: {message}", err=True)
+    """A user error: an ``error: ...`` line on stderr for each line of ``message`` (a request
+    with several mistakes says each on a line of its own) and exit ``code`` (2 unless told)."""
+    for line in message.splitlines() or [""]:
+        typer.echo(f"error: {line}", err=True)
     raise typer.Exit(code)
 
 
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Print a user error as one line (exit 2) instead of a traceback."""
+    """Print a user error as ``error:`` lines (exit 2) instead of a traceback: one line, or
+    one per problem of a request with several (``api.PlanError``)."""
 
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return fn(*args, **kwargs)
-        except UserError as exc:
-            fail(str(exc))
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except typer.Exit:
+            raise
+        except Exception as exc:
+            from engine import api  # loaded already when the engine raised it
+
+            if isinstance(exc, api.PlanError):
+                fail("\n".join(str(problem) for problem in exc.problems))
+            if isinstance(exc, api.UserError):
+                fail(str(exc))
+            raise
 
     return wrapper
 
@@ -82,18 +92,23 @@ def console() -> Console:
     return Console(highlight=False)
 
 
-def show_warnings(s: object) -> None:
-    """The store's warnings (a rebuilt index, an unreadable run folder) on stderr."""
-    for warning in getattr(s, "warnings", []):
-        typer.echo(f"warning: {warning}", err=True)
+def show_warnings(s: api.RunStore, more: Sequence[str] = ()) -> None:
+    """The store's warnings (a rebuilt index, an unreadable run folder) and ``more`` (damaged
+    metrics lines: ``RunMetrics.warnings``) on stderr, each once."""
+    seen: set[str] = set()
+    for warning in [*s.warnings, *more]:
+        if warning not in seen:
+            seen.add(warning)
+            typer.echo(f"warning: {warning}", err=True)
 
 
-def check_buildable(config: RunConfig) -> None:
-    """Refuse what only the registries, the data or the device can refuse before a run is
-    created, so a bad request leaves no trace (engine.runner.preflight)."""
-    from engine.runner import preflight
-
-    preflight(config)
+def note_name(record: api.RunRecord) -> None:
+    """Say so when the store gave a run another name because the one asked for was taken."""
+    if record.name_taken:
+        typer.echo(
+            f"note: a run named '{record.name_taken}' exists; this run is '{record.name}'",
+            err=True,
+        )
 
 
 # ---------------------------------------------------------------- rendering

@@ -1,8 +1,8 @@
 """Experiments over several runs: stacked ensembles, ablations, the data-loader benchmark.
 
-``register(app)`` adds ``stack``, ``ablate`` (and the hidden ``run-queue`` its detached queue
-runs), and ``bench loader``. The work is done by engine functions (engine.stacking,
-engine.ablation, engine.loader_bench) that the TUI can call as well; this module renders.
+``register(app)`` adds ``stack``, ``ablate`` and ``bench loader``. The work is the engine
+API's (``api.plan_stack`` / ``compute.stack``, ``compute.plan_ablation`` and the queue,
+``compute.bench_loader``), which the console calls as well; this module renders.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import typer
 from resnet_tui.commands._shared import (
     JsonOption,
     SetOption,
-    check_buildable,
     console,
     fail,
     print_json,
@@ -24,7 +23,12 @@ from resnet_tui.commands._shared import (
 )
 
 if TYPE_CHECKING:
-    from engine.store import RunStore
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from engine import api
+    from engine.api import compute
 
 
 def _signed(value: float | None) -> str:
@@ -50,30 +54,36 @@ def stack(
     the result is a run of model "stacked" with the members' and the ensemble's accuracy and
     each member's contribution (stacking.json in its folder).
     """
-    from engine.stacking import check_members, stack_config, stack_runs
+    from engine import api
 
     s = store()
-    stack_config(check_members(s, runs), sets or [])  # refuse before the slow part starts
+    request = api.StackRequest(tuple(runs), name, tuple(sets or ()))
+    api.plan_stack(s, request)  # refuse before the slow part starts (and before torch loads)
     if not as_json:
         typer.echo(f"stacking {len(runs)} runs: computing their logits, then the linear layer")
-    result = stack_runs(s, runs, name=name, sets=sets or [])
+    from engine.api import compute
+
+    result = compute.stack(s, request)
+    record = api.get_run(s, result.run_id)
+    if name and record.name != name:
+        typer.echo(f"note: a run named '{name}' exists; this run is '{record.name}'", err=True)
     if as_json:
         print_json(result.to_dict())
         return
-    print_stacking(result.to_dict(), s.run_dir(result.run_id))
+    print_stacking(result, api.run_folder(s, result.run_id))
     if result.status != "finished":
         raise typer.Exit(1)
 
 
-def print_stacking(report: dict[str, Any], folder: Any = None) -> None:
+def print_stacking(report: compute.StackResult, folder: Path | None = None) -> None:
     """The members beside the ensemble, then seed 000's per-class contribution table."""
     c = console()
-    c.print(f"stacked run [bold]{report['run_id']}[/]: {report['status']}: {report['message']}")
-    names = [m.get("name") or m["id"] for m in report["members"]]
+    c.print(f"stacked run [bold]{report.run_id}[/]: {report.status}: {report.message}")
+    names = [m.get("name") or m["id"] for m in report.members]
     # runs of one preset share its name: tell them apart by the end of their ids
     names = [
         n if names.count(n) == 1 else f"{n}-{m['id'][-4:]}"
-        for n, m in zip(names, report["members"], strict=True)
+        for n, m in zip(names, report.members, strict=True)
     ]
     rows = [
         {
@@ -84,34 +94,26 @@ def print_stacking(report: dict[str, Any], folder: Any = None) -> None:
             "test_acc": m.get("test_acc"),
             "contribution": m.get("contribution"),
         }
-        for i, m in enumerate(report["members"])
+        for i, m in enumerate(report.members)
     ]
-    ensemble = report.get("ensemble") or {}
     rows.append(
         {
             "#": "ens",
             "run": "stacked ensemble",
             "model": "stacked",
-            "val_acc": ensemble.get("val_acc"),
-            "test_acc": ensemble.get("test_acc"),
+            "val_acc": report.ensemble.get("val_acc"),
+            "test_acc": report.ensemble.get("test_acc"),
         }
     )
     columns = ("#", "run", "model", "val_acc", "test_acc", "contribution")
     c.print(table("members and ensemble", columns, rows))
-    members = [f"m{i + 1}" for i in range(len(report["members"]))]
-    per_class = report.get("per_class") or []
-    if per_class:
+    members = [f"m{i + 1}" for i in range(len(report.members))]
+    if report.per_class:
         class_rows = [
-            {"class": name, **{m: per_class[k][j] for k, m in enumerate(members)}}
-            for j, name in enumerate(report["classes"])
+            {"class": name, **{m: report.per_class[k][j] for k, m in enumerate(members)}}
+            for j, name in enumerate(report.classes)
         ]
-        c.print(
-            table(
-                "each member's share of each class",
-                ("class", *members),
-                class_rows,
-            )
-        )
+        c.print(table("each member's share of each class", ("class", *members), class_rows))
     if folder is not None:
         c.print(f"folder: {folder}")
 
@@ -149,7 +151,7 @@ def ablate(
     stays equal. The runs form a group (ablate-...) and train one after another, then the
     table compares their val and test accuracy with the base.
     """
-    from engine.ablation import ablation_table
+    from engine import api
 
     s = store()
     if show_list:
@@ -160,51 +162,47 @@ def ablate(
     if show:
         if preset or remove or sets:
             fail("--show prints an existing group; drop PRESET, --remove and --set")
-        _print_ablation(ablation_table(s, show), as_json)
+        _print_ablation(api.ablation_table(s, show), as_json)
         return
-    from engine import presets as presets_mod
-    from engine.ablation import check_plan, create_ablation, launch_queue_detached, plan_ablation
+    from engine.api import compute
 
-    config, preset_name = presets_mod.resolve(preset, sets)
-    planned = plan_ablation(config, remove or [])
-    check_buildable(config)
-    check_plan(planned)
-    group, ids = create_ablation(s, planned, preset=preset_name, name=name)
+    request = api.AblationRequest(preset, tuple(remove or ()), tuple(sets or ()), name)
     if detach:
-        pid = launch_queue_detached(s, ids)
+        launched = compute.start_ablation(s, request)  # plans, checks, records, starts
         typer.echo(
-            f"ablation {group}: {len(ids)} runs training one after another in the background "
-            f"(pid {pid}): {', '.join(ids)}\nsee the comparison with "
-            f"`resnet-tui ablate --show {group}`"
+            f"ablation {launched.what}: {len(launched.run_ids)} runs training one after "
+            f"another in the background (pid {launched.pid}): {', '.join(launched.run_ids)}"
+            f"\nsee the comparison with `resnet-tui ablate --show {launched.what}`"
         )
         return
-    from engine.ablation import run_queue
+    plan = compute.plan_ablation(request)
+    group, ids = compute.create_ablation(s, plan)
     from resnet_tui.progress import train_with_progress
 
     c = console()
-    labels = {run.ablation: run for run in planned}
-    typer.echo(f"ablation {group}: {', '.join(labels)}")
+    typer.echo(f"ablation {group}: {', '.join(plan.removed)}")
     failures: list[str] = []
 
-    def run_one(run_id: str) -> dict[str, Any]:
-        doc = s.get(run_id)
-        c.print(f"[bold]{doc['ablation']}[/]: run {run_id}")
+    def run_one(run_id: str) -> api.RunRecord:
+        record = api.get_run(s, run_id)
+        removed = record.ablation.removed if record.ablation else "?"
+        c.print(f"[bold]{removed}[/]: run {run_id}")
         return train_with_progress(s, run_id, c)
 
     def on_error(run_id: str, exc: BaseException) -> None:
         failures.append(run_id)
         typer.echo(f"error: run {run_id}: {exc}", err=True)
 
-    docs = run_queue(s, ids, run_one, on_error)
-    _print_ablation(ablation_table(s, group), as_json)
-    if failures or any(d.get("status") in ("stopped", "failed", "crashed") for d in docs):
+    records = compute.run_ablation(s, ids, run_one, on_error)
+    _print_ablation(api.ablation_table(s, group), as_json)
+    if failures or any(r.status in ("stopped", "failed", "crashed") for r in records):
         raise typer.Exit(1)
 
 
-def _print_groups(s: RunStore, as_json: bool) -> None:
-    from engine.ablation import list_groups
+def _print_groups(s: api.RunStore, as_json: bool) -> None:
+    from engine import api
 
-    rows = list_groups(s)
+    rows = api.list_ablations(s)
     if as_json:
         print_json(rows)
         return
@@ -239,21 +237,6 @@ def _print_ablation(rows: list[dict[str, Any]], as_json: bool) -> None:
     c.print(table("", columns, shown))
 
 
-def run_queue_command(
-    runs: Annotated[list[str], typer.Argument(help="Queued runs, trained in this order.")],
-) -> None:
-    """Train queued runs one after another (what `ablate --detach` starts in the background)."""
-    from engine.ablation import run_queue
-
-    s = store()
-    ids = [s.resolve(r) for r in runs]
-
-    def on_error(run_id: str, exc: BaseException) -> None:
-        typer.echo(f"error: run {run_id}: {exc}", err=True)
-
-    run_queue(s, ids, on_error=on_error)
-
-
 # ---------------------------------------------------------------- bench loader
 
 
@@ -282,92 +265,69 @@ def bench_loader(
     the table times torchvision's per-image PIL transforms through a DataLoader, as seed 003
     did, and adds one row for the on-device path.
     """
-    from engine import presets as presets_mod
-    from engine.errors import ConfigError
+    import json
+
+    from engine import api
 
     if as_json and as_jsonl:
-        raise ConfigError("--json and --jsonl: pick one")
-    # the preset first: a bad name or file is refused before torch loads (seconds)
-    config, preset_name = presets_mod.resolve(preset, sets)
+        fail("--json and --jsonl: pick one")
+    request = api.RunRequest(preset, tuple(sets or ()))
+    api.plan_run(request)  # a bad preset or --set is refused before torch loads (seconds)
+    from engine.api import compute
 
-    from engine.data import dataset_info
-    from engine.loader_bench import ON_DEVICE, LoaderTiming, bench_loader, parse_workers, planned
-    from engine.trainer import pick_device
-
-    counts = parse_workers(workers)
-    info = dataset_info(config.data)
-    device = pick_device(config.train.device)
-    if as_jsonl:
-        import json
-
-        def line(data: dict[str, Any]) -> None:
-            typer.echo(json.dumps(data))  # click flushes: a reader sees each row as it comes
-
-        def loaded(train_images: int) -> None:
-            setup = {
-                "preset": preset_name,
-                "dataset": info.name,
-                "in_memory": info.in_memory,
-                "device": str(device),
-                "batch_size": config.data.batch_size,
-                "train_images": train_images,
-                "workers": counts,
-                "rows": [
-                    {"path": path, "workers": None if path == ON_DEVICE else n}
-                    for path, n in planned(info.in_memory, counts)
-                ],
-            }
-            line({"setup": setup})
-
-        def timed(r: LoaderTiming) -> None:
-            line(
-                {
-                    "path": r.path,
-                    "workers": None if r.path == ON_DEVICE else r.workers,
-                    "seconds": round(r.seconds, 6),
-                    "images": r.images,
-                    "images_per_s": round(r.images_per_s, 3),
-                }
-            )
-
-        bench_loader(config, counts, device, on_timing=timed, on_loaded=loaded)
-        return
     c = console()
-    if not as_json:
-        if info.in_memory:
-            c.print(
-                f"{info.name} is held in memory: training slices batches on the device and "
-                "needs no loader workers. Timing torchvision's per-image PIL transforms "
-                "through a DataLoader instead (seed 003's setting), and the on-device path "
-                "once for comparison."
-            )
-        else:
-            c.print(f"{info.name}: timing the DataLoader that decodes the image files.")
-    rows = [
-        {
-            "path": r.path,
-            "workers": "-" if r.path == ON_DEVICE else r.workers,
-            "seconds": f"{r.seconds:.3f}",
-            "images": r.images,
-            "images_per_s": f"{r.images_per_s:,.0f}",
-        }
-        for r in bench_loader(config, counts, device)
-    ]
+    setup: dict[str, Any] = {}
+
+    def on_line(data: dict[str, Any]) -> None:
+        if as_jsonl:
+            typer.echo(json.dumps(data))  # click flushes: a reader sees each row as it comes
+        elif "setup" in data:
+            setup.update(data["setup"])
+            if not as_json:
+                _say_what_is_timed(c, setup)
+
+    rows = compute.bench_loader(request, workers, on_line)
+    if as_jsonl:
+        return
     if as_json:
         print_json(rows)
         return
-    c.print(f"one epoch of {preset_name}'s train split on {device}, batch {config.data.batch_size}")
-    c.print(table("", ("path", "workers", "seconds", "images", "images_per_s"), rows))
+    shown = [
+        {
+            "path": r["path"],
+            "workers": "-" if r["workers"] is None else r["workers"],
+            "seconds": f"{r['seconds']:.3f}",
+            "images": r["images"],
+            "images_per_s": f"{r['images_per_s']:,.0f}",
+        }
+        for r in rows
+    ]
+    c.print(
+        f"one epoch of {setup.get('preset')}'s train split on {setup.get('device')}, "
+        f"batch {setup.get('batch_size')}"
+    )
+    c.print(table("", ("path", "workers", "seconds", "images", "images_per_s"), shown))
+
+
+def _say_what_is_timed(c: Console, setup: dict[str, Any]) -> None:
+    if setup.get("in_memory"):
+        c.print(
+            f"{setup['dataset']} is held in memory: training slices batches on the device and "
+            "needs no loader workers. Timing torchvision's per-image PIL transforms through a "
+            "DataLoader instead (seed 003's setting), and the on-device path once for "
+            "comparison."
+        )
+    else:
+        c.print(f"{setup['dataset']}: timing the DataLoader that decodes the image files.")
 
 
 # ---------------------------------------------------------------- registration
 
 
 def register(app: typer.Typer) -> None:
-    """Add stack, ablate, run-queue (hidden) and bench loader to the CLI."""
+    """Add stack, ablate and bench loader to the CLI."""
     app.command("stack")(user_errors(stack))
     app.command("ablate")(user_errors(ablate))
-    app.command("run-queue", hidden=True)(user_errors(run_queue_command))
     bench = typer.Typer(help="Benchmarks that print tables.", no_args_is_help=True)
     bench.command("loader")(user_errors(bench_loader))
     app.add_typer(bench, name="bench")

@@ -1,7 +1,8 @@
 """``resnet-tui models list/summary``: the model registry and one model's layer table.
 
-``register(app)`` adds the group. ``summary`` builds the model, so it imports torch (late:
-``models list`` and ``--help`` stay fast).
+``register(app)`` adds the group. Both ask ``engine.api.compute`` (the registry and the model
+builder import torch), late: ``--help`` stays fast. ``summary`` builds the model the way a run
+of that request would (one builder for the trainer, the form and this table).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from resnet_tui.commands._shared import (
 
 def models_list(as_json: JsonOption = False) -> None:
     """Every registered architecture."""
-    from engine.models import list_models
+    from engine.api import compute
 
     items = [
-        {"name": m.name, "family": m.family, "description": m.description} for m in list_models()
+        {"name": m.name, "family": m.family, "description": m.description}
+        for m in compute.catalog().models
     ]
     if as_json:
         print_json(items)
@@ -39,22 +41,20 @@ def models_summary(
     dataset: Annotated[str | None, typer.Option(help="Input shape from this dataset.")] = None,
 ) -> None:
     """The layer table of a model, ending with `Trainable params: N`."""
-    from engine.config import RunConfig, parse_override
-    from engine.data import dataset_info
-    from engine.data.augment import output_size
-    from engine.models import create_model, summary
+    from engine import api
+    from engine.api import compute
 
-    overrides: list[str] = [f"model.name={name}", *(sets or [])]
+    overrides = [f"model.name={name}", *(sets or [])]
     if dataset:
         overrides.append(f"data.name={dataset}")
-    config = RunConfig().replace(dict(parse_override(o) for o in overrides))
-    if not dataset and not any(o.startswith("data.") for o in overrides):
-        config = config.replace({"data.name": _default_dataset(name)})
-    info = dataset_info(config.data)
-    size = output_size(config.augment, info.image_size)
-    model = create_model(config.model, info.channels, info.num_classes, size)
-    typer.echo(f"{name} on {info.name} ({info.channels}x{size}x{size}, {info.num_classes} classes)")
-    typer.echo(summary(model, info.channels, size))
+    elif not any(o.startswith("data.") for o in overrides):
+        overrides.append(f"data.name={_default_dataset(name)}")
+    built = compute.model_summary(api.RunRequest(config={}, sets=tuple(overrides)))
+    typer.echo(
+        f"{name} on {built.dataset} ({built.channels}x{built.size}x{built.size}, "
+        f"{built.num_classes} classes)"
+    )
+    typer.echo(built.text)
 
 
 def _default_dataset(model_name: str) -> str:

@@ -1,9 +1,12 @@
 """``resnet-tui presets list/show``: the presets (partial configs) and what they resolve to.
 
-``register(app)`` adds the group; engine.presets does the work, torch-free.
+``register(app)`` adds the group; the engine API does the work (``api.list_presets``,
+``api.load_preset``, ``api.plan_run``), torch-free.
 """
 
 from __future__ import annotations
+
+from typing import Annotated
 
 import typer
 
@@ -19,10 +22,11 @@ from resnet_tui.commands._shared import (
 
 def presets_list(as_json: JsonOption = False) -> None:
     """The presets and their descriptions."""
-    from engine.presets import list_presets
+    from engine import api
 
     items = [
-        {"name": p.name, "description": p.description, "path": str(p.path)} for p in list_presets()
+        {"name": p.name, "description": p.description, "path": str(p.path)}
+        for p in api.list_presets()
     ]
     if as_json:
         print_json(items)
@@ -30,20 +34,31 @@ def presets_list(as_json: JsonOption = False) -> None:
     console().print(table("presets", ("name", "description"), items))
 
 
-def presets_show(name: str, sets: SetOption = None, as_json: JsonOption = False) -> None:
-    """The fully resolved config of a preset (with any --set overrides)."""
-    from engine.config import to_toml
-    from engine.presets import load_preset, resolve
+def presets_show(
+    name: str,
+    sets: SetOption = None,
+    bare: Annotated[
+        bool, typer.Option("--bare", help="Plain TOML, without each key's help and range.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """The fully resolved config of a preset (with any --set overrides), each key followed by
+    its help and what it accepts."""
+    from engine import api
 
-    preset = load_preset(name)
-    config, _ = resolve(name, sets)
+    preset = api.load_preset(name)
+    plan = api.plan_run(api.RunRequest(name, tuple(sets or ())))  # every mistake at once
     if as_json:
         print_json(
-            {"name": preset.name, "description": preset.description, "config": config.to_dict()}
+            {
+                "name": preset.name,
+                "description": preset.description,
+                "config": plan.config.to_dict(),
+            }
         )
         return
     typer.echo(f"# {preset.name}: {preset.description}\n# {preset.path}")
-    typer.echo(to_toml(config.to_dict()))
+    typer.echo(api.to_toml(plan.config.to_dict(), comments=not bare))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,8 @@
-"""``resnet-tui runs list/show/best/compare/rm/stop``: browse and manage the run store.
+"""``resnet-tui runs list/show/best/compare/rename/rm/stop``: browse and manage the run store.
 
-``register(app)`` adds the group. The tables are built from the index documents and the
-metrics files (engine.store, engine.metrics); nothing here imports torch.
+``register(app)`` adds the group. Everything goes through the engine API (``api.list_runs``,
+``api.get_run``, ``api.read_metrics``, ``api.best_stats_row`` ...), which answers with typed
+records; nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from resnet_tui.commands._shared import (
 )
 
 if TYPE_CHECKING:
-    from engine.store import RunStore
+    from engine import api
 
 RUN_COLUMNS = (
     "id",
@@ -41,19 +42,19 @@ NARROW_RUN_COLUMNS = ("id", "status", "epoch", "best_val_acc", "test_acc")
 LIST_LIMIT = 50  # rows `runs list` prints by default (newest first); --all prints every run
 
 
-def _row(doc: dict[str, Any]) -> dict[str, Any]:
-    best, test = doc.get("best") or {}, doc.get("test") or {}
+def _row(record: api.RunRecord) -> dict[str, Any]:
+    best, test = record.best, record.test
     return {
-        "id": doc["id"],
-        "name": doc.get("name", ""),
-        "model": doc.get("model", ""),
-        "dataset": doc.get("dataset", ""),
-        "status": doc.get("status", ""),
-        "epoch": f"{doc.get('epoch', 0)}/{doc.get('epochs', '?')}",
-        "best_val_acc": best.get("val_acc"),
-        "test_acc": test.get("test_acc"),
-        "params": doc.get("params"),
-        "started": (doc.get("started") or "")[:19],
+        "id": record.id,
+        "name": record.name,
+        "model": record.model,
+        "dataset": record.dataset,
+        "status": record.status,
+        "epoch": f"{record.epoch}/{record.epochs if record.epochs is not None else '?'}",
+        "best_val_acc": best.val_acc if best else None,
+        "test_acc": test.acc if test else None,
+        "params": record.params,
+        "started": (record.started or "")[:19],
     }
 
 
@@ -70,76 +71,82 @@ def runs_list(
     as_json: JsonOption = False,
 ) -> None:
     """The runs, newest first (the newest 50 unless --all or --limit)."""
-    from engine.store import STATUSES
+    from engine import api
 
     for value in status or []:
-        if value not in STATUSES:
-            fail(f"--status {value}: not a run status; one of {', '.join(STATUSES)}")
+        if value not in api.STATUSES:
+            fail(f"--status {value}: not a run status; one of {', '.join(api.STATUSES)}")
     if limit is not None and limit < 1:
         fail(f"--limit: must be at least 1, got {limit}")
     s = store()
-    docs = s.list_runs()
+    records = api.list_runs(s)
     show_warnings(s)
     if status:
-        docs = [d for d in docs if d.get("status") in status]
-    total = len(docs)
+        records = [r for r in records if r.status in status]
+    total = len(records)
     if limit is None and not show_all and not as_json:
         limit = LIST_LIMIT
     if limit is not None and not show_all:
-        docs = docs[:limit]
+        records = records[:limit]
     if as_json:
-        print_json([_row(d) for d in docs])
+        print_json([_row(r) for r in records])
         return
-    if not docs:
+    if not records:
         which = f"{' or '.join(status)} runs" if status else "runs"
         typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")
         return
     c = console()
     columns = RUN_COLUMNS if c.width >= 140 else NARROW_RUN_COLUMNS
-    c.print(table(f"runs in {s.root}", columns, [_row(d) for d in docs]))
-    if len(docs) < total:
-        typer.echo(f"the newest {len(docs)} of {total:,} runs; --all or --limit N for more")
+    c.print(table(f"runs in {s.root}", columns, [_row(r) for r in records]))
+    if len(records) < total:
+        typer.echo(f"the newest {len(records)} of {total:,} runs; --all or --limit N for more")
 
 
 def runs_show(run: str, as_json: JsonOption = False) -> None:
     """One run: its status, best and test stats, per-epoch metrics and config."""
+    from engine import api
+
     s = store()
-    run_id = s.resolve(run)
-    doc = s.get(run_id)
-    metrics = [m for m in s.read_metrics(run_id)[0] if m.get("kind") == "epoch"]
-    show_warnings(s)
+    record = api.get_run(s, run)
+    metrics = api.read_metrics(s, record.id)
+    show_warnings(s, metrics.warnings)
     if as_json:
-        print_json({"run": doc, "metrics": metrics})
+        print_json({"run": record.to_json(), "metrics": metrics.epochs})
         return
     c = console()
     c.print(
-        f"[bold]{doc['id']}[/]  {doc.get('name', '')}  status [bold]{doc['status']}[/]"
-        + (f"  ({doc['message']})" if doc.get("message") else "")
+        f"[bold]{record.id}[/]  {record.name}  status [bold]{record.status}[/]"
+        + (f"  ({record.message})" if record.message else "")
     )
     c.print(
-        f"model {doc.get('model')}  dataset {doc.get('dataset')}  params "
-        f"{fmt(doc.get('params'))}  device {doc.get('device') or '-'}  epoch "
-        f"{doc.get('epoch', 0)}/{doc.get('epochs')}"
+        f"model {record.model}  dataset {record.dataset}  params {fmt(record.params)}  "
+        f"device {record.device or '-'}  epoch {record.epoch}/{record.epochs}"
     )
-    best, test = doc.get("best") or {}, doc.get("test") or {}
-    if best:
+    if record.best:
+        best = record.best.to_json()
         c.print("best: " + "  ".join(f"{k} {fmt(v, k)}" for k, v in best.items()))
-    if test:
-        c.print("test: " + "  ".join(f"{k} {fmt(v)}" for k, v in test.items()))
+    if record.test:
+        c.print("test: " + "  ".join(f"{k} {fmt(v)}" for k, v in record.test.to_json().items()))
     cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
-    if metrics:
-        c.print(table("epochs", cols, metrics[-15:]))
-    c.print(f"folder: {s.run_dir(run_id)}")
+    if metrics.epochs:
+        rows: list[dict[str, Any]] = [dict(m) for m in metrics.epochs[-15:]]
+        c.print(table("epochs", cols, rows))
+    c.print(f"folder: {api.run_folder(s, record.id)}")
 
 
-def best_stats(docs: list[dict[str, Any]], s: RunStore) -> list[dict[str, Any]]:
-    """Seed 000's "Best Stats Per Model": per run, the best of each curve and the best epoch."""
-    from engine.metrics import best_stats_row
+def best_stats(records: list[api.RunRecord], s: api.RunStore) -> list[dict[str, Any]]:
+    """Seed 000's "Best Stats Per Model": per run, every column from its best epoch (the kept
+    checkpoint's), and apart from it the highest val accuracy of any epoch (max_val_acc).
+    Prints the warnings of the store and of the metrics files read."""
+    from engine import api
 
-    rows = []
-    for doc in docs:
-        epochs = [m for m in s.read_metrics(doc["id"])[0] if m.get("kind") == "epoch"]
-        rows.append(best_stats_row(doc, epochs))
+    rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    for record in records:
+        metrics = api.read_metrics(s, record.id)
+        warnings += metrics.warnings
+        rows.append(api.best_stats_row(record, metrics.epochs))
+    show_warnings(s, warnings)
     return rows
 
 
@@ -152,6 +159,11 @@ BEST_COLUMNS = (
     "val_acc",
     "best_epoch",
     "test_acc",
+    "max_val_acc",
+)
+BEST_NOTE = (
+    "every column is from the best epoch (the kept checkpoint's, train.monitor); "
+    "max val_acc: the highest of any epoch"
 )
 
 
@@ -159,11 +171,13 @@ def runs_best(
     runs: Annotated[list[str] | None, typer.Argument(help="Runs to include [all].")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Seed 000's "Best Stats Per Model" table: best train/val loss and accuracy per run."""
+    """Seed 000's "Best Stats Per Model" table: each run's best epoch (the kept checkpoint's),
+    every column from that epoch, and the highest val accuracy of any epoch apart."""
+    from engine import api
+
     s = store()
-    docs = [s.get(s.resolve(r)) for r in runs] if runs else s.list_runs()
-    rows = best_stats([d for d in docs if d.get("epoch")], s)
-    show_warnings(s)
+    records = [api.get_run(s, r) for r in runs] if runs else api.list_runs(s)
+    rows = best_stats([r for r in records if r.epoch], s)
     if as_json:
         print_json(rows)
         return
@@ -171,68 +185,91 @@ def runs_best(
         typer.echo("no run has finished an epoch yet")
         return
     c = console()
-    columns = BEST_COLUMNS if c.width >= 100 else tuple(k for k in BEST_COLUMNS if k != "model")
+    columns: tuple[str, ...] = BEST_COLUMNS
+    if c.width < 110:
+        columns = tuple(k for k in columns if k != "max_val_acc")
+    if c.width < 100:
+        columns = tuple(k for k in columns if k != "model")
     c.print(table("Best Stats Per Model", columns, rows))
+    if "max_val_acc" in columns:
+        typer.echo(BEST_NOTE)
 
 
 def runs_compare(runs: list[str], as_json: JsonOption = False) -> None:
     """Two or more runs side by side: differing config keys and their best/test stats."""
-    from engine.config import from_dict
-    from engine.metrics import config_differences
+    from engine import api
 
     if len(runs) < 2:
         fail("compare needs at least two runs")
     s = store()
-    docs = [s.get(s.resolve(r)) for r in runs]
-    configs = [from_dict(d["config"]) for d in docs]
-    differing = config_differences(configs)
-    stats = best_stats(docs, s)
-    show_warnings(s)
+    records = [api.get_run(s, r) for r in runs]
+    configs = [api.check_dict(r.config).unwrap() for r in records]
+    differing = api.config_differences(configs)
+    stats = best_stats(records, s)
     if as_json:
         print_json(
-            {"runs": [d["id"] for d in docs], "config_differences": differing, "stats": stats}
+            {"runs": [r.id for r in records], "config_differences": differing, "stats": stats}
         )
         return
     from rich.table import Table
 
     side_by_side = Table(title="compare", title_justify="left")
     side_by_side.add_column("")
-    for d in docs:
-        side_by_side.add_column(d.get("name") or d["id"], justify="right")
+    for r in records:
+        side_by_side.add_column(r.name or r.id, justify="right")
     for key, values in differing.items():
         side_by_side.add_row(key, *(fmt(v) for v in values), style="yellow")
     for col in BEST_COLUMNS[2:]:
-        side_by_side.add_row(col, *(fmt(row.get(col)) for row in stats))
+        label = "max_val_acc (any epoch)" if col == "max_val_acc" else col
+        side_by_side.add_row(label, *(fmt(row.get(col), col) for row in stats))
     console().print(side_by_side)
     if not differing:
         typer.echo("the configs are identical")
+
+
+def runs_rename(
+    run: Annotated[str, typer.Argument(help="The run (id, prefix or name).")],
+    name: Annotated[str, typer.Argument(help="Its new name (unique in the store).")],
+) -> None:
+    """Give a run another name; refused when another run has it (names are unique)."""
+    from engine import api
+
+    s = store()
+    before = api.get_run(s, run)
+    record = api.rename_run(s, before.id, name)
+    typer.echo(f"renamed run {record.id}: '{before.name}' -> '{record.name}'")
 
 
 def runs_rm(
     runs: list[str], yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
 ) -> None:
     """Delete runs (their folders and index entries). A running run must be stopped first."""
+    from engine import api
+
     s = store()
-    ids = [s.resolve(r) for r in runs]
-    for run_id in ids:
-        doc = s.get(run_id)
-        if doc["status"] in ("running", "queued") and s.is_alive(doc):
-            fail(f"run {run_id} is running; stop it first (`resnet-tui runs stop {run_id}`)")
+    records = [api.get_run(s, r) for r in runs]
+    for record in records:  # refuse before asking, and before deleting any
+        if record.active and api.is_alive(record):
+            fail(
+                f"run {record.id} is {record.status}; stop it first "
+                f"(`resnet-tui runs stop {record.id}`)"
+            )
+    ids = list(dict.fromkeys(r.id for r in records))
     if not yes and not typer.confirm(f"delete {len(ids)} run(s): {', '.join(ids)}?"):
         fail("nothing deleted", 1)
     for run_id in ids:
-        s.delete(run_id)
+        api.delete_run(s, run_id)
         typer.echo(f"deleted {run_id}")
 
 
 def runs_stop(run: str) -> None:
     """Stop a running run gracefully: it finishes the step, checkpoints and is marked stopped."""
-    from engine.runner import request_stop
+    from engine import api
 
-    s = store()
-    run_id = s.resolve(run)
-    request_stop(s, run_id)
-    typer.echo(f"asked run {run_id} to stop; resume it with `resnet-tui train --resume {run_id}`")
+    record = api.stop_run(store(), run)
+    typer.echo(
+        f"asked run {record.id} to stop; resume it with `resnet-tui train --resume {record.id}`"
+    )
 
 
 def register(app: typer.Typer) -> None:
@@ -242,6 +279,7 @@ def register(app: typer.Typer) -> None:
     group.command("show")(user_errors(runs_show))
     group.command("best")(user_errors(runs_best))
     group.command("compare")(user_errors(runs_compare))
+    group.command("rename")(user_errors(runs_rename))
     group.command("rm")(user_errors(runs_rm))
     group.command("stop")(user_errors(runs_stop))
     app.add_typer(group, name="runs")

@@ -1,13 +1,16 @@
-"""Sweeps (seed 004's grid search, seed 003's Figure 5): ``sweep`` and ``sweeps list/show/stop``.
+"""Sweeps (seed 004's grid search, seed 003's Figure 5): ``sweep`` and
+``sweeps list/show/stop/rm``.
 
-``register(app)`` adds them. The work is done by ``engine.sweep`` (which the TUI can call as
-well); this module parses options and renders. Only typer is imported at the top, so
-``resnet-tui --help`` never imports torch or optuna.
+``register(app)`` adds them. The work is the engine API's: ``compute.check_sweep``,
+``create_sweep``/``join_sweep``, ``run_sweep`` or ``start_sweep`` (torch and Optuna, imported
+by ``sweep`` only), and the torch-free ``api.list_sweeps``, ``sweep_summary``, ``stop_sweep``,
+``delete_sweep``, ``resume_sweep``; this module parses options and renders. Only typer is
+imported at the top, so ``resnet-tui --help`` never imports torch or optuna.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,6 +25,10 @@ from resnet_tui.commands._shared import (
     table,
     user_errors,
 )
+
+if TYPE_CHECKING:
+    from engine import api
+    from engine.api import compute
 
 
 def _params(params: dict[str, Any]) -> str:
@@ -96,7 +103,7 @@ def sweep(
     again (or `sweep --resume NAME`) continues: finished trials are kept, stopped or crashed
     ones resume, trials still training are waited for. Results: `resnet-tui sweeps show NAME`.
     """
-    from engine import sweep as sweeps
+    from engine import api
 
     s = store()
     if parallel is not None and parallel < 1:
@@ -109,56 +116,62 @@ def sweep(
             fail(f"--resume/--join continue a sweep as it was defined; drop {given[0]}")
         if resume and join:
             fail("give --resume NAME (this run store) or --join NAME --storage URL, not both")
-    if resume:
-        sweep_name = sweeps.resolve_sweep(s, resume)
-    elif join:
-        if not storage:
+        if join and not storage:
             fail(f"--join {join}: give the study's --storage URL (docs/SCALE.md)")
-        sweep_name = sweeps.join_sweep(s, join, storage)["name"]
-    else:
-        from engine.runner import preflight
+    if resume:
+        sweep_name = api.resolve_sweep(s, resume)
+        if detach:
+            _say_detached(api.resume_sweep(s, sweep_name, parallel))
+            return
+    from engine.api import compute
 
-        spec = sweeps.plan_sweep(
+    if join:
+        sweep_name = compute.join_sweep(s, join, storage).name
+        if detach:
+            _say_detached(api.resume_sweep(s, sweep_name, parallel))
+            return
+    elif not resume:
+        request = api.SweepRequest(
             preset,
-            sets,
-            grid=grid,
-            ranges=ranges,
-            choices=choices,
+            tuple(sets or ()),
+            grid=tuple(grid or ()),
+            ranges=tuple(ranges or ()),
+            choices=tuple(choices or ()),
             search=search,
             name=name,
             prune=prune,
             prune_startup=prune_startup,
             seed=seed,
+            parallel=parallel,
+            storage=storage,
         )
-        if sweeps.existing_sweep(s, spec, storage) is None:  # the same command again: continue
-            from engine.config import from_dict
-
-            sweeps.check_names(spec)
-            preflight(from_dict(spec.base))  # the preset itself must train (data, model, device)
-        sweep_name = sweeps.create_sweep(s, spec, storage)["name"]
-    if detach:
-        pid = sweeps.launch_sweep_detached(s, sweep_name, parallel)
-        typer.echo(
-            f"sweep {sweep_name} running in the background (pid {pid}); follow it with "
-            f"`resnet-tui sweeps show {sweep_name}`; log: "
-            f"{sweeps.sweeps_dir(s) / (sweep_name + '.log')}"
-        )
-        return
-    doc = sweeps.get_sweep(s, sweep_name)
+        if detach:
+            _say_detached(compute.start_sweep(s, request)[1])  # checks, records, starts
+            return
+        spec = compute.check_sweep(s, request)  # the same request again: continue it
+        sweep_name = compute.create_sweep(s, spec, storage).name
+    record = api.get_sweep(s, sweep_name)
     if not quiet:
-        spec_line = "; ".join(p.describe() for p in sweeps.SweepSpec.from_dict(doc["spec"]).params)
-        typer.echo(
-            f"sweep {sweep_name} ({doc['mode']}, {doc['spec']['trials']} trials): {spec_line}"
+        spec_line = "; ".join(
+            p.describe() for p in api.SweepSpec.from_dict(dict(record.spec)).params
         )
-    doc = sweeps.run_sweep(s, sweep_name, parallel=parallel, on_event=None if quiet else _echo)
-    print_summary(sweeps.sweep_summary(s, sweep_name))
-    typer.echo(f"sweep {sweep_name}: {doc['status']} ({doc.get('message', '')})")
+        typer.echo(f"sweep {sweep_name} ({record.mode}, {record.planned} trials): {spec_line}")
+    record = compute.run_sweep(s, sweep_name, parallel=parallel, on_event=None if quiet else _echo)
+    print_summary(api.sweep_summary(s, sweep_name))
+    typer.echo(f"sweep {sweep_name}: {record.status} ({record.message})")
 
 
-def _echo(event: Any) -> None:
-    from engine.sweep import SweepEnded, TrialEnded, TrialEpoch, TrialPruned, TrialStarted
+def _say_detached(launched: api.Launched) -> None:
+    typer.echo(
+        f"sweep {launched.what} running in the background (pid {launched.pid}); follow it with "
+        f"`resnet-tui sweeps show {launched.what}`; log: {launched.log}"
+    )
 
-    if isinstance(event, TrialStarted):
+
+def _echo(event: compute.SweepEvent) -> None:
+    from engine.api import compute
+
+    if isinstance(event, compute.TrialStarted):
         how = (
             "still running, followed"
             if event.adopted
@@ -167,27 +180,25 @@ def _echo(event: Any) -> None:
             else "started"
         )
         typer.echo(f"trial {event.trial} {how}: {_params(event.params)} (run {event.run_id})")
-    elif isinstance(event, TrialEpoch):
+    elif isinstance(event, compute.TrialEpoch):
         typer.echo(f"trial {event.trial} epoch {event.epoch}: val_acc {event.val_acc:.4f}")
-    elif isinstance(event, TrialPruned):
+    elif isinstance(event, compute.TrialPruned):
         typer.echo(f"trial {event.trial} {event.message}")
-    elif isinstance(event, TrialEnded):
+    elif isinstance(event, compute.TrialEnded):
         value = f" val_acc {event.value:.4f}" if event.value is not None else ""
         note = f" ({event.message})" if event.status not in ("finished",) and event.message else ""
         typer.echo(f"trial {event.trial} {event.status}{value}{note}")
-    elif isinstance(event, SweepEnded):
-        pass
 
 
-# ---------------------------------------------------------------- sweeps list/show/stop
+# ---------------------------------------------------------------- sweeps list/show/stop/rm
 
 
 def sweeps_list(as_json: JsonOption = False) -> None:
     """Every sweep of the run store, newest first."""
-    from engine.sweep import list_sweeps
+    from engine import api
 
     s = store()
-    rows = list_sweeps(s)
+    rows = api.list_sweeps(s)
     show_warnings(s)
     if as_json:
         print_json(rows)
@@ -210,13 +221,15 @@ def sweeps_show(
 ) -> None:
     """A sweep's trials, its best trial, and accuracy against each swept key (seed 003's
     "optimizer vs accuracy", "learning rate vs accuracy")."""
-    from engine.sweep import resolve_sweep, study_trials, sweep_summary
+    from engine import api
 
     s = store()
-    name = resolve_sweep(s, sweep_name)
-    summary = sweep_summary(s, name)
+    name = api.resolve_sweep(s, sweep_name)
+    summary = api.sweep_summary(s, name)
     if study:
-        summary["study"] = study_trials(s, name)
+        from engine.api import compute
+
+        summary["study"] = compute.study_trials(s, name)
     show_warnings(s)
     if as_json:
         print_json(summary)
@@ -233,11 +246,11 @@ def sweeps_show(
 
 def sweeps_stop(sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")]) -> None:
     """Stop a running sweep: its trials stop at a checkpoint; `sweep --resume` continues."""
-    from engine.sweep import request_sweep_stop, resolve_sweep
+    from engine import api
 
     s = store()
-    name = resolve_sweep(s, sweep_name)
-    request_sweep_stop(s, name)
+    name = api.resolve_sweep(s, sweep_name)
+    api.stop_sweep(s, name)
     typer.echo(f"asked sweep {name} to stop; continue it with `resnet-tui sweep --resume {name}`")
 
 
@@ -249,26 +262,30 @@ def sweeps_rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete a sweep (its document, log and study); its trials stay as runs unless --runs."""
-    from engine.sweep import delete_sweep, resolve_sweep
+    from engine import api
 
     s = store()
-    name = resolve_sweep(s, sweep_name)
-    trials = sum(1 for d in s.list_runs() if d.get("sweep") == name)
+    name = api.resolve_sweep(s, sweep_name)
+    trials = sum(1 for r in api.list_runs(s) if r.sweep and r.sweep.name == name)
     what = f"sweep {name}" + (f" and its {trials} trial runs" if runs else "")
     if not yes and not typer.confirm(f"delete {what}?", default=False):
         fail("nothing deleted", 1)
-    deleted = delete_sweep(s, name, with_runs=runs)
+    deleted = api.delete_sweep(s, name, with_runs=runs)
     kept = "" if runs else f"; its {trials} trial runs stay (`runs list`)"
     typer.echo(f"deleted sweep {name}" + (f" and {len(deleted)} runs" if runs else kept))
 
 
 def print_summary(summary: dict[str, Any]) -> None:
+    """A sweep's header line, its trials, its best trial and accuracy per swept value
+    (``api.sweep_summary``)."""
+    from engine import api
+
     c = console()
-    doc = summary["sweep"]
+    sweep = api.SweepRecord.from_json(summary["sweep"])
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["counts"].items()))
     c.print(
-        f"[bold]{doc['name']}[/]  {doc.get('mode')} of {doc.get('preset')}  status "
-        f"[bold]{doc['status']}[/]  trials: {counts or 'none yet'} (of {summary['planned']})"
+        f"[bold]{sweep.name}[/]  {sweep.mode} of {sweep.preset}  status "
+        f"[bold]{sweep.status}[/]  trials: {counts or 'none yet'} (of {summary['planned']})"
     )
     keys = summary["keys"]
     rows = [
@@ -299,7 +316,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``sweep`` and ``sweeps list/show/stop`` to the CLI."""
+    """Add ``sweep`` and ``sweeps list/show/stop/rm`` to the CLI."""
     app.command("sweep")(user_errors(sweep))
     group = typer.Typer(
         help="Sweeps: their trials and accuracy per swept key.", no_args_is_help=True
