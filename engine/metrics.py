@@ -8,13 +8,16 @@ highest val accuracy of any epoch, it is a column of its own, ``max_val_acc``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from engine.config import RunConfig
 from engine.records import RunRecord, max_over_epochs, stats_at
 
 
-def best_stats_row(run: RunRecord | dict[str, Any], epochs: list[dict[str, Any]]) -> dict[str, Any]:
+def best_stats_row(
+    run: RunRecord | Mapping[str, Any], epochs: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
     """Seed 000's "Best Stats Per Model" row of a run: the train/val loss and accuracy of its
     best epoch (all from that one epoch), the best epoch, the test accuracy, the epochs done
     and, labelled apart, the highest val accuracy of any epoch."""

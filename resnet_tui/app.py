@@ -23,8 +23,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.worker import get_current_worker
 
-from engine.store import ACTIVE, RunStore
-from resnet_tui.follow import PollResult, Probe, ProbeError, StoreFollower
+from engine import api
+from engine.api.remote import EngineHelper, HelperError
+from resnet_tui.follow import PollResult, StoreFollower
 from resnet_tui.state import Console, ConsoleState, LaunchRequest
 from resnet_tui.widgets.modebar import VIEWS
 
@@ -80,16 +81,16 @@ class ResnetApp(App[None]):
         clock: Callable[[], datetime] | None = None,
         poll_interval: float = 1.0,
         start_mode: str | None = None,
-        probe: Probe | None = None,
+        helper: EngineHelper | None = None,
     ) -> None:
-        """``clock``, ``start_mode`` and a shared ``probe`` (left running at exit) are for
+        """``clock``, ``start_mode`` and a shared ``helper`` (left running at exit) are for
         tests; the console itself is ``ResnetApp(runs_dir=...)``."""
         super().__init__()
         self.runs_dir = runs_dir
-        self.store = RunStore(runs_dir)
+        self.store = api.open_store(runs_dir)
         self.follower = StoreFollower(self.store)
-        self.probe = probe or Probe()
-        self._own_probe = probe is None
+        self.helper = helper or EngineHelper()
+        self._own_helper = helper is None
         self.clock: Callable[[], datetime] = clock or (lambda: datetime.now().astimezone())
         self.poll_interval = poll_interval
         self.start_mode = start_mode
@@ -106,7 +107,7 @@ class ResnetApp(App[None]):
         if mode is None:
             if not self.state.runs:
                 mode = "welcome"
-            elif any(d.get("status") in ACTIVE for d in self.state.runs):
+            elif any(r.active for r in self.state.runs):
                 mode = "monitor"
             else:
                 mode = "runs"
@@ -120,8 +121,8 @@ class ResnetApp(App[None]):
     def on_unmount(self) -> None:
         self._closing = True
         self.follower.wake.set()
-        if self._own_probe:
-            self.probe.close()
+        if self._own_helper:
+            self.helper.close()
 
     @work(thread=True, exclusive=True, group="follow", name="follow", exit_on_error=False)
     def _follow(self) -> None:
@@ -166,15 +167,15 @@ class ResnetApp(App[None]):
     @work(thread=True, group="registries", exit_on_error=False)
     def _load_registries(self) -> None:
         try:
-            answer = self.probe.request("registries")
-        except ProbeError as exc:
-            answer = {"error": str(exc)}
+            answer: api.Catalog | str = self.helper.catalog()
+        except (HelperError, api.UserError) as exc:
+            answer = str(exc)
         self.call_from_thread(self._registries_loaded, answer)
 
-    def _registries_loaded(self, answer: dict[str, Any]) -> None:
+    def _registries_loaded(self, answer: api.Catalog | str) -> None:
         self._registries_loading = False
-        if "error" in answer:
-            self.state.registry_error = str(answer["error"])
+        if isinstance(answer, str):
+            self.state.registry_error = answer
             self.notify(
                 f"cannot load the model registry: {self.state.registry_error}",
                 severity="error",

@@ -23,9 +23,9 @@ if TYPE_CHECKING:
     from textual.screen import Screen, ScreenResultCallbackType
     from textual.worker import Worker
 
-    from engine.config import RunConfig
-    from engine.store import RunStore
-    from resnet_tui.follow import MetricsState, Probe, StoreFollower
+    from engine import api
+    from engine.api.remote import EngineHelper
+    from resnet_tui.follow import MetricsState, StoreFollower
 
 T = TypeVar("T")
 ScreenResult = TypeVar("ScreenResult")
@@ -35,7 +35,7 @@ ScreenResult = TypeVar("ScreenResult")
 class LaunchRequest:
     """A config for the Launch form to show next (a preset or a past run to edit)."""
 
-    config: RunConfig
+    config: api.RunConfig
     preset: str
     name: str = ""
 
@@ -43,33 +43,33 @@ class LaunchRequest:
 class ConsoleState:
     """The data every view reads, owned by the App and changed on its thread only.
 
-    ``runs`` is every run document, newest first (``runs_by_id`` indexes it); ``selection``
+    ``runs`` is every run (typed records), newest first (``runs_by_id`` indexes it); ``selection``
     is the runs picked for Compare, Best and stacking. ``launch_request``, ``monitor_focus``
     and ``sweep_focus`` are mailboxes: one view leaves something there and switches to the
     view that takes it when it is shown. The signals tell subscribed views what changed.
     """
 
     def __init__(self, owner: DOMNode) -> None:
-        self.runs: list[dict[str, Any]] = []
-        self.runs_by_id: dict[str, dict[str, Any]] = {}
+        self.runs: list[api.RunRecord] = []
+        self.runs_by_id: dict[str, api.RunRecord] = {}
         self.selection: set[str] = set()
-        self.registries: dict[str, Any] | None = None  # from the helper process, once
+        self.registries: api.Catalog | None = None  # from the helper process, once
         self.registry_error = ""
         self.launch_request: LaunchRequest | None = None  # the Launch view takes it
         self.monitor_focus: str | None = None  # the Monitor view selects this run
         self.sweep_focus: str | None = None  # the Sweeps view selects this sweep
-        self.runs_signal: Signal[list[dict[str, Any]]] = Signal(owner, "runs")
+        self.runs_signal: Signal[list[api.RunRecord]] = Signal(owner, "runs")
         self.metrics_signal: Signal[tuple[str, MetricsState]] = Signal(owner, "metrics")
-        self.registries_signal: Signal[dict[str, Any]] = Signal(owner, "registries")
+        self.registries_signal: Signal[api.Catalog] = Signal(owner, "registries")
 
-    def set_runs(self, runs: list[dict[str, Any]]) -> None:
-        """A new list of run documents: a deleted run leaves the selection; views redraw."""
+    def set_runs(self, runs: list[api.RunRecord]) -> None:
+        """A new list of runs: a deleted run leaves the selection; views redraw."""
         self.runs = runs
-        self.runs_by_id = {d["id"]: d for d in runs}
+        self.runs_by_id = {r.id: r for r in runs}
         self.selection &= set(self.runs_by_id)
         self.runs_signal.publish(self.runs)
 
-    def set_registries(self, registries: dict[str, Any]) -> None:
+    def set_registries(self, registries: api.Catalog) -> None:
         self.registries = registries
         self.registries_signal.publish(registries)
 
@@ -78,9 +78,9 @@ class Console(Protocol):
     """What the screens and actions use of the App: its state, its services, and the few
     Textual App methods they call on it (signatures as Textual declares them, narrowed)."""
 
-    store: RunStore
+    store: api.RunStore
     follower: StoreFollower
-    probe: Probe
+    helper: EngineHelper
     state: ConsoleState
     clock: Callable[[], datetime]
 

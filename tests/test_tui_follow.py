@@ -9,8 +9,10 @@ from pathlib import Path
 
 from tui_fixtures import build_store
 
+from engine import api
+from engine.api.remote import EngineHelper
 from engine.store import RunStore
-from resnet_tui.follow import Probe, StoreFollower, read_confusion, read_epochs, read_log_tail
+from resnet_tui.follow import StoreFollower
 
 LIVE = "20250314-170000-digits-live-0007"
 
@@ -24,7 +26,7 @@ def test_first_poll_reads_everything_then_nothing_until_a_change(tmp_path: Path)
     RunStore(tmp_path / "runs").update(LIVE, epoch=6)
     again = follower.poll()
     assert again.runs is not None
-    assert next(d for d in again.runs if d["id"] == LIVE)["epoch"] == 6
+    assert next(d for d in again.runs if d.id == LIVE).epoch == 6
 
 
 def test_watched_metrics_are_tailed_and_reset_on_rewrite(tmp_path: Path) -> None:
@@ -56,14 +58,14 @@ def test_a_dead_trainer_turns_its_run_crashed_without_an_index_change(tmp_path: 
         follower = StoreFollower(store)
         runs = follower.poll().runs
         assert runs is not None
-        assert next(d for d in runs if d["id"] == LIVE)["status"] == "running"
+        assert next(d for d in runs if d.id == LIVE).status == "running"
         assert not follower.poll()
     finally:
         child.kill()
         child.wait()
     runs = follower.poll().runs
     assert runs is not None
-    assert next(d for d in runs if d["id"] == LIVE)["status"] == "crashed"
+    assert next(d for d in runs if d.id == LIVE).status == "crashed"
 
 
 def test_warnings_are_reported_once(tmp_path: Path) -> None:
@@ -78,32 +80,33 @@ def test_warnings_are_reported_once(tmp_path: Path) -> None:
 
 def test_one_shot_reads_never_raise(tmp_path: Path) -> None:
     store = build_store(tmp_path / "runs")
-    data, problem = read_confusion(store, "20250312-180000-digits-quick-0001")
-    assert data is not None and data["classes"][0] == "0" and not problem
-    data, problem = read_confusion(store, LIVE)
+    data, problem = api.read_confusion(store, "20250312-180000-digits-quick-0001")
+    assert data is not None and data.classes[0] == "0" and not problem
+    data, problem = api.read_confusion(store, LIVE)
     assert data is None and "no confusion matrix yet" in problem
     (tmp_path / "runs" / LIVE / "confusion.json").write_text("{torn", encoding="utf-8")
-    assert "unreadable" in read_confusion(store, LIVE)[1]
-    assert len(read_epochs(store, LIVE)) == 5
-    assert "epoch 5/20" in read_log_tail(store, LIVE)
+    assert "unreadable" in api.read_confusion(store, LIVE)[1]
+    assert len(api.read_metrics(store, LIVE).epochs) == 5
+    assert "epoch 5/20" in api.read_log(store, LIVE)
     os.remove(tmp_path / "runs" / LIVE / "train.log")
-    assert read_log_tail(store, LIVE) == "(no train.log yet)"
+    assert api.read_log(store, LIVE) == "(no train.log yet)"
 
 
-def test_probe_answers_registries_counts_and_keyed_errors() -> None:
-    from engine.presets import resolve
-
-    probe = Probe()
+def test_the_helper_answers_the_catalog_counts_and_keyed_errors() -> None:
+    helper = EngineHelper()
     try:
-        registries = probe.request("registries")
-        names = {m["name"] for m in registries["models"]}
+        catalog = helper.catalog()
+        names = {m.name for m in catalog.models}
         assert {"resnet-digits", "resnet24", "baseline-cnn"} <= names
-        assert {d["name"] for d in registries["datasets"]} >= {"digits", "cifar10"}
-        cifar, _ = resolve("cifar10-resnet24-mixup")
-        assert probe.request("check", config=cifar.to_dict())["params"] == 4_935_242
-        bad = cifar.to_dict()
-        bad["model"]["kernel_sizes"] = [3, 3, 3]  # resnet24 has four stages
-        answer = probe.request("check", config=bad)
-        assert answer["key"] and answer["key"].startswith("model.") and "error" in answer
+        assert {d.name for d in catalog.datasets} >= {"digits", "cifar10"}
+        cifar = api.RunRequest("cifar10-resnet24-mixup")
+        assert helper.model_summary(cifar, layers=False).params == 4_935_242
+        bad = api.RunRequest("cifar10-resnet24-mixup", sets=("model.kernel_sizes=3,3,3",))
+        try:
+            helper.model_summary(bad)
+        except api.ConfigError as exc:  # resnet24 has four stages
+            assert exc.key and exc.key.startswith("model.")
+        else:
+            raise AssertionError("a resnet24 with three kernel sizes was built")
     finally:
-        probe.close()
+        helper.close()

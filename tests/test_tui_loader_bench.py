@@ -145,7 +145,9 @@ async def test_rerun_and_escape_kill_the_running_process_group(runs_dir: Path) -
         first = screen.pid
         assert first is not None and _group_alive(first)
         command = Path(f"/proc/{first}/cmdline").read_bytes().split(b"\0")
-        assert b"bench" in command and b"--jsonl" in command and b"digits-quick" in command
+        # the engine's own bench process (JSON lines), never the CLI
+        assert command[2:3] == [b"engine.worker"] and b"bench-loader" in command
+        assert b"digits-quick" in command and b"resnet_tui" not in command
 
         await pilot.press("r")  # a new process; the old one (and its group) is killed
         await wait_for(pilot, lambda: screen.pid not in (None, first), 60, "the new process")

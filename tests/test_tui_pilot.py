@@ -281,7 +281,7 @@ async def test_a_run_that_changes_then_a_sort_reorders_without_losing_a_row(
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
         table = app.screen.query_one("#runs-table", DataTable)
-        epochs = (app.state.runs_by_id[live].get("epoch") or 0) + 1
+        epochs = app.state.runs_by_id[live].epoch + 1
         store.update(live, epoch=epochs, pid=os.getpid())  # alive: it stays "running"
         app.follower.invalidate()
         await settle(
@@ -356,7 +356,7 @@ async def test_compare_two_runs(fixture_runs: Path) -> None:
         assert [str(c.value) for c in metrics.columns][1:] == [LR05, QUICK]
         assert "96.94%" in str(metrics.get_row("test acc"))
         curves = screen._docs_shown
-        assert {d["id"] for d in curves} == {QUICK, LR05}
+        assert {d.id for d in curves} == {QUICK, LR05}
 
 
 @sync
@@ -381,7 +381,9 @@ async def test_best_stats_export(fixture_runs: Path) -> None:
     md_files = list(fixture_runs.glob("best-stats-*.md"))
     assert len(csv_files) == 1 and len(md_files) == 1
     lines = csv_files[0].read_text().splitlines()
-    assert lines[0] == "run,model,train_loss,val_loss,train_acc,val_acc,best_epoch,test_acc"
+    assert lines[0] == (
+        "run,model,train_loss,val_loss,train_acc,val_acc,best_epoch,test_acc,max_val_acc"
+    )
     assert {line.split(",")[0] for line in lines[1:]} == {"digits-quick", "digits-lr05"}
     assert "| digits-quick |" in md_files[0].read_text()
 
@@ -524,7 +526,11 @@ print("torch" in sys.modules, "textual_plotext" in sys.modules)
 def test_a_runs_duration_counts_its_sessions_not_the_time_it_was_stopped() -> None:
     from datetime import UTC, datetime
 
+    from engine.api import RunRecord
     from resnet_tui.widgets.format import run_seconds
+
+    def record(doc: dict[str, object]) -> RunRecord:
+        return RunRecord.from_json({"id": "20260101-120000-r-0001", "name": "r", **doc})
 
     now = datetime(2026, 1, 2, 12, 0, 0, tzinfo=UTC)
     resumed = {
@@ -533,8 +539,8 @@ def test_a_runs_duration_counts_its_sessions_not_the_time_it_was_stopped() -> No
         "session_started": "2026-01-02T11:59:00+00:00",
         "elapsed_before": 30.0,
     }
-    assert run_seconds(resumed, now) == 90.0  # 30 s before + this session's 60 s
+    assert run_seconds(record(resumed), now) == 90.0  # 30 s before + this session's 60 s
     done = {**resumed, "status": "finished", "elapsed_s": 95.5, "finished": iso(now)}
-    assert run_seconds(done, now) == 95.5
+    assert run_seconds(record(done), now) == 95.5
     old = {"status": "finished", "started": "2026-01-02T11:00:00+00:00", "finished": iso(now)}
-    assert run_seconds(old, now) == 3600.0  # recorded before sessions were: wall time
+    assert run_seconds(record(old), now) == 3600.0  # recorded before sessions were: wall time

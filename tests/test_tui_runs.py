@@ -55,7 +55,7 @@ async def test_the_table_holds_the_first_rows_and_m_shows_all(fixture_runs: Path
         await settle(pilot)
         names = sorted(str(d.get("name") or d["id"]).lower() for d in docs)
         shown = [app.state.runs_by_id[i] for i in _table_ids(app)]
-        assert [str(d.get("name") or d["id"]).lower() for d in shown] == names[:LIMIT]
+        assert [(d.name or d.id).lower() for d in shown] == names[:LIMIT]
 
         # Selection works on the rows shown, and says so in the info line.
         await pilot.press("space")
@@ -66,7 +66,7 @@ async def test_the_table_holds_the_first_rows_and_m_shows_all(fixture_runs: Path
         await pilot.press("m")
         await settle(pilot, lambda: len(_table_ids(app)) == total, what="every row")
         shown = [app.state.runs_by_id[i] for i in _table_ids(app)]
-        assert [str(d.get("name") or d["id"]).lower() for d in shown] == names
+        assert [(d.name or d.id).lower() for d in shown] == names
         assert _info(app) == f"{total} runs · 1 selected · sort name ↑"
         assert "Show all" not in screen_text(app)
 

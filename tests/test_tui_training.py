@@ -60,12 +60,12 @@ async def test_launch_from_the_form_then_stop_resume_and_finish(runs_dir: Path) 
             run_id = doc["id"]
 
             def status() -> str:
-                current = app.state.runs_by_id.get(run_id) or {}
-                return str(current.get("status"))
+                current = app.state.runs_by_id.get(run_id)
+                return current.status if current is not None else "?"
 
             await wait_for(
                 pilot,
-                lambda: (app.state.runs_by_id.get(run_id) or {}).get("epoch", 0) >= 1,
+                lambda: (r := app.state.runs_by_id.get(run_id)) is not None and r.epoch >= 1,
                 TRAIN_TIMEOUT,
                 "the first epoch",
             )

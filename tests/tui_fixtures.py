@@ -29,11 +29,11 @@ from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
 from textual.worker import WorkerState
 
+from engine.api.remote import EngineHelper
 from engine.config import RunConfig, to_toml
 from engine.presets import resolve
 from engine.store import RunStore, atomic_write
 from resnet_tui.app import ResnetApp
-from resnet_tui.follow import Probe
 
 FIXED_NOW = datetime(2025, 3, 14, 18, 0, 0, tzinfo=UTC)
 DIGIT_CLASSES = [str(i) for i in range(10)]
@@ -562,22 +562,22 @@ def sync(test: Callable[..., Any]) -> Callable[..., Any]:
     return run
 
 
-_SHARED_PROBE: Probe | None = None
+_SHARED_HELPER: EngineHelper | None = None
 
 
-def shared_probe() -> Probe:
-    """One model helper per test process: starting torch costs seconds, once is enough."""
-    global _SHARED_PROBE
-    if _SHARED_PROBE is None:
-        _SHARED_PROBE = Probe()
-        atexit.register(_SHARED_PROBE.close)
-    return _SHARED_PROBE
+def shared_helper() -> EngineHelper:
+    """One engine helper per test process: starting torch costs seconds, once is enough."""
+    global _SHARED_HELPER
+    if _SHARED_HELPER is None:
+        _SHARED_HELPER = EngineHelper()
+        atexit.register(_SHARED_HELPER.close)
+    return _SHARED_HELPER
 
 
 def make_app(runs_dir: Path | str, **kwargs: Any) -> ResnetApp:
     """The console as the CLI builds it, on a fixed clock and the shared model helper."""
     kwargs.setdefault("clock", fixed_clock)
-    kwargs.setdefault("probe", shared_probe())
+    kwargs.setdefault("helper", shared_helper())
     return ResnetApp(runs_dir=str(runs_dir), **kwargs)
 
 

@@ -34,7 +34,13 @@ from engine.api.experiments import (
     stop_sweep,
     sweep_summary,
 )
-from engine.api.reads import follow_metrics, read_confusion, read_log, read_metrics
+from engine.api.reads import (
+    follow_metrics,
+    read_confusion,
+    read_log,
+    read_metrics,
+    store_version,
+)
 from engine.api.runs import (
     RunPlan,
     check_resume,
@@ -87,6 +93,7 @@ from engine.records import (
     TestStats,
 )
 from engine.stacking.plan import STACKED_MODEL
+from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from engine.sweep.spec import Param, SweepSpec
 
@@ -102,6 +109,7 @@ __all__ = [
     "FieldInfo",
     "GROUP_PREFIX",
     "Launched",
+    "MetricsReader",
     "ModelEntry",
     "ModelSummary",
     "Param",
@@ -115,6 +123,7 @@ __all__ = [
     "RunRequest",
     "STACKED_MODEL",
     "StackPlan",
+    "RunStore",
     "StackRequest",
     "StepLine",
     "StoreError",
@@ -123,6 +132,8 @@ __all__ = [
     "SweepSpec",
     "TestStats",
     "UserError",
+    "ACTIVE",
+    "STATUSES",
     "ablation_rows",
     "ablation_table",
     "base_key",
@@ -171,6 +182,7 @@ __all__ = [
     "save_preset",
     "start_run",
     "start_stack",
+    "store_version",
     "status_counts",
     "stop_run",
     "stop_sweep",

@@ -38,7 +38,8 @@ def _check_run(args: dict[str, Any]) -> Any:
 
 
 def _model_summary(args: dict[str, Any]) -> Any:
-    return compute.model_summary(RunRequest.from_json(args["request"])).to_json()
+    request = RunRequest.from_json(args["request"])
+    return compute.model_summary(request, bool(args.get("layers", True))).to_json()
 
 
 def _check_sweep(args: dict[str, Any]) -> Any:

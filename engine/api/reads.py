@@ -60,3 +60,14 @@ def read_log(store: RunStore, run_id: str, lines: int = 200) -> str:
         return f"(train.log is unreadable: {exc})"
     text = data.decode("utf-8", "replace").splitlines()
     return "\n".join(text[-lines:])
+
+
+def store_version(store: RunStore) -> tuple[int, int, int] | None:
+    """A value that changes whenever any run's record changes (the index file's identity,
+    modification time and size); None while the store has no index. Followers poll it and
+    read the runs again only when it changed."""
+    try:
+        st = os.stat(store.index_path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)

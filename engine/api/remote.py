@@ -71,8 +71,10 @@ class EngineHelper:
         answer = self.call("check_run", request=request.to_json(), store=_path(store))
         return RunCheck.from_json(answer)
 
-    def model_summary(self, request: RunRequest) -> ModelSummary:
-        return ModelSummary.from_json(self.call("model_summary", request=request.to_json()))
+    def model_summary(self, request: RunRequest, layers: bool = True) -> ModelSummary:
+        """The model's size (and, with ``layers``, its layer table); no data is read."""
+        answer = self.call("model_summary", request=request.to_json(), layers=layers)
+        return ModelSummary.from_json(answer)
 
     def check_sweep(self, store: str | Path, request: SweepRequest) -> dict[str, Any]:
         """The sweep's definition (``SweepSpec.to_dict()``), checked as ``start_sweep`` would."""

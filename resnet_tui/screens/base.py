@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, cast
+from typing import Any, ClassVar, cast
 
 from textual.app import ComposeResult
 from textual.screen import Screen
@@ -47,7 +47,7 @@ class ViewScreen(Screen[None]):
         self.rt.state.runs_signal.subscribe(self, self._runs_published)
         self.refresh_view()
 
-    def _runs_published(self, runs: list[dict[str, object]]) -> None:
+    def _runs_published(self, runs: list[Any]) -> None:
         if self.is_current:
             self.refresh_view()
         else:

@@ -1,7 +1,9 @@
 """Seed 000's "Best Stats Per Model" table over the selected runs (or all), with export.
 
-The best value of each curve needs the run's epoch lines, so rows are computed in a worker
-and cached per (run, epoch count): revisiting the view reads only runs that moved on.
+Every number of a row is from the run's best epoch (its kept checkpoint's, by train.monitor),
+as in every other view; the highest val accuracy of any epoch, labelled so, is in the exports
+only. Rows need the run's epoch lines, so they are computed in a worker and cached per (run,
+epoch count): revisiting the view reads only runs that moved on.
 """
 
 from __future__ import annotations
@@ -17,8 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from engine.metrics import best_stats_row, to_csv, to_markdown
-from resnet_tui.follow import read_epochs
+from engine import api
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 
@@ -32,6 +33,9 @@ COLUMNS = (
     "best_epoch",
     "test_acc",
 )
+# The exports also carry the highest val accuracy of any epoch, labelled as such.
+EXPORT_COLUMNS = (*COLUMNS, "max_val_acc")
+NOTE = "every column is the best epoch's (the kept checkpoint's, by train.monitor)"
 
 
 def export_folder(store_root: Path) -> Path:
@@ -76,11 +80,11 @@ class BestScreen(ViewScreen):
     def on_screen_resume(self) -> None:
         self.refresh_view()  # the selection may have changed in the Runs view
 
-    def _docs(self) -> list[dict[str, Any]]:
+    def _docs(self) -> list[api.RunRecord]:
         runs = self.rt.state.runs
-        selected = [d for d in runs if d["id"] in self.rt.state.selection]
+        selected = [d for d in runs if d.id in self.rt.state.selection]
         scope = runs if (self.all_runs or not selected) else selected
-        return [d for d in scope if d.get("epoch")]
+        return [d for d in scope if d.epoch]
 
     def refresh_view(self) -> None:
         docs = self._docs()
@@ -96,13 +100,13 @@ class BestScreen(ViewScreen):
         self._compute(docs)
 
     @work(thread=True, exclusive=True, group="best", exit_on_error=False)
-    def _compute(self, docs: list[dict[str, Any]]) -> None:
+    def _compute(self, docs: list[api.RunRecord]) -> None:
         rows = []
         for doc in docs:
-            key = (doc["id"], doc.get("epoch"), doc.get("status"))
+            key = (doc.id, doc.epoch, doc.status)
             row = self._cache.get(key)
             if row is None:
-                row = best_stats_row(doc, read_epochs(self.rt.store, doc["id"]))
+                row = api.best_stats_row(doc, api.read_metrics(self.rt.store, doc.id).epochs)
                 self._cache[key] = row
             rows.append(row)
         self.app.call_from_thread(self._show, rows)
@@ -123,8 +127,8 @@ class BestScreen(ViewScreen):
                 _num(row.get("test_acc")),
                 key=row["id"],
             )
-        if not rows:
-            self.query_one("#best-message", Static).update("no run has finished an epoch yet")
+        message = self.query_one("#best-message", Static)
+        message.update(Text(NOTE, style="dim") if rows else "no run has finished an epoch yet")
 
     def action_toggle_scope(self) -> None:
         self.all_runs = not self.all_runs
@@ -137,7 +141,8 @@ class BestScreen(ViewScreen):
         folder = export_folder(self.rt.store.root)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         path = folder / f"best-stats-{stamp}.{kind}"
-        text = to_csv(self.rows, COLUMNS) if kind == "csv" else to_markdown(self.rows, COLUMNS)
+        write = api.to_csv if kind == "csv" else api.to_markdown
+        text = write(self.rows, EXPORT_COLUMNS)
         try:
             path.write_text(text, encoding="utf-8")
         except OSError as exc:

@@ -15,9 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
-from engine.config import ConfigError, from_dict
-from engine.metrics import best_stats_row, config_differences
-from resnet_tui.follow import read_epochs
+from engine import api
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
@@ -57,10 +55,10 @@ class CompareScreen(ViewScreen):
         super().__init__()
         self.metric = "val_acc"
         self.diff_only = True
-        self._epochs: dict[str, list[dict[str, Any]]] = {}
-        self._cache: dict[tuple[str, Any, Any], list[dict[str, Any]]] = {}
+        self._epochs: dict[str, list[api.EpochLine]] = {}
+        self._cache: dict[tuple[str, Any, Any], list[api.EpochLine]] = {}
         self._list_ids: list[str] = []
-        self._docs_shown: list[dict[str, Any]] = []
+        self._docs_shown: list[api.RunRecord] = []
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="compare-body"):
@@ -95,13 +93,13 @@ class CompareScreen(ViewScreen):
     def refresh_view(self) -> None:
         picker = self.query_one("#compare-list", DataTable)
         runs = self.rt.state.runs
-        ids = [d["id"] for d in runs]
+        ids = [d.id for d in runs]
         if ids != self._list_ids:
             row = picker.cursor_row
             picker.clear()
             for doc in runs:
                 picker.add_row(
-                    _mark(doc["id"] in self.rt.state.selection), fmt.run_label(doc), key=doc["id"]
+                    _mark(doc.id in self.rt.state.selection), fmt.run_label(doc), key=doc.id
                 )
             self._list_ids = ids
             if 0 <= row < len(ids):
@@ -130,23 +128,23 @@ class CompareScreen(ViewScreen):
 
     # ------------------------------------------------------------ loading
 
-    def _docs(self) -> list[dict[str, Any]]:
-        return [d for d in self.rt.state.runs if d["id"] in self.rt.state.selection]
+    def _docs(self) -> list[api.RunRecord]:
+        return [d for d in self.rt.state.runs if d.id in self.rt.state.selection]
 
     def _load(self) -> None:
         self._read(self._docs())
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
-    def _read(self, docs: list[dict[str, Any]]) -> None:
+    def _read(self, docs: list[api.RunRecord]) -> None:
         epochs = {}
         for doc in docs:
-            key = (doc["id"], doc.get("epoch"), doc.get("status"))
+            key = (doc.id, doc.epoch, doc.status)
             if key not in self._cache:
-                self._cache[key] = read_epochs(self.rt.store, doc["id"])
-            epochs[doc["id"]] = self._cache[key]
+                self._cache[key] = api.read_metrics(self.rt.store, doc.id).epochs
+            epochs[doc.id] = self._cache[key]
         self.app.call_from_thread(self._show, docs, epochs)
 
-    def _show(self, docs: list[dict[str, Any]], epochs: dict[str, list[dict[str, Any]]]) -> None:
+    def _show(self, docs: list[api.RunRecord], epochs: dict[str, list[api.EpochLine]]) -> None:
         self._epochs = epochs
         self._docs_shown = docs
         self._show_plot()
@@ -158,7 +156,7 @@ class CompareScreen(ViewScreen):
         series = [
             Series(
                 fmt.run_label(d),
-                *metric_series(self._epochs.get(d["id"], []), self.metric),
+                *metric_series(self._epochs.get(d.id, []), self.metric),
                 COLORS[i % len(COLORS)],
             )
             for i, d in enumerate(docs)
@@ -166,14 +164,14 @@ class CompareScreen(ViewScreen):
         title = self.metric if len(docs) >= 2 else f"{self.metric}: pick two or more runs"
         self.query_one("#compare-plot", CurvePlot).set_series(series, title=title)
 
-    def _columns(self, table: DataTable[Any], first: str, docs: list[dict[str, Any]]) -> None:
+    def _columns(self, table: DataTable[Any], first: str, docs: list[api.RunRecord]) -> None:
         table.clear(columns=True)
         table.add_column(first, key="key")
         for i, doc in enumerate(docs):
             label = Text(fmt.run_label(doc), style=f"bold {COLORS[i % len(COLORS)]}")
-            table.add_column(label, key=doc["id"])
+            table.add_column(label, key=doc.id)
 
-    def _show_config(self, docs: list[dict[str, Any]]) -> None:
+    def _show_config(self, docs: list[api.RunRecord]) -> None:
         table = self.query_one("#compare-config-table", DataTable)
         note = self.query_one("#compare-config-note", Static)
         self._columns(table, "config key", docs)
@@ -183,11 +181,11 @@ class CompareScreen(ViewScreen):
         configs = []
         for doc in docs:
             try:
-                configs.append(from_dict(doc.get("config") or {}))
-            except ConfigError as exc:
+                configs.append(api.plan_run(api.RunRequest(config=doc.config)).config)
+            except api.UserError as exc:
                 note.update(Text(f"{fmt.run_label(doc)}: config unreadable: {exc}", style="red"))
                 return
-        differing = config_differences(configs)
+        differing = api.config_differences(configs)
         flats = [flat_config(c.to_dict()) for c in configs]
         keys = list(differing) if self.diff_only else list(flats[0])
         note.update(
@@ -207,21 +205,21 @@ class CompareScreen(ViewScreen):
             )
 
     def _show_metrics(
-        self, docs: list[dict[str, Any]], epochs: dict[str, list[dict[str, Any]]]
+        self, docs: list[api.RunRecord], epochs: dict[str, list[api.EpochLine]]
     ) -> None:
         table = self.query_one("#compare-metrics-table", DataTable)
         self._columns(table, "metric", docs)
-        stats = [best_stats_row(d, epochs.get(d["id"], [])) for d in docs]
+        stats = [api.best_stats_row(d, epochs.get(d.id, [])) for d in docs]
         now = self.rt.clock()
         for label, key in ROWS:
             cells = []
             for doc, row in zip(docs, stats, strict=True):
                 if key == "status":
-                    cells.append(fmt.status_text(doc.get("status")))
+                    cells.append(fmt.status_text(doc.status))
                 elif key == "epochs":
                     cells.append(Text(fmt.epochs(doc), justify="right"))
                 elif key == "params":
-                    cells.append(Text(fmt.params(doc.get("params")), justify="right"))
+                    cells.append(Text(fmt.params(doc.params), justify="right"))
                 elif key == "time":
                     cells.append(Text(fmt.duration(fmt.run_seconds(doc, now)), justify="right"))
                 elif key == "best_epoch":

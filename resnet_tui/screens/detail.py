@@ -20,9 +20,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
-from engine.ablation import ablation_rows
-from engine.config import to_toml
-from resnet_tui.follow import MetricsState, ProbeError, read_confusion, read_log_tail
+from engine import api
+from engine.api.remote import HelperError
+from resnet_tui.follow import MetricsState
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
@@ -40,39 +40,38 @@ from resnet_tui.widgets.sparks import metric_series
 TABS = ("curves", "confusion", "stacking", "ablation", "config", "summary", "log")
 
 
-def header_text(doc: dict[str, Any], seconds: float | None) -> Text:
-    best = doc.get("best") or {}
+def header_text(run: api.RunRecord, seconds: float | None) -> Text:
+    best = run.best
     text = Text()
-    text.append(fmt.run_label(doc), style="bold")
+    text.append(fmt.run_label(run), style="bold")
     text.append("  ")
-    text.append_text(fmt.status_text(doc.get("status")))
-    text.append(f"  {doc.get('id')}\n", style="dim")
+    text.append_text(fmt.status_text(run.status))
+    text.append(f"  {run.id}\n", style="dim")
     parts = [
-        f"model {doc.get('model') or '-'}",
-        f"data {doc.get('dataset') or '-'}",
-        f"params {fmt.params(doc.get('params'))}",
-        f"device {doc.get('device') or '-'}",
-        f"epoch {fmt.epochs(doc)}",
-        f"best val {fmt.pct(best.get('val_acc'))}"
-        + (f" @{int(best['best_epoch'])}" if best.get("best_epoch") else ""),
-        f"test {fmt.pct(fmt.test_acc(doc))}",
+        f"model {run.model or '-'}",
+        f"data {run.dataset or '-'}",
+        f"params {fmt.params(run.params)}",
+        f"device {run.device or '-'}",
+        f"epoch {fmt.epochs(run)}",
+        f"best val {fmt.pct(fmt.best_val_acc(run))}"
+        + (f" @{best.epoch}" if best is not None and best.epoch else ""),
+        f"test {fmt.pct(fmt.test_acc(run))}",
         f"time {fmt.duration(seconds)}",
     ]
     text.append(" · ".join(parts))
-    if isinstance(doc.get("sweep"), str):  # a trial: which sweep, which point
-        params = ", ".join(
-            f"{k}={show_value(v)}" for k, v in (doc.get("sweep_params") or {}).items()
-        )
-        text.append(f"\nsweep {doc['sweep']} · trial {doc.get('trial', '?')}: {params}", "cyan")
-    group = ablation_group(doc)
-    if group is not None:
-        label = doc.get("ablation")
+    trial = run.sweep
+    if trial is not None and trial.name:  # a trial: which sweep, which point
+        params = ", ".join(f"{k}={show_value(v)}" for k, v in trial.params.items())
+        number = trial.trial if trial.trial is not None else "?"
+        text.append(f"\nsweep {trial.name} · trial {number}: {params}", "cyan")
+    group = ablation_group(run)
+    if group is not None and run.ablation is not None:
+        label = run.ablation.removed
         what = "the base run" if label == "base" else f"without {label}"
         text.append(f"\nablation {group} · {what} (g resumes the ablation)", "cyan")
-    message = doc.get("message") or ""
-    if message:
-        bad = doc.get("status") in ("crashed", "failed", "diverged")
-        text.append("\n" + message, style="red" if bad else "dim")
+    if run.message:
+        bad = run.status in ("crashed", "failed", "diverged")
+        text.append("\n" + run.message, style="red" if bad else "dim")
     return text
 
 
@@ -102,7 +101,7 @@ class RunDetailScreen(ViewScreen):
         self._confusion_problem = "reading confusion.json…"
         self._summary_state = ""  # "" | "loading" | "done"
         self._status: str | None = None
-        self._epochs: list[dict[str, Any]] = []
+        self._epochs: list[api.EpochLine] = []
         self._from_mode = ""
         self._stacking: dict[str, Any] | None = None
         self._stacking_problem = "reading stacking.json…"
@@ -115,7 +114,7 @@ class RunDetailScreen(ViewScreen):
         return self._from_mode
 
     @property
-    def doc(self) -> dict[str, Any] | None:
+    def doc(self) -> api.RunRecord | None:
         return self.rt.state.runs_by_id.get(self.run_id)
 
     def compose_body(self) -> ComposeResult:
@@ -179,7 +178,7 @@ class RunDetailScreen(ViewScreen):
         seconds = fmt.run_seconds(doc, self.rt.clock())
         self.query_one("#detail-header", Static).update(header_text(doc, seconds))
         self._show_ablation()
-        status = doc.get("status")
+        status = doc.status
         if self._status is not None and status != self._status:
             self._load_files()  # training ended: confusion.json and the log's last lines
         self._status = status
@@ -206,16 +205,15 @@ class RunDetailScreen(ViewScreen):
         self.query_one("#plot-acc", CurvePlot).set_series(acc)
 
     def _show_config(self) -> None:
-        doc = self.doc or {}
-        config = doc.get("config") or {}
+        doc = self.doc
+        config = dict(doc.config) if doc is not None else {}
         widget = self.query_one("#detail-config", Static)
         if not config:
-            widget.update(
-                Text("no readable config for this run: " + (doc.get("message") or ""), style="red")
-            )
+            message = doc.message if doc is not None else ""
+            widget.update(Text("no readable config for this run: " + message, style="red"))
             return
         try:
-            toml = to_toml(config)
+            toml = api.to_toml(config)
         except Exception as exc:
             widget.update(Text(f"the stored config cannot be shown: {exc}", style="red"))
             return
@@ -228,8 +226,9 @@ class RunDetailScreen(ViewScreen):
 
     @work(thread=True, exclusive=True, group="detail-files", exit_on_error=False)
     def _read_files(self) -> None:
-        data, problem = read_confusion(self.rt.store, self.run_id)
-        log = read_log_tail(self.rt.store, self.run_id)
+        confusion, problem = api.read_confusion(self.rt.store, self.run_id)
+        data = confusion.to_json() if confusion is not None else None
+        log = api.read_log(self.rt.store, self.run_id)
         stacking: tuple[dict[str, Any] | None, str] = (None, "")
         if is_stacked(self.doc):
             stacking = read_stacking(self.rt.store, self.run_id)
@@ -255,7 +254,7 @@ class RunDetailScreen(ViewScreen):
 
     @work(thread=True, exclusive=True, group="detail-log", exit_on_error=False)
     def _read_log(self) -> None:
-        log = read_log_tail(self.rt.store, self.run_id)
+        log = api.read_log(self.rt.store, self.run_id)
         self.app.call_from_thread(self.query_one("#detail-log", Static).update, log)
 
     def _show_confusion(self) -> None:
@@ -309,7 +308,7 @@ class RunDetailScreen(ViewScreen):
         group = ablation_group(self.doc)
         if group is None:
             return
-        rows = ablation_rows(self.rt.state.runs, group)
+        rows = api.ablation_rows(self.rt.state.runs, group)
         if rows == self._ablation_rows:
             return
         self._ablation_rows = rows
@@ -335,8 +334,8 @@ class RunDetailScreen(ViewScreen):
             self._load_log()
 
     def _compute_summary(self) -> None:
-        doc = self.doc or {}
-        config = doc.get("config")
+        doc = self.doc
+        config = dict(doc.config) if doc is not None else {}
         widget = self.query_one("#detail-summary", Static)
         if not config:
             widget.update(Text("no readable config: no model to summarise", style="red"))
@@ -349,19 +348,21 @@ class RunDetailScreen(ViewScreen):
 
     @work(thread=True, exclusive=True, group="detail-summary", exit_on_error=False)
     def _summary_worker(self, config: dict[str, Any]) -> None:
+        preset = self.doc.preset if self.doc is not None else ""
         try:
-            answer = self.rt.probe.request("summary", config=config)
-        except ProbeError as exc:
-            answer = {"error": str(exc)}
+            request = api.RunRequest(preset or None, config=config)
+            answer: api.ModelSummary | str = self.rt.helper.model_summary(request)
+        except (HelperError, api.UserError) as exc:
+            answer = str(exc)
         self.app.call_from_thread(self._summary_done, answer)
 
-    def _summary_done(self, answer: dict[str, Any]) -> None:
+    def _summary_done(self, answer: api.ModelSummary | str) -> None:
         self._summary_state = "done"
         widget = self.query_one("#detail-summary", Static)
-        if "error" in answer:
-            widget.update(Text(f"cannot build the model: {answer['error']}", style="red"))
+        if isinstance(answer, str):
+            widget.update(Text(f"cannot build the model: {answer}", style="red"))
             return
-        widget.update(Text(str(answer.get("text", "")), no_wrap=True))
+        widget.update(Text(answer.text, no_wrap=True))
 
     # ------------------------------------------------------------ actions
 

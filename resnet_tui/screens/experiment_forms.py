@@ -1,23 +1,21 @@
-"""Start a sweep or an ablation from the console: two small forms over the CLI commands.
+"""Start a sweep or an ablation from the console: two small forms over the engine API.
 
-Each form builds the arguments of ``resnet-tui sweep ... --detach`` or ``resnet-tui ablate
-... --detach`` and runs that command in a subprocess: it checks the request (the preset, the
-swept values, the data and the model, which need torch, never loaded in the console),
-records the sweep or the ablation group, starts its queue in a process of its own session
-and exits. Its ``error: ...`` line (exit 2) is shown in the form, which stays open to fix it;
-nothing is recorded then. The CLI and the console start experiments the same way, so what
-one accepts the other does.
+Each form builds a typed request (``api.SweepRequest``, ``api.AblationRequest``) and hands it
+to the engine's helper process (``app.helper.start_sweep`` / ``start_ablation``), which runs
+exactly what the CLI's ``sweep --detach`` / ``ablate --detach`` run: it checks the request
+(the preset, the swept values, the data and the model, which need torch, never loaded in the
+console), records the sweep or the ablation group and starts its process. A refusal is the
+engine's own message, shown in the form, which stays open to fix it; nothing is recorded then.
 
-The sweep form also previews the request as it is typed (``engine.sweep.plan_sweep`` is
-torch-free): the number of trials, the sweep's name and each swept key, or what is wrong.
+The sweep form also previews the request as it is typed (``api.plan_sweep`` is torch-free):
+the number of trials, the sweep's name and each swept key, or what is wrong.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Generic, TypeVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -27,17 +25,19 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static, TextArea
 
-from engine.errors import UserError
-from engine.presets import DEFAULT_PRESET, list_presets
-from resnet_tui.cli_client import cli_error, run_cli
+from engine import api
+from engine.api.remote import HelperError
 from resnet_tui.state import Console
+
+UserError = api.UserError
+R = TypeVar("R")
 
 
 def _preset_options(preset: str) -> tuple[list[tuple[str, str]], str]:
-    names = [p.name for p in list_presets()]
+    names = [p.name for p in api.list_presets()]
     if preset and preset not in names:
         names.insert(0, preset)  # a TOML file, or a preset that is no longer listed
-    chosen = preset or (DEFAULT_PRESET if DEFAULT_PRESET in names else names[0])
+    chosen = preset or (api.DEFAULT_PRESET if api.DEFAULT_PRESET in names else names[0])
     return [(name, name) for name in names], chosen
 
 
@@ -49,9 +49,9 @@ def _split_sets(text: str) -> list[str]:
         raise UserError(f"fixed overrides: {exc}") from None
 
 
-class CliFormScreen(ModalScreen[str | None]):
-    """A form whose Start runs one CLI command; subclasses build the arguments and read the
-    command's output into what the form returns (the sweep's name, the ablation group)."""
+class ExperimentFormScreen(ModalScreen[R | None], Generic[R]):
+    """A form whose Start asks the engine's helper to start one experiment; subclasses build
+    the request and say what the form returns (the sweep's name, the ablation's runs)."""
 
     BINDINGS: ClassVar[list[Any]] = [
         Binding("escape", "cancel", "Cancel"),
@@ -93,17 +93,17 @@ class CliFormScreen(ModalScreen[str | None]):
     @property
     def chosen_preset(self) -> str:
         value = self.query_one("#form-preset", Select).value
-        return value if isinstance(value, str) else DEFAULT_PRESET
+        return value if isinstance(value, str) else api.DEFAULT_PRESET
 
     def changed(self) -> None:
         """A field changed: refresh the preview."""
 
-    def arguments(self) -> list[str]:
-        """The CLI arguments of the request (UserError: what is wrong with the form)."""
-        raise NotImplementedError
+    def check(self) -> None:
+        """Refuse (UserError: what is wrong with the form) what can be said before starting."""
 
-    def started(self, output: str) -> str | None:
-        """What the form returns, read from the command's output."""
+    def start(self) -> R:
+        """Start the experiment through ``self.rt.helper`` (a worker thread calls this); its
+        result is what the form returns."""
         raise NotImplementedError
 
     def show(self, text: str | Text, error: bool = False) -> None:
@@ -134,36 +134,42 @@ class CliFormScreen(ModalScreen[str | None]):
         if self.busy:
             return
         try:
-            args = self.arguments()
+            self.check()
         except UserError as exc:
             self.show(str(exc), error=True)
             return
         self.busy = True
         self.query_one("#start", Button).disabled = True
         self.show(Text("starting: checking the data and the model…", style="italic"))
-        self._launch(args)
+        self._launch()
 
     @work(thread=True, exclusive=True, group="form-launch", exit_on_error=False)
-    def _launch(self, args: list[str]) -> None:
-        code, output = run_cli(self.rt.store.root, args)
-        self.app.call_from_thread(self._launched, code, output)
+    def _launch(self) -> None:
+        try:
+            result = self.start()
+        except (UserError, HelperError) as exc:
+            self.app.call_from_thread(self._refused, str(exc))
+            return
+        self.app.call_from_thread(self._launched, result)
 
-    def _launched(self, code: int, output: str) -> None:
+    def _refused(self, message: str) -> None:
         self.busy = False
         self.query_one("#start", Button).disabled = False
-        if code != 0:
-            self.show(cli_error(output), error=True)
-            return
+        self.show(message, error=True)
+
+    def _launched(self, result: R) -> None:
+        self.busy = False
+        self.query_one("#start", Button).disabled = False
         self.rt.follower.invalidate()
-        self.dismiss(self.started(output))
+        self.dismiss(result)
 
 
 # ---------------------------------------------------------------- sweeps
 
 
 @dataclass
-class SweepRequest:
-    """The sweep form's fields, as ``resnet-tui sweep`` arguments."""
+class SweepFields:
+    """The sweep form's fields, read into the engine's ``SweepRequest``."""
 
     preset: str
     mode: str  # "grid" or "search"
@@ -200,39 +206,23 @@ class SweepRequest:
             raise UserError(f"trials at once: a whole number of at least 1, got '{text}'")
         return int(text)
 
-    def arguments(self) -> list[str]:
-        args = ["sweep", self.preset]
+    def request(self) -> api.SweepRequest:
+        """The engine's request (UserError: a field that cannot be read)."""
         swept = self.swept()
-        for option in ("grid", "range", "choice"):
-            for value in swept[option]:
-                args += [f"--{option}", value]
-        trials = self.search_trials()
-        if trials is not None:
-            args += ["--search", str(trials)]
-        parallel = self.parallel_value()
-        if parallel is not None:
-            args += ["--parallel", str(parallel)]
-        for value in self.sets:
-            args += ["--set", value]
-        if self.name:
-            args += ["--name", self.name]
-        return [*args, "--detach"]
-
-    def plan(self) -> Any:
-        """``engine.sweep.plan_sweep`` of the request: the SweepSpec (ConfigError if wrong)."""
-        from engine.sweep import plan_sweep
-
-        swept = self.swept()
-        self.parallel_value()
-        return plan_sweep(
-            self.preset,
-            self.sets,
-            grid=swept["grid"],
-            ranges=swept["range"],
-            choices=swept["choice"],
+        return api.SweepRequest(
+            preset=self.preset,
+            sets=tuple(self.sets),
+            grid=tuple(swept["grid"]),
+            ranges=tuple(swept["range"]),
+            choices=tuple(swept["choice"]),
             search=self.search_trials(),
             name=self.name,
+            parallel=self.parallel_value(),
         )
+
+    def plan(self) -> api.SweepSpec:
+        """``api.plan_sweep`` of the request: its definition (ConfigError if wrong)."""
+        return api.plan_sweep(self.request())
 
 
 SWEEP_HELP = {
@@ -245,15 +235,15 @@ SWEEP_EXAMPLE = {
 }
 
 
-class SweepFormScreen(CliFormScreen):
+class SweepFormScreen(ExperimentFormScreen[str]):
     """New sweep (seed 004's grid search, seed 003's Figure 5): returns the sweep's name."""
 
     TITLE_TEXT = "New sweep: every trial is a run of the preset with the swept keys set"
 
-    def __init__(self, preset: str = "", template: dict[str, Any] | None = None) -> None:
-        """``template``: a sweep document whose request fills the form (``n`` in the Sweeps
-        view starts from the selected sweep)."""
-        spec = (template or {}).get("spec") or {}
+    def __init__(self, preset: str = "", template: api.SweepRecord | None = None) -> None:
+        """``template``: a sweep whose request fills the form (``n`` in the Sweeps view starts
+        from the selected sweep)."""
+        spec = dict(template.spec) if template is not None else {}
         super().__init__(str(spec.get("preset") or preset))
         self.template = spec
         self.planned_name = ""
@@ -262,10 +252,8 @@ class SweepFormScreen(CliFormScreen):
     def on_mount(self) -> None:
         spec = self.template
         if spec:
-            from engine.sweep import Param
-
             try:
-                lines = [Param.from_dict(p).argument() for p in spec.get("params") or []]
+                lines = [api.Param.from_dict(p).argument() for p in spec.get("params") or []]
             except (KeyError, TypeError, ValueError):
                 lines = []  # an unreadable document: start from an empty form
             mode = "search" if spec.get("mode") == "search" else "grid"
@@ -298,10 +286,10 @@ class SweepFormScreen(CliFormScreen):
         yield Label("name")
         yield Input("", placeholder="derived from the request", id="sweep-name", compact=True)
 
-    def request(self) -> SweepRequest:
+    def fields(self) -> SweepFields:
         mode = self.query_one("#sweep-mode", Select).value
         text = self.query_one("#sweep-lines", TextArea).text
-        return SweepRequest(
+        return SweepFields(
             preset=self.chosen_preset,
             mode=mode if isinstance(mode, str) else "grid",
             lines=[line.strip() for line in text.splitlines() if line.strip()],
@@ -320,7 +308,7 @@ class SweepFormScreen(CliFormScreen):
 
     def changed(self) -> None:
         try:
-            request = self.request()
+            request = self.fields()
         except UserError as exc:
             self.show(str(exc), error=True)
             return
@@ -333,12 +321,10 @@ class SweepFormScreen(CliFormScreen):
         self._preview(request, self._asked)
 
     @work(thread=True, exclusive=True, group="form-preview", exit_on_error=False)
-    def _preview(self, request: SweepRequest, asked: int) -> None:
-        from engine.sweep import existing_sweep
-
+    def _preview(self, request: SweepFields, asked: int) -> None:
         try:
             spec = request.plan()
-            existing = existing_sweep(self.rt.store, spec) is not None
+            existing = api.existing_sweep(self.rt.store, spec) is not None
         except UserError as exc:
             self.app.call_from_thread(self._previewed, None, str(exc), asked, False)
             return
@@ -361,37 +347,29 @@ class SweepFormScreen(CliFormScreen):
         text.append("\n".join(p.describe() for p in spec.params), style="dim")
         self.show(text)
 
-    def arguments(self) -> list[str]:
-        request = self.request()
-        if not request.lines:
+    def check(self) -> None:
+        fields = self.fields()
+        if not fields.lines:
             raise UserError("write at least one swept key, e.g. optim.lr=0.01,0.1")
-        return request.arguments()
+        fields.request()
 
-    def started(self, output: str) -> str | None:
-        found = re.search(r"^sweep (\S+) running in the background", output, re.MULTILINE)
-        return found.group(1) if found else self.planned_name or None
+    def start(self) -> str:
+        sweep, _ = self.rt.helper.start_sweep(self.rt.store.root, self.fields().request())
+        return sweep.name
 
 
 # ---------------------------------------------------------------- ablations
 
 
-@dataclass(frozen=True)
-class AblationStarted:
-    group: str
-    run_ids: list[str]
-
-
-class AblationFormScreen(CliFormScreen):
+class AblationFormScreen(ExperimentFormScreen[api.Launched]):
     """New ablation (seed 002): the base run and one run per removed component, trained one
-    after another. Returns "GROUP RUN RUN ..." (the group and its runs, base first)."""
+    after another. Returns what was launched: the group and its runs, base first."""
 
     TITLE_TEXT = "New ablation: the preset, and the preset without each ticked component"
 
     def compose_fields(self) -> ComposeResult:
-        from engine.ablation import list_components
-
         yield Label("remove")
-        for component in list_components():
+        for component in api.list_components():
             yield Checkbox(
                 f"{component.name}: {component.description}",
                 value=component.name != "skip",
@@ -404,10 +382,10 @@ class AblationFormScreen(CliFormScreen):
         yield Input("", placeholder="the preset's name", id="ablate-name", compact=True)
 
     def removed(self) -> list[str]:
-        from engine.ablation import list_components
-
         return [
-            c.name for c in list_components() if self.query_one(f"#remove-{c.name}", Checkbox).value
+            c.name
+            for c in api.list_components()
+            if self.query_one(f"#remove-{c.name}", Checkbox).value
         ]
 
     def changed(self) -> None:
@@ -424,30 +402,19 @@ class AblationFormScreen(CliFormScreen):
             )
         )
 
-    def arguments(self) -> list[str]:
+    def request(self) -> api.AblationRequest:
         removed = self.removed()
         if not removed:
             raise UserError("tick at least one component to remove")
-        args = ["ablate", self.chosen_preset]
-        for name in removed:
-            args += ["--remove", name]
-        for value in _split_sets(self.query_one("#ablate-sets", Input).value):
-            args += ["--set", value]
-        name = self.query_one("#ablate-name", Input).value.strip()
-        if name:
-            args += ["--name", name]
-        return [*args, "--detach"]
+        return api.AblationRequest(
+            preset=self.chosen_preset,
+            remove=tuple(removed),
+            sets=tuple(_split_sets(self.query_one("#ablate-sets", Input).value)),
+            name=self.query_one("#ablate-name", Input).value.strip(),
+        )
 
-    def started(self, output: str) -> str | None:
-        found = re.search(r"^ablation (ablate-\S+): \d+ runs .*?: ([^\n]+)", output, re.MULTILINE)
-        if found is None:
-            return None
-        ids = [run.strip() for run in found.group(2).split(",") if run.strip()]
-        return " ".join([found.group(1), *ids])
+    def check(self) -> None:
+        self.request()
 
-
-def parse_ablation_result(result: str | None) -> AblationStarted | None:
-    if not result:
-        return None
-    group, *ids = result.split()
-    return AblationStarted(group, ids)
+    def start(self) -> api.Launched:
+        return self.rt.helper.start_ablation(self.rt.store.root, self.request())

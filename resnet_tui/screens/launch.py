@@ -1,14 +1,14 @@
 """The Launch form: configure a run (starting from a preset), see its parameter count, launch.
 
-Validation is the engine's own (``from_dict``), run on every change; the parameter count and
-the architecture check (``create_model``) come from the helper process, debounced. A form
-that does not validate never launches: the message names the field and why, and the cursor
-goes to it.
+Validation is the engine's own, run on every change; the parameter count and the architecture
+check come from the engine's helper process (``model_summary``), debounced. Launching goes
+through ``screens.actions.launch``: the same plan and checks as ``resnet-tui train`` (the data,
+the batch against the split, the device, the disk), so the console refuses what the CLI
+refuses, with the same words, before anything is written. A refusal names its fields: each
+gets its message and the cursor goes to the first.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -19,10 +19,8 @@ from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static
 
-from engine.config import RunConfig, from_dict
-from engine.errors import ConfigError, UserError
-from engine.presets import DEFAULT_PRESET, list_presets, load_preset, resolve, save_preset
-from resnet_tui.follow import ProbeError
+from engine import api
+from engine.api.remote import HelperError
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import SavePresetScreen
@@ -32,14 +30,19 @@ from resnet_tui.widgets.config_form import SECTION_TITLES, ConfigForm, FormResul
 CHECK_DELAY_S = 0.4
 
 
-def request_from_run(app: Console, doc: dict[str, Any]) -> LaunchRequest | None:
+def request_from_run(app: Console, run: api.RunRecord) -> LaunchRequest | None:
     """A LaunchRequest with a past run's config (None, with a notification, if unreadable)."""
     try:
-        config = from_dict(doc.get("config") or {})
-    except ConfigError as exc:
-        app.notify(f"the config of run {doc.get('id')} cannot be loaded: {exc}", severity="error")
+        plan = api.plan_run(api.RunRequest(run.preset or None, config=run.config))
+    except api.UserError as exc:
+        app.notify(f"the config of run {run.id} cannot be loaded: {exc}", severity="error")
         return None
-    return LaunchRequest(config, str(doc.get("preset") or ""), "")
+    return LaunchRequest(plan.config, run.preset, "")
+
+
+def preset_config(name: str) -> api.RunPlan:
+    """A preset's config, as ``resnet-tui train NAME`` would train it (UserError if broken)."""
+    return api.plan_run(api.RunRequest(name))
 
 
 class LaunchScreen(ViewScreen):
@@ -56,11 +59,12 @@ class LaunchScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self.bench_workers = ""  # the loader bench's num_workers values ("": its default)
-        self.preset = DEFAULT_PRESET
+        self.preset = api.DEFAULT_PRESET
         try:
-            config, self.preset = resolve(DEFAULT_PRESET)
-        except UserError:
-            config = RunConfig()
+            plan = preset_config(api.DEFAULT_PRESET)
+            config, self.preset = plan.config, plan.preset
+        except api.UserError:
+            config = api.RunConfig()
         self.initial = config
         self._check_timer: Timer | None = None
         self._check_seq = 0
@@ -86,7 +90,7 @@ class LaunchScreen(ViewScreen):
 
     @staticmethod
     def _preset_options() -> list[tuple[str, str]]:
-        return [(p.name, p.name) for p in list_presets()]
+        return [(p.name, p.name) for p in api.list_presets()]
 
     @property
     def form(self) -> ConfigForm:
@@ -122,7 +126,7 @@ class LaunchScreen(ViewScreen):
             "; edit and press ctrl+l to launch"
         )
 
-    def _registries(self, registries: dict[str, Any]) -> None:
+    def _registries(self, registries: api.Catalog) -> None:
         self.form.set_registries(registries)
 
     # ------------------------------------------------------------ messages
@@ -172,12 +176,14 @@ class LaunchScreen(ViewScreen):
             return  # the initial value, or set by this screen
         self._preset_shown = name
         try:
-            config, self.preset = resolve(name)
-        except UserError as exc:
+            plan = preset_config(name)
+            description = api.load_preset(name).description
+        except api.UserError as exc:
             self.message(f"✗ preset {name}: {exc}", error=True)
             return
-        self.form.load(config)
-        self.message(f"loaded preset {name}: {load_preset(name).description}")
+        self.preset = plan.preset
+        self.form.load(plan.config)
+        self.message(f"loaded preset {name}: {description}")
 
     # ------------------------------------------------------------ parameter count
 
@@ -192,39 +198,47 @@ class LaunchScreen(ViewScreen):
         result = self.form.result
         if result.config is None:
             return
-        self._check_worker(result.config.to_dict(), self._check_seq)
+        request = api.RunRequest(self.preset, config=result.config.to_dict())
+        self._check_worker(request, self._check_seq)
 
     @work(thread=True, exclusive=True, group="launch-check", exit_on_error=False)
-    def _check_worker(self, config: dict[str, Any], seq: int) -> None:
+    def _check_worker(self, request: api.RunRequest, seq: int) -> None:
         try:
-            answer = self.rt.probe.request("check", config=config)
-        except ProbeError as exc:
-            answer = {"error": str(exc), "key": None, "probe": True}
+            answer: api.ModelSummary | Exception = self.rt.helper.model_summary(request, False)
+        except (HelperError, api.UserError) as exc:
+            answer = exc
         self.app.call_from_thread(self._check_done, answer, seq)
 
-    def _check_done(self, answer: dict[str, Any], seq: int) -> None:
+    def _check_done(self, answer: api.ModelSummary | Exception, seq: int) -> None:
         if seq != self._check_seq:
             return  # the form changed since: a newer check is on its way
-        if "error" in answer:
-            if answer.get("probe"):
-                self._params(Text(f"params: unknown ({answer['error']})", style="yellow"))
-                return
-            self.form.show_external_error(answer.get("key"), str(answer["error"]))
-            self._params(Text(f"✗ {answer['error']}", style="red"))
+        if isinstance(answer, HelperError):
+            self._params(Text(f"params: unknown ({answer})", style="yellow"))
             return
-        size = answer.get("size")
+        if isinstance(answer, Exception):
+            self._show_problems(answer)
+            self._params(Text(f"✗ {str(answer).splitlines()[0]}", style="red"))
+            return
+        size = answer.size
         self._params(
             Text.assemble(
                 ("params ", "dim"),
-                (f"{answer['params']:,}", "bold"),
+                (f"{answer.params:,}", "bold"),
                 (
-                    f"  {self.form.value('model.name')} on {answer.get('dataset')} "
-                    f"({answer.get('channels')}×{size}×{size} → "
-                    f"{answer.get('num_classes')} classes)",
+                    f"  {self.form.value('model.name')} on {answer.dataset} "
+                    f"({answer.channels}×{size}×{size} → {answer.num_classes} classes)",
                     "dim",
                 ),
             )
         )
+
+    def _show_problems(self, exc: Exception) -> str | None:
+        """Each problem of a refusal on its field's row; the first field's key."""
+        problems = exc.problems if isinstance(exc, api.PlanError) else [exc]
+        keys = [getattr(p, "key", None) for p in problems]
+        for problem, key in zip(problems, keys, strict=True):
+            self.form.show_external_error(key, str(problem))
+        return next((k for k in keys if k), None)
 
     # ------------------------------------------------------------ launch
 
@@ -245,33 +259,28 @@ class LaunchScreen(ViewScreen):
         self._launch_worker(result.config, name, self.preset)
 
     @work(thread=True, exclusive=True, group="launch", exit_on_error=False)
-    def _launch_worker(self, config: RunConfig, name: str, preset: str) -> None:
+    def _launch_worker(self, config: api.RunConfig, name: str, preset: str) -> None:
+        request = api.RunRequest(preset, config=config.to_dict(), name=name)
         try:
-            answer = self.rt.probe.request("check", config=config.to_dict())
-        except ProbeError:
-            answer = {}  # no helper: the trainer checks the model itself and says why it fails
-        if "error" in answer:
-            self.app.call_from_thread(self._refused, answer)
+            record, started = actions.launch(self.rt, request)
+        except api.UserError as exc:
+            self.app.call_from_thread(self._refused, exc)
             return
-        try:
-            run_id, pid = actions.start_run(self.rt, config, name, preset)
-        except UserError as exc:
-            self.app.call_from_thread(self._refused, {"error": str(exc), "key": None})
-            return
-        self.app.call_from_thread(self._launched, run_id, pid)
+        self.app.call_from_thread(self._launched, record, started.pid)
 
-    def _refused(self, answer: dict[str, Any]) -> None:
+    def _refused(self, exc: api.UserError) -> None:
         self._launching = False
-        key = answer.get("key")
-        self.form.show_external_error(key, str(answer["error"]))
-        self.message(f"✗ not launched: {answer['error']}", error=True)
+        key = self._show_problems(exc)
+        lines = str(exc).splitlines()
+        more = f"  (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+        self.message(f"✗ not launched: {lines[0]}{more}", error=True)
         if key:
             self.form.focus_field(str(key))
 
-    def _launched(self, run_id: str, pid: int) -> None:
+    def _launched(self, record: api.RunRecord, pid: int) -> None:
         self._launching = False
-        self.message(f"launched run {run_id}")
-        actions.launched(self.rt, run_id, pid)
+        self.message(f"launched run {record.id}")
+        actions.launched(self.rt, record, pid)
 
     def action_loader_bench(self) -> None:
         """Time the form's data loader per num_workers (seed 003's Table 2); a shows the
@@ -279,7 +288,6 @@ class LaunchScreen(ViewScreen):
         import os
         import tempfile
 
-        from engine.config import to_toml
         from resnet_tui.screens.loader_bench import LoaderBenchScreen
 
         result = self.form.collect()
@@ -292,7 +300,7 @@ class LaunchScreen(ViewScreen):
         try:
             handle, name = tempfile.mkstemp(prefix="resnet-tui-form-", suffix=".toml")
             with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(to_toml(result.config.to_dict()))
+                out.write(api.to_toml(result.config.to_dict()))
         except OSError as exc:
             self.message(f"✗ cannot write the form's config for the bench: {exc}", error=True)
             return
@@ -322,8 +330,8 @@ class LaunchScreen(ViewScreen):
 
         def save(name: str, description: str) -> str | None:
             try:
-                path = save_preset(name, config, description)
-            except UserError as exc:
+                path = api.save_preset(name, config, description)
+            except api.UserError as exc:
                 return str(exc)
             except OSError as exc:
                 return f"cannot write the preset: {exc}"

@@ -29,7 +29,7 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Label, Static
 
-from resnet_tui.cli_client import cli_errors
+from engine import api
 from resnet_tui.state import Console
 
 if TYPE_CHECKING:
@@ -82,8 +82,10 @@ def advice(setup: dict[str, Any], rows: list[dict[str, Any]]) -> str:
 
 
 def error_message(code: int, stderr: str) -> str:
-    """The CLI's ``error: ...`` line(s), else the last line it printed (never a traceback)."""
-    errors = cli_errors(stderr)
+    """The worker's ``error: ...`` line(s) (a refusal, exit 2), else the last line it printed
+    (never a traceback)."""
+    errors = [line.strip() for line in stderr.splitlines() if line.startswith("error: ")]
+    errors = [line.removeprefix("error: ") for line in errors]
     if errors:
         return "\n".join(f"error: {line}" for line in errors)
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
@@ -170,16 +172,9 @@ class LoaderBenchScreen(ModalScreen[int | None]):
     # ------------------------------------------------------------ the process
 
     def command(self) -> list[str]:
-        """The CLI line the screen runs (the store of the console: its runs dir)."""
-        root = cast(Console, self.app).store.root
-        from engine.runner import cli_command
-
-        line = cli_command(root, "bench", "loader", "--jsonl")
-        for item in self.sets:
-            line += ["--set", item]
-        if self.worker_counts:
-            line += ["--workers", self.worker_counts]
-        return [*line, "--", self.target]
+        """The engine's bench process the screen runs (it prints JSON lines)."""
+        store = cast(Console, self.app).store
+        return api.loader_bench_command(store, self.target, self.worker_counts, tuple(self.sets))
 
     @property
     def running(self) -> bool:

@@ -6,6 +6,7 @@ each sparkline redraws when its data changes, nothing redraws while nothing happ
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.text import Text
@@ -14,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from engine.store import ACTIVE
+from engine import api
 from resnet_tui.follow import MetricsState
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
@@ -27,9 +28,9 @@ LAST_EPOCHS = 8
 MEMORY_KEYS = ("max_memory_mb", "gpu_memory_mb", "memory_mb", "max_mem_mb")
 
 
-def progress_text(doc: dict[str, Any], epochs: list[dict[str, Any]], width: int = 30) -> Text:
-    total = doc.get("epochs") if isinstance(doc.get("epochs"), int) else None
-    done = int(doc.get("epoch") or (epochs[-1].get("epoch", 0) if epochs else 0))
+def progress_text(run: api.RunRecord, epochs: list[api.EpochLine], width: int = 30) -> Text:
+    total = run.epochs
+    done = run.epoch or (int(epochs[-1].get("epoch", 0)) if epochs else 0)
     seconds = [float(e["seconds"]) for e in epochs if isinstance(e.get("seconds"), int | float)]
     text = Text()
     text.append(f"epoch {done}/{total or '?'} ", style="bold")
@@ -39,32 +40,32 @@ def progress_text(doc: dict[str, Any], epochs: list[dict[str, Any]], width: int 
         text.append("░" * (width - filled), style="dim")
         text.append(f" {100 * done / total:3.0f}%")
     per_epoch = sum(seconds[-5:]) / len(seconds[-5:]) if seconds else None
-    if doc.get("status") in ACTIVE:
-        text.append(f"  ETA {fmt.duration(fmt.eta_seconds(doc, seconds))}", style="bold")
+    if run.active:
+        text.append(f"  ETA {fmt.duration(fmt.eta_seconds(run, seconds))}", style="bold")
     if per_epoch is not None:
         text.append(f"  {per_epoch:.1f} s/epoch")
     text.append(f"  elapsed {fmt.duration(sum(seconds) if seconds else None)}")
     return text
 
 
-def device_text(doc: dict[str, Any], epochs: list[dict[str, Any]]) -> Text:
-    last = epochs[-1] if epochs else (doc.get("last") or {})
+def device_text(run: api.RunRecord, epochs: list[api.EpochLine]) -> Text:
+    last: Mapping[str, Any] = epochs[-1] if epochs else run.last
     text = Text()
-    text.append(fmt.run_label(doc), style="bold")
+    text.append(fmt.run_label(run), style="bold")
     text.append("  ")
-    text.append_text(fmt.status_text(doc.get("status")))
-    text.append(f"  {doc.get('model') or '-'} on {doc.get('dataset') or '-'}")
-    text.append(f"  device {doc.get('device') or '-'}")
+    text.append_text(fmt.status_text(run.status))
+    text.append(f"  {run.model or '-'} on {run.dataset or '-'}")
+    text.append(f"  device {run.device or '-'}")
     for key in MEMORY_KEYS:
-        value = last.get(key) if isinstance(last, dict) else None
+        value = last.get(key)
         if isinstance(value, int | float):
             text.append(f"  GPU mem {value:,.0f} MB")
             break
-    speed = last.get("images_per_s") if isinstance(last, dict) else None
+    speed = last.get("images_per_s")
     if isinstance(speed, int | float):
         text.append(f"  {speed:,.0f} img/s")
-    if doc.get("message") and doc.get("status") not in ACTIVE:
-        text.append(f"\n{doc['message']}", style="dim")
+    if run.message and not run.active:
+        text.append(f"\n{run.message}", style="dim")
     return text
 
 
@@ -81,7 +82,7 @@ class MonitorScreen(ViewScreen):
         self.selected: str | None = None
         self._order: list[str] = []
         self._rows: dict[str, tuple[Any, ...]] = {}
-        self._epochs: list[dict[str, Any]] = []
+        self._epochs: list[api.EpochLine] = []
         self._epoch_rows: list[tuple[Any, ...]] = []
         self._shown: tuple[Text, Text] = (Text(), Text())
 
@@ -142,34 +143,33 @@ class MonitorScreen(ViewScreen):
 
     # ------------------------------------------------------------ runs table
 
-    def _listed(self) -> list[dict[str, Any]]:
+    def _listed(self) -> list[api.RunRecord]:
         runs = self.rt.state.runs
-        active = [d for d in runs if d.get("status") in ACTIVE]
-        others = [d for d in runs if d.get("status") not in ACTIVE][:RECENT]
-        if self.selected and self.selected not in {d["id"] for d in active + others}:
+        active = [d for d in runs if d.active]
+        others = [d for d in runs if not d.active][:RECENT]
+        if self.selected and self.selected not in {d.id for d in active + others}:
             chosen = self.rt.state.runs_by_id.get(self.selected)
             if chosen is not None:
                 others.insert(0, chosen)
         return active + others
 
     @staticmethod
-    def _row(doc: dict[str, Any]) -> tuple[Any, ...]:
-        last = doc.get("last") or {}
+    def _row(run: api.RunRecord) -> tuple[Any, ...]:
         return (
-            fmt.run_label(doc),
-            fmt.status_text(doc.get("status")),
-            fmt.epochs(doc),
-            fmt.number(last.get("train_loss")),
-            fmt.pct(last.get("val_acc")),
-            fmt.pct(fmt.best_val_acc(doc)),
-            str(doc.get("device") or "-"),
+            fmt.run_label(run),
+            fmt.status_text(run.status),
+            fmt.epochs(run),
+            fmt.number(run.last.get("train_loss")),
+            fmt.pct(run.last.get("val_acc")),
+            fmt.pct(fmt.best_val_acc(run)),
+            run.device or "-",
         )
 
     def refresh_view(self) -> None:
         table = self.query_one("#monitor-runs", DataTable)
         docs = self._listed()
-        order = [d["id"] for d in docs]
-        rows = {d["id"]: self._row(d) for d in docs}
+        order = [d.id for d in docs]
+        rows = {d.id: self._row(d) for d in docs}
         if order != self._order:
             table.clear()
             for run_id in order:
@@ -244,7 +244,7 @@ class MonitorScreen(ViewScreen):
         self.query_one(MetricSparks).show(epochs)
         self._show_epochs(epochs)
 
-    def _show_epochs(self, epochs: list[dict[str, Any]]) -> None:
+    def _show_epochs(self, epochs: Sequence[Mapping[str, Any]]) -> None:
         table = self.query_one("#monitor-epochs", DataTable)
         recent = list(reversed(epochs[-LAST_EPOCHS:]))
         rows = [
@@ -274,7 +274,7 @@ class MonitorScreen(ViewScreen):
 
     # ------------------------------------------------------------ actions
 
-    def _selected_doc(self) -> dict[str, Any] | None:
+    def _selected_doc(self) -> api.RunRecord | None:
         doc = self.rt.state.runs_by_id.get(self.selected) if self.selected else None
         if doc is None:
             self.notify("no run selected", severity="warning")
@@ -285,14 +285,14 @@ class MonitorScreen(ViewScreen):
         if doc is not None:
             from resnet_tui.screens.detail import RunDetailScreen
 
-            self.app.push_screen(RunDetailScreen(doc["id"]))
+            self.app.push_screen(RunDetailScreen(doc.id))
 
     def action_stop(self) -> None:
         doc = self._selected_doc()
         if doc is not None:
-            actions.stop_run(self.rt, doc["id"])
+            actions.stop_run(self.rt, doc.id)
 
     def action_resume(self) -> None:
         doc = self._selected_doc()
         if doc is not None:
-            actions.resume_run(self.rt, doc["id"])
+            actions.resume_run(self.rt, doc.id)

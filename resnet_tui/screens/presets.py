@@ -12,9 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Static
 
-from engine.config import to_toml
-from engine.errors import UserError
-from engine.presets import Preset, list_presets, resolve
+from engine import api
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.state import LaunchRequest
@@ -33,7 +31,7 @@ class PresetsScreen(ViewScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.presets: list[Preset] = []
+        self.presets: list[api.Preset] = []
 
     def compose_body(self) -> ComposeResult:
         table: DataTable[Any] = DataTable(id="presets-table", cursor_type="row", zebra_stripes=True)
@@ -50,7 +48,7 @@ class PresetsScreen(ViewScreen):
         table.focus()
 
     def action_reload(self) -> None:
-        self.presets = list_presets()
+        self.presets = api.list_presets()
         table = self.query_one(DataTable)
         table.clear()
         for preset in self.presets:
@@ -62,7 +60,7 @@ class PresetsScreen(ViewScreen):
             )
         self._show(self._current())
 
-    def _current(self) -> Preset | None:
+    def _current(self) -> api.Preset | None:
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
@@ -73,12 +71,12 @@ class PresetsScreen(ViewScreen):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         self._show(self._current())
 
-    def _show(self, preset: Preset | None) -> None:
+    def _show(self, preset: api.Preset | None) -> None:
         detail = self.query_one("#preset-detail", Static)
         if preset is None:
             detail.update("")
             return
-        body = to_toml(preset.overrides) if preset.overrides else "(no overrides)\n"
+        body = api.to_toml(preset.overrides) if preset.overrides else "(no overrides)\n"
         where = "built-in" if preset.builtin else f"yours: {preset.path}"
         detail.update(
             Text.assemble(
@@ -99,11 +97,11 @@ class PresetsScreen(ViewScreen):
         if preset is None:
             return
         try:
-            config, name = resolve(preset.name)
-        except UserError as exc:
+            plan = api.plan_run(api.RunRequest(preset.name))
+        except api.UserError as exc:
             self.notify(str(exc), severity="error")
             return
-        self.rt.request_launch(LaunchRequest(config, name))
+        self.rt.request_launch(LaunchRequest(plan.config, plan.preset))
 
     def action_sweep(self) -> None:
         preset = self._current()

@@ -25,6 +25,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Label
 from textual.widgets.data_table import ColumnKey
 
+from engine import api
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
@@ -71,58 +72,53 @@ def _cell(shown: str | Text, value: Any, right: bool = False) -> Cell:
     return Cell(text, key)
 
 
-def row_cells(doc: dict[str, Any], selected: bool, seconds: float | None) -> dict[str, Cell]:
-    best, test = fmt.best_val_acc(doc), fmt.test_acc(doc)
-    params = doc.get("params") if isinstance(doc.get("params"), int) else None
-    message = doc.get("message") or ""
-    status = fmt.status_text(doc.get("status"))
-    if doc.get("status") == "failed" and message.startswith("unreadable run folder"):
+def row_cells(run: api.RunRecord, selected: bool, seconds: float | None) -> dict[str, Cell]:
+    best, test = fmt.best_val_acc(run), fmt.test_acc(run)
+    status = fmt.status_text(run.status)
+    if run.status == "failed" and run.message.startswith("unreadable run folder"):
         status = Text("✗ unreadable", style="bold red")
+    when = run.started or run.created
     return {
         "sel": _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected)),
-        "name": _cell(fmt.run_label(doc), fmt.run_label(doc).lower()),
-        "model": _cell(str(doc.get("model") or "-"), str(doc.get("model") or "")),
-        "dataset": _cell(str(doc.get("dataset") or "-"), str(doc.get("dataset") or "")),
-        "status": _cell(status, str(doc.get("status") or "")),
-        "epochs": _cell(fmt.epochs(doc), doc.get("epoch") or 0, right=True),
+        "name": _cell(fmt.run_label(run), fmt.run_label(run).lower()),
+        "model": _cell(run.model or "-", run.model),
+        "dataset": _cell(run.dataset or "-", run.dataset),
+        "status": _cell(status, run.status),
+        "epochs": _cell(fmt.epochs(run), run.epoch, right=True),
         "best_val": _cell(fmt.pct(best), best, right=True),
         "test_acc": _cell(fmt.pct(test), test, right=True),
-        "params": _cell(fmt.params(params), params, right=True),
+        "params": _cell(fmt.params(run.params), run.params, right=True),
         "duration": _cell(fmt.duration(seconds), seconds, right=True),
-        "started": _cell(
-            fmt.short_time(doc.get("started") or doc.get("created")),
-            str(doc.get("started") or doc.get("created") or ""),
-        ),
+        "started": _cell(fmt.short_time(when), str(when or "")),
     }
 
 
-def sort_value(doc: dict[str, Any], key: str, seconds: float | None) -> Any:
+def sort_value(run: api.RunRecord, key: str, seconds: float | None) -> Any:
     """What a column sorts by (None: missing, sorted last)."""
     if key == "name":
-        return fmt.run_label(doc).lower()
+        return fmt.run_label(run).lower()
     if key in ("model", "dataset", "status"):
-        return str(doc.get(key) or "")
+        return str(getattr(run, key) or "")
     if key == "epochs":
-        return doc.get("epoch") or 0
+        return run.epoch
     if key == "best_val":
-        return fmt.best_val_acc(doc)
+        return fmt.best_val_acc(run)
     if key == "test_acc":
-        return fmt.test_acc(doc)
+        return fmt.test_acc(run)
     if key == "params":
-        value = doc.get("params")
-        return value if isinstance(value, int) else None
+        return run.params
     if key == "duration":
         return seconds
-    return str(doc.get("started") or doc.get("created") or "")
+    return str(run.started or run.created or "")
 
 
-def matches(doc: dict[str, Any], words: list[str]) -> bool:
+def matches(run: api.RunRecord, words: list[str]) -> bool:
     if not words:
         return True
-    haystack = " ".join(
-        str(doc.get(k) or "")
-        for k in ("id", "name", "model", "dataset", "status", "preset", "group", "sweep")
-    ).lower()
+    group = run.ablation.group if run.ablation else ""
+    sweep = run.sweep.name if run.sweep else ""
+    fields = (run.id, run.name, run.model, run.dataset, run.status, run.preset, group, sweep)
+    haystack = " ".join(str(v or "") for v in fields).lower()
     return all(w in haystack for w in words)
 
 
@@ -152,7 +148,7 @@ class RunsScreen(ViewScreen):
         self.sort_reverse = True
         self.filter_words: list[str] = []
         self._cells: dict[str, dict[str, Cell]] = {}  # the rows in the table
-        self._docs: dict[str, dict[str, Any]] = {}  # the documents they show
+        self._docs: dict[str, api.RunRecord] = {}  # the runs they show
         self._order: list[str] = []  # the runs the table shows (or is adding), in order
         self._matching = 0  # the runs the filter lets through (the table shows ROW_LIMIT)
         self.show_all = False  # m: every matching run, not only the first ROW_LIMIT
@@ -183,7 +179,7 @@ class RunsScreen(ViewScreen):
     def table(self) -> DataTable[Any]:
         return self.query_one("#runs-table", DataTable)
 
-    def _seconds(self, doc: dict[str, Any]) -> float | None:
+    def _seconds(self, doc: api.RunRecord) -> float | None:
         return fmt.run_seconds(doc, self.rt.clock())
 
     def _visible(self) -> list[str]:
@@ -192,7 +188,7 @@ class RunsScreen(ViewScreen):
         key = self.sort_key
         timed = key == "duration"  # only that column needs the clock (10,000 runs: 20 ms)
         rows = [
-            (sort_value(d, key, fmt.run_seconds(d, now) if timed else None), d["id"])
+            (sort_value(d, key, fmt.run_seconds(d, now) if timed else None), d.id)
             for d in self.rt.state.runs
             if matches(d, self.filter_words)
         ]
@@ -253,8 +249,8 @@ class RunsScreen(ViewScreen):
         self._order = order
         self._update_headers()
 
-    def _row_cells(self, doc: dict[str, Any]) -> dict[str, Cell]:
-        return row_cells(doc, doc["id"] in self.rt.state.selection, self._seconds(doc))
+    def _row_cells(self, doc: api.RunRecord) -> dict[str, Cell]:
+        return row_cells(doc, doc.id in self.rt.state.selection, self._seconds(doc))
 
     def _rebuild(self, order: list[str]) -> None:
         """Refill the table: the first screenfuls now, the rest a moment later (Textual
@@ -332,7 +328,7 @@ class RunsScreen(ViewScreen):
         table = self.table
         for run_id in self._order:
             doc = self.rt.state.runs_by_id.get(run_id)
-            if doc is None or doc.get("status") not in ("running", "queued"):
+            if doc is None or not doc.active:
                 continue
             seconds = self._seconds(doc)
             cell = _cell(fmt.duration(seconds), seconds, right=True)
@@ -350,7 +346,7 @@ class RunsScreen(ViewScreen):
             return None
         return str(key.value) if key.value is not None else None
 
-    def _cursor_doc(self) -> dict[str, Any] | None:
+    def _cursor_doc(self) -> api.RunRecord | None:
         run_id = self._cursor_id()
         doc = self.rt.state.runs_by_id.get(run_id) if run_id else None
         if doc is None:
@@ -443,7 +439,7 @@ class RunsScreen(ViewScreen):
         if doc is not None:
             from resnet_tui.screens.detail import RunDetailScreen
 
-            self.app.push_screen(RunDetailScreen(doc["id"]))
+            self.app.push_screen(RunDetailScreen(doc.id))
 
     @on(DataTable.RowSelected, "#runs-table")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -468,9 +464,9 @@ class RunsScreen(ViewScreen):
             return
         # Oldest first: members are numbered m1, m2, ... in the order they were made.
         docs = [self.rt.state.runs_by_id[run_id] for run_id in self.rt.state.selection]
-        docs.sort(key=lambda d: (str(d.get("created") or ""), d["id"]))
-        members = [d["id"] for d in docs]
-        names = [str(d.get("name") or d["id"]) for d in docs]
+        docs.sort(key=lambda d: (str(d.created or ""), d.id))
+        members = [d.id for d in docs]
+        names = [d.name or d.id for d in docs]
         default = "stacked-" + "-".join(dict.fromkeys(names))
         default = default if len(default) <= 48 else f"stacked-{len(names)}-runs"
         from resnet_tui.screens.dialogs import NameRunScreen
@@ -480,8 +476,7 @@ class RunsScreen(ViewScreen):
                 actions.stack_runs(self.rt, members, name)
 
         shown = "\n".join(
-            f"  m{i + 1}  {n}  ({d['id']})"
-            for i, (n, d) in enumerate(zip(names, docs, strict=True))
+            f"  m{i + 1}  {n}  ({d.id})" for i, (n, d) in enumerate(zip(names, docs, strict=True))
         )
         self.app.push_screen(
             NameRunScreen(
@@ -496,12 +491,12 @@ class RunsScreen(ViewScreen):
     def action_stop(self) -> None:
         doc = self._cursor_doc()
         if doc is not None:
-            actions.stop_run(self.rt, doc["id"])
+            actions.stop_run(self.rt, doc.id)
 
     def action_resume(self) -> None:
         doc = self._cursor_doc()
         if doc is not None:
-            actions.resume_run(self.rt, doc["id"])
+            actions.resume_run(self.rt, doc.id)
 
     def action_delete(self) -> None:
         doc = self._cursor_doc()

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from engine.sweep import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
+from engine import api
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
@@ -54,7 +54,7 @@ def param_data(param: dict[str, Any], rows: list[dict[str, Any]]) -> ParamData:
     """What the plot of one swept key shows (accuracies in percent)."""
     key = param["key"]
     if not is_numeric(param, rows):
-        table = [r for r in by_param(rows, [key])[key] if r["best_val_acc"] is not None]
+        table = [r for r in api.by_param(rows, [key])[key] if r["best_val_acc"] is not None]
         return ParamData(
             key,
             True,
@@ -66,7 +66,7 @@ def param_data(param: dict[str, Any], rows: list[dict[str, Any]]) -> ParamData:
         for r in rows
         if key in r["params"] and r["val_acc"] is not None
     ]
-    best = best_trial(rows)
+    best = api.best_trial(rows)
     best_point = (
         (float(best["params"][key]), 100 * best["val_acc"])
         if best is not None and key in best["params"]
@@ -84,9 +84,9 @@ def param_data(param: dict[str, Any], rows: list[dict[str, Any]]) -> ParamData:
     )
 
 
-def _recent(doc: dict[str, Any], seconds: float = 60.0) -> bool:
+def _recent(sweep: api.SweepRecord, seconds: float = 60.0) -> bool:
     """Whether the sweep was created within the last ``seconds``."""
-    created = fmt.parse_time(doc.get("created"))
+    created = fmt.parse_time(sweep.created)
     if created is None:
         return False
     try:
@@ -148,7 +148,7 @@ class SweepsScreen(ViewScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self.sweeps: list[dict[str, Any]] = []
+        self.sweeps: list[api.SweepRecord] = []
         self.selected: str | None = None
         self._scanned = False
         self._warned: set[str] = set()
@@ -191,10 +191,11 @@ class SweepsScreen(ViewScreen):
 
     @work(thread=True, exclusive=True, group="sweeps", exit_on_error=False)
     def _scan(self) -> None:
-        docs, problems = read_sweeps(self.rt.store)
-        self.app.call_from_thread(self._scanned_docs, docs, problems)
+        docs, problems = api.read_sweeps(self.rt.store)
+        sweeps = [api.SweepRecord.from_json(d) for d in docs]
+        self.app.call_from_thread(self._scanned_docs, sweeps, problems)
 
-    def _scanned_docs(self, docs: list[dict[str, Any]], problems: list[str]) -> None:
+    def _scanned_docs(self, docs: list[api.SweepRecord], problems: list[str]) -> None:
         for problem in problems:
             if problem not in self._warned:
                 self._warned.add(problem)
@@ -210,37 +211,34 @@ class SweepsScreen(ViewScreen):
     def refresh_view(self) -> None:
         if not self._scanned:
             return
-        if any(d.get("status") == "queued" and _recent(d) for d in self.sweeps):
+        if any(d.status == "queued" and _recent(d) for d in self.sweeps):
             self._scan()  # a sweep just started: its document is about to say running
-        by_sweep: dict[str, list[dict[str, Any]]] = {}
-        for doc in self.rt.state.runs:
-            name = doc.get("sweep")
-            if isinstance(name, str):
-                by_sweep.setdefault(name, []).append(doc)
-        rows = {
-            d["name"]: rows_from_runs(by_sweep.get(d["name"], []), d["name"]) for d in self.sweeps
-        }
+        by_sweep: dict[str, list[api.RunRecord]] = {}
+        for run in self.rt.state.runs:
+            if run.sweep is not None and run.sweep.name:
+                by_sweep.setdefault(run.sweep.name, []).append(run)
+        rows = {d.name: api.rows_from_runs(by_sweep.get(d.name, []), d.name) for d in self.sweeps}
         self._show_list(rows)
-        current = next((d for d in self.sweeps if d["name"] == self.selected), None)
+        current = next((d for d in self.sweeps if d.name == self.selected), None)
         self._show_sweep(current, rows.get(self.selected or "", []))
 
     def _show_list(self, rows: dict[str, list[dict[str, Any]]]) -> None:
         table = self.query_one("#sweeps-list", DataTable)
         shown = []
         for doc in self.sweeps:
-            trials = rows[doc["name"]]
-            counts = status_counts(trials)
-            best = best_trial(trials)
-            planned = (doc.get("spec") or {}).get("trials")
+            trials = rows[doc.name]
+            counts = api.status_counts(trials)
+            best = api.best_trial(trials)
+            planned = doc.planned
             shown.append(
                 (
-                    doc["name"],
-                    str(doc.get("mode") or "-"),
-                    str(doc.get("status") or "?"),
+                    doc.name,
+                    doc.mode or "-",
+                    doc.status or "?",
                     f"{counts.get('finished', 0)}/{planned if planned is not None else '?'}",
                     str(counts.get("running", 0) + counts.get("queued", 0)),
                     fmt.pct(best["val_acc"]) if best else "-",
-                    str(doc.get("preset") or "-"),
+                    doc.preset or "-",
                 )
             )
         if shown != self._list_rows:
@@ -267,7 +265,7 @@ class SweepsScreen(ViewScreen):
             if cursor is not None:
                 table.move_cursor(row=names.index(cursor), animate=False)
 
-    def _show_sweep(self, doc: dict[str, Any] | None, rows: list[dict[str, Any]]) -> None:
+    def _show_sweep(self, doc: api.SweepRecord | None, rows: list[dict[str, Any]]) -> None:
         info = self.query_one("#sweep-info", Static)
         if doc is None:
             root = self.rt.store.root
@@ -284,16 +282,16 @@ class SweepsScreen(ViewScreen):
             self.query_one("#sweep-history", CurvePlot).set_series([])
             return
         params = sweep_params(doc)
-        counts = status_counts(rows)
-        planned = (doc.get("spec") or {}).get("trials")
+        counts = api.status_counts(rows)
+        planned = doc.planned
         done = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no trials"
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append(doc["name"], style="bold")
-        text.append(f"  {doc.get('mode') or '?'} of {doc.get('preset') or '?'}  ")
-        text.append_text(_status(doc.get("status")))
+        text.append(doc.name, style="bold")
+        text.append(f"  {doc.mode or '?'} of {doc.preset or '?'}  ")
+        text.append_text(_status(doc.status))
         text.append(f"  {done} of {planned if planned is not None else '?'}\n")
         text.append("swept: " + "; ".join(describe_param(p) for p in params) + "\n", style="dim")
-        best = best_trial(rows)
+        best = api.best_trial(rows)
         if best is not None:
             text.append("best: ", style="bold")
             text.append(f"trial {best['trial']} ({_params_text(best['params'])}) ")
@@ -301,9 +299,9 @@ class SweepsScreen(ViewScreen):
             text.append(f" test {fmt.pct(best['test_acc'])}", style="green")
         else:
             text.append("best: no finished trial yet", style="dim")
-        message = doc.get("message") or ""
-        if message and doc.get("status") not in ("running", "finished", "queued"):
-            text.append("\n" + message, style="red" if doc.get("status") != "stopped" else "dim")
+        message = doc.message
+        if message and doc.status not in ("running", "finished", "queued"):
+            text.append("\n" + message, style="red" if doc.status != "stopped" else "dim")
             text.append(" (here: r)", style="bold")
         info.update(text)
         self._show_trials([p["key"] for p in params], rows)
@@ -331,7 +329,7 @@ class SweepsScreen(ViewScreen):
         else:
             table.clear()
         self._trial_keys, self._trial_rows = keys, rows
-        best = best_trial(rows)
+        best = api.best_trial(rows)
         for row in rows:
             mark = "★ " if best is not None and row["run"] == best["run"] else "  "
             table.add_row(
@@ -403,8 +401,8 @@ class SweepsScreen(ViewScreen):
 
     def action_new(self) -> None:
         """A new sweep, its form filled from the selected sweep's request (if any)."""
-        current = next((d for d in self.sweeps if d["name"] == self.selected), None)
-        actions.new_sweep(self.rt, str((current or {}).get("preset") or ""), current)
+        current = next((d for d in self.sweeps if d.name == self.selected), None)
+        actions.new_sweep(self.rt, current.preset if current is not None else "", current)
 
     def action_stop(self) -> None:
         if self.selected is None:
@@ -434,7 +432,7 @@ class SweepsScreen(ViewScreen):
         if self.selected is None:
             return
         name = self.selected
-        trials = sum(1 for d in self.rt.state.runs if d.get("sweep") == name)
+        trials = sum(1 for d in self.rt.state.runs if d.sweep is not None and d.sweep.name == name)
 
         def answered(choice: str | None) -> None:
             if choice in ("sweep", "runs"):
@@ -466,7 +464,7 @@ class SweepsScreen(ViewScreen):
         self.app.switch_mode("compare")
 
     def action_open_best(self) -> None:
-        best = best_trial(self._trial_rows)
+        best = api.best_trial(self._trial_rows)
         if best is None:
             self.notify("no finished trial yet", severity="warning")
             return

@@ -8,8 +8,7 @@ from textual.binding import Binding
 from textual.containers import Center, VerticalScroll
 from textual.widgets import Static
 
-from engine.errors import UserError
-from engine.presets import DEFAULT_PRESET, load_preset
+from engine import api
 from resnet_tui.screens.actions import launch_preset
 from resnet_tui.screens.base import ViewScreen
 
@@ -17,7 +16,7 @@ from resnet_tui.screens.base import ViewScreen
 class WelcomeScreen(ViewScreen):
     MODE = "welcome"
     BINDINGS = [
-        Binding("enter", "quick_launch", f"Train {DEFAULT_PRESET}", priority=True),
+        Binding("enter", "quick_launch", f"Train {api.DEFAULT_PRESET}", priority=True),
         Binding("l", "app.switch_mode('launch')", "Launch form"),
         Binding("p", "app.switch_mode('presets')", "Presets"),
     ]
@@ -29,15 +28,15 @@ class WelcomeScreen(ViewScreen):
 
     def _text(self) -> str:
         try:
-            description = load_preset(DEFAULT_PRESET).description
-        except UserError as exc:
+            description = api.load_preset(api.DEFAULT_PRESET).description
+        except api.UserError as exc:
             description = f"(unreadable: {exc})"
         root = self.rt.store.root
         return (
             "[b]Welcome to resnet-tui[/b]\n\n"
             f"There are no runs in [b]{escape(str(root))}[/b] yet.\n\n"
             f"Press [b reverse] enter [/] to train the default preset "
-            f"[b]{DEFAULT_PRESET}[/b]:\n"
+            f"[b]{api.DEFAULT_PRESET}[/b]:\n"
             f"  {escape(description)}\n\n"
             "It trains in a process of its own: quitting this console, closing the terminal "
             "or losing the SSH connection does not stop it; open resnet-tui again to watch it.\n\n"
@@ -49,4 +48,4 @@ class WelcomeScreen(ViewScreen):
         )
 
     def action_quick_launch(self) -> None:
-        launch_preset(self.rt, DEFAULT_PRESET)
+        launch_preset(self.rt, api.DEFAULT_PRESET)

@@ -1,9 +1,10 @@
 """What the config form knows about its fields, without Textual: their widgets' kind, the text
 an input shows for a value and the value it reads back, and the form's validation.
 
-Everything about a field comes from the engine's field metadata (``engine.config.field_infos``:
-help, range, choices, the registry that names its values); every rule is checked by the
-engine's ``check_dict``, which reports all problems at once, each on its key's row.
+Everything about a field comes from the engine's field metadata (``api.field_infos``: help,
+range, choices, the registry that names its values), how a typed value reads and shows
+(``api.read_field``, ``FieldInfo.show``) included; every rule is checked by the engine's
+``check_dict``, which reports all problems at once, each on its key's row.
 """
 
 from __future__ import annotations
@@ -12,18 +13,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from engine.config import (
-    SECTIONS,
-    ConfigError,
-    FieldInfo,
-    RunConfig,
-    base_key,
-    check_dict,
-    coerce,
-    describe_type,
-    field_infos,
-    parse_value,
-)
+from engine.api import FieldInfo, RunConfig, base_key, check_dict, field_infos, read_field
 
 SECTION_TITLES = {
     "model": "Model",
@@ -73,38 +63,13 @@ def uses_input(info: FieldInfo) -> bool:
 
 
 def format_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list | tuple):
-        return ", ".join(format_value(v) for v in value)
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
+    """A value as the user types it (the same for every field)."""
+    return field_infos()[0].show(value)
 
 
 def parse_text(info: FieldInfo, text: str) -> tuple[Any, str | None]:
     """A typed value from an input's text, or an error that says what to type."""
-    text = text.strip()
-    base = info.base
-    if not text:
-        if info.optional:
-            return None, None
-        if info.is_list:
-            return [], None
-        if base is str:
-            return "", None
-        return None, f"{info.key}: needs {describe_type(base)}"
-    if base is str:
-        return text, None
-    if info.is_list and "," not in text and not text.startswith("["):
-        text = ",".join(text.split()) + ("," if len(text.split()) == 1 else "")
-    value = parse_value(text)
-    try:
-        return coerce(value, info.type, info.key), None
-    except ConfigError as exc:
-        return None, str(exc)
+    return read_field(info, text)
 
 
 def strip_key(message: str, key: str) -> str:
@@ -114,8 +79,7 @@ def strip_key(message: str, key: str) -> str:
 
 def help_text(info: FieldInfo) -> str:
     """'optim.lr (a number > 0): the base learning rate': the key, what it accepts, its help."""
-    text = f"{info.key} ({info.describe()})"
-    return f"{text}: {info.help}" if info.help else text
+    return info.help_line()
 
 
 @dataclass
@@ -161,4 +125,4 @@ def flat_values(config: RunConfig) -> dict[str, Any]:
 
 
 def empty_sections() -> dict[str, dict[str, Any]]:
-    return {section: {} for section in SECTIONS}
+    return {info.section: {} for info in field_infos()}

@@ -24,9 +24,16 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Select, TabbedContent, TabPane
 
-from engine.catalog import Catalog, ModelEntry
-from engine.config import FieldInfo, RunConfig, base_key, field_info
-from engine.config.augmentations import AugmentationInfo, list_augmentations
+from engine.api import (
+    AugmentationInfo,
+    Catalog,
+    FieldInfo,
+    ModelEntry,
+    RunConfig,
+    base_key,
+    field_info,
+    list_augmentations,
+)
 from resnet_tui.widgets.config_fields import (
     SECTION_TITLES,
     FormResult,

@@ -12,8 +12,7 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
-from engine.config import FieldInfo
-from engine.config.augmentations import AugmentationInfo
+from engine.api import AugmentationInfo, FieldInfo
 from resnet_tui.widgets.toggle import Toggle
 
 

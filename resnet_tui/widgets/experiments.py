@@ -1,26 +1,20 @@
 """What the console shows of multi-run experiments, read from the store: plain functions.
 
-Stacked ensembles (``stacking.json`` in the stacked run's folder) are read here: their maker,
-engine.stacking, needs torch, which never loads in the console. Ablation groups and sweeps
-are tabulated by engine.ablation (``ablation_rows``) and engine.sweep (``rows_from_runs``,
-``best_trial``, ``by_param``), which are torch-free and called on the run documents the
-console already holds, so the views and `resnet-tui ablate --show` / `sweeps show` agree;
-this module adds only what drawing needs (value formatting, which axis is numeric or log).
+Stacked ensembles' reports, ablation groups and sweeps are read and tabulated by the engine
+API (``read_stack_report``, ``ablation_rows``, ``rows_from_runs``, ``best_trial``,
+``by_param``), torch-free and called on the runs the console already holds, so the views and
+`resnet-tui ablate --show` / `sweeps show` agree; this module adds only what drawing needs
+(value formatting, which axis is numeric or log).
 
 Nothing here raises for a bad file: a reader returns (None, why) or skips the file.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
-from engine.ablation import GROUP_PREFIX as ABLATION_PREFIX
-from engine.store import RunStore
-
-STACKED_MODEL = "stacked"  # engine.stacking.STACKED_MODEL
-STACKING_FILE = "stacking.json"  # engine.stacking.STACKING_FILE
+from engine import api
 
 
 def _number(value: Any) -> float | None:
@@ -32,21 +26,19 @@ def _number(value: Any) -> float | None:
 # ---------------------------------------------------------------- stacked ensembles
 
 
-def is_stacked(doc: dict[str, Any] | None) -> bool:
-    return bool(doc) and (doc or {}).get("model") == STACKED_MODEL
+def is_stacked(run: api.RunRecord | None) -> bool:
+    return run is not None and run.model == api.STACKED_MODEL
 
 
-def read_stacking(store: RunStore, run_id: str) -> tuple[dict[str, Any] | None, str]:
-    """(stacking.json, "") or (None, why not)."""
+def read_stacking(store: api.RunStore, run_id: str) -> tuple[dict[str, Any] | None, str]:
+    """(the stacked run's report as its JSON, "") or (None, why not)."""
     try:
-        data = json.loads((store.run_dir(run_id) / STACKING_FILE).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, f"no {STACKING_FILE} yet: it is written when the stacking layer has trained"
-    except Exception as exc:
-        return None, f"{STACKING_FILE} is unreadable: {exc}"
-    if not isinstance(data, dict) or not isinstance(data.get("members"), list):
-        return None, f"{STACKING_FILE} is unreadable: no member list"
-    return data, ""
+        return api.read_stack_report(store, run_id).to_dict(), ""
+    except api.UserError as exc:
+        why = str(exc)
+        if "has no stacking.json" in why:
+            why = "no stacking.json yet: it is written when the stacking layer has trained"
+        return None, why
 
 
 def member_labels(members: list[dict[str, Any]]) -> list[str]:
@@ -79,14 +71,14 @@ def valid_per_class(report: dict[str, Any]) -> list[list[float]] | None:
 # ---------------------------------------------------------------- ablation groups
 
 
-def ablation_group(doc: dict[str, Any] | None) -> str | None:
-    group = (doc or {}).get("group")
-    return group if isinstance(group, str) and group.startswith(ABLATION_PREFIX) else None
+def ablation_group(run: api.RunRecord | None) -> str | None:
+    link = run.ablation if run is not None else None
+    return link.group if link is not None and link.group.startswith(api.GROUP_PREFIX) else None
 
 
-def sweep_params(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The swept keys of a sweep document: [{"key", "kind", "values" | "low"/"high"/"log"}]."""
-    params = (doc.get("spec") or {}).get("params") or []
+def sweep_params(sweep: api.SweepRecord) -> list[dict[str, Any]]:
+    """The swept keys of a sweep: [{"key", "kind", "values" | "low"/"high"/"log"}]."""
+    params = sweep.spec.get("params") or []
     return [p for p in params if isinstance(p, dict) and isinstance(p.get("key"), str)]
 
 

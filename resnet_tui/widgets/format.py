@@ -8,6 +8,8 @@ from typing import Any
 
 from rich.text import Text
 
+from engine import api
+
 # Named ANSI colours only: they stay distinct on a 16-colour terminal.
 STATUS_STYLE = {
     "queued": "bold cyan",
@@ -51,27 +53,24 @@ def short_time(value: Any) -> str:
     return value[:10] + " " + value[11:16]
 
 
-def run_seconds(doc: dict[str, Any], now: datetime) -> float | None:
+def run_seconds(run: api.RunRecord, now: datetime) -> float | None:
     """Time a run has spent training, over all its sessions (the trainer records it; a
     resumed run leaves out the time it was stopped): the recorded seconds plus the live
     session's while it runs. Runs from before that record: started..finished (or ..now)."""
-    active = doc.get("status") in ("running", "queued")
-    session = parse_time(doc.get("session_started"))
-    before = doc.get("elapsed_before")
-    if active and session is not None and isinstance(before, int | float):
-        try:
-            return float(before) + max(0.0, (now - session).total_seconds())
-        except TypeError:
-            return None
-    recorded = doc.get("elapsed_s")
-    if not active and isinstance(recorded, int | float) and not isinstance(recorded, bool):
-        return float(recorded)
-    started = parse_time(doc.get("started"))
+    if (
+        run.active
+        and parse_time(run.session_started) is not None
+        and run.elapsed_before is not None
+    ):
+        return run.duration(now)
+    if not run.active and run.elapsed_s is not None:
+        return run.elapsed_s
+    started = parse_time(run.started)
     if started is None:
         return None
-    end = parse_time(doc.get("finished"))
+    end = parse_time(run.finished)
     if end is None:
-        if doc.get("status") not in ("running", "queued"):
+        if not run.active:
             return None
         end = now
     try:
@@ -119,28 +118,26 @@ def pct(value: Any) -> str:
     return f"{100 * value:.2f}%"
 
 
-def epochs(doc: dict[str, Any]) -> str:
-    return f"{doc.get('epoch') or 0}/{doc.get('epochs') or '?'}"
+def epochs(run: api.RunRecord) -> str:
+    return f"{run.epoch}/{run.epochs or '?'}"
 
 
-def best_val_acc(doc: dict[str, Any]) -> float | None:
-    value = (doc.get("best") or {}).get("val_acc")
-    return value if isinstance(value, int | float) else None
+def best_val_acc(run: api.RunRecord) -> float | None:
+    """The val accuracy of the run's best epoch (its kept checkpoint's)."""
+    return run.best.val_acc if run.best is not None else None
 
 
-def test_acc(doc: dict[str, Any]) -> float | None:
-    value = (doc.get("test") or {}).get("test_acc")
-    return value if isinstance(value, int | float) else None
+def test_acc(run: api.RunRecord) -> float | None:
+    return run.test.acc if run.test is not None else None
 
 
-def run_label(doc: dict[str, Any]) -> str:
-    return str(doc.get("name") or doc.get("id") or "?")
+def run_label(run: api.RunRecord) -> str:
+    return run.name or run.id
 
 
-def eta_seconds(doc: dict[str, Any], epoch_seconds: list[float]) -> float | None:
+def eta_seconds(run: api.RunRecord, epoch_seconds: list[float]) -> float | None:
     """Time left from the mean of the recent epochs' durations."""
-    total, done = doc.get("epochs"), doc.get("epoch") or 0
-    if not isinstance(total, int) or not epoch_seconds:
+    if run.epochs is None or not epoch_seconds:
         return None
     recent = epoch_seconds[-5:]
-    return max(0, total - done) * sum(recent) / len(recent)
+    return max(0, run.epochs - run.epoch) * sum(recent) / len(recent)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from textual.app import ComposeResult
@@ -11,7 +12,7 @@ from textual.widgets import Label, Sparkline
 from resnet_tui.widgets.format import number
 
 
-def metric_series(epochs: list[dict[str, Any]], key: str) -> tuple[list[float], list[float]]:
+def metric_series(epochs: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
     """(epochs, values) of one metric, skipping records that lack it or hold NaN."""
     xs, ys = [], []
     for record in epochs:
@@ -41,7 +42,7 @@ class MetricSparks(Vertical):
                 yield Sparkline([], id=f"spark-{key}", classes="spark")
                 yield Label("-", id=f"spark-value-{key}", classes="spark-value")
 
-    def show(self, epochs: list[dict[str, Any]]) -> None:
+    def show(self, epochs: Sequence[Mapping[str, Any]]) -> None:
         for key, _ in SPARK_METRICS:
             _, ys = metric_series(epochs, key)
             spark = self.query_one(f"#spark-{key}", Sparkline)
