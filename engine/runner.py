@@ -351,22 +351,3 @@ def execute_rank(store: RunStore, run_id: str, stop: StopFlag | None = None) -> 
         if not isinstance(exc, KeyboardInterrupt | SystemExit):
             log(f"{prefix} failed: {_first_line(exc)}\n" + traceback.format_exc())
         raise
-
-
-# Transition (removed when the front-ends call engine.api): names that lived here before.
-from engine.checks import check_config as preflight  # noqa: E402, F401
-from engine.lifecycle import (  # noqa: E402, F401
-    RESUMABLE,
-    check_resumable,
-    launch_detached,
-    record_launch,
-    request_stop,
-)
-from engine.procs import spawn_detached  # noqa: E402, F401
-
-
-def cli_command(store_root: str | Path, *args: str) -> list[str]:
-    """``resnet-tui --runs-dir STORE ARGS`` as this interpreter runs it (no PATH lookup)."""
-    import sys
-
-    return [sys.executable, "-m", "resnet_tui", "--runs-dir", str(store_root), *args]

@@ -13,14 +13,9 @@ import torch
 from conftest import REPO
 from typer.testing import CliRunner
 
-from engine.ablation import (
-    AblationError,
-    ablation_table,
-    create_ablation,
-    list_groups,
-    plan_ablation,
-    run_queue,
-)
+from engine.ablation.groups import AblationError, ablation_table, create_ablation, list_groups
+from engine.ablation.plan import plan_ablation
+from engine.ablation.queue import run_queue
 from engine.config import RunConfig
 from engine.errors import UserError
 from engine.metrics import config_differences
@@ -198,7 +193,7 @@ def test_resuming_an_ablation_checks_everything_first_and_starts_one_queue(
 ) -> None:
     import threading
 
-    from engine.ablation import AblationError, resume_ablation
+    from engine.ablation.groups import AblationError, resume_ablation
 
     store = RunStore(runs_dir)
     ids = _queued(store, 2)

@@ -15,14 +15,8 @@ from engine.checkpoint import load_checkpoint
 from engine.errors import CheckpointError, ConfigError
 from engine.presets import resolve
 from engine.runner import execute
-from engine.stacking import (
-    STACKING_FILE,
-    StackError,
-    average_init,
-    contributions,
-    read_stacking,
-    stack_runs,
-)
+from engine.stacking.fit import average_init, contributions, stack_runs
+from engine.stacking.plan import STACKING_FILE, StackError, read_stacking
 from engine.store import RunStore
 from resnet_tui.cli import app
 

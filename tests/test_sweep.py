@@ -19,16 +19,10 @@ from typer.testing import CliRunner
 
 from engine.errors import ConfigError
 from engine.store import RunStore
-from engine.sweep import (
-    Param,
-    create_sweep,
-    list_sweeps,
-    parse_grid,
-    parse_range,
-    plan_sweep,
-    run_sweep,
-    sweep_summary,
-)
+from engine.sweep.driver import run_sweep
+from engine.sweep.report import list_sweeps, sweep_summary
+from engine.sweep.spec import Param, parse_grid, parse_range, plan_sweep
+from engine.sweep.study import create_sweep
 from resnet_tui.cli import app
 
 runner = CliRunner()
@@ -341,7 +335,7 @@ def test_a_search_prunes_hopeless_trials(runs_dir: Path) -> None:
 
 
 def _journal(runs: Path, name: str) -> Any:
-    from engine.sweep import open_storage
+    from engine.sweep.study import open_storage
 
     return open_storage(str(runs / "sweeps" / f"{name}.journal"))
 
@@ -354,11 +348,37 @@ def test_help_and_the_sweep_tables_import_neither_torch_nor_optuna(runs_dir: Pat
         "for args in (['--help'], ['sweep', '--help'], ['sweeps', 'list']):\n"
         "    result = CliRunner().invoke(app, args)\n"
         "    assert result.exit_code == 0, result.output\n"
-        "import engine.sweep\n"
+        "import engine.sweep.spec, engine.sweep.docs, engine.sweep.report\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'optuna')))\n"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=_env(runs_dir), capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_continuing_a_sweep_loads_no_torch(runs_dir: Path) -> None:
+    """The same sweep command again (or `sweep --resume`) only drives trials, which train in
+    processes of their own: its own process starts without importing torch (seconds that a
+    trial still training could finish in before it is followed)."""
+    code = (
+        "import sys\n"
+        "from engine import api\n"
+        "from engine.api import compute\n"
+        "store = api.open_store(sys.argv[1])\n"
+        "request = api.SweepRequest('digits-quick', grid=('optim.lr=0.1,0.2',), name='again')\n"
+        "compute.create_sweep(store, api.plan_sweep(request))\n"
+        "spec = compute.check_sweep(store, request)  # recorded already: not checked again\n"
+        "assert compute.create_sweep(store, spec).name == 'again'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(runs_dir)],
+        cwd=REPO,
+        env=_env(runs_dir),
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"

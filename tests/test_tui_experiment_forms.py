@@ -16,7 +16,8 @@ from textual.widgets import Checkbox, DataTable, Input, Select, Static, TextArea
 from tui_fixtures import kill_trainers, make_app, screen_text, settle, sync, wait_for
 
 from engine.store import RunStore
-from engine.sweep import get_sweep, read_sweeps
+from engine.sweep.docs import get_sweep
+from engine.sweep.report import read_sweeps
 from resnet_tui.screens.experiment_forms import AblationFormScreen, SweepFormScreen
 
 TRAIN_TIMEOUT = 420.0  # two 20-epoch digits runs on a loaded 2-core machine

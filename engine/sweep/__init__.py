@@ -11,23 +11,3 @@ Optuna search, queued over the devices. Every trial is an ordinary run of the st
 This package's ``__init__`` imports nothing: ``spec``, ``docs`` and ``report`` are torch- and
 optuna-free (the console uses them), ``study`` and ``driver`` import optuna.
 """
-
-from typing import Any
-
-# Transition (removed when the front-ends call engine.api): ``engine.sweep.NAME`` still finds
-# the names of its modules, loading a module only when one of its names is asked for.
-_MODULES = ("spec", "docs", "report", "events", "study", "driver")
-
-
-def __getattr__(name: str) -> Any:
-    import importlib
-
-    if name in {*_MODULES}:  # a submodule: import it alone, nothing else
-        return importlib.import_module(f"engine.sweep.{name}")
-    for module in _MODULES:
-        loaded = importlib.import_module(f"engine.sweep.{module}")
-        if hasattr(loaded, name):
-            return getattr(loaded, name)
-    if name == "check_names":  # moved beside the other torch-needing checks
-        return importlib.import_module("engine.checks").check_sweep_names
-    raise AttributeError(f"module 'engine.sweep' has no attribute {name!r}")
