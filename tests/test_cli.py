@@ -100,6 +100,13 @@ def test_runs_best_is_the_seed_000_table(trained: Path) -> None:
         assert row["max_val_acc"] == max(m["val_acc"] for m in epochs)
     code, out = cli("--runs-dir", str(trained), "runs", "best")
     assert "Best Stats Per Model" in out and "best" in out and "epoch" in out
+    # the highest val accuracy of any epoch is a column of its own, labelled so, where it fits
+    for width, shown in ((79, False), (80, True), (120, True)):
+        args = ["--runs-dir", str(trained), "runs", "best"]
+        result = runner.invoke(app, args, env={"COLUMNS": str(width)})
+        assert result.exit_code == 0, result.output
+        assert ("max" in result.output) is shown, (width, result.output)
+        assert ("model" in result.output) is (width >= 100), (width, result.output)
 
 
 def test_runs_show_and_compare(trained: Path) -> None:
@@ -109,7 +116,9 @@ def test_runs_show_and_compare(trained: Path) -> None:
     assert code == 0
     data = json.loads(out)
     assert data["config_differences"] == {"optim.lr": [0.1, 0.05]}
-    assert len(data["stats"]) == 2
+    assert len(data["stats"]) == 2 and all(row["max_val_acc"] for row in data["stats"])
+    code, out = cli("--runs-dir", str(trained), "runs", "compare", "first", "second")
+    assert code == 0 and "optim.lr" in out and "max_val_acc (any epoch)" in out
 
 
 def test_presets_and_models_commands() -> None:
@@ -149,6 +158,62 @@ def test_rm_asks_and_deletes(tmp_path: Path) -> None:
 
 
 # The bad-input catalogue (one-line errors that change nothing) is tests/test_bad_input.py.
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["train", "digits-quick"],
+        ["presets", "show", "digits-quick"],
+        ["bench", "loader", "digits-quick"],
+    ],
+)
+def test_several_mistakes_are_one_error_line_each_and_change_nothing(
+    tmp_path: Path, command: list[str]
+) -> None:
+    from fixtures import store_snapshot
+
+    runs = tmp_path / "runs"
+    RunStore(runs)
+    before = store_snapshot(runs)
+    sets = ["optim.lrr=1", "optim.lr=-1", "data.batch_size=0"]
+    result = runner.invoke(
+        app, ["--runs-dir", str(runs), *command, *(a for s in sets for a in ("--set", s))]
+    )
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines), lines
+    assert "unknown key 'optim.lrr' (did you mean 'optim.lr'?)" in result.output
+    assert "optim.lr: must be greater than 0" in result.output
+    assert "data.batch_size: must be at least 1" in result.output
+    assert "Traceback" not in result.output
+    assert store_snapshot(runs) == before
+
+
+def test_a_taken_name_gets_a_suffix_and_says_so_and_rename_keeps_names_unique(
+    tmp_path: Path,
+) -> None:
+    from engine import api
+
+    runs = tmp_path / "runs"
+    store = api.open_store(runs)
+    plan = api.plan_run(api.RunRequest("digits-quick", ("train.epochs=1",), name="taken"))
+    first = api.create_run(store, plan)
+    args = ["--runs-dir", str(runs)]
+    result = runner.invoke(
+        app, [*args, "train", "digits-quick", "--set", "train.epochs=1", "--name", "taken"]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == "note: a run named 'taken' exists; this run is 'taken-2'"
+    second = api.get_run(store, "taken-2")
+    assert second.status == "finished" and f"run {second.id}" in result.stdout
+    code, out = cli(*args, "runs", "rename", "taken-2", "taken")
+    assert code == 2 and out.startswith("error: the name 'taken' is taken by run " + first.id)
+    assert len(out.strip().splitlines()) == 1
+    code, out = cli(*args, "runs", "rename", second.id, "mine")
+    assert code == 0 and "'taken-2' -> 'mine'" in out
+    assert api.get_run(store, second.id).name == "mine"
+    assert api.get_run(store, "taken").id == first.id
 
 
 def test_help_is_fast_and_lists_the_commands() -> None:
