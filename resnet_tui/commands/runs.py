@@ -161,10 +161,7 @@ BEST_COLUMNS = (
     "test_acc",
     "max_val_acc",
 )
-BEST_NOTE = (
-    "every column is from the best epoch (the kept checkpoint's, train.monitor); "
-    "max val_acc: the highest of any epoch"
-)
+BEST_NOTE = "columns from the best epoch (best.pt's); max val_acc: the highest of any epoch"
 
 
 def runs_best(
@@ -186,10 +183,10 @@ def runs_best(
         return
     c = console()
     columns: tuple[str, ...] = BEST_COLUMNS
-    if c.width < 110:
-        columns = tuple(k for k in columns if k != "max_val_acc")
     if c.width < 100:
         columns = tuple(k for k in columns if k != "model")
+    if c.width < 80:
+        columns = tuple(k for k in columns if k != "max_val_acc")
     c.print(table("Best Stats Per Model", columns, rows))
     if "max_val_acc" in columns:
         typer.echo(BEST_NOTE)
