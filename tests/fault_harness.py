@@ -75,7 +75,7 @@ def start_trainer(
     umask: int | None = None,
 ) -> BaseProcess:
     """Start a trainer for ``run_id`` and record its pid as ``launch_detached`` does."""
-    from engine.runner import record_launch
+    from engine.lifecycle import record_launch
     from engine.store import RunStore
 
     proc = context().Process(target=_train, args=(str(runs_dir), run_id, fault, threads, umask))

@@ -311,7 +311,7 @@ def test_kill_at_random_moments(runs_dir: Path, baseline: dict[str, Any], soak: 
 
 _LAUNCHER = """
 import sys, time
-from engine.runner import launch_detached
+from engine.lifecycle import launch_detached
 from engine.store import RunStore
 print("launched", launch_detached(RunStore(sys.argv[1]), sys.argv[2]), flush=True)
 time.sleep(600)
@@ -442,7 +442,10 @@ def test_four_trainers_and_two_readers_share_one_store(runs_dir: Path) -> None:
     no reader error."""
     fh.warm_up()
     store = RunStore(runs_dir)
-    run_ids = [_new_run(store, TINY, f"w{i}") for i in range(4)]
+    # 8 epochs each: long enough that the readers (a `runs list` process costs ~0.4 s to start)
+    # overlap the writers several times even on a busy machine
+    epochs = 8
+    run_ids = [_new_run(store, [*TINY, f"train.epochs={epochs}"], f"w{i}") for i in range(4)]
     done = threading.Event()
     problems: list[str] = []
     followed: dict[str, list[dict[str, Any]]] = {r: [] for r in run_ids}
@@ -503,11 +506,11 @@ def test_four_trainers_and_two_readers_share_one_store(runs_dir: Path) -> None:
     assert counts["list"] >= 3 and counts["poll"] >= 20, counts
     for run_id in run_ids:
         doc = store.get(run_id)
-        assert doc["status"] == "finished" and doc["epoch"] == 3
+        assert doc["status"] == "finished" and doc["epoch"] == epochs
         records = store.read_metrics(run_id)[0]
-        assert [m["epoch"] for m in records if m["kind"] == "epoch"] == [1, 2, 3]
+        assert [m["epoch"] for m in records if m["kind"] == "epoch"] == list(range(1, epochs + 1))
         steps = [(m["epoch"], m["step"]) for m in records if m["kind"] == "step"]
-        assert steps == sorted(set(steps)) and len(steps) == 3 * 3
+        assert steps == sorted(set(steps)) and len(steps) == epochs * 3
         assert followed[run_id] == records  # the follower saw each line once, in order
     assert _temp_files(runs_dir) == []
 
