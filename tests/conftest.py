@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from engine.presets import resolve
+from engine.store import RunStore
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -52,3 +57,34 @@ def soak(request: pytest.FixtureRequest) -> int:
     if (env and env != "0") or request.config.getoption("--soak"):
         return 5
     return 1
+
+
+# ---------------------------------------------------------------- the bad-input catalogue's store
+
+
+@pytest.fixture(scope="module")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Runs in every state, made without training: their documents are what matters here."""
+    runs = tmp_path_factory.mktemp("populated") / "runs"
+    store = RunStore(runs)
+    config = resolve("digits-quick", ["train.epochs=3"])[0].to_dict()
+
+    def run(name: str, status: str, **fields: Any) -> str:
+        run_id = str(store.create_run(config, name=name, preset="digits-quick")["id"])
+        store.set_status(run_id, status, f"{status} for the catalogue", **fields)
+        store.append_metrics(run_id, {"kind": "epoch", "epoch": 1, "val_acc": 0.5})
+        return run_id
+
+    run("finished", "finished", epoch=3, best={"val_acc": 0.9, "best_epoch": 3})
+    run("diverged", "diverged", epoch=2)
+    run("stopped", "stopped", epoch=1)
+    run("alive", "running", pid=os.getpid())  # this test process: alive while we test
+    run("elsewhere", "running", pid=4242, host="another-box")
+    return runs
+
+
+@pytest.fixture
+def store_copy(populated: Path, tmp_path: Path) -> Path:
+    runs = tmp_path / "runs"
+    shutil.copytree(populated, runs)
+    return runs

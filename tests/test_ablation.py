@@ -88,10 +88,11 @@ def test_ablate_on_digits_through_the_cli(runs_dir: Path) -> None:
     group = listed["group"]
     assert group.startswith("ablate-") and group in out
     assert listed["runs"] == listed["finished"] == 3 and listed["removed"] == "relu, bn"
-    docs = [d for d in store.list_runs() if d.get("group") == group]
-    assert sorted(d["ablation"] for d in docs) == ["base", "bn", "relu"]
+    docs = [d for d in store.list_runs() if (d.get("ablation") or {}).get("group") == group]
+    assert sorted(d["ablation"]["removed"] for d in docs) == ["base", "bn", "relu"]
+    assert all(d["schema"] == 2 for d in docs)  # written as version 2
     assert all(d["status"] == "finished" and d["epoch"] == 1 for d in docs)
-    by = {d["ablation"]: d for d in docs}
+    by = {d["ablation"]["removed"]: d for d in docs}
     assert by["relu"]["config"]["model"]["act"] == "none"
     assert by["bn"]["config"]["model"]["norm"] == "none"
     assert by["base"]["config"]["model"] | {"act": "none"} == by["relu"]["config"]["model"]
@@ -183,7 +184,7 @@ def test_detached_ablation_runs_the_queue_in_one_process(runs_dir: Path) -> None
         assert time.monotonic() < deadline, store.list_runs()
         assert not any(d["status"] in ("failed", "crashed") for d in store.list_runs())
         time.sleep(0.5)
-    rows = ablation_table(store, docs[0]["group"])
+    rows = ablation_table(store, docs[0]["ablation"]["group"])
     assert [r["ablation"] for r in rows] == ["base", "skip"]
     assert all(r["test_acc"] is not None for r in rows)
 
@@ -197,7 +198,7 @@ def test_resuming_an_ablation_checks_everything_first_and_starts_one_queue(
 
     store = RunStore(runs_dir)
     ids = _queued(store, 2)
-    group = str(store.get(ids[0])["group"])
+    group = str(store.get(ids[0])["ablation"]["group"])
     for run_id in ids:
         store.set_status(run_id, "stopped", "the queue was stopped before this run started")
     # a queue that cannot start (its log path is a folder): the runs get their statuses back

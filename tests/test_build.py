@@ -3,7 +3,8 @@
 The console's live count once disagreed with the trainer (62,006 vs 108,086 parameters for
 cifar10-baseline-cnn with augment.resize=40: it ignored the resize). Every preset, under
 overrides of the input size and the architecture, must now count the same through
-``build_model``, through the path the trainer takes, and through the console's helper.
+``build_model``, through the path the trainer takes, and through what the console's helper
+answers (``engine.api.compute.model_summary``; the helper is that function over JSON lines).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import pytest
 import torch
 from fixtures import write_imagefolder
 
+from engine.api import RunRequest
+from engine.api.compute import model_summary
 from engine.config import RunConfig
 from engine.data import dataset_info
 from engine.data.augment import output_size
@@ -22,7 +25,6 @@ from engine.errors import ConfigError
 from engine.models import count_params, create_model, model_info
 from engine.models.build import PROVISIONAL_CLASSES, build_model, model_input
 from engine.presets import list_presets, resolve
-from resnet_tui.follow import _build
 
 
 def _overrides(config: RunConfig) -> list[dict[str, Any]]:
@@ -57,6 +59,16 @@ def _counts(build: Any) -> tuple[int, int] | str:
     return count_params(model), count_params(model, trainable_only=False)
 
 
+def _console_counts(config: RunConfig) -> tuple[int, int] | str:
+    """The console's live count: the helper's ``model_summary`` of the form's config."""
+    try:
+        with torch.device("meta"):
+            answer = model_summary(RunRequest(config=config.to_dict()), layers=False)
+    except ConfigError as exc:
+        return str(exc)
+    return answer.params, answer.total_params
+
+
 def _trainer_path(config: RunConfig) -> Any:
     """What the trainer did before build_model: the model for the augmented image size."""
     info = dataset_info(config.data)
@@ -84,7 +96,7 @@ def test_every_path_builds_the_same_model(preset: str, images: Path) -> None:
             continue  # an override this model does not take: nothing to build
         via_builder = _counts(lambda v=variant: build_model(v).model)
         via_trainer = _counts(lambda v=variant: _trainer_path(v))
-        via_console = _counts(lambda v=variant: _build(v.to_dict())[0])
+        via_console = _console_counts(variant)
         assert via_builder == via_trainer == via_console, (preset, overrides)
         checked += isinstance(via_builder, tuple)
     assert checked >= 3, preset  # most variants build: the comparison is about real models
@@ -95,8 +107,8 @@ def test_the_console_counts_what_the_trainer_trains_after_a_resize() -> None:
     built = build_model(config)
     assert (built.in_chans, built.input_size, built.num_classes) == (3, 40, 10)
     assert count_params(built.model) == 108_086  # 62,006 at 32x32: the classifier grows
-    model, info, size = _build(config.to_dict())
-    assert (count_params(model), size, info.name) == (108_086, 40, "cifar10")
+    answer = model_summary(RunRequest(config=config.to_dict()), layers=False)
+    assert (answer.params, answer.size, answer.dataset) == (108_086, 40, "cifar10")
     plain, _ = resolve("cifar10-baseline-cnn")
     assert count_params(build_model(plain).model) == 62_006
 

@@ -22,8 +22,6 @@ from resnet_tui.cli import app
 from resnet_tui.follow import StoreFollower
 from resnet_tui.screens.actions import launch
 
-pytest_plugins = ["test_bad_input"]  # its populated store fixtures
-
 # Every catalogue case that asks `train` to start a new run: a preset and --set overrides
 # (resumes are another path; a misspelt option is the CLI's own syntax).
 TRAIN_CASES = [

@@ -61,7 +61,7 @@ def test_the_ensemble_beats_its_weakest_member(
     store = RunStore(runs)
     doc = next(d for d in store.list_runs() if d["name"] == "ensemble")
     assert doc["status"] == "finished" and doc["model"] == "stacked"
-    assert doc["members"] == [d["id"] for d in docs]
+    assert doc["stack"]["members"] == [d["id"] for d in docs] and doc["schema"] == 2
     assert doc["params"] == 3 * 10 * 10 + 10 and doc["classes"] == [str(i) for i in range(10)]
     member_test = [d["test"]["test_acc"] for d in docs]
     ensemble_test = doc["test"]["test_acc"]
@@ -72,7 +72,7 @@ def test_the_ensemble_beats_its_weakest_member(
     folder = store.run_dir(doc["id"])
     report = read_stacking(store, doc["id"])
     assert json.loads((folder / STACKING_FILE).read_text()) == report
-    assert [m["id"] for m in report["members"]] == doc["members"]
+    assert [m["id"] for m in report["members"]] == doc["stack"]["members"]
     for row, member in zip(report["members"], docs, strict=True):
         # the members' accuracy is recomputed on the same splits: it matches their own runs
         assert row["test_acc"] == pytest.approx(member["test"]["test_acc"], abs=1e-6)
@@ -90,7 +90,7 @@ def test_the_ensemble_beats_its_weakest_member(
     confusion = json.loads((folder / "confusion.json").read_text())
     assert confusion["classes"] == doc["classes"] and len(confusion["test"]["matrix"]) == 10
     best = load_checkpoint(folder / "best.pt")
-    assert best["model"]["weight"].shape == (10, 30) and best["members"] == doc["members"]
+    assert best["model"]["weight"].shape == (10, 30) and best["members"] == doc["stack"]["members"]
     assert best["best_epoch"] == doc["best"]["best_epoch"]
     assert "stacking 3 runs" in (folder / "train.log").read_text()
 

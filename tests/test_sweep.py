@@ -18,6 +18,7 @@ from fixtures import store_snapshot
 from typer.testing import CliRunner
 
 from engine.errors import ConfigError
+from engine.records import RunRecord
 from engine.store import RunStore
 from engine.sweep.driver import run_sweep
 from engine.sweep.report import list_sweeps, sweep_summary
@@ -163,9 +164,13 @@ def _sweep_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "resnet_tui", "sweep", *args]
 
 
-def _trials(store: RunStore, name: str) -> list[dict[str, Any]]:
+def _trials(store: RunStore, name: str) -> list[RunRecord]:
+    """The trial runs of sweep ``name``, in trial order (typed records: the link is
+    ``record.sweep``, whichever schema the documents have)."""
+    records = [RunRecord.from_json(d) for d in store.list_runs()]
+    found = [r for r in records if r.sweep is not None and r.sweep.name == name]
     return sorted(
-        (d for d in store.list_runs() if d.get("sweep") == name), key=lambda d: d["trial"]
+        found, key=lambda r: r.sweep.trial if r.sweep and r.sweep.trial is not None else -1
     )
 
 
@@ -193,26 +198,24 @@ def test_a_2x2_grid_completes_and_shows_accuracy_per_key(runs_dir: Path) -> None
     assert "optim.name vs accuracy" in done.stdout and "optim.lr vs accuracy" in done.stdout
     store = RunStore(runs_dir)
     trials = _trials(store, "g4")
-    assert [t["trial"] for t in trials] == [0, 1, 2, 3]
-    assert all(t["status"] == "finished" and _epochs(store, t["id"]) == [1] for t in trials)
-    points = {(t["sweep_params"]["optim.name"], t["sweep_params"]["optim.lr"]) for t in trials}
+    assert [t.sweep.trial for t in trials] == [0, 1, 2, 3]
+    assert all(t.status == "finished" and _epochs(store, t.id) == [1] for t in trials)
+    points = {(t.sweep.params["optim.name"], t.sweep.params["optim.lr"]) for t in trials}
     assert points == {("sgd", 0.01), ("sgd", 0.1), ("adam", 0.01), ("adam", 0.1)}
     for t in trials:  # each trial trains its own point
-        assert t["config"]["optim"]["name"] == t["sweep_params"]["optim.name"]
-        assert t["config"]["optim"]["lr"] == t["sweep_params"]["optim.lr"]
+        assert t.config["optim"]["name"] == t.sweep.params["optim.name"]
+        assert t.config["optim"]["lr"] == t.sweep.params["optim.lr"]
     code, out = cli("--runs-dir", str(runs_dir), "sweeps", "show", "g4", "--json")
     assert code == 0
     summary = json.loads(out)
     assert summary["sweep"]["status"] == "finished" and summary["counts"] == {"finished": 4}
     best = summary["best"]
-    assert best["val_acc"] == max(t["best"]["val_acc"] for t in trials)
+    assert best["val_acc"] == max(t.best.val_acc for t in trials)
     names = summary["by_param"]["optim.name"]
     assert [row["value"] for row in names] == ["adam", "sgd"]
     assert all(row["trials"] == 2 and row["finished"] == 2 for row in names)
     for row in summary["by_param"]["optim.lr"]:
-        mine = [
-            t["best"]["val_acc"] for t in trials if t["sweep_params"]["optim.lr"] == row["value"]
-        ]
+        mine = [t.best.val_acc for t in trials if t.sweep.params["optim.lr"] == row["value"]]
         assert row["best_val_acc"] == max(mine)
         assert row["mean_val_acc"] == pytest.approx(sum(mine) / 2)
     code, out = cli("--runs-dir", str(runs_dir), "sweeps", "list", "--json")
@@ -239,19 +242,19 @@ def test_sigkill_of_the_sweep_and_of_a_trial_then_the_same_command_continues(
         _sweep_cmd(*args), cwd=REPO, env=_env(runs_dir), stdout=log, stderr=subprocess.STDOUT
     )
 
-    def trial(n: int) -> dict[str, Any] | None:
-        found = [t for t in _trials(store, "k4") if t["trial"] == n]
+    def trial(n: int) -> RunRecord | None:
+        found = [t for t in _trials(store, "k4") if t.sweep.trial == n]
         return found[0] if found else None
 
     # trial 1 killed in its first epoch: the sweep records it and starts trial 2
-    _wait_for(lambda: (t := trial(1)) is not None and t["status"] == "running")
+    _wait_for(lambda: (t := trial(1)) is not None and t.status == "running")
     victim = trial(1)
     assert victim is not None
-    os.kill(int(victim["pid"]), signal.SIGKILL)
+    os.kill(int(victim.pid), signal.SIGKILL)
     _wait_for(lambda: trial(2) is not None)
-    assert store.get(victim["id"])["status"] == "crashed"
+    assert store.get(victim.id)["status"] == "crashed"
     # the sweep killed while trial 2 trains; trial 2 goes on without it
-    _wait_for(lambda: (t := trial(2)) is not None and t["status"] == "running")
+    _wait_for(lambda: (t := trial(2)) is not None and t.status == "running")
     sweep.send_signal(signal.SIGKILL)
     sweep.wait()
     log.close()
@@ -263,14 +266,14 @@ def test_sigkill_of_the_sweep_and_of_a_trial_then_the_same_command_continues(
     assert "trial 2 still running, followed" in again.stdout
     assert "trial 1 resumed" in again.stdout
     trials = _trials(store, "k4")
-    assert [t["trial"] for t in trials] == [0, 1, 2, 3]
-    assert [t["status"] for t in trials] == ["finished"] * 4
-    assert len({json.dumps(t["sweep_params"], sort_keys=True) for t in trials}) == 4
+    assert [t.sweep.trial for t in trials] == [0, 1, 2, 3]
+    assert [t.status for t in trials] == ["finished"] * 4
+    assert len({json.dumps(t.sweep.params, sort_keys=True) for t in trials}) == 4
     for t in trials:
-        assert _epochs(store, t["id"]) == list(range(1, 11))  # each epoch stored once
-        starts = (store.run_dir(t["id"]) / "train.log").read_text().count("starting run")
+        assert _epochs(store, t.id) == list(range(1, 11))  # each epoch stored once
+        starts = (store.run_dir(t.id) / "train.log").read_text().count("starting run")
         assert starts == 1  # no trial started twice
-    assert "resuming run" in (store.run_dir(victim["id"]) / "train.log").read_text()
+    assert "resuming run" in (store.run_dir(victim.id) / "train.log").read_text()
     summary = sweep_summary(store, "k4")
     assert summary["sweep"]["status"] == "finished" and summary["counts"] == {"finished": 4}
 
@@ -289,10 +292,10 @@ def test_a_trial_that_fails_at_run_time_is_recorded_and_the_sweep_goes_on(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     store = RunStore(runs_dir)
-    by_batch = {t["sweep_params"]["data.batch_size"]: t for t in _trials(store, "bs")}
-    assert by_batch[64]["status"] == "finished"
-    assert by_batch[5000]["status"] == "failed"
-    assert "larger than the" in by_batch[5000]["message"]
+    by_batch = {t.sweep.params["data.batch_size"]: t for t in _trials(store, "bs")}
+    assert by_batch[64].status == "finished"
+    assert by_batch[5000].status == "failed"
+    assert "larger than the" in by_batch[5000].message
     summary = sweep_summary(store, "bs")
     assert summary["sweep"]["status"] == "finished"  # a failed trial is final
     assert summary["counts"] == {"finished": 1, "failed": 1}
@@ -319,12 +322,12 @@ def test_a_search_prunes_hopeless_trials(runs_dir: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     store = RunStore(runs_dir)
     first, second = _trials(store, "s2")
-    assert first["sweep_params"] == {"optim.lr": 0.05}, "seed 10 no longer draws 0.05 first"
-    assert second["sweep_params"] == {"optim.lr": 0.000001}
-    assert first["status"] == "finished"
-    assert second["status"] == "stopped" and second["pruned"] is True
-    assert second["message"].startswith("pruned by sweep s2 after epoch")
-    assert len(_epochs(store, second["id"])) < 3
+    assert first.sweep.params == {"optim.lr": 0.05}, "seed 10 no longer draws 0.05 first"
+    assert second.sweep.params == {"optim.lr": 0.000001}
+    assert first.status == "finished"
+    assert second.status == "stopped" and second.sweep.pruned is True
+    assert second.message.startswith("pruned by sweep s2 after epoch")
+    assert len(_epochs(store, second.id)) < 3
     summary = sweep_summary(store, "s2")
     assert summary["counts"] == {"finished": 1, "pruned": 1}
     assert summary["sweep"]["status"] == "finished"
@@ -333,7 +336,7 @@ def test_a_search_prunes_hopeless_trials(runs_dir: Path) -> None:
     study = optuna.load_study(study_name="s2", storage=_journal(runs_dir, "s2"))
     states = [t.state.name for t in study.trials]
     assert states == ["COMPLETE", "PRUNED"]
-    assert study.trials[0].value == first["best"]["val_acc"]
+    assert study.trials[0].value == first.best.val_acc
 
 
 def _journal(runs: Path, name: str) -> Any:
@@ -462,9 +465,9 @@ def test_a_stopped_sweep_stops_its_trials_and_continues_them(
 
     doc = run_sweep(store, "fake", parallel=2, on_event=on_event, stop=stop, poll_s=0.05)  # type: ignore[arg-type]
     assert doc["status"] == "stopped" and "2 trials to resume" in doc["message"]
-    first = {d["id"]: d for d in _trials(store, "fake")}
-    assert len(first) == 2 and {d["status"] for d in first.values()} == {"stopped"}
-    assert all(d["epoch"] < 30 for d in first.values())
+    first = {d.id: d for d in _trials(store, "fake")}
+    assert len(first) == 2 and {d.status for d in first.values()} == {"stopped"}
+    assert all(d.epoch < 30 for d in first.values())
 
     events.clear()
     doc = run_sweep(store, "fake", parallel=2, on_event=events.append, poll_s=0.05)
@@ -473,9 +476,9 @@ def test_a_stopped_sweep_stops_its_trials_and_continues_them(
     assert sorted(e.run_id for e in started if e.resumed) == sorted(first)
     assert len([e for e in started if not e.resumed]) == 1
     trials = _trials(store, "fake")
-    assert [t["status"] for t in trials] == ["finished"] * 3
-    assert all(_epochs(store, t["id"]) == list(range(1, 31)) for t in trials)
-    assert sorted(launched) == sorted([*first, *first, trials[-1]["id"]])  # 2 resumed once
+    assert [t.status for t in trials] == ["finished"] * 3
+    assert all(_epochs(store, t.id) == list(range(1, 31)) for t in trials)
+    assert sorted(launched) == sorted([*first, *first, trials[-1].id])  # 2 resumed once
     summary = sweep_summary(store, "fake")
     assert summary["best"]["params"] == {"optim.lr": 0.15}
     assert [row["best_val_acc"] for row in summary["by_param"]["optim.lr"]] == [0.25, 0.5, 0.75]
@@ -493,7 +496,7 @@ def test_sweeps_rm_keeps_or_deletes_the_trials_and_refuses_a_running_sweep(
     args = ["--runs-dir", str(tmp_path / "runs"), "sweeps", "rm"]
 
     def trials(name: str) -> int:
-        return sum(1 for d in store.list_runs() if d.get("sweep") == name)
+        return len(_trials(store, name))
 
     grid_trials, search_trials = trials(SWEEP_GRID), trials(SWEEP_SEARCH)
     assert grid_trials and search_trials
@@ -513,7 +516,8 @@ def test_sweeps_rm_keeps_or_deletes_the_trials_and_refuses_a_running_sweep(
     result = runner.invoke(app, [*args, SWEEP_GRID, "--yes"])
     assert result.exit_code == 0, result.output
     assert f"its {grid_trials} trial runs stay" in result.output
-    kept = [d for d in store.list_runs() if d.get("former_sweep") == SWEEP_GRID]
+    records = [RunRecord.from_json(d) for d in store.list_runs()]
+    kept = [r for r in records if r.sweep is not None and r.sweep.former == SWEEP_GRID]
     assert not (folder / f"{SWEEP_GRID}.json").exists() and len(kept) == grid_trials
     assert trials(SWEEP_GRID) == 0  # a new sweep of that name starts without them
     result = runner.invoke(app, [*args, SWEEP_SEARCH, "--runs", "--yes"])

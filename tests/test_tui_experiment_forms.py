@@ -109,7 +109,7 @@ async def test_a_sweep_started_stopped_and_resumed_from_the_console(runs_dir: Pa
                 return str(get_sweep(store, name)["status"])
 
             def trials(state: str) -> int:
-                docs = [d for d in store.list_runs() if d.get("sweep") == name]
+                docs = [d for d in store.list_runs() if (d.get("sweep") or {}).get("name") == name]
                 return sum(1 for d in docs if d["status"] == state)
 
             await wait_for(pilot, lambda: trials("running") >= 1, 120, "a trial to start")
@@ -159,10 +159,10 @@ async def test_an_ablation_started_compared_stopped_and_resumed_from_the_console
             await settle(pilot)
             assert app.current_mode == "compare"
             docs = store.list_runs()
-            assert sorted(d["ablation"] for d in docs) == ["base", "relu"]
+            assert sorted(d["ablation"]["removed"] for d in docs) == ["base", "relu"]
             assert app.state.selection == {d["id"] for d in docs}
-            base = next(d["id"] for d in docs if d["ablation"] == "base")
-            other = next(d["id"] for d in docs if d["ablation"] == "relu")
+            base = next(d["id"] for d in docs if d["ablation"]["removed"] == "base")
+            other = next(d["id"] for d in docs if d["ablation"]["removed"] == "relu")
 
             def status(run_id: str) -> str:
                 return str(store.get(run_id)["status"])

@@ -20,7 +20,7 @@ from engine.config import RunConfig
 from engine.errors import UserError
 from engine.lifecycle import RESUMABLE, check_resumable, worker_command
 from engine.procs import is_alive, owner_lock, spawn_detached
-from engine.records import RunRecord
+from engine.records import SCHEMA, AblationLink, RunRecord
 from engine.store import RunStore
 
 
@@ -78,11 +78,12 @@ def create_ablation(
     ids = []
     for run in planned:
         label = base_name if run.ablation == BASE else f"{base_name}-no-{run.ablation}"
+        link = AblationLink(group, run.ablation)
         doc = store.create_run(
             run.config.to_dict(),
             name=label,
             preset=preset,
-            extra={"group": group, "ablation": run.ablation},  # TRANSITION: v2 link with the UI
+            extra={"schema": SCHEMA, "ablation": link.to_json()},
         )
         ids.append(str(doc["id"]))
     return group, ids

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+import engine.checks  # noqa: F401  (torch and the registries load once, at start: not on a call)
 from engine.api import compute
 from engine.api.runs import open_store
 from engine.api.types import AblationRequest, RunRequest, SweepRequest

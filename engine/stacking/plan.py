@@ -17,6 +17,7 @@ from typing import Any
 
 from engine.config import RunConfig, deep_merge, from_dict, nest, parse_override
 from engine.errors import ConfigError, StoreError, UserError
+from engine.records import SCHEMA, StackLink
 from engine.store import BEST_CHECKPOINT, RunStore
 
 STACKED_MODEL = "stacked"
@@ -161,9 +162,9 @@ def stack_config(members: Sequence[dict[str, Any]], sets: Sequence[str] = ()) ->
 
 
 def stack_members(doc: dict[str, Any]) -> tuple[str, ...]:
-    """The member run ids of a stacked run's document."""
-    members = doc.get("members")
-    return tuple(str(m) for m in members) if isinstance(members, list) else ()
+    """The member run ids of a stacked run's document (either schema)."""
+    link = StackLink.from_json(doc)
+    return link.members if link is not None else ()
 
 
 def create_stacked_run(
@@ -173,7 +174,7 @@ def create_stacked_run(
     return store.create_run(
         config.to_dict(),
         name=name or STACKED_MODEL,
-        extra={"members": [m["id"] for m in members]},
+        extra={"schema": SCHEMA, "stack": StackLink(tuple(m["id"] for m in members)).to_json()},
     )
 
 

@@ -7,6 +7,7 @@ sweep marked running whose process is gone as crashed, as runs are. Torch- and o
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 from engine.errors import StoreError
 from engine.lifecycle import worker_command
 from engine.procs import is_alive, owner_identity, signal_stop, spawn_detached
+from engine.records import RunRecord
 from engine.store import RunStore, atomic_write
 from engine.sweep.spec import NAME_RE, SweepSpec
 
@@ -161,27 +163,32 @@ def request_sweep_stop(store: RunStore, name: str) -> None:
 
 def delete_sweep(store: RunStore, name: str, with_runs: bool = False) -> list[str]:
     """Remove a sweep: its document, log, lock and (when it is the default journal file in
-    the store) its Optuna study. Its trials stay as ordinary runs (``former_sweep`` says
-    whose, with their ``trial`` and ``sweep_params``) unless ``with_runs``; then they are
+    the store) its Optuna study. Its trials stay as ordinary runs (their sweep link's
+    ``former`` says whose, beside their trial number and parameters) unless ``with_runs``;
+    then they are
     deleted too. Returns the deleted run ids. Refused while the sweep runs or, with
     ``with_runs``, while one of its trials trains (nothing is removed then)."""
     doc = get_sweep(store, name)
     if doc.get("status") == "running":
         raise StoreError(f"sweep {name} is running; stop it first (x, or `sweeps stop {name}`)")
-    trials = [d for d in store.list_runs() if d.get("sweep") == name]
+    trials = [
+        r
+        for r in map(RunRecord.from_json, store.list_runs())
+        if r.sweep is not None and r.sweep.name == name
+    ]
     if with_runs:
-        busy = [d["id"] for d in trials if d.get("status") in ("queued", "running")]
-        busy = [i for i in busy if store.is_alive(store.get(i))]
+        busy = [r.id for r in trials if r.active and is_alive(r.owner)]
         if busy:
             raise StoreError(f"sweep {name}: trial run {busy[0]} is training; stop it first")
     deleted = []
-    for d in trials:
+    for r in trials:
         if with_runs:
-            store.delete(d["id"])
-            deleted.append(str(d["id"]))
-        else:  # an ordinary run now: the same request again makes a sweep of the same name,
-            # which must not count these as its trials
-            store.update(d["id"], sweep=None, former_sweep=name)
+            store.delete(r.id)
+            deleted.append(r.id)
+        elif r.sweep is not None:  # an ordinary run now: the same request again makes a sweep
+            # of the same name, which must not count these as its trials
+            former = dataclasses.replace(r.sweep, name=None, former=name)
+            store.update(r.id, sweep=former.to_json())
     journal = sweep_path(store, name, ".journal").resolve()
     paths = [sweep_path(store, name, suffix) for suffix in (".json", ".log", ".lock")]
     if sweep_storage(store, doc) == str(journal):

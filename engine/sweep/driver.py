@@ -13,6 +13,7 @@ one study through a shared storage URL (``--join``; docs/SCALE.md).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -30,7 +31,8 @@ from optuna.trial import TrialState
 from engine.config import from_dict
 from engine.errors import ConfigError, StoreError
 from engine.lifecycle import launch_detached
-from engine.procs import StopFlag, owner_lock, this_host
+from engine.procs import StopFlag, is_alive, owner_lock, this_host
+from engine.records import SCHEMA, RunRecord, SweepLink
 from engine.store import RunStore
 from engine.sweep.docs import (
     get_sweep,
@@ -122,12 +124,18 @@ class _Driver:
     def _trials(self) -> list[optuna.trial.FrozenTrial]:
         return self.study.get_trials(deepcopy=False)
 
-    def _runs(self) -> dict[int, dict[str, Any]]:
-        return {
-            int(doc["trial"]): doc
-            for doc in self.store.list_runs()
-            if doc.get("sweep") == self.spec.name and isinstance(doc.get("trial"), int)
-        }
+    def _run(self, run_id: str) -> RunRecord:
+        return RunRecord.from_json(self.store.get(run_id))
+
+    def _runs(self) -> dict[int, RunRecord]:
+        """This sweep's trial runs in this store, by trial number."""
+        out = {}
+        for doc in self.store.list_runs():
+            record = RunRecord.from_json(doc)
+            link = record.sweep
+            if link is not None and link.name == self.spec.name and link.trial is not None:
+                out[link.trial] = record
+        return out
 
     @staticmethod
     def _counts(t: optuna.trial.FrozenTrial) -> bool:
@@ -169,21 +177,21 @@ class _Driver:
                 continue
             if owner != self.worker:
                 continue
-            doc = runs.get(t.number)
-            if doc is None:
+            record = runs.get(t.number)
+            if record is None:
                 if "run_id" in t.user_attrs:
                     self._tell(t.number, "fail", f"its run {t.user_attrs['run_id']} was deleted")
                     continue
-                doc = self._create_run(t.number, dict(t.params))
-                if doc is None:
+                record = self._create_run(t.number, dict(t.params))
+                if record is None:
                     continue
-            doc = self.store.get(doc["id"])
-            if doc["status"] in ("queued", "running") and self.store.is_alive(doc):
-                self._adopt(t.number, doc)
-            elif self._is_final(doc):
-                self._conclude(t.number, doc)
+            record = self._run(record.id)
+            if record.active and is_alive(record.owner):
+                self._adopt(t.number, record)
+            elif self._is_final(record):
+                self._conclude(t.number, record)
             else:
-                self.pending.append(doc["id"])
+                self.pending.append(record.id)
 
     def _abandon_if_stale(self, t: optuna.trial.FrozenTrial) -> None:
         started = t.datetime_start
@@ -192,13 +200,10 @@ class _Driver:
         self.study._storage.set_trial_user_attr(t._trial_id, "abandoned", True)
         self._tell(t.number, "fail", "abandoned: its sweep process was killed before it began")
 
-    def _adopt(self, number: int, doc: dict[str, Any]) -> None:
-        self.active[doc["id"]] = _Active(
-            number, doc["id"], int(doc["pid"]), False, None, self.store.metrics_reader(doc["id"])
-        )
-        self.emit(
-            TrialStarted(number, doc["id"], doc.get("sweep_params") or {}, True, adopted=True)
-        )
+    def _adopt(self, number: int, record: RunRecord) -> None:
+        reader = self.store.metrics_reader(record.id)
+        self.active[record.id] = _Active(number, record.id, record.pid or 0, False, None, reader)
+        self.emit(TrialStarted(number, record.id, _params(record), True, adopted=True))
 
     # ------------------------------------------------------------ trials
 
@@ -232,7 +237,7 @@ class _Driver:
             trial.set_user_attr("abandoned", True)
             self.study.tell(trial, state=TrialState.FAIL)
 
-    def _create_run(self, number: int, params: dict[str, Any]) -> dict[str, Any] | None:
+    def _create_run(self, number: int, params: dict[str, Any]) -> RunRecord | None:
         """The run of trial ``number``; a config the trial makes invalid is recorded as a
         failed run (the sweep goes on)."""
         config = self.spec.config_dict(params)
@@ -241,18 +246,19 @@ class _Driver:
             config = from_dict(config).to_dict()
         except ConfigError as exc:
             error = str(exc)
+        link = SweepLink(self.spec.name, number, dict(params))
         doc = self.store.create_run(
             config,
             name=f"{self.spec.name}-{number}",
             preset=self.spec.preset,
-            extra={"sweep": self.spec.name, "trial": number, "sweep_params": params},
+            extra={"schema": SCHEMA, "sweep": link.to_json()},
         )
         self.study._storage.set_trial_user_attr(self._trial_id(number), "run_id", doc["id"])
         if error:
             doc = self.store.set_status(doc["id"], "failed", f"the trial's config: {error}")
-            self._conclude(number, doc)
+            self._conclude(number, RunRecord.from_json(doc))
             return None
-        return doc
+        return RunRecord.from_json(doc)
 
     def _trial_id(self, number: int) -> int:
         for t in self._trials():
@@ -261,26 +267,26 @@ class _Driver:
         raise StoreError(f"trial {number} is not in study {self.spec.name}")
 
     def _start(self, run_id: str, slot: int, resumed: bool) -> None:
-        doc = self.store.get(run_id)
-        number = int(doc["trial"])
+        record = self._run(run_id)
+        number = record.sweep.trial if record.sweep and record.sweep.trial is not None else -1
         self.attempted.add(run_id)
         try:
             pid = launch_detached(self.store, run_id, env=self.slots[slot])
         except (OSError, StoreError) as exc:
-            doc = self.store.set_status(run_id, "failed", f"could not start the trial: {exc}")
-            self._conclude(number, doc)
+            self.store.set_status(run_id, "failed", f"could not start the trial: {exc}")
+            self._conclude(number, self._run(run_id))
             return
         reader = self.store.metrics_reader(run_id)
         self.active[run_id] = _Active(number, run_id, pid, True, slot, reader)
-        self.emit(TrialStarted(number, run_id, doc.get("sweep_params") or {}, resumed))
+        self.emit(TrialStarted(number, run_id, _params(record), resumed))
 
     def _new_trial(self, slot: int) -> None:
         trial = self._ask()
         if trial is None:
             return
-        doc = self._create_run(trial.number, dict(trial.params))
-        if doc is not None:
-            self._start(doc["id"], slot, resumed=False)
+        record = self._create_run(trial.number, dict(trial.params))
+        if record is not None:
+            self._start(record.id, slot, resumed=False)
 
     # ------------------------------------------------------------ following trials
 
@@ -330,7 +336,7 @@ class _Driver:
             + (f"below the median {median:.4f} of earlier trials" if median is not None else "")
         ).strip()
         a.pruned = True
-        self.store.update(a.run_id, pruned=True, pruned_message=message)  # first: survives a kill
+        self._set_link(a.run_id, pruned=True, pruned_message=message)  # first: survives a kill
         self._signal(a)
         self.emit(TrialPruned(a.trial, a.run_id, epoch, message))
 
@@ -341,34 +347,38 @@ class _Driver:
             pass
 
     def _finish(self, a: _Active) -> None:
-        doc = self.store.get(a.run_id)
-        if doc["status"] in ("queued", "running"):
-            doc = self.store.mark_crashed(a.run_id)
-            doc = self.store.get(a.run_id)
-        self._conclude(a.trial, doc)
+        if self._run(a.run_id).active:
+            self.store.mark_crashed(a.run_id)
+        self._conclude(a.trial, self._run(a.run_id))
 
-    def _is_final(self, doc: dict[str, Any]) -> bool:
-        return doc["status"] in FINAL or was_pruned(doc)
+    def _is_final(self, record: RunRecord) -> bool:
+        return record.status in FINAL or was_pruned(record)
 
-    def _conclude(self, number: int, doc: dict[str, Any]) -> None:
+    def _set_link(self, run_id: str, **changes: Any) -> None:
+        """Change the trial's sweep link (only the sweep's process writes it)."""
+        link = self._run(run_id).sweep or SweepLink(self.spec.name)
+        self.store.update(run_id, sweep=dataclasses.replace(link, **changes).to_json())
+
+    def _conclude(self, number: int, record: RunRecord) -> None:
         """Tell the study how trial ``number``'s run ended; stopped and crashed runs stay
         open (resumed when the sweep starts again)."""
-        status = doc["status"]
-        value = objective(doc)
-        if status == "finished" and doc.get("pruned"):
-            self.store.update(doc["id"], pruned=False)  # it ended before the stop arrived
+        status, message = record.status, record.message
+        value = objective(record)
+        link = record.sweep
+        if status == "finished" and link is not None and link.pruned:
+            self._set_link(record.id, pruned=False)  # it ended before the stop arrived
         if status in ("finished", "diverged"):
             self._tell(number, "complete", value=value if value is not None else 0.0)
         elif status == "failed":
-            self._tell(number, "fail", doc.get("message", ""))
-        elif was_pruned(doc):
-            message = doc.get("pruned_message") or f"pruned by sweep {self.spec.name}"
-            if doc.get("message") != message:
-                self.store.update(doc["id"], message=message)
+            self._tell(number, "fail", message)
+        elif was_pruned(record):
+            pruned = link.pruned_message if link is not None else ""
+            message = pruned or f"pruned by sweep {self.spec.name}"
+            if record.message != message:
+                self.store.update(record.id, message=message)
             self._tell(number, "pruned")
             status = "pruned"
-            doc = {**doc, "message": message}
-        self.emit(TrialEnded(number, doc["id"], status, value, doc.get("message", "")))
+        self.emit(TrialEnded(number, record.id, status, value, message))
 
     def _tell(self, number: int, how: str, note: str = "", value: float = 0.0) -> None:
         if note:
@@ -509,3 +519,7 @@ def run_sweep(
         return update_doc(store, name, status=status, message=message, finished=now())
     finally:
         lock.release()
+
+
+def _params(record: RunRecord) -> dict[str, Any]:
+    return dict(record.sweep.params) if record.sweep is not None else {}
