@@ -18,6 +18,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check engine resnet_tui tests bench
 	$(BIN)/ruff format --check engine resnet_tui tests bench
 	$(BIN)/mypy engine resnet_tui
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup

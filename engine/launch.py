@@ -14,11 +14,10 @@ import socket
 from collections.abc import Collection
 from typing import Any
 
+import torch.distributed.run as torchrun
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.elastic.rendezvous.api import RendezvousError
-from torch.distributed.run import get_args_parser
-from torch.distributed.run import run as torchrun
 
 from engine.ddp_env import LAUNCHER_ENV, NNODES_ENV, check_topology
 from engine.errors import ConfigError, UserError
@@ -84,7 +83,7 @@ def launch(
     and owns the run. A run left active when the workers are gone (a worker crashed, the
     rendezvous failed) is marked failed, or stopped when the launcher was signalled.
     """
-    parser = get_args_parser()
+    parser = torchrun.get_args_parser()
     known = {o for action in parser._actions for o in action.option_strings}
     args = torchrun_args(str(store.root), run_id, nproc, nnodes, rdzv_endpoint, known)
     if nnodes == 1:
@@ -96,7 +95,7 @@ def launch(
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
     reason, signalled = "", False
     try:
-        torchrun(parser.parse_args(args))
+        torchrun.run(parser.parse_args(args))
     except ChildFailedError as exc:
         failures = ", ".join(f"rank {r} exit {f.exitcode}" for r, f in sorted(exc.failures.items()))
         reason = f"a worker failed ({failures})"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from engine import faults
 from engine.presets import resolve
 from engine.store import RunStore
 
@@ -27,7 +28,9 @@ os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets its own run store and user preset folder."""
+    """Each test gets its own run store and user preset folder, and counts injected faults
+    (RESNET_TUI_FAULT) from zero: an xdist worker runs many tests in one process."""
+    faults.reset()
     monkeypatch.setenv("RESNET_TUI_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("RESNET_TUI_PRESETS", str(tmp_path / "user-presets"))
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
