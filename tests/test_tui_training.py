@@ -49,14 +49,15 @@ async def test_launch_from_the_form_then_stop_resume_and_finish(runs_dir: Path) 
             await settle(
                 pilot, lambda: app.state.registries is not None, timeout=90, what="the registries"
             )
-            await _type_into(pilot, "train.epochs", "3")
+            # 30 epochs of digits take about 10 s: the stop below lands while it trains
+            await _type_into(pilot, "train.epochs", "30")
             await _type_into(pilot, "train.threads", "1")
             app.screen.query_one("#launch-name", Input).value = "from-the-form"
             await pilot.press("escape", "ctrl+l")
             await wait_for(pilot, lambda: app.current_mode == "monitor", 90, "the launch")
             doc = _doc(store)
             assert doc is not None and doc["name"] == "from-the-form"
-            assert doc["config"]["train"]["epochs"] == 3
+            assert doc["config"]["train"]["epochs"] == 30
             run_id = doc["id"]
 
             def status() -> str:
@@ -82,7 +83,7 @@ async def test_launch_from_the_form_then_stop_resume_and_finish(runs_dir: Path) 
             await settle(pilot)
             table = app.screen.query_one("#runs-table", DataTable)
             assert "finished" in str(table.get_cell(run_id, "status"))
-            assert "3/3" in str(table.get_cell(run_id, "epochs"))
+            assert "30/30" in str(table.get_cell(run_id, "epochs"))
     finally:
         kill_trainers(runs_dir)
     final = store.get(run_id)
