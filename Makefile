@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test test-fast lint bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ lint: $(STAMP)
 	$(BIN)/mypy engine resnet_tui
 	$(BIN)/lint-imports
 
+# The whole suite (CI). test-fast: the inner loop, without the tests marked slow (real
+# training, trainers killed, torchrun, the console waiting on its helper); under 90 s here.
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
+
+test-fast: lint
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -68,6 +68,7 @@ def test_plans_that_are_refused() -> None:
         plan_ablation(linear, ["relu"])
 
 
+@pytest.mark.slow
 def test_ablate_on_digits_through_the_cli(runs_dir: Path) -> None:
     code, out = cli(
         runs_dir,
@@ -161,6 +162,7 @@ def test_a_stopped_run_stops_the_queue_and_a_failure_does_not(runs_dir: Path) ->
     assert "queue was stopped" in store.get(ids[2])["message"]
 
 
+@pytest.mark.slow
 def test_detached_ablation_runs_the_queue_in_one_process(runs_dir: Path) -> None:
     code, out = cli(
         runs_dir,
@@ -189,6 +191,7 @@ def test_detached_ablation_runs_the_queue_in_one_process(runs_dir: Path) -> None
     assert all(r["test_acc"] is not None for r in rows)
 
 
+@pytest.mark.slow
 def test_resuming_an_ablation_checks_everything_first_and_starts_one_queue(
     runs_dir: Path,
 ) -> None:
@@ -234,6 +237,7 @@ def test_resuming_an_ablation_checks_everything_first_and_starts_one_queue(
         resume_ablation(store, group)
 
 
+@pytest.mark.slow
 def test_engine_modules_stay_free_of_the_ui() -> None:
     code = (
         "import engine.stacking, engine.ablation, engine.loader_bench, engine.models.vgg\n"

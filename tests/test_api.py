@@ -102,6 +102,7 @@ def test_records_round_trip_and_read_the_first_schema() -> None:
         (("optim.lr=-1",), "--set optim.lr: must be greater than 0"),
     ],
 )
+@pytest.mark.slow
 def test_the_helper_refuses_with_the_engines_own_words(
     helper: EngineHelper, runs_dir: Path, sets: tuple[str, ...], needle: str
 ) -> None:
@@ -130,6 +131,7 @@ def _worker(runs_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_the_worker_trains_a_created_run_and_refuses_in_one_line(runs_dir: Path) -> None:
     store = api.open_store(runs_dir)
     plan = api.plan_run(api.RunRequest("digits-quick", sets=("train.epochs=1",)))

@@ -229,6 +229,7 @@ def test_help_is_fast_and_lists_the_commands() -> None:
         assert command in out
 
 
+@pytest.mark.slow
 def test_detach_stop_and_resume_through_the_cli(tmp_path: Path) -> None:
     """--detach returns at once; `runs stop` stops it gracefully; --resume --detach finishes it."""
     import time

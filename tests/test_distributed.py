@@ -240,6 +240,7 @@ def _wait_for(predicate: Any, timeout: float = 240.0) -> None:
 SETS = ["train.epochs=3", "data.batch_size=32", "schedule.name=cosine"]
 
 
+@pytest.mark.slow
 def test_two_gloo_processes_stop_resume_and_match_one_process(runs_dir: Path) -> None:
     """`--nproc 2`: torchrun starts two CPU ranks (gloo) on a free rendezvous port. A stop
     request (SIGTERM to rank 0, as `runs stop` sends) stops both ranks after the same step;
@@ -317,6 +318,7 @@ def _final(store: RunStore, run_id: str) -> tuple[list[dict[str, Any]], dict[str
     return epochs, {"best": doc["best"], "test": doc["test"], "status": doc["status"]}
 
 
+@pytest.mark.slow
 def test_two_machines_and_a_mid_epoch_resume_train_exactly_like_two_processes(
     runs_dir: Path,
 ) -> None:

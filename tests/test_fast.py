@@ -40,6 +40,7 @@ def test_triangle_schedule() -> None:
     assert flat[-1] == pytest.approx(0.1 + 0.9 / 30, abs=1e-6)
 
 
+@pytest.mark.slow
 def test_cifar10_fast_learns_in_one_epoch_on_cpu(tmp_path: Path) -> None:
     write_cifar10(tmp_path / "data", n_train_per_batch=200, n_test=100)
     config, preset = resolve(

@@ -40,6 +40,8 @@ from engine.presets import resolve
 from engine.store import RunStore
 from resnet_tui.cli import app
 
+pytestmark = pytest.mark.slow  # real training: `make test` runs it, `make test-fast` does not
+
 torch.set_num_threads(1)
 
 # A tiny digits run (a narrow resnet-digits: 0.5 s of training) with step lines.

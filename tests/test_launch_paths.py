@@ -105,6 +105,7 @@ def _preset_files(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("args", "needle"), TRAIN_CASES, ids=[" ".join(a)[:60] for a, _ in TRAIN_CASES]
 )
+@pytest.mark.slow
 def test_the_console_refuses_what_the_cli_refuses_with_the_same_words(
     store_copy: Path, tmp_path: Path, helper: EngineHelper, args: list[str], needle: str
 ) -> None:
@@ -137,6 +138,7 @@ def test_the_catalogue_reaches_every_kind_of_check() -> None:
     assert "shrink 8x8 input to 1x1" in needles and "unknown model" in needles
 
 
+@pytest.mark.slow
 def test_a_request_both_accept_starts_the_same_run(runs_dir: Path, helper: EngineHelper) -> None:
     store = api.open_store(runs_dir)
     console = ConsoleStandIn(store, helper)

@@ -95,6 +95,7 @@ def _resume_in_a_worker(store: RunStore, run_id: str) -> subprocess.CompletedPro
     )
 
 
+@pytest.mark.slow
 def test_the_stopped_run_resumes_and_finishes(old_store: RunStore) -> None:
     run = _by_name(old_store)["old-stopped"]
     done = _resume_in_a_worker(old_store, run.id)
@@ -108,6 +109,7 @@ def test_the_stopped_run_resumes_and_finishes(old_store: RunStore) -> None:
         assert len(db.table("runs")) == 7
 
 
+@pytest.mark.slow
 def test_a_key_added_after_the_checkpoint_gets_its_default(old_store: RunStore) -> None:
     """A checkpoint (and a run record) saved before ``train.log_every`` existed: the resume
     fills in its default instead of refusing a different config."""
@@ -126,6 +128,7 @@ def test_a_key_added_after_the_checkpoint_gets_its_default(old_store: RunStore) 
     assert api.get_run(old_store, run.id).status == "finished"
 
 
+@pytest.mark.slow
 def test_old_runs_stack_and_new_runs_join_the_old_store(old_store: RunStore) -> None:
     runs = _by_name(old_store)
     members = (runs["old-ablation"].id, runs["old-ablation-no-relu"].id)

@@ -191,6 +191,7 @@ def test_serve_listens_on_localhost_unless_told_otherwise() -> None:
 # ---------------------------------------------------------------- file modes
 
 
+@pytest.mark.slow
 def test_a_run_leaves_no_world_writable_file(runs_dir: Path) -> None:
     """With umask 022, every file and folder of the store after a whole run (index, lock,
     run.json, config.toml, metrics, log, checkpoints, confusion) is 644 / 755: the umask's

@@ -23,7 +23,7 @@ from resnet_tui.cli import app
 torch.set_num_threads(1)
 runner = CliRunner()
 # the members are trained once per module: keep its tests on one xdist worker
-pytestmark = pytest.mark.xdist_group("stacking")
+pytestmark = [pytest.mark.xdist_group("stacking"), pytest.mark.slow]
 
 # Different models, learning rates and lengths: diverse members, one clearly weak.
 MEMBERS = (

@@ -189,6 +189,7 @@ def _wait_for(predicate: Any, timeout: float = 180.0) -> None:
 GRID = ["--grid", "optim.name=sgd,adam", "--grid", "optim.lr=0.01,0.1"]
 
 
+@pytest.mark.slow
 def test_a_2x2_grid_completes_and_shows_accuracy_per_key(runs_dir: Path) -> None:
     args = ["digits-quick", *GRID, "--set", "train.epochs=1", "--name", "g4", "--parallel", "2"]
     done = subprocess.run(
@@ -227,6 +228,7 @@ def test_a_2x2_grid_completes_and_shows_accuracy_per_key(runs_dir: Path) -> None
     assert len(_trials(store, "g4")) == 4
 
 
+@pytest.mark.slow
 def test_sigkill_of_the_sweep_and_of_a_trial_then_the_same_command_continues(
     runs_dir: Path,
 ) -> None:
@@ -278,6 +280,7 @@ def test_sigkill_of_the_sweep_and_of_a_trial_then_the_same_command_continues(
     assert summary["sweep"]["status"] == "finished" and summary["counts"] == {"finished": 4}
 
 
+@pytest.mark.slow
 def test_a_trial_that_fails_at_run_time_is_recorded_and_the_sweep_goes_on(
     runs_dir: Path,
 ) -> None:
@@ -302,6 +305,7 @@ def test_a_trial_that_fails_at_run_time_is_recorded_and_the_sweep_goes_on(
     assert summary["best"]["params"] == {"data.batch_size": 64}
 
 
+@pytest.mark.slow
 def test_a_search_prunes_hopeless_trials(runs_dir: Path) -> None:
     """Trial 0 (lr 0.05) finishes; trial 1 (lr 1e-6, learns nothing) reports its epoch-1
     val_acc below the median and is stopped as pruned."""
@@ -428,6 +432,7 @@ class _ManualStop:
         pass
 
 
+@pytest.mark.slow
 def test_a_stopped_sweep_stops_its_trials_and_continues_them(
     runs_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

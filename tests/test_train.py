@@ -23,6 +23,8 @@ from engine.presets import resolve
 from engine.runner import execute
 from engine.store import RunStore
 
+pytestmark = pytest.mark.slow  # real training: `make test` runs it, `make test-fast` does not
+
 torch.set_num_threads(1)
 
 TINY = ["train.epochs=3", "data.batch_size=64"]

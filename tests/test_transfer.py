@@ -146,6 +146,7 @@ def test_fine_tune_updates_everything_with_a_slower_backbone(images: Path, weigh
     assert all(m.training for m in model.modules())
 
 
+@pytest.mark.slow
 def test_a_frozen_transfer_run_through_the_cli(images: Path, weights: Path, runs_dir: Path) -> None:
     args = ["train", "transfer-resnet18-frozen"]
     for item in small(images, weights):

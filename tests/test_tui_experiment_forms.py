@@ -12,6 +12,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import Checkbox, DataTable, Input, Select, Static, TextArea
 from tui_fixtures import kill_trainers, make_app, screen_text, settle, sync, wait_for
 
@@ -19,6 +20,8 @@ from engine.store import RunStore
 from engine.sweep.docs import get_sweep
 from engine.sweep.report import read_sweeps
 from resnet_tui.screens.experiment_forms import AblationFormScreen, SweepFormScreen
+
+pytestmark = pytest.mark.slow  # real training: `make test` runs it, `make test-fast` does not
 
 TRAIN_TIMEOUT = 420.0  # two 20-epoch digits runs on a loaded 2-core machine
 

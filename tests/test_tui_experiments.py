@@ -103,6 +103,7 @@ def _plain(app: ResnetApp, selector: str, width: int = 118) -> str:
 # ---------------------------------------------------------------- stacking from the Runs table
 
 
+@pytest.mark.slow
 @sync
 async def test_stacking_from_the_runs_table_creates_a_stacked_run(
     trained_pair: Path, tmp_path: Path
@@ -250,6 +251,7 @@ def _trial_ids(screen: SweepsScreen) -> list[str]:
     return [str(k.value) for k in screen.query_one("#sweep-trials", DataTable).rows]
 
 
+@pytest.mark.slow
 @sync
 async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_runs: Path) -> None:
     app = make_app(experiment_runs, start_mode="runs")
@@ -350,6 +352,7 @@ async def test_sweeps_view_lists_sweeps_trials_and_the_best_trial(experiment_run
         )
 
 
+@pytest.mark.slow
 @sync
 async def test_a_new_sweep_and_new_trials_show_up(tmp_path: Path) -> None:
     build_store(tmp_path / "runs")
@@ -371,6 +374,7 @@ async def test_a_new_sweep_and_new_trials_show_up(tmp_path: Path) -> None:
         assert str(listing.get_cell(SWEEP_GRID, "done")) == "5/6"
 
 
+@pytest.mark.slow
 def test_the_experiment_views_never_import_torch_or_optuna(tmp_path: Path) -> None:
     build_experiment_store(tmp_path / "runs")
     code = f"""

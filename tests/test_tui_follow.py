@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tui_fixtures import build_store
 
 from engine import api
@@ -92,6 +93,7 @@ def test_one_shot_reads_never_raise(tmp_path: Path) -> None:
     assert api.read_log(store, LIVE) == "(no train.log yet)"
 
 
+@pytest.mark.slow
 def test_the_helper_answers_the_catalog_counts_and_keyed_errors() -> None:
     helper = EngineHelper()
     try:

@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, Static
 from tui_fixtures import make_app, screen_text, sync, wait_for
 from typer.testing import CliRunner
@@ -67,6 +68,7 @@ def test_jsonl_streams_the_setup_then_one_row_per_worker_count(runs_dir: Path) -
     assert both.exit_code == 2 and "pick one" in both.output
 
 
+@pytest.mark.slow
 @sync
 async def test_rows_arrive_live_and_the_fastest_is_applied(runs_dir: Path) -> None:
     app = make_app(runs_dir, start_mode="runs")
@@ -135,6 +137,7 @@ async def test_a_bad_preset_shows_the_error_line(runs_dir: Path) -> None:
         assert not isinstance(app.screen, LoaderBenchScreen)
 
 
+@pytest.mark.slow
 @sync
 async def test_rerun_and_escape_kill_the_running_process_group(runs_dir: Path) -> None:
     app = make_app(runs_dir, start_mode="runs")
@@ -177,6 +180,7 @@ def _reaped(pid: int) -> bool:
     return False
 
 
+@pytest.mark.slow
 @sync
 async def test_the_launch_form_times_its_own_loader_and_takes_the_fastest(
     runs_dir: Path,

@@ -62,6 +62,7 @@ def _launch_message(app: ResnetApp) -> str:
 # ---------------------------------------------------------------- the Launch form
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(120, 36), (80, 24)])
 @sync
 async def test_negative_lr_blocks_launch_and_names_the_field(
@@ -82,6 +83,7 @@ async def test_negative_lr_blocks_launch_and_names_the_field(
     assert RunStore(runs_dir).list_runs() == []
 
 
+@pytest.mark.slow
 @sync
 async def test_layers_and_channels_of_different_lengths_block_launch(runs_dir: Path) -> None:
     app = make_app(runs_dir, start_mode="launch")
@@ -101,6 +103,7 @@ async def test_layers_and_channels_of_different_lengths_block_launch(runs_dir: P
     assert RunStore(runs_dir).list_runs() == []
 
 
+@pytest.mark.slow
 @sync
 async def test_architecture_error_from_the_model_builder_shows_at_its_field(runs_dir: Path) -> None:
     """Four kernel sizes for a three-stage model: only create_model can tell, naming
@@ -130,6 +133,7 @@ async def test_architecture_error_from_the_model_builder_shows_at_its_field(runs
     assert RunStore(runs_dir).list_runs() == []
 
 
+@pytest.mark.slow
 @sync
 async def test_parameter_count_and_fields_follow_the_architecture(runs_dir: Path) -> None:
     app = make_app(runs_dir, start_mode="launch")
@@ -166,6 +170,7 @@ async def test_parameter_count_and_fields_follow_the_architecture(runs_dir: Path
         assert app.screen.query_one("#row-model-drop_rate").display
 
 
+@pytest.mark.slow
 @sync
 async def test_augmentation_switch_sets_its_parameters(runs_dir: Path) -> None:
     app = make_app(runs_dir, start_mode="launch")
@@ -187,6 +192,7 @@ async def test_augmentation_switch_sets_its_parameters(runs_dir: Path) -> None:
         assert holes.disabled and form.value("augment.cutout_holes") == 0
 
 
+@pytest.mark.slow
 @sync
 async def test_save_the_form_as_a_preset(runs_dir: Path, tmp_path: Path) -> None:
     app = make_app(runs_dir, start_mode="launch")
@@ -492,6 +498,7 @@ async def test_every_footer_key_is_in_the_command_palette(fixture_runs: Path) ->
             assert key in text
 
 
+@pytest.mark.slow
 def test_the_console_process_never_imports_torch(tmp_path: Path) -> None:
     """Models are asked to the helper process: the console stays small and starts fast."""
     build_store(tmp_path / "runs")

@@ -23,6 +23,8 @@ from engine.presets import list_presets
 from engine.store import RunStore
 from resnet_tui.widgets.config_form import ConfigForm
 
+pytestmark = pytest.mark.slow  # real training: `make test` runs it, `make test-fast` does not
+
 TRAIN_TIMEOUT = 150.0
 
 
