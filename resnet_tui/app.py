@@ -9,6 +9,7 @@ never runs in this process.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -102,7 +103,15 @@ class ResnetApp(App[None]):
     # ------------------------------------------------------------ start and stop
 
     def on_mount(self) -> None:
-        self._apply(self.follower.poll())  # the first read is synchronous: no empty flash
+        # The first read is synchronous (no empty flash). The runs it reads live as long as the
+        # console (10,000 runs: a million objects): no collection while they are built, and
+        # none of the later full collections walks them again.
+        gc.disable()
+        try:
+            self._apply(self.follower.poll())
+        finally:
+            gc.freeze()
+            gc.enable()
         mode = self.start_mode
         if mode is None:
             if not self.state.runs:
@@ -141,7 +150,9 @@ class ResnetApp(App[None]):
 
     def _apply(self, result: PollResult) -> None:
         if result.runs is not None:
-            self.state.set_runs(result.runs)
+            self.state.set_runs(result.runs, result.total)
+            if result.total is not None:  # only the newest: read the rest once they are shown
+                self.call_after_refresh(self.follower.wake.set)
         for run_id, metrics in result.metrics.items():
             self.state.metrics_signal.publish((run_id, metrics))
         for warning in result.warnings:

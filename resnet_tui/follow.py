@@ -35,6 +35,7 @@ class PollResult:
     """What changed since the previous poll (None / empty: nothing)."""
 
     runs: list[api.RunRecord] | None = None  # every run, newest first, when anything changed
+    total: int | None = None  # set when ``runs`` is only the newest of this many (a first read)
     metrics: dict[str, MetricsState] = field(default_factory=dict)  # run id -> new full state
     warnings: list[str] = field(default_factory=list)
 
@@ -43,13 +44,20 @@ class PollResult:
 
 
 MAX_STEP_LINES = 2000  # the Monitor only shows the recent ones
+# The first read of a store of more than BIG_STORE runs shows its FIRST_SCREEN newest at once,
+# and the rest at the next poll (10,000 runs take half a second to read whole).
+BIG_STORE = 2000
+FIRST_SCREEN = 200
 
 
 class StoreFollower:
     """Incremental reader of one run store (call ``poll`` from a single thread)."""
 
-    def __init__(self, store: api.RunStore) -> None:
+    def __init__(
+        self, store: api.RunStore, big_store: int = BIG_STORE, first_screen: int = FIRST_SCREEN
+    ) -> None:
         self.store = store
+        self.big_store, self.first_screen = big_store, first_screen
         self._version: tuple[int, int, int] | None = None
         self._runs: list[api.RunRecord] | None = None
         self._alive: dict[str, bool] = {}
@@ -57,6 +65,7 @@ class StoreFollower:
         self._readers: dict[str, api.MetricsReader] = {}
         self._metrics: dict[str, MetricsState] = {}
         self._warned = 0
+        self._first = True
         self._reader_warned: dict[str, int] = {}
         self.wake = threading.Event()
 
@@ -78,6 +87,12 @@ class StoreFollower:
 
     def poll(self) -> PollResult:
         result = PollResult()
+        if self._first:  # a big store: its newest runs now, every run at the next poll
+            self._first = False
+            newest, total = api.newest_runs(self.store, self.first_screen)
+            if total > self.big_store:  # the caller wakes the next poll once these are shown
+                result.runs, result.total = newest, total
+                return result
         runs = self._poll_runs()
         if runs is not None:
             result.runs = runs

@@ -52,6 +52,7 @@ class ConsoleState:
     def __init__(self, owner: DOMNode) -> None:
         self.runs: list[api.RunRecord] = []
         self.runs_by_id: dict[str, api.RunRecord] = {}
+        self.runs_total: int | None = None  # while ``runs`` is only the newest of this many
         self.selection: set[str] = set()
         self.registries: api.Catalog | None = None  # from the helper process, once
         self.registry_error = ""
@@ -62,11 +63,14 @@ class ConsoleState:
         self.metrics_signal: Signal[tuple[str, MetricsState]] = Signal(owner, "metrics")
         self.registries_signal: Signal[api.Catalog] = Signal(owner, "registries")
 
-    def set_runs(self, runs: list[api.RunRecord]) -> None:
-        """A new list of runs: a deleted run leaves the selection; views redraw."""
+    def set_runs(self, runs: list[api.RunRecord], total: int | None = None) -> None:
+        """A new list of runs (``total``: it is the newest of that many, the rest to come): a
+        deleted run leaves the selection; views redraw."""
         self.runs = runs
+        self.runs_total = total
         self.runs_by_id = {r.id: r for r in runs}
-        self.selection &= set(self.runs_by_id)
+        if total is None:
+            self.selection &= set(self.runs_by_id)
         self.runs_signal.publish(self.runs)
 
     def set_registries(self, registries: api.Catalog) -> None:

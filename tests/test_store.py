@@ -18,6 +18,7 @@ import pytest
 from conftest import REPO
 from tinydb import TinyDB
 
+from engine import api
 from engine.config import RunConfig, from_dict
 from engine.errors import StoreError
 from engine.store import (
@@ -268,6 +269,33 @@ def test_an_index_in_another_layout_is_still_updated(runs_dir: Path) -> None:
     store.update(ids[0], epoch=2)
     assert [store.get(i)["epoch"] for i in ids] == [2, 3]
     assert store.warnings == []
+
+
+def test_records_are_made_once_per_version_of_their_line(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    ids = [store.create_run(_config(), name=f"r{i}")["id"] for i in range(3)]
+    first = {r.id: r for r in store.list_records()}
+    again = {r.id: r for r in store.list_records()}
+    assert all(again[i] is first[i] for i in ids)  # nothing changed: the same records
+    store.update(ids[1], epoch=4)
+    third = {r.id: r for r in store.list_records()}
+    assert third[ids[1]] is not first[ids[1]] and third[ids[1]].epoch == 4
+    assert third[ids[0]] is first[ids[0]] and third[ids[2]] is first[ids[2]]
+    assert [r.id for r in store.list_records()] == [d["id"] for d in store.list_runs()]
+
+
+def test_the_newest_runs_are_read_from_the_end_of_the_index(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    ids = [store.create_run(_config(), name=f"r{i}")["id"] for i in range(5)]
+    found = RunStore(runs_dir).newest_records(2)
+    assert found is not None
+    records, total = found
+    assert total == 5 and [r.id for r in records] == ids[:2:-1]  # newest first
+    # An index in another layout (as TinyDB writes it) is not read by lines: None.
+    store.index_path.write_text(json.dumps(_index(store)))
+    assert RunStore(runs_dir).newest_records(2) is None
+    newest, total = api.newest_runs(RunStore(runs_dir), 2)  # the API reads it whole then
+    assert total == 5 and [r.id for r in newest] == ids[:2:-1]
 
 
 # ---------------------------------------------------------------- several processes at once

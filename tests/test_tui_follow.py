@@ -30,6 +30,22 @@ def test_first_poll_reads_everything_then_nothing_until_a_change(tmp_path: Path)
     assert next(d for d in again.runs if d.id == LIVE).epoch == 6
 
 
+def test_a_big_stores_first_poll_gives_its_newest_runs_then_every_run(tmp_path: Path) -> None:
+    store = build_store(tmp_path / "runs")
+    every = [r.id for r in api.list_runs(store)]  # 8 runs, newest first
+    follower = StoreFollower(RunStore(tmp_path / "runs"), big_store=5, first_screen=3)
+    first = follower.poll()
+    assert first.runs is not None and first.total == 8
+    assert [r.id for r in first.runs] == every[:3]
+    second = follower.poll()
+    assert second.runs is not None and second.total is None
+    assert [r.id for r in second.runs] == every
+    assert not follower.poll()
+    small = StoreFollower(RunStore(tmp_path / "runs"), big_store=8, first_screen=3)
+    whole = small.poll()  # not bigger than big_store: read whole at once
+    assert whole.total is None and whole.runs is not None and len(whole.runs) == 8
+
+
 def test_watched_metrics_are_tailed_and_reset_on_rewrite(tmp_path: Path) -> None:
     store = build_store(tmp_path / "runs")
     follower = StoreFollower(store)

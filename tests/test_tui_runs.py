@@ -5,6 +5,7 @@ rest; sorting, filtering and selection keep working over every run.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from textual.widgets import DataTable, Label
 from tui_fixtures import build_store, make_app, screen_text, settle, sync
 
 from engine.store import RunStore
+from resnet_tui.follow import PollResult
 from resnet_tui.screens import runs as runs_view
 
 LIMIT = 3
@@ -87,3 +89,31 @@ async def test_a_filter_counts_its_matches_and_holds_back_the_rest(fixture_runs:
         await settle(pilot, lambda: len(_table_ids(app)) == len(digits), what="every match")
         assert _table_ids(app) == [d["id"] for d in digits]
         assert _info(app).startswith(f"{len(digits)} of {len(docs)} runs")
+
+
+@sync
+async def test_a_big_store_shows_its_newest_runs_first_then_every_run(fixture_runs: Path) -> None:
+    docs = RunStore(fixture_runs).list_runs()
+    app = make_app(fixture_runs, start_mode="runs")
+    app.follower.big_store, app.follower.first_screen = 5, 2  # 8 runs: "big"
+    gate = threading.Event()
+    poll = app.follower.poll
+    polls: list[int | None] = []
+
+    def gated_poll() -> PollResult:
+        if polls:
+            gate.wait(30)  # the second poll (every run) waits until the first screen is checked
+        result = poll()
+        polls.append(result.total)
+        return result
+
+    app.follower.poll = gated_poll  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert _table_ids(app) == [d["id"] for d in docs[:2]]
+        assert _info(app) == f"newest 2 of {len(docs)} runs; reading…"
+        gate.set()
+        await settle(pilot, lambda: app.state.runs_total is None, what="every run")
+        assert _table_ids(app) == [d["id"] for d in docs[:LIMIT]]
+        assert _info(app) == f"showing {LIMIT} of {len(docs)} runs"
+    assert polls[:2] == [len(docs), None]

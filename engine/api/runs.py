@@ -184,7 +184,17 @@ def get_run(store: RunStore, ref: str) -> RunRecord:
 
 def list_runs(store: RunStore) -> list[RunRecord]:
     """Every run, newest first; a dead trainer's run reads as crashed."""
-    return [RunRecord.from_json(doc) for doc in store.list_runs()]
+    return store.list_records()
+
+
+def newest_runs(store: RunStore, n: int) -> tuple[list[RunRecord], int]:
+    """The ``n`` newest runs and how many the store holds: a first screen of a big store, read
+    without the rest of its index where it can be (the whole index where it must)."""
+    found = store.newest_records(n)
+    if found is None:
+        runs = store.list_records()
+        return runs[:n], len(runs)
+    return found
 
 
 def is_alive(record: RunRecord) -> bool:

@@ -194,6 +194,21 @@ def _parse_many(lines: list[bytes]) -> list[Entry | None]:
     return [_entry(*item) for item in zip(keys, docs, commas, strict=True)]
 
 
+def parse_tail(raw: bytes, n: int) -> tuple[list[Entry], int] | None:
+    """The last ``n`` lines of an index in the slot layout, parsed, and how many lines it has
+    (without parsing the others); None when it is not in that layout or one of them does not
+    parse."""
+    if not raw.startswith(HEAD) or not raw.endswith(TAIL):
+        return None
+    if raw == EMPTY:
+        return [], 0
+    lines = raw[len(HEAD) : -len(TAIL)].split(b"\n")
+    tail = _parse_many(lines[-n:]) if n > 0 else []
+    if any(entry is None for entry in tail):
+        return None
+    return [entry for entry in tail if entry is not None], len(lines)
+
+
 def parse_lines(raw: bytes, cache: dict[bytes, Entry]) -> list[Entry] | None:
     """The runs of an index in the slot layout, line by line, reusing ``cache`` (a line's bytes
     to its Entry) for lines that did not change; ``cache`` is replaced by this file's lines.

@@ -51,6 +51,7 @@ from engine.store.index import (
     id_first,
     parse_line,
     parse_lines,
+    parse_tail,
     parse_whole,
     split_line,
 )
@@ -182,6 +183,13 @@ class IndexFile:
             if TABLE in data
             else []
         )
+
+    def tail(self, n: int) -> tuple[list[Entry], int] | None:
+        """The last ``n`` lines' documents and the number of lines (``parse_tail``); None when
+        there is no index or it must be read whole."""
+        with self.reading():
+            raw = self.read_bytes()
+        return None if raw is None else parse_tail(raw, n)
 
     def find(self, run_id: str) -> dict[str, Any] | None:
         """One run's document read from its own line; None when the file is not in the slot

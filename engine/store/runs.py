@@ -24,7 +24,8 @@ from engine import procs
 from engine.errors import StoreError
 from engine.fsio import atomic_write, to_json, write_error
 from engine.procs import OwnerLock, owner_lock, process_start_time, this_host
-from engine.store import recovery
+from engine.records import RunRecord
+from engine.store import lookup, recovery
 from engine.store.index import HEAD, TABLE, Entry, IndexUnreadable, gc_paused
 from engine.store.indexfile import IndexFile, _IndexStorage
 from engine.store.metrics import StoreMetrics
@@ -39,13 +40,13 @@ from engine.store.schema import (
     RUN_ID_RE,
     TERMINAL,
     add_identity,
+    as_crashed,
     blank_doc,
     check_name,
     check_status,
     default_root,
     now_iso,
     slugify,
-    sort_time,
 )
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class RunStore(StoreMetrics):
         self.warnings: list[str] = []
         self._lock_obj: OwnerLock | None = None
         self._index_obj: IndexFile | None = None
+        self._records: dict[bytes, tuple[Entry, RunRecord]] = {}  # list_records' cache
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
@@ -214,19 +216,10 @@ class RunStore(StoreMetrics):
 
     def _is_dead(self, doc: dict[str, Any]) -> bool:
         """Active with a pid whose process is gone: what readers report as crashed."""
-        return doc.get("status") in ACTIVE and doc.get("pid") is not None and not self.is_alive(doc)
-
-    def _crash_fields(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "status": "crashed",
-            "message": (
-                f"process {doc.get('pid')} is gone (last epoch {doc.get('epoch', 0)}); "
-                f"resume with `resnet-tui train --resume {doc['id']}`"
-            ),
-        }
+        return _live(doc) and not self.is_alive(doc)
 
     def _derive(self, doc: dict[str, Any]) -> dict[str, Any]:
-        return {**doc, **self._crash_fields(doc)} if self._is_dead(doc) else doc
+        return as_crashed(doc) if self._is_dead(doc) else doc
 
     # ------------------------------------------------------------ reading
 
@@ -237,16 +230,47 @@ class RunStore(StoreMetrics):
         The documents are fresh dicts; values nested in them (config, best, ...) are shared
         with the store's cache: read them, do not change them in place."""
         with gc_paused():  # thousands of new objects, none of them garbage
-            entries = self._entries()
-            entries.reverse()  # the index keeps insertion order: the stable sort keeps ties so
-            entries.sort(key=lambda entry: entry.time, reverse=True)
             docs = []
-            for entry in entries:
-                doc = entry.doc
-                active = doc.get("status") in ACTIVE and doc.get("pid") is not None
-                derived = self._derive(doc) if active else doc
-                docs.append(dict(doc) if derived is doc else derived)  # never the cached dict
+            for entry in self._newest_first():
+                derived = self._derive(entry.doc) if _live(entry.doc) else entry.doc
+                docs.append(dict(derived) if derived is entry.doc else derived)  # not the cache's
             return docs
+
+    def list_records(self) -> list[RunRecord]:
+        """``list_runs`` as typed records. A run's record is made once per version of its index
+        line, so a store of 10,000 runs with one live run costs one new record per call (a live
+        run's is made at every call: its status depends on its process)."""
+        with gc_paused():
+            records, made = [], {}
+            for entry in self._newest_first():
+                if _live(entry.doc):
+                    records.append(RunRecord.from_json(self._derive(entry.doc)))
+                    continue
+                old = self._records.get(entry.key)
+                record = old[1] if old and old[0] is entry else RunRecord.from_json(entry.doc)
+                made[entry.key] = (entry, record)
+                records.append(record)
+            self._records = made
+            return records
+
+    def newest_records(self, n: int) -> tuple[list[RunRecord], int] | None:
+        """The ``n`` runs added last (the newest), newest first, and how many runs the store
+        holds, read without the others: a first screen of a big store. None when the index
+        must be read whole for that (``list_records`` then does)."""
+        tail = self._index.tail(n)
+        if tail is None:
+            return None
+        entries, total = tail
+        entries.reverse()
+        entries.sort(key=lambda entry: entry.time, reverse=True)
+        derived = [self._derive(e.doc) if _live(e.doc) else e.doc for e in entries]
+        return [RunRecord.from_json(doc) for doc in derived], total
+
+    def _newest_first(self) -> list[Entry]:
+        entries = self._entries()
+        entries.reverse()  # the index keeps insertion order: the stable sort keeps ties so
+        entries.sort(key=lambda entry: entry.time, reverse=True)
+        return entries
 
     def get(self, run_id: str) -> dict[str, Any]:
         """One run's document (derived as in ``list_runs``), read from its own index line."""
@@ -264,35 +288,10 @@ class RunStore(StoreMetrics):
         ref = ref.strip()
         if RUN_ID_RE.fullmatch(ref) and self._index.find(ref) is not None:
             return ref  # a whole id: its own line says so, no need to read every run
-        docs = self._read_docs()
-        if any(d["id"] == ref for d in docs):
-            return ref
-        matches = [d for d in docs if ref and (d["id"].startswith(ref) or d.get("name") == ref)]
-        if len(matches) == 1:
-            return str(matches[0]["id"])
-        if not matches:
-            named = sorted(
-                str(d.get("name")) for d in docs if str(d.get("name", "")).startswith(ref)
-            )
-            if ref and named:
-                shown = ", ".join(named[:10]) + (
-                    f" and {len(named) - 10} more" if len(named) > 10 else ""
-                )
-                raise StoreError(
-                    f"no run with id or name '{ref}' in {self.root}; names that start with it: "
-                    f"{shown}; give a whole name or the start of an id"
-                )
-            raise self._unknown(ref)
-        matches.sort(key=lambda d: (sort_time(d), d["id"]), reverse=True)
-        shown = ", ".join(f"{d['id']} ({d.get('name', '')})" for d in matches[:10])
-        more = f" and {len(matches) - 10} more" if len(matches) > 10 else ""
-        raise StoreError(
-            f"'{ref}' matches {len(matches)} runs in {self.root}: {shown}{more}; "
-            "give more of the id"
-        )
+        return lookup.resolve(self._read_docs(), ref, self.root)
 
     def _unknown(self, ref: str) -> StoreError:
-        return StoreError(f"no run '{ref}' in {self.root}; see `resnet-tui runs list`")
+        return lookup.unknown(ref, self.root)
 
     # ------------------------------------------------------------ creating
 
@@ -544,7 +543,7 @@ class RunStore(StoreMetrics):
 
         def change(doc: dict[str, Any]) -> None:
             if self._is_dead(doc):
-                doc.update(self._crash_fields(doc), finished=now_iso())
+                doc.update(as_crashed(doc), finished=now_iso())
 
         return self._modify(run_id, change)
 
@@ -594,3 +593,8 @@ class RunStore(StoreMetrics):
                 f"run {doc['id']} is {doc['status']} (pid {doc.get('pid')} on "
                 f"{doc.get('host')}); stop it first"
             )
+
+
+def _live(doc: dict[str, Any]) -> bool:
+    """Active with a pid: what it is depends on whether that process still runs."""
+    return doc.get("status") in ACTIVE and doc.get("pid") is not None

@@ -126,3 +126,12 @@ def blank_doc(run_id: str) -> dict[str, Any]:
         "test": {},
         "message": "",
     }
+
+
+def as_crashed(doc: dict[str, Any]) -> dict[str, Any]:
+    """How readers see an active run whose process is gone (the stored document stays)."""
+    message = (
+        f"process {doc.get('pid')} is gone (last epoch {doc.get('epoch', 0)}); "
+        f"resume with `resnet-tui train --resume {doc['id']}`"
+    )
+    return {**doc, "status": "crashed", "message": message}

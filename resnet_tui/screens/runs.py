@@ -312,9 +312,12 @@ class RunsScreen(ViewScreen):
         if held_back:
             what = "runs" if matching == total else "matches"
             info = f"showing {len(self._order)} of {matching} {what}"
+        partial = self.rt.state.runs_total is not None  # a big store's first read
+        if partial:
+            info = f"newest {total} of {self.rt.state.runs_total} runs; reading…"
         if selected:
             info += f" · {selected} selected"
-        if not held_back:  # (the header's arrow says it too; the label has 40 cells)
+        if not (held_back or partial):  # (the header's arrow says it too; the label: 40 cells)
             info += f" · sort {self.sort_key}{' ↓' if self.sort_reverse else ' ↑'}"
         if held_back != self._held_back:
             self._held_back = held_back
