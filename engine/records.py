@@ -34,6 +34,8 @@ from typing import Any, TypedDict
 SCHEMA = 2
 ACTIVE = ("queued", "running")
 BEST_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
+STACKED_MODEL = "stacked"  # the model of a stacked ensemble's run (engine.stacking)
+GROUP_PREFIX = "ablate-"  # the name of every ablation group starts with it
 
 
 def _number(value: Any) -> float | None:
@@ -322,6 +324,17 @@ class RunRecord:
     def owner(self) -> dict[str, Any]:
         """The process that trains it, as ``engine.procs.is_alive`` reads one."""
         return {"pid": self.pid, "host": self.host, "pid_start": self.pid_start}
+
+    @property
+    def is_stacked(self) -> bool:
+        """A stacked ensemble: its model is a stacking layer over its members' outputs."""
+        return self.model == STACKED_MODEL
+
+    @property
+    def ablation_group(self) -> str | None:
+        """The ablation group the run is one of (None: it is not an ablation's run)."""
+        link = self.ablation
+        return link.group if link is not None and link.group.startswith(GROUP_PREFIX) else None
 
     @property
     def short_id(self) -> str:

@@ -20,7 +20,7 @@ from engine.config import RunConfig
 from engine.errors import UserError
 from engine.lifecycle import RESUMABLE, check_resumable, worker_command
 from engine.procs import is_alive, owner_lock, spawn_detached
-from engine.records import SCHEMA, AblationLink, RunRecord
+from engine.records import GROUP_PREFIX, SCHEMA, AblationLink, RunRecord
 from engine.store import RunStore
 
 
@@ -28,7 +28,6 @@ class AblationError(UserError):
     """An ablation that cannot be run as asked."""
 
 
-GROUP_PREFIX = "ablate-"
 BASE = "base"
 
 
@@ -123,8 +122,8 @@ def list_groups(store: RunStore) -> list[dict[str, Any]]:
     ablation label, status) and the base run's best val accuracy."""
     groups: dict[str, list[RunRecord]] = {}
     for record in _records(store.list_runs()):
-        if record.ablation and record.ablation.group.startswith(GROUP_PREFIX):
-            groups.setdefault(record.ablation.group, []).append(record)
+        if record.ablation_group is not None:
+            groups.setdefault(record.ablation_group, []).append(record)
     out: list[dict[str, Any]] = []
     for group, members in groups.items():
         rows = ablation_rows(members, group)

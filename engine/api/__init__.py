@@ -14,7 +14,7 @@ this process are ``engine.api.compute``'s; the console asks them of its helper p
 ``engine.api.remote.EngineHelper``, which answers with the same records and the same errors.
 """
 
-from engine.ablation.groups import GROUP_PREFIX, ablation_rows, list_components
+from engine.ablation.groups import ablation_rows, list_components
 from engine.api.experiments import (
     StackPlan,
     ablation_table,
@@ -93,7 +93,6 @@ from engine.records import (
     SweepRecord,
     TestStats,
 )
-from engine.stacking.plan import STACKED_MODEL
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from engine.sweep.spec import Param, SweepSpec
@@ -108,7 +107,6 @@ __all__ = [
     "EpochLine",
     "EpochStats",
     "FieldInfo",
-    "GROUP_PREFIX",
     "Launched",
     "MetricsReader",
     "ModelEntry",
@@ -122,7 +120,6 @@ __all__ = [
     "RunPlan",
     "RunRecord",
     "RunRequest",
-    "STACKED_MODEL",
     "StackPlan",
     "RunStore",
     "StackRequest",

@@ -17,10 +17,9 @@ from typing import Any
 
 from engine.config import RunConfig, deep_merge, from_dict, nest, parse_override
 from engine.errors import ConfigError, StoreError, UserError
-from engine.records import SCHEMA, StackLink
+from engine.records import SCHEMA, STACKED_MODEL, StackLink
 from engine.store import BEST_CHECKPOINT, RunStore
 
-STACKED_MODEL = "stacked"
 STACKING_FILE = "stacking.json"
 # Data keys that decide which images land in which split: members must agree on all of them.
 BEST_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")

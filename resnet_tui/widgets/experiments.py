@@ -27,7 +27,7 @@ def _number(value: Any) -> float | None:
 
 
 def is_stacked(run: api.RunRecord | None) -> bool:
-    return run is not None and run.model == api.STACKED_MODEL
+    return run is not None and run.is_stacked
 
 
 def read_stacking(store: api.RunStore, run_id: str) -> tuple[dict[str, Any] | None, str]:
@@ -72,8 +72,7 @@ def valid_per_class(report: dict[str, Any]) -> list[list[float]] | None:
 
 
 def ablation_group(run: api.RunRecord | None) -> str | None:
-    link = run.ablation if run is not None else None
-    return link.group if link is not None and link.group.startswith(api.GROUP_PREFIX) else None
+    return run.ablation_group if run is not None else None
 
 
 def sweep_params(sweep: api.SweepRecord) -> list[dict[str, Any]]:
