@@ -169,6 +169,10 @@ def main() -> None:
 
         # Cold: what a new process (the CLI, the console opening) pays.
         list_cold = _timed(lambda: RunStore(root).list_runs(), max(5, n // 3))
+        # What the API gives the front-ends: typed records (engine.api.list_runs), and the
+        # newest 200 alone (the console's first screen of a big store).
+        records_cold = _timed(lambda: RunStore(root).list_records(), max(5, n // 3))
+        newest_cold = _timed(lambda: RunStore(root).newest_records(200), max(5, n // 3))
         get_times = _timed(lambda: RunStore(root).get(oldest), max(5, n // 3))
 
         store = RunStore(root)  # one long-lived store object, as a trainer or the console
@@ -191,14 +195,20 @@ def main() -> None:
 
         follower = RunStore(root)
         follower.list_runs()
+        follower.list_records()
 
         def follow() -> None:
             store.update(busy, **_epoch_fields(next(epochs)))
             start = time.perf_counter()
             follower.list_runs()
             list_warm.append(time.perf_counter() - start)
+            store.update(busy, **_epoch_fields(next(epochs)))
+            start = time.perf_counter()
+            follower.list_records()
+            records_warm.append(time.perf_counter() - start)
 
         list_warm: list[float] = []
+        records_warm: list[float] = []
         for _ in range(n):
             follow()
         read_times = _timed(lambda: store.read_metrics(oldest), 10)
@@ -237,6 +247,9 @@ def main() -> None:
         "update_oldest_fresh_store_ms": med(update_old) * 1000,
         "list_runs_ms": med(list_cold) * 1000,
         "list_runs_after_an_update_ms": med(list_warm) * 1000,
+        "list_records_ms": med(records_cold) * 1000,
+        "list_records_after_an_update_ms": med(records_warm) * 1000,
+        "newest_200_records_ms": med(newest_cold) * 1000,
         "get_oldest_ms": med(get_times) * 1000,
         "per_epoch_ms": med(append_update) * 1000,
         "disk_floor_ms": med(floor) * 1000,
@@ -261,6 +274,9 @@ def main() -> None:
     p(f"  append + update, per epoch         {_ms(med(append_update))}")
     p(f"  list_runs (fresh store object)     {_ms(med(list_cold))}  (min {_ms(min(list_cold))})")
     p(f"  list_runs after one update         {_ms(med(list_warm))}")
+    p(f"  list_records (fresh store object)  {_ms(med(records_cold))}")
+    p(f"  list_records after one update      {_ms(med(records_warm))}")
+    p(f"  newest 200 records (fresh)         {_ms(med(newest_cold))}")
     p(f"  get the oldest run (fresh)         {_ms(med(get_times))}")
     p(f"  read_metrics of {args.epochs} lines         {_ms(med(read_times))}")
     p(f"  disk floor: one atomic_write       {_ms(med(floor))}")
