@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,14 @@ from tui_fixtures import Notes, build_store, iso, make_app, screen_text, settle,
 
 from engine.store import RunStore
 from resnet_tui.app import ResnetApp
+from resnet_tui.follow import PollResult
 from resnet_tui.screens.compare import CompareScreen
 from resnet_tui.screens.detail import RunDetailScreen
 from resnet_tui.screens.dialogs import ConfirmScreen, SavePresetScreen
 from resnet_tui.screens.launch import LaunchScreen
 from resnet_tui.widgets.config_form import ConfigForm, FieldRow
+
+LIVE = "20250314-170000-digits-live-0007"
 
 QUICK = "20250312-180000-digits-quick-0001"
 LR05 = "20250312-190000-digits-lr05-0002"
@@ -461,6 +465,34 @@ async def test_monitor_follows_appended_epochs(fixture_runs: Path) -> None:
         await wait_for(pilot, lambda: len(spark.data or []) == 6, 15, "the sixth epoch")
         assert spark.data is not None and spark.data[-1] == 0.99
         assert "epoch 6/20" in screen_text(app)
+
+
+@sync
+async def test_the_monitor_selects_a_launched_run_once_it_is_listed(fixture_runs: Path) -> None:
+    """After a launch the Monitor opens on the new run, even when the console's list of runs
+    does not have it yet (the Monitor never shown before, the follower's poll still to come)."""
+    app = make_app(fixture_runs, start_mode="runs")
+    gate = threading.Event()
+    poll = app.follower.poll
+
+    def gated_poll() -> PollResult:
+        gate.wait(30)  # the follower reads the store only when the test opens the gate
+        return poll()
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.follower.poll = gated_poll  # type: ignore[method-assign]
+        config = RunStore(fixture_runs).get(LIVE)["config"]
+        new = RunStore(fixture_runs).create_run(config, name="just-launched")["id"]
+        app.state.monitor_focus = new  # what actions.launched does
+        await pilot.press("3")  # the Monitor
+        await pilot.pause()
+        assert new not in app.state.runs_by_id  # not read yet
+        gate.set()
+        await wait_for(pilot, lambda: new in app.state.runs_by_id, 15, "the new run")
+        await settle(pilot)
+        assert app.screen.selected == new  # type: ignore[attr-defined]
+        assert "just-launched" in str(app.screen.query_one("#monitor-run", Static).render())
 
 
 @sync

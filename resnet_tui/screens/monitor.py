@@ -80,6 +80,7 @@ class MonitorScreen(ViewScreen):
     def __init__(self) -> None:
         super().__init__()
         self.selected: str | None = None
+        self._pending: str | None = None  # a launched run to select once it is listed
         self._order: list[str] = []
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._epochs: list[api.EpochLine] = []
@@ -128,7 +129,8 @@ class MonitorScreen(ViewScreen):
         focus = self.rt.state.monitor_focus
         if focus:
             self.rt.state.monitor_focus = None
-            self.selected = focus
+            # A run just launched may not be in the store's list yet: selected once it is.
+            self._pending = focus
             self.refresh_view()
         self._watch()
 
@@ -183,6 +185,8 @@ class MonitorScreen(ViewScreen):
                         if value != old:
                             table.update_cell(run_id, key, value, update_width=True)
         self._rows = rows
+        if self._pending in order:
+            self.selected, self._pending = self._pending, None
         if not order:
             self.selected = None
         elif self.selected not in order:
