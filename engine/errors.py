@@ -34,7 +34,12 @@ class PlanError(ConfigError):
 
 
 class DataError(UserError):
-    """A dataset is missing, unreadable or inconsistent."""
+    """A dataset is missing, unreadable or inconsistent. ``key``: the config key to change
+    (``data.root`` unless another is named), so a form marks that field."""
+
+    def __init__(self, message: str, key: str | None = "data.root") -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class StoreError(UserError):

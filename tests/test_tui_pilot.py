@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from conftest import REPO
 from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Input, Select, Sparkline, Static
+from textual.widgets import DataTable, Input, Select, Sparkline, Static, TabbedContent
 from tui_fixtures import Notes, build_store, iso, make_app, screen_text, settle, sync, wait_for
 
+from engine import api
 from engine.store import RunStore
 from resnet_tui.app import ResnetApp
 from resnet_tui.follow import PollResult
@@ -27,6 +28,7 @@ from resnet_tui.screens.compare import CompareScreen
 from resnet_tui.screens.detail import RunDetailScreen
 from resnet_tui.screens.dialogs import ConfirmScreen, SavePresetScreen
 from resnet_tui.screens.launch import LaunchScreen
+from resnet_tui.state import LaunchRequest
 from resnet_tui.widgets.config_form import ConfigForm, FieldRow
 
 LIVE = "20250314-170000-digits-live-0007"
@@ -134,6 +136,33 @@ async def test_architecture_error_from_the_model_builder_shows_at_its_field(runs
             pilot, lambda: "not launched" in _launch_message(app), 60, "the launch to be refused"
         )
         assert "model.channels" in _launch_message(app)
+    assert RunStore(runs_dir).list_runs() == []
+
+
+@pytest.mark.slow
+@sync
+async def test_a_refused_launch_shows_its_whole_message_at_its_field(runs_dir: Path) -> None:
+    """A missing image folder: the refusal (several lines at 80 columns) is shown whole, its
+    field (data.root, on the Data tab) is marked and focused, and nothing is stored."""
+    notes = Notes()
+    app = make_app(runs_dir, start_mode="runs")
+    async with app.run_test(size=(80, 24), message_hook=notes.hook) as pilot:
+        await settle(pilot)
+        config = api.RunConfig().replace(
+            {"data.name": "imagefolder", "data.root": "/nonexistent", "train.epochs": 1}
+        )
+        app.request_launch(LaunchRequest(config, "digits-quick", "no-folder"))
+        await settle(pilot, lambda: app.state.registries is not None, 90, "the registries")
+        await pilot.press("ctrl+l")
+        await wait_for(
+            pilot, lambda: "not launched" in _launch_message(app), 90, "the launch to be refused"
+        )
+        await settle(pilot)
+        whole = notes.titled("not launched")
+        assert whole and "Point data.root at it" in whole[-1], whole
+        note, invalid = _note(app, "data.root")
+        assert invalid and "does not exist" in note
+        assert app.screen.query_one("#form-tabs", TabbedContent).active == "tab-data"
     assert RunStore(runs_dir).list_runs() == []
 
 

@@ -43,6 +43,8 @@ def raise_error(error: dict[str, Any]) -> None:
         raise PlanError(problems) if problems else UserError(message)
     if kind == "ConfigError":
         raise ConfigError(message, error.get("key"))
+    if kind == "DataError":
+        raise errors.DataError(message, error.get("key"))
     cls = getattr(errors, kind, None)
     if isinstance(cls, type) and issubclass(cls, UserError) and cls is not ConfigError:
         try:

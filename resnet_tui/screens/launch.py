@@ -274,6 +274,9 @@ class LaunchScreen(ViewScreen):
         lines = str(exc).splitlines()
         more = f"  (+{len(lines) - 1} more)" if len(lines) > 1 else ""
         self.message(f"✗ not launched: {lines[0]}{more}", error=True)
+        # The whole refusal, however long (the line above holds two rows): what to do is
+        # often at its end.
+        self.app.notify(str(exc), title="not launched", severity="error", timeout=20, markup=False)
         if key:
             self.form.focus_field(str(key))
 
