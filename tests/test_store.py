@@ -146,6 +146,10 @@ def test_resolve(runs_dir: Path) -> None:
     assert store.resolve(a[:-3]) == a  # a unique prefix
     assert store.resolve("alpha") == a
     assert store.resolve("twin") == b and store.resolve("twin-2") == c  # names are unique
+    # A name that is also the start of other runs' ids is that run: a whole name wins.
+    store.rename(a, a[:9])
+    assert store.resolve(a[:9]) == a and a[:9] != a
+    store.rename(a, "alpha")
     # A store written before names were unique may hold a name twice: it stays ambiguous.
     _write_old_store(store, rename={c: "twin"})
     with pytest.raises(StoreError) as ambiguous:

@@ -17,10 +17,13 @@ def unknown(ref: str, root: Path) -> StoreError:
 
 
 def resolve(docs: Sequence[dict[str, Any]], ref: str, root: Path) -> str:
-    """The id of the one run of ``docs`` whose id is ``ref``, starts with it, or whose name is
-    it; a refusal that names the candidates otherwise."""
+    """The id of the run of ``docs`` whose id or name is ``ref``, or the one whose id starts
+    with it; a refusal that names the candidates otherwise."""
     if any(d["id"] == ref for d in docs):
         return ref
+    named = [d for d in docs if d.get("name") == ref]
+    if len(named) == 1:  # a whole name wins over ids that start with it (names are unique)
+        return str(named[0]["id"])
     matches = [d for d in docs if ref and (d["id"].startswith(ref) or d.get("name") == ref)]
     if len(matches) == 1:
         return str(matches[0]["id"])
