@@ -68,7 +68,8 @@ def list_presets() -> list[Preset]:
                 try:
                     seen[path.stem] = load_preset(str(path))
                 except ConfigError as exc:
-                    seen[path.stem] = Preset(path.stem, f"(broken: {exc})", path, {}, True)
+                    builtin = folder == BUILTIN_DIR
+                    seen[path.stem] = Preset(path.stem, f"(broken: {exc})", path, {}, builtin)
     return sorted(seen.values(), key=lambda p: p.name)
 
 

@@ -162,6 +162,8 @@ def test_bad_preset_files_are_refused_naming_the_file(text: str, needle: str) ->
     assert needle in str(info.value)
     if "syntax" not in needle and "line" not in needle:
         assert str(path) in str(info.value)
+    listed = next(p for p in presets.list_presets() if p.name == "bad")
+    assert listed.description.startswith("(broken: ") and not listed.builtin  # it is yours
 
 
 def test_extends_cycle_is_refused() -> None:
