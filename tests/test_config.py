@@ -86,6 +86,9 @@ def test_set_overrides_apply_over_the_preset() -> None:
     assert c.optim.lr == 0.05 and c.model.drop_rate == 0.1
     base, _ = presets.resolve("digits-quick")
     assert base.optim.lr != 0.05
+    # "03" as a person types it (TOML has no leading zeros); a text field keeps its text
+    padded, _ = presets.resolve("digits-quick", ["train.epochs=03", "data.root=007"])
+    assert padded.train.epochs == 3 and padded.data.root == "007"
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from collections.abc import Callable, Collection, Mapping
@@ -59,6 +60,9 @@ class RunConfig:
 # ---------------------------------------------------------------- types
 
 
+_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
 def coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; ints widen to floats, nothing else."""
     origin = typing.get_origin(tp)
@@ -74,6 +78,8 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected {describe_type(tp)}, got {value!r}", key)
         return [coerce(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp in (int, float) and isinstance(value, str) and _DECIMAL.fullmatch(value):
+        value = int(value)  # "03": TOML has no leading zeros, a person typing a number does
     ok = (
         (tp is bool and isinstance(value, bool))
         or (tp is int and isinstance(value, int) and not isinstance(value, bool))
