@@ -64,6 +64,16 @@ def device_text(run: api.RunRecord, epochs: list[api.EpochLine]) -> Text:
     speed = last.get("images_per_s")
     if isinstance(speed, int | float):
         text.append(f"  {speed:,.0f} img/s")
+    best = run.best
+    if best is not None and best.val_acc is not None and best.epoch is not None:
+        # What "best" is, said where it is shown (it is not the highest val acc so far).
+        monitor = str(run.config.get("train", {}).get("monitor") or "val_loss")
+        which = "lowest" if monitor.endswith("loss") else "highest"
+        text.append(
+            f"\nbest val {fmt.pct(best.val_acc)}: epoch {best.epoch}, its kept checkpoint "
+            f"({which} {monitor})",
+            style="dim",
+        )
     if run.message and not run.active:
         text.append(f"\n{run.message}", style="dim")
     return text
