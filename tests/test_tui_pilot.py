@@ -19,10 +19,12 @@ from conftest import REPO
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Input, Select, Sparkline, Static, TabbedContent
 from tui_fixtures import Notes, build_store, iso, make_app, screen_text, settle, sync, wait_for
+from typer.testing import CliRunner
 
 from engine import api
 from engine.store import RunStore
 from resnet_tui.app import ResnetApp
+from resnet_tui.cli import app as cli_app
 from resnet_tui.follow import PollResult
 from resnet_tui.screens.compare import CompareScreen
 from resnet_tui.screens.detail import RunDetailScreen
@@ -425,6 +427,37 @@ async def test_best_stats_export(fixture_runs: Path) -> None:
     )
     assert {line.split(",")[0] for line in lines[1:]} == {"digits-quick", "digits-lr05"}
     assert "| digits-quick |" in md_files[0].read_text()
+
+
+@sync
+async def test_rename_from_the_runs_view_refuses_what_the_cli_refuses(fixture_runs: Path) -> None:
+    store = RunStore(fixture_runs)
+    taken = store.get(LIVE)["name"]
+    cli = CliRunner().invoke(
+        cli_app, ["--runs-dir", str(fixture_runs), "runs", "rename", QUICK, taken]
+    )
+    assert cli.exit_code != 0 and "error: " in cli.output
+    refusal = cli.output.strip().removeprefix("error: ")
+    app = make_app(fixture_runs, start_mode="runs")
+    notes = Notes()
+    async with app.run_test(size=(80, 24), message_hook=notes.hook) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index(QUICK))
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press("ctrl+u", *taken, "enter")
+        await settle(pilot, lambda: bool(notes.titled("not renamed")), what="the refusal")
+        assert notes.titled("not renamed") == [refusal]
+        assert store.get(QUICK)["name"] != taken
+        await pilot.press("n")
+        await settle(pilot)
+        await pilot.press("ctrl+u", *"quick-renamed", "enter")
+        await settle(pilot, lambda: bool(notes.titled("renamed")), what="the rename")
+        assert store.get(QUICK)["name"] == "quick-renamed"
+        await wait_for(
+            pilot, lambda: app.state.runs_by_id[QUICK].name == "quick-renamed", 15, "the table"
+        )
 
 
 @sync

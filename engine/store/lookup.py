@@ -21,9 +21,9 @@ def resolve(docs: Sequence[dict[str, Any]], ref: str, root: Path) -> str:
     with it; a refusal that names the candidates otherwise."""
     if any(d["id"] == ref for d in docs):
         return ref
-    named = [d for d in docs if d.get("name") == ref]
-    if len(named) == 1:  # a whole name wins over ids that start with it (names are unique)
-        return str(named[0]["id"])
+    exact = [d for d in docs if d.get("name") == ref]
+    if len(exact) == 1:  # a whole name wins over ids that start with it (names are unique)
+        return str(exact[0]["id"])
     matches = [d for d in docs if ref and (d["id"].startswith(ref) or d.get("name") == ref)]
     if len(matches) == 1:
         return str(matches[0]["id"])

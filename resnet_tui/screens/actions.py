@@ -122,6 +122,29 @@ def resume_run(app: Console, run_id: str) -> None:
     in_background(app, f"resume {run_id}", act, "resumed", "not resumed")
 
 
+def rename_run(app: Console, run: api.RunRecord) -> None:
+    """Ask for a new name, then rename (the engine refuses a name another run has, in the
+    CLI's words)."""
+    from resnet_tui.screens.dialogs import NameRunScreen
+
+    def named(name: str | None) -> None:
+        if not name or name == run.name:
+            return
+
+        def act() -> str:
+            record = api.rename_run(app.store, run.id, name)
+            return f"renamed run {record.id}: '{run.name}' -> '{record.name}'"
+
+        in_background(app, f"rename {run.id}", act, "renamed", "not renamed")
+
+    app.push_screen(
+        NameRunScreen(
+            "Rename run", f"{escape(run.id)}", run.name, go="Rename", label="its new name"
+        ),
+        named,
+    )
+
+
 def delete_run(app: Console, run: api.RunRecord, after: Any = None) -> None:
     """Ask, then delete the run's folder and record (the engine refuses a running run)."""
     from resnet_tui.screens.dialogs import ConfirmScreen

@@ -103,15 +103,23 @@ class NameRunScreen(ModalScreen[str | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, message: str, name: str, go: str = "Start") -> None:
+    def __init__(
+        self,
+        title: str,
+        message: str,
+        name: str,
+        go: str = "Start",
+        label: str = "name of the new run",
+    ) -> None:
         super().__init__()
         self._title, self._message, self._name, self._go = title, message, name, go
+        self._label = label
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label(self._title, classes="dialog-title")
             yield Static(self._message, classes="dialog-message")
-            yield Label("name of the new run")
+            yield Label(self._label)
             yield Input(self._name, id="run-name", compact=True)
             with Horizontal(classes="dialog-buttons"):
                 yield Button(f"{self._go} (enter)", variant="primary", id="go", compact=True)

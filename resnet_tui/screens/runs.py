@@ -137,6 +137,7 @@ class RunsScreen(ViewScreen):
         Binding("r", "resume", "Resume"),
         Binding("d", "delete", "Delete"),
         Binding("e", "edit", "Edit"),
+        Binding("n", "rename", "Rename"),
         Binding("a", "select_all", "All"),
         Binding("m", "show_all", "Show all"),  # only while rows are held back (check_action)
         Binding("escape", "leave_filter", "Table", show=False),
@@ -505,6 +506,11 @@ class RunsScreen(ViewScreen):
         doc = self._cursor_doc()
         if doc is not None:
             actions.delete_run(self.rt, doc)
+
+    def action_rename(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            actions.rename_run(self.rt, doc)
 
     def action_edit(self) -> None:
         doc = self._cursor_doc()
