@@ -1,4 +1,5 @@
-"""``resnet_tui.serve``: the console served to a browser, on localhost by default."""
+"""``resnet_tui.serve``: the console served to a browser, on localhost by default, to whoever
+holds its token (the whole of that: tests/test_serve_auth.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -35,7 +37,7 @@ def test_served_page_answers(tmp_path: Path) -> None:
     port = _free_port()
     code = (
         f"from resnet_tui.serve import serve; "
-        f"serve(port={port}, runs_dir={str(tmp_path / 'runs')!r})"
+        f"serve(port={port}, runs_dir={str(tmp_path / 'runs')!r}, token='owner-token')"
     )
     server = subprocess.Popen(
         [sys.executable, "-c", code], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -44,7 +46,9 @@ def test_served_page_answers(tmp_path: Path) -> None:
         deadline = time.monotonic() + 30
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+                url = f"http://127.0.0.1:{port}/?token=owner-token"
+                owner = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+                with owner.open(url, timeout=5) as reply:  # cookie, then the page
                     page = reply.read().decode("utf-8", "replace")
                     status = reply.status
                 break
@@ -54,6 +58,11 @@ def test_served_page_answers(tmp_path: Path) -> None:
                 time.sleep(0.2)
         assert status == 200
         assert "resnet-tui" in page
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5)
+            raise AssertionError("the page answered without the token")
+        except urllib.error.HTTPError as refused:
+            assert refused.code == 403
     finally:
         server.terminate()
         server.wait(10)

@@ -7,6 +7,7 @@ Textual is imported only here, late, so no other command pays for it.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -25,16 +26,70 @@ def open_console() -> None:
 
 
 def serve(
+    ctx: typer.Context,
     host: Annotated[
-        str, typer.Option(help="Address to bind; anything but 127.0.0.1 exposes the console.")
+        str,
+        typer.Option(
+            help="Address to bind. Anything but a loopback address (127.0.0.1, localhost, ::1) "
+            "lets other machines reach the console; use ssh -L instead."
+        ),
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="The token to ask for (default: $RESNET_TUI_TOKEN, else a new random one). "
+            "Other users can read a command line: prefer the variable.",
+            metavar="TOKEN",
+        ),
+    ] = None,
+    no_token: Annotated[
+        bool,
+        typer.Option(
+            "--no-token",
+            help="Ask for no token; only with an explicit loopback --host. Any account on "
+            "this machine can then drive the console.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the console to a browser (textual-serve), on localhost unless --host says otherwise."""
+    """Serve the console to a browser (textual-serve), to whoever holds its token.
+
+    Prints the address to open, with a token made for this start. Over SSH, on your laptop:
+    ssh -L 8000:127.0.0.1:8000 HOST, then open the printed address with localhost:8000.
+    """
+    from resnet_tui.serve import TOKEN_ENV, is_loopback
     from resnet_tui.serve import serve as serve_app
 
+    # by name: typer brings its own copy of click's ParameterSource enum
+    source = ctx.get_parameter_source("host")
+    explicit_host = source is not None and source.name == "COMMANDLINE"
+    if no_token:
+        if token is not None:
+            fail("--token and --no-token contradict each other; give one of them")
+        if not (explicit_host and is_loopback(host)):
+            fail(
+                "--no-token needs an explicit loopback --host (e.g. --host 127.0.0.1): "
+                "without a token, whoever reaches the port drives the console"
+            )
+        typer.echo(
+            f"warning: no token: any account on this machine can open http://{host}:{port}/ "
+            "and launch, stop and delete your runs as you (web pages on other sites are "
+            "still refused)",
+            err=True,
+        )
+    elif token is not None and not token.strip():
+        fail("--token is empty; give a token, or leave it out for a random one")
+    elif token is None and TOKEN_ENV in os.environ and not os.environ[TOKEN_ENV].strip():
+        fail(f"${TOKEN_ENV} is empty; set it to a token, or unset it for a random one")
+    if not is_loopback(host):
+        typer.echo(
+            f"warning: --host {host} lets other machines reach the console: whoever has the "
+            "token can launch, stop and delete your runs, and plain HTTP carries the token "
+            "unencrypted over the network; prefer the default 127.0.0.1 with ssh -L",
+            err=True,
+        )
     try:
-        serve_app(host, port, runs_dir=state.runs_dir)
+        serve_app(host, port, runs_dir=state.runs_dir, token=token, require_token=not no_token)
     except OSError as exc:  # the address is taken, or not one of this machine's
         fail(f"cannot serve on {host}:{port}: {exc.strerror or exc}; choose another --port/--host")
 
