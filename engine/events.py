@@ -31,6 +31,8 @@ class StepDone:
     steps: int
     loss: float | None = None  # only every train.log_every steps (reading it syncs the device)
     lr: float | None = None
+    images: int = 0  # training images this process has seen in this epoch
+    seconds: float = 0.0  # spent training this epoch so far (a host clock: no device sync)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from engine.events import EpochDone, FitDone, FitStarted, StepDone
 from engine.lifecycle import refuse_unless_resumable, resume_hint
 from engine.procs import StopFlag
 from engine.store import RunStore, _to_json, atomic_write
+from engine.store.progress import ProgressWriter
 from engine.trainer import Trainer
 
 
@@ -169,8 +170,14 @@ def execute(
         )
 
         display: Callable[[Any], None] | None = on_event
+        world = trainer.dist.world_size if trainer.dist is not None else 1
+        progress = ProgressWriter(run_dir, config.train.epochs, world, log)
 
         def handle(event: Any) -> None:
+            if isinstance(event, StepDone):
+                progress.step(
+                    event.epoch, event.step, event.steps, event.images, event.seconds, elapsed()
+                )
             if isinstance(event, FitStarted):
                 log(
                     f"{event.params:,} params on {event.device}; {event.train_size} train / "

@@ -237,6 +237,8 @@ class Trainer:
                         steps,
                         float(loss) if log else None,
                         lr if log else None,
+                        seen,
+                        spent + time.perf_counter() - start,
                     )
                 )
             if should_stop() and step + 1 < steps:

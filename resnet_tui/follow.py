@@ -3,7 +3,8 @@
 ``StoreFollower`` is polled about once a second by a worker thread of the app: it reads the runs
 again only when the store's index changed (``engine.api.store_version``), re-checks the liveness
 of active runs (a dead trainer shows as crashed), and tails the metrics of the runs being
-watched. Each poll returns only what changed, so an idle console does (and redraws) nothing.
+watched and their live position inside the epoch. Each poll returns only what changed, so an
+idle console does (and redraws) nothing.
 
 Questions that need torch (the catalog of registries, a model's size, the checks before a run)
 go to the engine's helper process instead (``engine.api.remote.EngineHelper``), so the console
@@ -15,7 +16,7 @@ This module imports neither Textual nor torch.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from engine import api
 
@@ -24,10 +25,12 @@ from engine import api
 
 @dataclass
 class MetricsState:
-    """The metrics of one watched run: its epoch lines and its (sparse) step lines."""
+    """The metrics of one watched run: its epoch lines, its (sparse) step lines, and where its
+    trainer is inside the current epoch (``progress``, about once a second while it trains)."""
 
     epochs: list[api.EpochLine] = field(default_factory=list)
     steps: list[api.StepLine] = field(default_factory=list)
+    progress: api.Progress | None = None
 
 
 @dataclass
@@ -98,6 +101,11 @@ class StoreFollower:
             result.runs = runs
         for run_id in sorted(self._watched):
             state = self._poll_metrics(run_id)
+            current = state or self._metrics.get(run_id)
+            if current is not None:
+                progress = api.read_progress(self.store, run_id)
+                if progress != current.progress:
+                    state = self._metrics[run_id] = replace(current, progress=progress)
             if state is not None:
                 result.metrics[run_id] = state
         for run_id in list(self._readers):
@@ -156,7 +164,7 @@ class StoreFollower:
         keep = old is not None and not batch.reset
         epochs = [*(old.epochs if keep and old else []), *new.epochs]
         steps = [*(old.steps if keep and old else []), *new.steps]
-        state = MetricsState(epochs, steps[-MAX_STEP_LINES:])
+        state = MetricsState(epochs, steps[-MAX_STEP_LINES:], old.progress if old else None)
         self._metrics[run_id] = state
         return state
 

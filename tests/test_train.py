@@ -19,9 +19,11 @@ from conftest import REPO
 from engine.checkpoint import load_checkpoint
 from engine.config import RunConfig
 from engine.errors import CheckpointError, StoreError
+from engine.events import StepDone
 from engine.presets import resolve
 from engine.runner import execute
 from engine.store import RunStore
+from engine.store.progress import read_progress
 
 pytestmark = pytest.mark.slow  # real training: `make test` runs it, `make test-fast` does not
 
@@ -77,6 +79,19 @@ def test_a_run_trains_and_records_everything(runs_dir: Path) -> None:
     assert load_checkpoint(folder / "last.pt")["epoch"] == 3
     log = (folder / "train.log").read_text()
     assert "epoch 3/3" in log and "test_acc" in log
+    # the live position: every step says how far the epoch is, by the host's clock
+    steps = [e for e in events if isinstance(e, StepDone)]
+    assert [e.images for e in steps[:3]] == [64, 128, 192]
+    assert all(
+        b.seconds >= a.seconds for a, b in zip(steps, steps[1:], strict=False) if a.epoch == b.epoch
+    )
+    progress = read_progress(folder)  # the last one: evaluation of the last epoch
+    assert progress is not None
+    assert (progress.epoch, progress.epochs, progress.phase) == (3, 3, "eval")
+    assert progress.step == progress.steps == steps[-1].steps
+    assert progress.images == progress.steps * 64  # drop_last: whole batches
+    assert 0 < progress.epoch_seconds <= progress.run_seconds <= doc["elapsed_s"]
+    assert abs(progress.time - time.time()) < 600
 
 
 def test_early_stopping_keeps_the_best_epoch(runs_dir: Path) -> None:

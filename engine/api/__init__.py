@@ -39,6 +39,7 @@ from engine.api.reads import (
     read_confusion,
     read_log,
     read_metrics,
+    read_progress,
     store_version,
 )
 from engine.api.runs import (
@@ -94,10 +95,13 @@ from engine.records import (
     TestStats,
 )
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
+from engine.store.progress import Progress
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from engine.sweep.spec import Param, SweepSpec
 
 __all__ = [
+    "Progress",
+    "read_progress",
     "AblationRequest",
     "AugmentationInfo",
     "Catalog",

@@ -12,6 +12,8 @@ import os
 
 from engine.records import Confusion, RunMetrics
 from engine.store import CONFUSION_FILE, LOG_FILE, MetricsReader, RunStore
+from engine.store.progress import Progress
+from engine.store.progress import read_progress as progress_file
 
 
 def read_metrics(store: RunStore, run_id: str) -> RunMetrics:
@@ -22,6 +24,13 @@ def read_metrics(store: RunStore, run_id: str) -> RunMetrics:
     except Exception as exc:  # an unreadable file (permissions, a folder in its place)
         return RunMetrics(warnings=(f"cannot read the metrics of run {run_id}: {exc}",))
     return RunMetrics.from_lines(lines, reader.warnings)
+
+
+def read_progress(store: RunStore, run_id: str) -> Progress | None:
+    """Where the run's trainer was in its epoch when it last said so (about once a second
+    while it trains); None before its first step, or when the file cannot be read. A finished
+    or dead run keeps its last one: read it with the run's status."""
+    return progress_file(store.run_dir(run_id))
 
 
 def follow_metrics(store: RunStore, run_id: str) -> MetricsReader:

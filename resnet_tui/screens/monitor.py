@@ -6,11 +6,13 @@ each sparkline redraws when its data changes, nothing redraws while nothing happ
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
@@ -28,23 +30,104 @@ LAST_EPOCHS = 8
 MEMORY_KEYS = ("max_memory_mb", "gpu_memory_mb", "memory_mb", "max_mem_mb")
 
 
-def progress_text(run: api.RunRecord, epochs: list[api.EpochLine], width: int = 30) -> Text:
-    total = run.epochs
-    done = run.epoch or (int(epochs[-1].get("epoch", 0)) if epochs else 0)
+def epoch_wall_seconds(epochs: Sequence[api.EpochLine]) -> float | None:
+    """Wall-clock seconds per epoch (steps, evaluation, checkpoint): the mean gap between the
+    recent epoch lines' times; with one line only, its training seconds."""
+    stamps = [fmt.parse_time(e.get("time")) for e in epochs[-6:]]
+    times = [t for t in stamps if t is not None]
+    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [g for g in gaps if g > 0]
+    if gaps:
+        return sum(gaps) / len(gaps)
     seconds = [float(e["seconds"]) for e in epochs if isinstance(e.get("seconds"), int | float)]
+    return seconds[-1] if seconds else None
+
+
+@dataclass(frozen=True)
+class Live:
+    """What the progress lines say about a run at one moment."""
+
+    done: int  # epochs finished
+    total: int | None
+    progress: api.Progress | None  # inside the epoch being trained (None: not known)
+    epoch_left: float | None
+    run_left: float | None
+    stalled: float | None  # seconds since the last step, when suspiciously long
+
+    @classmethod
+    def of(
+        cls,
+        run: api.RunRecord,
+        epochs: Sequence[api.EpochLine],
+        progress: api.Progress | None,
+        now: float,
+    ) -> Live:
+        total = run.epochs
+        done = run.epoch or (int(epochs[-1].get("epoch", 0)) if epochs else 0)
+        per_epoch = epoch_wall_seconds(epochs)
+        if progress is not None and (not run.active or progress.epoch != done + 1):
+            progress = None  # from an epoch that is over, or a run that is no longer training
+        epoch_left = run_left = stalled = None
+        if progress is not None and progress.seconds_per_step is not None:
+            age = max(0.0, now - progress.time) if progress.phase == "train" else 0.0
+            spent = progress.epoch_seconds + age
+            epoch_left = max(0.0, progress.steps * progress.seconds_per_step - spent)
+            if per_epoch is None:
+                per_epoch = progress.steps * progress.seconds_per_step
+            if total:
+                run_left = epoch_left + max(0, total - progress.epoch) * per_epoch
+            if age > max(10.0, 5 * progress.seconds_per_step):
+                stalled = age
+        elif run.active and total and per_epoch is not None:
+            run_left = max(0, total - done) * per_epoch
+        return cls(done, total, progress, epoch_left, run_left, stalled)
+
+
+def _bar(text: Text, fraction: float, width: int) -> None:
+    filled = int(round(width * min(max(fraction, 0.0), 1.0)))
+    text.append("█" * filled, style="green")
+    text.append("░" * (width - filled), style="dim")
+    text.append(f" {100 * fraction:3.0f}%")
+
+
+def progress_text(
+    run: api.RunRecord,
+    epochs: Sequence[api.EpochLine],
+    width: int = 30,
+    progress: api.Progress | None = None,
+    now: float | None = None,
+    elapsed: float | None = None,
+) -> Text:
+    """Two lines: the run's epochs with its ETA and elapsed time, then the epoch being trained
+    (steps, images/s, the epoch's ETA) from the trainer's live progress, whoever started it."""
+    live = Live.of(run, epochs, progress, time.time() if now is None else now)
     text = Text()
-    text.append(f"epoch {done}/{total or '?'} ", style="bold")
-    if total:
-        filled = int(round(width * min(done, total) / total))
-        text.append("█" * filled, style="green")
-        text.append("░" * (width - filled), style="dim")
-        text.append(f" {100 * done / total:3.0f}%")
-    per_epoch = sum(seconds[-5:]) / len(seconds[-5:]) if seconds else None
+    text.append(f"epoch {live.done}/{live.total or '?'} ", style="bold")
+    if live.total:
+        _bar(text, live.done / live.total, width)
     if run.active:
-        text.append(f"  ETA {fmt.duration(fmt.eta_seconds(run, seconds))}", style="bold")
-    if per_epoch is not None:
-        text.append(f"  {per_epoch:.1f} s/epoch")
-    text.append(f"  elapsed {fmt.duration(sum(seconds) if seconds else None)}")
+        text.append(f"  ETA {fmt.duration(live.run_left)}", style="bold")
+    text.append(f"  elapsed {fmt.duration(elapsed)}")
+    text.append("\n")
+    p = live.progress
+    if p is not None:
+        text.append(f"  step {p.step}/{p.steps} ", style="bold")
+        _bar(text, p.step / p.steps if p.steps else 0.0, width)
+        if p.phase == "eval":
+            text.append(f"  evaluating epoch {p.epoch}")
+        else:
+            if p.images_per_s is not None:
+                text.append(f"  {p.images_per_s:,.0f} img/s")
+            text.append(f"  epoch ETA {fmt.duration(live.epoch_left)}")
+        if live.stalled is not None:
+            text.append(f"  no step for {fmt.duration(live.stalled)}", style="bold yellow")
+    elif run.active:
+        text.append(
+            "  waiting for the trainer's first step…"
+            if not epochs
+            else f"  epoch {live.done + 1} starting…",
+            style="dim",
+        )
     return text
 
 
@@ -79,17 +162,60 @@ def device_text(run: api.RunRecord, epochs: list[api.EpochLine]) -> Text:
     return text
 
 
+class RunsTable(DataTable[Any]):
+    """The Monitor's runs: remembers that the user moved the cursor (a choice that pins the
+    run), as against the view moving it to follow the newest running run."""
+
+    user_moved = False
+
+    def _moved(self) -> None:
+        self.user_moved = True
+
+    def action_cursor_up(self) -> None:
+        self._moved()
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._moved()
+        super().action_cursor_down()
+
+    def action_page_up(self) -> None:
+        self._moved()
+        super().action_page_up()
+
+    def action_page_down(self) -> None:
+        self._moved()
+        super().action_page_down()
+
+    def action_scroll_top(self) -> None:
+        self._moved()
+        super().action_scroll_top()
+
+    def action_scroll_bottom(self) -> None:
+        self._moved()
+        super().action_scroll_bottom()
+
+    async def _on_click(self, event: events.Click) -> None:
+        self._moved()
+        await super()._on_click(event)
+
+
 class MonitorScreen(ViewScreen):
     MODE = "monitor"
     BINDINGS = [
         Binding("enter", "open", "Open", priority=True),
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
+        Binding("f", "follow", "Follow newest"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.selected: str | None = None
+        # pinned: the user chose the run (cursor, click, a launch); else the view follows the
+        # newest running run, wherever it was started
+        self.pinned = False
+        self._progress: api.Progress | None = None
         self._pending: str | None = None  # a launched run to select once it is listed
         self._order: list[str] = []
         self._rows: dict[str, tuple[Any, ...]] = {}
@@ -98,8 +224,7 @@ class MonitorScreen(ViewScreen):
         self._shown: tuple[Text, Text] = (Text(), Text())
 
     def compose_body(self) -> ComposeResult:
-        table: DataTable[Any] = DataTable(id="monitor-runs", cursor_type="row")
-        yield table
+        yield RunsTable(id="monitor-runs", cursor_type="row")
         yield Static("", id="monitor-run")
         yield Static("", id="monitor-progress")
         yield MetricSparks(id="monitor-sparks")
@@ -133,6 +258,7 @@ class MonitorScreen(ViewScreen):
         ):
             epochs.add_column(label, key=key)
         self.rt.state.metrics_signal.subscribe(self, self._metrics_published)
+        self.set_interval(1.0, self._tick)  # elapsed and ETAs move between the trainer's writes
         table.focus()
 
     def on_screen_resume(self) -> None:
@@ -195,12 +321,27 @@ class MonitorScreen(ViewScreen):
                         if value != old:
                             table.update_cell(run_id, key, value, update_width=True)
         self._rows = rows
+        before = self.selected
         if self._pending in order:
-            self.selected, self._pending = self._pending, None
+            self.selected, self._pending, self.pinned = self._pending, None, True
+        if self.pinned and self.selected not in order:
+            self.pinned = False  # the pinned run was deleted
         if not order:
             self.selected = None
-        elif self.selected not in order:
-            self.selected = order[0]
+        elif not self.pinned:
+            # the newest training run; else the newest queued one (the members of an ablation
+            # are all queued at once: the one training comes first)
+            running = [d.id for d in docs if d.status == "running"]
+            queued = [d.id for d in docs if d.active and d.status != "running"]
+            newest = (running or queued)[0] if running or queued else None
+            if newest is not None:
+                self.selected = newest
+            elif self.selected not in order:
+                self.selected = order[0]
+        if self.selected != before:
+            state = self.rt.follower.metrics(self.selected) if self.selected else None
+            self._epochs = state.epochs if state else []
+            self._progress = state.progress if state else None
         if self.selected in order:
             index = order.index(self.selected)
             if table.cursor_row != index:
@@ -212,13 +353,19 @@ class MonitorScreen(ViewScreen):
 
     @on(DataTable.RowHighlighted, "#monitor-runs")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        table = self.query_one(RunsTable)
+        if not table.user_moved:
+            return  # the view moved the cursor (a rebuilt table, following the newest run)
+        table.user_moved = False
         run_id = str(event.row_key.value) if event.row_key.value is not None else None
+        self.pinned = True
         if run_id != self.selected:
             self.selected = run_id
             state = self.rt.follower.metrics(run_id) if run_id else None
             self._epochs = state.epochs if state else []
-            self._show_selected()
-            self._watch()
+            self._progress = state.progress if state else None
+        self._show_selected()
+        self._watch()
 
     # ------------------------------------------------------------ selected run
 
@@ -226,10 +373,47 @@ class MonitorScreen(ViewScreen):
         run_id, state = item
         if run_id != self.selected:
             return
-        if len(state.epochs) == len(self._epochs) and state.epochs[-1:] == self._epochs[-1:]:
+        same_epochs = (
+            len(state.epochs) == len(self._epochs) and state.epochs[-1:] == self._epochs[-1:]
+        )
+        if same_epochs and state.progress == self._progress:
             return  # only step lines arrived: nothing this view shows changed
+        self._progress = state.progress
+        if same_epochs:
+            self._show_progress()
+            return
         self._epochs = state.epochs
         self._show_selected()
+
+    def _tick(self) -> None:
+        """Once a second: the selected run's elapsed time and ETAs, while it trains."""
+        if self.is_current and self.selected:
+            doc = self.rt.state.runs_by_id.get(self.selected)
+            if doc is not None and doc.active:
+                self._show_progress()
+
+    def _progress_of(self, doc: api.RunRecord) -> Text:
+        bar = max(10, min(30, (self.size.width or 80) - 62))
+        elapsed = fmt.run_seconds(doc, self.rt.clock())
+        return progress_text(doc, self._epochs, bar, self._progress, time.time(), elapsed)
+
+    def _show_progress(self) -> None:
+        doc = self.rt.state.runs_by_id.get(self.selected) if self.selected else None
+        if doc is None:
+            return
+        shown = (self._shown[0], self._progress_of(doc))
+        if shown[1] != self._shown[1]:
+            self.query_one("#monitor-progress", Static).update(shown[1], layout=False)
+            self._shown = shown
+
+    def _follow_note(self, doc: api.RunRecord) -> Text:
+        if self.pinned:
+            note = "pinned here: [b]f[/b] follows the newest running run"
+        elif doc.active:
+            note = "following the newest running run (↑↓ pins another)"
+        else:
+            note = "nothing runs: a run started anywhere shows here (↑↓ pins one)"
+        return Text.from_markup(f"\n[dim]{note}[/dim]")
 
     def _show_selected(self) -> None:
         run = self.query_one("#monitor-run", Static)
@@ -248,12 +432,11 @@ class MonitorScreen(ViewScreen):
             self.query_one("#monitor-epochs", DataTable).clear()
             return
         epochs = self._epochs
-        bar = max(10, min(30, (self.size.width or 80) - 62))
-        shown = (device_text(doc, epochs), progress_text(doc, epochs, bar))
+        shown = (device_text(doc, epochs) + self._follow_note(doc), self._progress_of(doc))
         if shown != self._shown:  # redraw only what changed
             if shown[0] != self._shown[0]:
                 run.update(shown[0])
-            progress.update(shown[1], layout=False)  # one line
+            progress.update(shown[1], layout=False)  # two lines, always
             self._shown = shown
         self.query_one(MetricSparks).show(epochs)
         self._show_epochs(epochs)
@@ -300,6 +483,12 @@ class MonitorScreen(ViewScreen):
             from resnet_tui.screens.detail import RunDetailScreen
 
             self.app.push_screen(RunDetailScreen(doc.id))
+
+    def action_follow(self) -> None:
+        """Follow the newest running run again (after the user pinned one)."""
+        self.pinned = False
+        self.notify("following the newest running run")
+        self.refresh_view()
 
     def action_stop(self) -> None:
         doc = self._selected_doc()
