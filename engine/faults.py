@@ -2,8 +2,8 @@
 
 The trainer and the store call ``fault_point(name)`` at the moments where a crash or a full
 disk would hurt most. With the variable unset (always, outside tests) a point costs one
-environment lookup; the points sit on write paths and at epoch starts, never inside the
-step loop. With it set, the N-th time (1-based, counted per process) this process reaches
+environment lookup; the points sit on write paths and at epoch starts (inside the step loop
+only progress.json's, about once a second). With it set, the N-th time (1-based, counted per process) this process reaches
 POINT, it does ACTION; ``N+`` means the N-th time and every time after.
 
 Actions:
@@ -22,6 +22,9 @@ Points (each name is entered in the order listed within one write):
   rewrite, rewrite-rename, rewrite-done  metrics.jsonl rewritten (resume drops lines)
   confusion, confusion-rename, confusion-done   confusion.json at the end of a run
   metrics, metrics-done                  a metrics.jsonl line: before / after its append
+  progress, progress-rename, progress-done
+      progress.json, the live position in the epoch (about once a second, inside the step
+      loop: the one point there)
   epoch                                  the trainer starts an epoch
 
 Example: ``RESNET_TUI_FAULT=kill:checkpoint-rename:2 resnet-tui train ...`` dies with the

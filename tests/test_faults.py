@@ -66,6 +66,9 @@ POINTS = (
     "confusion",
     "confusion-rename",
     "confusion-done",
+    "progress",
+    "progress-rename",
+    "progress-done",
     "epoch",
 )
 # How many times one trainer process reaches each point in a tiny run (at most): random
@@ -77,6 +80,7 @@ REACHED = {
     "metrics": 12,
     "rewrite": 1,
     "confusion": 1,
+    "progress": 3,  # each epoch's last step at least (and about once a second)
     "epoch": 3,
 }
 
@@ -275,6 +279,9 @@ def test_kill_at_every_write_point(runs_dir: Path, baseline: dict[str, Any]) -> 
         "confusion": 1,
         "confusion-rename": 1,
         "confusion-done": 1,
+        "progress": 2,
+        "progress-rename": 2,
+        "progress-done": 3,
         "epoch": 2,
     }
     assert set(plan) == set(POINTS)
@@ -569,6 +576,22 @@ def test_a_disk_that_stays_full_leaves_a_resumable_crashed_run(
     assert load_checkpoint(store.run_dir(run_id) / "last.pt")["epoch"] == 1
     assert _train(runs_dir, run_id) == 0
     assert _final(store, run_id) == baseline
+
+
+def test_a_live_progress_that_cannot_be_written_never_stops_a_run(
+    runs_dir: Path, baseline: dict[str, Any]
+) -> None:
+    """progress.json is a hint for consoles: a full disk at every one of its writes is said
+    once in the log and the run trains to the same end as if nothing had happened."""
+    fh.warm_up()
+    store = RunStore(runs_dir)
+    run_id = _new_run(store)
+    assert _train(runs_dir, run_id, "enospc:progress:1+") == 0
+    assert _final(store, run_id) == baseline
+    log = (store.run_dir(run_id) / "train.log").read_text()
+    assert log.count("cannot write the live progress (training goes on)") == 1
+    assert not (store.run_dir(run_id) / "progress.json").exists()
+    assert _temp_files(runs_dir) == []
 
 
 @pytest.fixture
