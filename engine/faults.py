@@ -4,7 +4,8 @@ The trainer and the store call ``fault_point(name)`` at the moments where a cras
 disk would hurt most. With the variable unset (always, outside tests) a point costs one
 environment lookup; the points sit on write paths and at epoch starts (inside the step loop
 only progress.json's, about once a second). With it set, the N-th time (1-based, counted per
-process) this process reaches POINT, it does ACTION; ``N+`` means the N-th time and every time after.
+process) this process reaches POINT, it does ACTION; ``N+`` means the N-th time and every
+time after.
 
 Actions:
   kill     SIGKILL this process (kill -9, the OOM killer, a power cut: nothing runs after)
