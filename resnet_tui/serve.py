@@ -35,12 +35,12 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TextIO
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote, quote_plus, urlencode, urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
-from aiohttp.web_runner import GracefulExit
+from aiohttp.http_exceptions import HttpProcessingError
 from rich.logging import RichHandler
 from textual_serve.server import LogHighlighter, Server
 
@@ -160,6 +160,20 @@ class GuardedServer(Server):
             return False
         return hmac.compare_digest(presented.encode(), self._token.encode())
 
+    def _cookie_value(self) -> str:
+        """What the cookie holds: derived from the token, not the token. Browsers send a
+        host's cookies to every port of it, so another web server on this machine that the
+        browser visits sees the cookie; it then does not learn a token the user may reuse."""
+        assert self._token is not None
+        return hmac.new(self._token.encode(), b"resnet-tui console cookie", "sha256").hexdigest()
+
+    def _holds_cookie(self, presented: str | None) -> bool:
+        if self._token is None:
+            return True
+        if not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), self._cookie_value().encode())
+
     @web.middleware
     async def guard(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         """Refuse (403) what does not come from the owner; turn a first visit with the token
@@ -184,12 +198,13 @@ class GuardedServer(Server):
                 return _refuse("wrong token; open the address that `resnet-tui serve` printed")
             if not upgrade:
                 rest = {k: v for k, v in request.query.items() if k != "token"}
-                target = request.path + (f"?{urlencode(rest)}" if rest else "")
+                # one leading slash: "//evil.example/" would send the browser elsewhere
+                target = "/" + request.path.lstrip("/") + (f"?{urlencode(rest)}" if rest else "")
                 reply = web.HTTPFound(target)
                 self._set_cookie(reply, request)
                 return reply
             return await handler(request)
-        if not self._holds_token(request.cookies.get(self.cookie_name)):
+        if not self._holds_cookie(request.cookies.get(self.cookie_name)):
             return _refuse(
                 "this console needs its token: open the address with ?token=... that "
                 "`resnet-tui serve` printed (or set RESNET_TUI_TOKEN and use that token)"
@@ -200,7 +215,7 @@ class GuardedServer(Server):
         assert self._token is not None
         reply.set_cookie(
             self.cookie_name,
-            self._token,
+            self._cookie_value(),
             httponly=True,
             samesite="Strict",
             secure=request.secure,
@@ -212,6 +227,7 @@ class GuardedServer(Server):
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
         app.middlewares.append(self.guard)
+        app.on_response_prepare.append(_no_framing)
         return app
 
     @aiohttp_jinja2.template("app_index.html")
@@ -233,29 +249,34 @@ class GuardedServer(Server):
 
     def initialize_logging(self) -> None:
         """textual-serve's log, without the locals in tracebacks (a frame's locals could hold
-        the token)."""
+        the token), and without the token wherever else it turns up (``ServerLog``)."""
+        handler = RichHandler(
+            show_path=False,
+            show_time=False,
+            rich_tracebacks=True,
+            tracebacks_show_locals=False,
+            highlighter=LogHighlighter(),
+            console=self.console,
+        )
+        handler.addFilter(ServerLog(self._token))
         logging.basicConfig(
             level="DEBUG" if self.debug else "INFO",
             format="%(message)s",
             datefmt="[%X]",
-            handlers=[
-                RichHandler(
-                    show_path=False,
-                    show_time=False,
-                    rich_tracebacks=True,
-                    tracebacks_show_locals=False,
-                    highlighter=LogHighlighter(),
-                    console=self.console,
-                )
-            ],
+            handlers=[handler],
         )
 
     async def on_startup(self, app: web.Application) -> None:
+        """Nothing: the address is printed once the port is bound (``serve``), so a port
+        that is taken never shows an address that does not work."""
+
+    def announce(self) -> None:
         # Plain print, not Rich: a console narrower than the URL would break it over lines.
         print(f"resnet-tui console: open {self.url()}", file=self._out, flush=True)
         if self.loopback_only:
+            bound = f"[{self.host}]" if ":" in self.host else self.host
             print(
-                f"  over SSH: run ssh -L {self.port}:127.0.0.1:{self.port} THIS-HOST on your "
+                f"  over SSH: run ssh -L {self.port}:{bound}:{self.port} THIS-HOST on your "
                 "laptop, then open the same address there",
                 file=self._out,
                 flush=True,
@@ -263,25 +284,66 @@ class GuardedServer(Server):
         print("  Ctrl+C stops the server (runs keep training)", file=self._out, flush=True)
 
     def serve(self, debug: bool = False) -> None:
-        """Serve until Ctrl+C or SIGTERM; textual-serve's loop, with the redacted request log."""
+        """Bind, say where to go, and serve until Ctrl+C or SIGTERM; an OSError when the
+        address cannot be bound (taken, or not this machine's)."""
         self.debug = debug
         self.initialize_logging()
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, self.request_exit)
-        web.run_app(
-            self._make_app(),
-            host=self.host,
-            port=self.port,
-            handle_signals=False,
-            loop=loop,
-            access_log_class=RedactedAccessLogger,
-            print=lambda *args: None,
-        )
+        asyncio.run(self._serve())
 
-    def request_exit(self) -> None:
-        raise GracefulExit()
+    async def _serve(self) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        # A console tab left open must not hold the exit for aiohttp's default minute.
+        runner = web.AppRunner(
+            await self._make_app(),
+            access_log_class=RedactedAccessLogger,
+            handle_signals=False,
+            shutdown_timeout=2.0,
+        )
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, self.host, self.port).start()
+            self.announce()
+            await stop.wait()
+        finally:
+            await runner.cleanup()
+
+
+async def _no_framing(request: web.Request, response: web.StreamResponse) -> None:
+    """No page of another origin (another port of this machine included: browsers send it the
+    cookie) may show the console in a frame and click through it."""
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+    response.headers["Referrer-Policy"] = "no-referrer"
+
+
+class ServerLog(logging.Filter):
+    """What the server logs: a malformed request (anyone who reaches the port can send one)
+    as one line, not aiohttp's traceback; and never the token, neither in a message nor in a
+    traceback that holds it (kept then as text, the token replaced)."""
+
+    def __init__(self, token: str | None) -> None:
+        super().__init__()
+        forms = {token, quote(token, safe=""), quote_plus(token)} if token else set()
+        self.secrets = sorted(forms, key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            message = f"{message}: {type(error).__name__} ({error.code}), not served"
+            record.exc_info = None
+        elif record.exc_info:
+            details = logging.Formatter().formatException(record.exc_info)
+            if any(secret in details for secret in self.secrets):
+                message += "\n" + details
+                record.exc_info = None
+        for secret in self.secrets:
+            message = message.replace(secret, "<token>")
+        record.msg, record.args, record.exc_text = message, None, None
+        return True
 
 
 def _refuse(why: str) -> web.Response:

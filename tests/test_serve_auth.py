@@ -124,6 +124,20 @@ async def _handshake(url: str, cookies: dict[str, str] | None = None, **kwargs: 
             return refused.status
 
 
+def owner_cookie(server: Served) -> dict[str, str]:
+    """The cookie the printed address gives a browser (a real first visit)."""
+
+    async def visit() -> dict[str, str]:
+        async with _session() as session:
+            async with session.get(server.url, allow_redirects=False) as first:
+                assert first.status == 302
+            return {c.key: c.value for c in session.cookie_jar}
+
+    cookies = asyncio.run(visit())
+    assert server.cookie in cookies
+    return cookies
+
+
 # ---------------------------------------------------------------- refused
 
 
@@ -139,6 +153,8 @@ def test_a_wrong_token_is_refused(server: Served) -> None:
     assert asyncio.run(_status(f"{server.base}/?token={wrong}")) == 403
     assert asyncio.run(_status(f"{server.base}/", cookies={server.cookie: wrong})) == 403
     assert asyncio.run(_status(f"{server.base}/?token=")) == 403
+    # the cookie holds a value derived from the token: the token itself is no cookie
+    assert asyncio.run(_status(f"{server.base}/", cookies={server.cookie: server.token})) == 403
     headers = {"Origin": server.base}
     url = f"ws://127.0.0.1:{server.port}/ws?token={wrong}"
     assert asyncio.run(_handshake(url, headers=headers)) == 403
@@ -151,8 +167,11 @@ def test_the_token_sets_an_owner_cookie_and_leaves_the_address(server: Served) -
                 assert first.status == 302
                 assert first.headers["Location"] == "/?fontsize=20"  # the token is gone
                 cookie = first.headers["Set-Cookie"]
-                assert f"{server.cookie}={server.token}" in cookie
+                assert f"{server.cookie}=" in cookie
                 assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+                # derived from the token, not the token: other servers on this host get it
+                value = cookie.split(f"{server.cookie}=", 1)[1].split(";", 1)[0]
+                assert server.token not in value and len(value) == 64
             async with session.get(server.base + "/?fontsize=20") as page:  # the cookie alone
                 assert page.status == 200
                 html = await page.text()
@@ -165,7 +184,9 @@ def test_the_token_sets_an_owner_cookie_and_leaves_the_address(server: Served) -
 
 def test_a_foreign_origin_is_refused_even_with_the_cookie(server: Served) -> None:
     ws = f"ws://127.0.0.1:{server.port}/ws"
-    cookies = {server.cookie: server.token}
+    cookies = owner_cookie(server)
+    own = {"Origin": server.base}
+    assert asyncio.run(_handshake(ws, headers=own, cookies=cookies)) == 101  # the cookie works
     for origin in (
         "http://evil.example",
         f"http://evil.example:{server.port}",
@@ -200,9 +221,46 @@ def test_a_rebound_host_name_is_refused_even_with_the_token(server: Served) -> N
     assert asyncio.run(_status(server.url, headers=headers)) == 403
 
 
+def test_no_page_may_frame_the_console_and_no_redirect_leaves_it(server: Served) -> None:
+    """Clickjacking: a page on another port of this machine is the same site to the browser
+    (it sends the cookie), so the console refuses to be framed. The token's redirect stays on
+    this server even for a path that starts with two slashes."""
+
+    cookies = owner_cookie(server)
+
+    async def check() -> None:
+        async with _session(cookies=cookies) as session:
+            for path in ("/", "/static/js/textual.js"):
+                async with session.get(server.base + path) as reply:
+                    assert reply.status == 200
+                    assert reply.headers["X-Frame-Options"] == "DENY"
+                    assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
+        async with _session() as session:
+            async with session.get(server.base + "/") as refused:
+                assert refused.status == 403 and refused.headers["X-Frame-Options"] == "DENY"
+            url = f"{server.base}//evil.example/?token={server.token}"
+            async with session.get(url, allow_redirects=False) as reply:
+                assert reply.status == 302 and reply.headers["Location"] == "/evil.example/"
+
+    asyncio.run(check())
+
+
+def test_a_taken_port_prints_no_address(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _cli(tmp_path, "--port", str(port))
+    assert result.returncode == 2
+    assert f"cannot serve on 127.0.0.1:{port}" in result.stderr
+    assert "token=" not in result.stdout + result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
-def test_the_owner_gets_the_console_streamed(server: Served) -> None:
-    async def stream() -> bytes:
+def test_the_owner_gets_the_console_streamed_and_ctrl_c_ends_it_at_once(tmp_path: Path) -> None:
+    server = start_server(tmp_path)
+
+    async def stream() -> tuple[bytes, float]:
         async with _session() as session:
             # through another loopback name, as a laptop behind ssh -L: origin and host agree
             first_visit = server.url.replace("127.0.0.1", "localhost")
@@ -222,11 +280,18 @@ def test_the_owner_gets_the_console_streamed(server: Served) -> None:
                         received += message.data.encode()
                     else:
                         break
-                await ws.close()
-                return received
+                # the tab stays open while the server alone gets Ctrl+C (SIGINT)
+                started = time.monotonic()
+                server.process.send_signal(2)
+                await asyncio.to_thread(server.process.wait, 30)
+                return received, time.monotonic() - started
 
-    received = asyncio.run(stream())
+    try:
+        received, stopping = asyncio.run(stream())
+    finally:
+        server.stop()
     assert b"Launch form" in received, received[-2000:]  # the console's own footer
+    assert stopping < 6.0  # not aiohttp's default minute for an open websocket
 
 
 # ---------------------------------------------------------------- the log and the CLI
@@ -249,6 +314,22 @@ def test_no_log_line_holds_the_token(tmp_path: Path) -> None:
             f"ws://127.0.0.1:{served.port}/ws?token={served.token}",
             headers={"Origin": "http://evil.example"},
         )
+        # the token where it does not belong: in a path, in requests aiohttp cannot parse
+        async with _session() as session:
+            for url in (f"{served.base}/%3Ftoken={served.token}", f"{served.base}/;{served.token}"):
+                async with session.get(url) as reply:
+                    assert reply.status == 403
+        for raw in (
+            f"GET /?token={served.token}&x={'A' * 9000} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            f"GET /?token={served.token} HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+            f"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: x={served.token}{'B' * 9000}\r\n\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            writer.write(raw.encode())
+            await writer.drain()
+            answer = await reader.read(200)
+            assert answer.startswith(b"HTTP/1.") and b" 200 " not in answer[:20]
+            writer.close()
 
     asyncio.run(traffic())
     output = served.stop()

@@ -71,8 +71,9 @@ def serve(
                 "--no-token needs an explicit loopback --host (e.g. --host 127.0.0.1): "
                 "without a token, whoever reaches the port drives the console"
             )
+        shown = f"[{host}]" if ":" in host else host
         typer.echo(
-            f"warning: no token: any account on this machine can open http://{host}:{port}/ "
+            f"warning: no token: any account on this machine can open http://{shown}:{port}/ "
             "and launch, stop and delete your runs as you (web pages on other sites are "
             "still refused)",
             err=True,
@@ -81,6 +82,13 @@ def serve(
         fail("--token is empty; give a token, or leave it out for a random one")
     elif token is None and TOKEN_ENV in os.environ and not os.environ[TOKEN_ENV].strip():
         fail(f"${TOKEN_ENV} is empty; set it to a token, or unset it for a random one")
+    chosen = token if token is not None else os.environ.get(TOKEN_ENV)
+    if not no_token and chosen and len(chosen.strip()) < 16:
+        typer.echo(
+            f"warning: a token of {len(chosen.strip())} characters is easy to guess; leave "
+            "--token and $RESNET_TUI_TOKEN out for a random one of 43",
+            err=True,
+        )
     if not is_loopback(host):
         typer.echo(
             f"warning: --host {host} lets other machines reach the console: whoever has the "
