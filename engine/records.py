@@ -232,6 +232,7 @@ class RunRecord:
     elapsed_before: float | None = None  # ... before the live session started
     session_started: str | None = None
     classes: tuple[str, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)  # what the trainer made of the data
     sweep: SweepLink | None = None
     ablation: AblationLink | None = None
     stack: StackLink | None = None
@@ -273,6 +274,7 @@ class RunRecord:
             elapsed_before=_number(doc.get("elapsed_before")),
             session_started=_text(doc.get("session_started")),
             classes=tuple(str(c) for c in classes) if isinstance(classes, list) else (),
+            data=doc["data"] if isinstance(doc.get("data"), Mapping) else {},
             sweep=SweepLink.from_json(doc),
             ablation=AblationLink.from_json(doc),
             stack=StackLink.from_json(doc),
@@ -309,6 +311,7 @@ class RunRecord:
             "elapsed_before": self.elapsed_before,
             "session_started": self.session_started,
             "classes": list(self.classes),
+            "data": dict(self.data),
             "sweep": self.sweep.to_json() if self.sweep else None,
             "ablation": self.ablation.to_json() if self.ablation else None,
             "stack": self.stack.to_json() if self.stack else None,

@@ -165,8 +165,14 @@ def execute(
         trainer = Trainer(config)
         if resumed:
             _restore(trainer, store, run_id, run_dir, log)
+        for line in trainer.bundle.notes:
+            log(line)
         store.update(
-            run_id, device=str(trainer.device), params=trainer.params, classes=trainer.classes
+            run_id,
+            device=str(trainer.device),
+            params=trainer.params,
+            classes=trainer.classes,
+            **({"data": trainer.bundle.report} if trainer.bundle.report else {}),
         )
 
         display: Callable[[Any], None] | None = on_event

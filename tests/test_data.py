@@ -73,9 +73,7 @@ def test_registry_lists_every_dataset_with_its_shape() -> None:
     assert infos["cifar10"].classes == tuple(CIFAR10_NAMES)
     assert infos["mnist"].image_size == 28 and infos["svhn"].num_classes == 10
     assert not infos["digits"].has_test_split and infos["cifar100"].has_test_split
-    assert not infos["imagefolder"].in_memory and all(
-        i.in_memory for n, i in infos.items() if n != "imagefolder"
-    )
+    assert all(i.in_memory for i in infos.values())  # a folder too, when it fits in memory
     assert all(i.description for i in infos.values())
 
 
@@ -272,7 +270,7 @@ def test_imagefolder_batches_through_a_dataloader(tmp_path: Path, workers: int) 
     write_imagefolder(tmp_path, ("cat", "dog", "fox"), n_per_class=6, size=(40, 30))
     cfg = DataConfig(
         name="imagefolder", root=str(tmp_path), image_size=16, num_workers=workers,
-        val_fraction=1 / 3,
+        val_fraction=1 / 3, decode="stream",
     )  # fmt: skip
     info = dataset_info(cfg)
     assert (info.num_classes, info.classes, info.image_size) == (3, ("cat", "dog", "fox"), 16)
@@ -299,14 +297,18 @@ def test_imagefolder_batches_through_a_dataloader(tmp_path: Path, workers: int) 
     assert means == sorted(means)
 
 
-def test_imagefolder_on_device_yes_decodes_once_into_memory(tmp_path: Path) -> None:
-    write_imagefolder(tmp_path, ("a", "b"), n_per_class=3, size=24, splits=("train", "val"))
+def test_imagefolder_decodes_once_into_memory_by_default(tmp_path: Path) -> None:
+    write_imagefolder(tmp_path, ("a", "b"), n_per_class=5, size=24, splits=("train", "val"))
     cfg = DataConfig(name="imagefolder", root=str(tmp_path), image_size=12, num_workers=0)
-    streamed = load_dataset(cfg, CPU)
-    held = load_dataset(dataclasses.replace(cfg, on_device="yes"), CPU)
+    streamed = load_dataset(dataclasses.replace(cfg, decode="stream"), CPU)
+    held = load_dataset(cfg, CPU)
     assert isinstance(held.train, TensorSource) and held.info.in_memory
-    assert held.test is None and len(held.val) == 6  # val/ folder used as it is
+    assert isinstance(streamed.train, LoaderSource)
+    assert len(held.val) == 10  # val/ folder used as it is
+    assert held.test is not None and len(held.test) == 2  # no test/: carved from train
+    assert len(held.train) == len(streamed.train) == 8
     assert torch.equal(everything(streamed.val)[0], everything(held.val)[0])
+    assert torch.equal(everything(streamed.test)[0], everything(held.test)[0])
     assert held.mean == pytest.approx(data_stats(everything(held.train)[0])[0])
 
 
@@ -324,7 +326,7 @@ def test_imagefolder_layout_errors(tmp_path: Path) -> None:
     assert "class folders that train/ lacks: c" in error(tmp_path / "extra")
     write_imagefolder(tmp_path / "empty", ("a", "b"), 2, 8, splits=("train",))
     (tmp_path / "empty" / "train" / "z").mkdir()
-    assert "cannot read the images" in error(tmp_path / "empty")
+    assert "class folder z holds no usable image" in error(tmp_path / "empty")
     write_imagefolder(tmp_path / "unlabelled", ("a",), 2, 8, splits=("train",))
     (tmp_path / "unlabelled" / "test").mkdir()
     assert "test images need labels" in error(tmp_path / "unlabelled")

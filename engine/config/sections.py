@@ -141,7 +141,30 @@ class DataConfig:
     image_size: int = field(
         default=0,
         metadata=meta(
-            "image folders: resize to this square size (0 = keep / 224 for transfer)", min=0
+            "image folders: resize to this square size (0 = the images' own size)", min=0
+        ),
+    )
+    decode: str = field(
+        default="auto",
+        metadata=meta(
+            "image folders: once = decode every file once (cached) and train from memory; "
+            "stream = decode in DataLoader workers each epoch; auto = once when it fits "
+            "data.memory_mb",
+            choices=("auto", "once", "stream"),
+        ),
+    )
+    memory_mb: int = field(
+        default=0,
+        metadata=meta(
+            "image folders: the most a decoded folder may take (0 = a quarter of the memory "
+            "it goes to)",
+            min=0,
+        ),
+    )
+    cache_dir: str = field(
+        default="",
+        metadata=meta(
+            "image folders: where decoded folders are cached (empty = ~/.cache/resnet-tui)"
         ),
     )
     on_device: str = field(

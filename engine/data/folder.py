@@ -1,36 +1,34 @@
-"""Kaggle-style image folders through torchvision's ImageFolder.
+"""Your own images, Kaggle style: ``data.root/train/<class>/<images>``, optional ``val/`` and
+``test/`` beside it with (a subset of) the same class folders; without them, val and test are
+carved from train (stratified, ``data.split_seed``).
 
-Layout: ``data.root/train/<class>/<images>``, optional ``val/`` and ``test/`` beside it with
-(a subset of) the same class folders. Images are decoded in DataLoader workers and resized
-(short side) + center-cropped to ``data.image_size`` as uint8, so their batches match the
-in-memory datasets' and the same device-side augmentation applies.
+The images keep their own size and channels unless ``data.image_size`` says otherwise (a
+grayscale folder trains with one channel). A folder whose decoded tensor fits the memory
+budget is decoded once, in parallel, into a cache file (``engine.data.images``) and trains
+from memory on the same batch path as the built-in datasets; a larger one streams through a
+DataLoader whose workers decode with torchvision.io. Files that cannot be used are skipped,
+counted and named in the run's log and record; a folder with nothing usable is refused.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from dataclasses import dataclass
 from typing import Any
 
-from torchvision.datasets import ImageFolder
-from torchvision.transforms import v2
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
 
 from engine.config import DataConfig
-from engine.data.raw import FolderSplits
+from engine.data import images as img
+from engine.data.raw import ArraySplits, FolderSplits
 from engine.data.registry import DatasetInfo, register_dataset
 from engine.errors import DataError
 
-DEFAULT_IMAGE_SIZE = 224  # data.image_size = 0: the size ImageNet-pretrained backbones expect
 LAYOUT = "train/<class>/<image files>, with optional val/ and test/ holding the same class folders"
-
-
-def image_size(cfg: DataConfig) -> int:
-    return cfg.image_size or DEFAULT_IMAGE_SIZE
-
-
-def fixed_size_transform(size: int) -> v2.Compose:
-    """Decoded PIL image -> uint8 [3, size, size]: short side to ``size``, then the center."""
-    return v2.Compose([v2.Resize(size), v2.CenterCrop(size), v2.PILToTensor()])
+SPLITS = ("train", "val", "test")
 
 
 def _class_folders(path: str) -> list[str]:
@@ -39,7 +37,7 @@ def _class_folders(path: str) -> list[str]:
 
 def folder_layout(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
     """(train classes, {split: path}) after checking the layout; reads no image."""
-    root = os.path.abspath(cfg.root)
+    root = os.path.abspath(os.path.expanduser(cfg.root))
     if not os.path.isdir(root):
         raise DataError(
             f"data.root: image folder '{root}' does not exist. Expected {LAYOUT}. "
@@ -75,58 +73,210 @@ def folder_layout(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
     return classes, paths
 
 
-def describe_folder(cfg: DataConfig, info: DatasetInfo) -> DatasetInfo:
+@dataclass
+class Survey:
+    """A folder's files, checked and measured: what a run on it will train on."""
+
+    root: str
+    classes: list[str]
+    scans: dict[str, img.Scan]  # by split
+    shape: img.Shape
+
+    @property
+    def skipped(self) -> list[img.Skipped]:
+        return [s for scan in self.scans.values() for s in scan.skipped]
+
+    def decoded_bytes(self) -> int:
+        side, channels = self.shape.side, self.shape.channels
+        return sum(len(s) for s in self.scans.values()) * channels * side * side
+
+    def in_memory(self, cfg: DataConfig, device: torch.device) -> tuple[bool, str]:
+        """(decode once and train from memory?, why) for ``data.decode`` and the budget."""
+        size = self.decoded_bytes()
+        mb = f"{size / 2**20:,.1f} MB decoded"
+        if cfg.decode == "once" or cfg.on_device == "yes":
+            return (
+                True,
+                f"{mb}; data.decode=once" if cfg.decode == "once" else f"{mb}; data.on_device=yes",
+            )
+        if cfg.decode == "stream":
+            return False, f"{mb}; data.decode=stream"
+        budget = img.memory_budget(cfg.memory_mb, device)
+        if size <= budget:
+            return True, f"{mb} fits the memory budget of {budget / 2**20:,.0f} MB"
+        return False, (
+            f"{mb} is over the memory budget of {budget / 2**20:,.0f} MB (data.memory_mb): "
+            "streamed, decoded by DataLoader workers each epoch"
+        )
+
+
+_SURVEYS: dict[tuple[Any, ...], Survey] = {}
+
+
+def _stamp(paths: dict[str, str], classes: list[str]) -> tuple[Any, ...]:
+    """The folders' modification times: a file added, removed or renamed changes one."""
+    stamps: list[Any] = []
+    for split, path in sorted(paths.items()):
+        for name in classes:
+            folder = os.path.join(path, name)
+            try:
+                stamps.append((split, name, os.stat(folder).st_mtime_ns))
+            except OSError:
+                stamps.append((split, name, None))
+    return tuple(stamps)
+
+
+def survey(cfg: DataConfig) -> Survey:
+    """Scan the folder (once per process while its folders are unchanged) and check that it
+    can be trained on; a DataError says what is missing."""
     classes, paths = folder_layout(cfg)
+    root = os.path.dirname(paths["train"])
+    key = (root, cfg.image_size, _stamp(paths, classes))
+    cached = _SURVEYS.get(key)
+    if cached is not None:
+        return cached
+    scans = {split: img.scan(path, classes, root) for split, path in paths.items()}
+    counts = [0] * len(classes)
+    for label in scans["train"].labels:
+        counts[label] += 1
+    empty = [name for name, n in zip(classes, counts, strict=True) if n == 0]
+    if not len(scans["train"]):
+        lines = img.skipped_lines(scans["train"].skipped)
+        raise DataError(
+            f"data.root: '{paths['train']}' has no image this can read"
+            + (f" ({lines[0]})" if lines else "")
+            + "; put PNG or JPEG files in train/<class name>/."
+        )
+    if empty:
+        raise DataError(
+            f"data.root: train/ class folder{'s' if len(empty) > 1 else ''} "
+            f"{', '.join(empty)} hold{'s' if len(empty) == 1 else ''} no usable image: every "
+            "class needs training images (remove the folder, or add images to it)."
+        )
+    result = Survey(root, classes, scans, img.native_shape(list(scans.values()), cfg.image_size))
+    _SURVEYS[key] = result
+    return result
+
+
+def describe_folder(cfg: DataConfig, info: DatasetInfo) -> DatasetInfo:
+    found = survey(cfg)
+    memory, _ = found.in_memory(cfg, torch.device("cpu"))
     return dataclasses.replace(
         info,
-        image_size=image_size(cfg),
-        num_classes=len(classes),
-        classes=tuple(classes),
-        has_test_split="test" in paths,
+        channels=found.shape.channels,
+        image_size=found.shape.side,
+        num_classes=len(found.classes),
+        classes=tuple(found.classes),
+        has_test_split="test" in found.scans,
+        in_memory=memory,
     )
 
 
-class _ImageFolder(ImageFolder):
-    """ImageFolder that can be told the class list (val/ and test/ use train/'s indices)."""
+class FileImages(Dataset[tuple[Tensor, int]]):
+    """The streaming path's items: each file decoded (torchvision.io) and sized in a worker.
+    A file that stopped decoding since the scan (the folder changed during the run) gives a
+    blank image of its label rather than ending the run."""
 
-    def __init__(self, root: str, classes: list[str] | None, transform: Any) -> None:
-        self._given = classes
-        super().__init__(root, transform=transform, allow_empty=classes is not None)
+    def __init__(self, scan: img.Scan, side: int, channels: int) -> None:
+        self.files, self.targets = scan.files, scan.labels
+        self.side, self.channels = side, channels
 
-    def find_classes(self, directory: Any) -> tuple[list[str], dict[str, int]]:
-        if self._given is None:
-            return super().find_classes(directory)
-        return list(self._given), {name: i for i, name in enumerate(self._given)}
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, int]:
+        image = img._decode_one(self.files[index], self.side, self.channels)
+        if image is None:
+            image = torch.zeros((self.channels, self.side, self.side), dtype=torch.uint8)
+        return image, self.targets[index]
 
 
-def _read(path: str, classes: list[str] | None, size: int) -> _ImageFolder:
-    try:
-        return _ImageFolder(path, classes, fixed_size_transform(size))
-    except (FileNotFoundError, OSError) as error:
-        raise DataError(f"data.root: cannot read the images in '{path}': {error}") from error
+def _notes(found: Survey, path: str, skipped: list[img.Skipped]) -> list[str]:
+    counts = ", ".join(f"{split} {len(scan)}" for split, scan in found.scans.items())
+    missing = [split for split in ("val", "test") if split not in found.scans]
+    if missing:
+        counts += (
+            f" ({' and '.join(missing)} carved from train: data."
+            + ", data.".join(f"{m}_fraction" for m in missing)
+            + ", data.split_seed)"
+        )
+    shape = found.shape
+    return [
+        f"data: {len(found.classes)} classes; images: {counts}",
+        f"data: input {shape.channels}x{shape.side}x{shape.side}: {shape.why}",
+        f"data: {path}",
+        *(f"data: {line}" for line in img.skipped_lines(skipped)),
+    ]
+
+
+def _report(found: Survey, path: str, skipped: list[img.Skipped]) -> dict[str, Any]:
+    return {
+        "root": found.root,
+        "classes": len(found.classes),
+        "images": {split: len(scan) for split, scan in found.scans.items()},
+        "channels": found.shape.channels,
+        "image_size": found.shape.side,
+        "size_why": found.shape.why,
+        "path": path,
+        "skipped": len(skipped),
+        "skipped_examples": [f"{s.path}: {s.why}" for s in skipped[: img.SHOW_SKIPPED]],
+    }
 
 
 @register_dataset(
     "imagefolder",
-    description="Your own images, Kaggle style: data.root/" + LAYOUT + ". Decoded by DataLoader "
-    f"workers, resized and center-cropped to data.image_size (0 = {DEFAULT_IMAGE_SIZE}, "
-    "the size of ImageNet-pretrained backbones).",
+    description="Your own images, Kaggle style: data.root/" + LAYOUT + ". They keep their own "
+    "size and channels (data.image_size resizes), are decoded once into a cache when they fit "
+    "in memory, else streamed; val/test are carved from train when absent.",
     channels=3,
-    image_size=DEFAULT_IMAGE_SIZE,
+    image_size=0,
     num_classes=0,
     has_test_split=False,
-    in_memory=False,
+    in_memory=True,
     describe=describe_folder,
 )
-def load_imagefolder(cfg: DataConfig) -> FolderSplits:
-    classes, paths = folder_layout(cfg)
-    size = image_size(cfg)
-    train = _read(paths["train"], None, size)
-    splits = FolderSplits(classes, size, train, list(train.targets))
-    if "val" in paths:
-        val = _read(paths["val"], classes, size)
-        splits.val, splits.val_targets = val, list(val.targets)
-    if "test" in paths:
-        test = _read(paths["test"], classes, size)
-        splits.test, splits.test_targets = test, list(test.targets)
-    return splits
+def load_imagefolder(cfg: DataConfig) -> ArraySplits | FolderSplits:
+    found = survey(cfg)
+    side, channels = found.shape.side, found.shape.channels
+    memory, why = found.in_memory(cfg, torch.device("cpu"))
+    if not memory:
+        streamed = {split: FileImages(scan, side, channels) for split, scan in found.scans.items()}
+        path = f"streamed from the files ({why})"
+        splits = FolderSplits(
+            found.classes, side, streamed["train"], list(found.scans["train"].labels)
+        )
+        if "val" in streamed:
+            splits.val, splits.val_targets = streamed["val"], list(found.scans["val"].labels)
+        if "test" in streamed:
+            splits.test, splits.test_targets = streamed["test"], list(found.scans["test"].labels)
+        splits.notes = _notes(found, path, found.skipped)
+        splits.report = _report(found, "streaming", found.skipped)
+        return splits
+    directory = img.cache_dir(cfg.cache_dir)
+    decoded = {
+        split: img.cached_decode(scan, found.root, side, channels, directory)
+        for split, scan in found.scans.items()
+    }
+    skipped = found.skipped + [s for d in decoded.values() for s in d.failed]
+    if not len(decoded["train"].images):
+        raise DataError(f"data.root: no image under '{found.root}/train' could be decoded.")
+    cached = all(d.cached for d in decoded.values())
+    where = decoded["train"].cache_file
+    path = (
+        f"in memory, read from the cache {where.parent} (no decoding) ({why})"
+        if cached and where is not None
+        else f"in memory, decoded once ({why})"
+        + (f"; cached in {where.parent}" if where is not None else "; no cache written")
+    )
+    held = ArraySplits(
+        classes=found.classes,
+        train_x=decoded["train"].images,
+        train_y=decoded["train"].labels,
+    )
+    if "val" in decoded:
+        held.val_x, held.val_y = decoded["val"].images, decoded["val"].labels
+    if "test" in decoded:
+        held.test_x, held.test_y = decoded["test"].images, decoded["test"].labels
+    held.notes = _notes(found, path, skipped)
+    held.report = _report(found, "memory-cache" if cached else "memory", skipped)
+    return held

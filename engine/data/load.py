@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -28,6 +29,8 @@ class DataBundle:
     train: BatchSource
     val: BatchSource  # carved from train by data.val_fraction (may be empty when it is 0)
     test: BatchSource | None  # the official test split; carved when the dataset has none
+    notes: list[str] = dataclasses.field(default_factory=list)  # for the run's log
+    report: dict[str, Any] = dataclasses.field(default_factory=dict)  # for the run's record
 
 
 def load_dataset(cfg: DataConfig, device: torch.device | str) -> DataBundle:
@@ -45,6 +48,7 @@ def load_dataset(cfg: DataConfig, device: torch.device | str) -> DataBundle:
     bundle.info = dataclasses.replace(
         bundle.info, classes=tuple(bundle.classes), num_classes=len(bundle.classes)
     )
+    bundle.notes, bundle.report = list(raw.notes), dict(raw.report)
     return bundle
 
 
@@ -52,14 +56,23 @@ def _from_arrays(
     raw: ArraySplits, cfg: DataConfig, device: torch.device, info: DatasetInfo
 ) -> DataBundle:
     x, y = raw.train_x, raw.train_y
+    carve = []  # what the dataset does not bring itself is carved from train, stratified
     if raw.test_x is None or raw.test_y is None:
-        (test_idx, val_idx), train_idx = split_indices(
-            y, [cfg.test_fraction, cfg.val_fraction], cfg.split_seed
-        )
+        carve.append(cfg.test_fraction)
+    if raw.val_x is None or raw.val_y is None:
+        carve.append(cfg.val_fraction)
+    parts, train_idx = split_indices(y, carve, cfg.split_seed)
+    carved = iter(parts)
+    if raw.test_x is None or raw.test_y is None:
+        test_idx = next(carved)
         test_x, test_y = x[test_idx], y[test_idx]
     else:
-        (val_idx,), train_idx = split_indices(y, [cfg.val_fraction], cfg.split_seed)
         test_x, test_y = raw.test_x, raw.test_y
+    if raw.val_x is None or raw.val_y is None:
+        val_idx = next(carved)
+        val_x, val_y = x[val_idx], y[val_idx]
+    else:
+        val_x, val_y = raw.val_x, raw.val_y
     # on_device "no" keeps the uint8 tensors in host memory and copies each batch over
     place = torch.device("cpu") if cfg.on_device == "no" else device
 
@@ -74,7 +87,7 @@ def _from_arrays(
         mean=mean,
         std=std,
         train=train,
-        val=source(x[val_idx], y[val_idx]),
+        val=source(val_x, val_y),
         test=source(test_x, test_y),
     )
 
@@ -83,17 +96,19 @@ def _from_folders(
     raw: FolderSplits, cfg: DataConfig, device: torch.device, info: DatasetInfo
 ) -> DataBundle:
     targets = torch.as_tensor(raw.train_targets, dtype=torch.long)
-    train_ds: Dataset[tuple[Tensor, int]] = raw.train
-    train_targets = raw.train_targets
-    if raw.val is not None and raw.val_targets is not None:
-        val_ds, val_targets = raw.val, raw.val_targets
-    else:
-        (val_idx,), train_idx = split_indices(targets, [cfg.val_fraction], cfg.split_seed)
-        train_ds, val_ds = (
-            Subset(raw.train, train_idx.tolist()),
-            Subset(raw.train, val_idx.tolist()),
-        )
-        train_targets, val_targets = targets[train_idx].tolist(), targets[val_idx].tolist()
+    has_val = raw.val is not None and raw.val_targets is not None
+    has_test = raw.test is not None and raw.test_targets is not None
+    # what the folder does not bring itself is carved from train, stratified (as for arrays)
+    carve = ([] if has_test else [cfg.test_fraction]) + ([] if has_val else [cfg.val_fraction])
+    parts, train_idx = split_indices(targets, carve, cfg.split_seed)
+    carved = iter(parts)
+
+    def part(index: Tensor) -> tuple[Dataset[tuple[Tensor, int]], list[int]]:
+        return Subset(raw.train, index.tolist()), targets[index].tolist()
+
+    test_part = (raw.test, raw.test_targets) if has_test else part(next(carved))
+    val_ds, val_targets = (raw.val, raw.val_targets) if has_val else part(next(carved))
+    train_ds, train_targets = part(train_idx)
     shape = (info.channels, raw.image_size, raw.image_size)
     workers = cfg.num_workers
 
@@ -115,16 +130,14 @@ def _from_folders(
         )
         images, _ = decode_all(Subset(train_ds, sample.tolist()), shape, device, workers)
         mean, std = channel_stats(images)
-    test = None
-    if raw.test is not None and raw.test_targets is not None:
-        test = source(raw.test, raw.test_targets)
+    test = source(*test_part)  # type: ignore[arg-type]
     return DataBundle(
         info=info,
         classes=list(raw.classes),
         mean=mean,
         std=std,
         train=train,
-        val=source(val_ds, val_targets),
+        val=source(val_ds, val_targets),  # type: ignore[arg-type]
         test=test,
     )
 

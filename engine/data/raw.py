@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -17,6 +18,10 @@ class ArraySplits:
     train_y: Tensor  # int64 [N]
     test_x: Tensor | None = None  # None: no official test split, one is carved from train
     test_y: Tensor | None = None
+    val_x: Tensor | None = None  # None: val is carved from train (data.val_fraction)
+    val_y: Tensor | None = None
+    notes: list[str] = field(default_factory=list)  # for the run's log
+    report: dict[str, Any] = field(default_factory=dict)  # for the run's record
 
 
 @dataclass
@@ -31,6 +36,8 @@ class FolderSplits:
     val_targets: list[int] | None = None
     test: Dataset[tuple[Tensor, int]] | None = None
     test_targets: list[int] | None = None
+    notes: list[str] = field(default_factory=list)
+    report: dict[str, Any] = field(default_factory=dict)
 
 
 RawSplits = ArraySplits | FolderSplits

@@ -1,0 +1,180 @@
+"""Your own images as fast and as safe as the built-in datasets: folders keep their own size
+and channels, are decoded once into a cache and train from memory; bad files are skipped,
+counted and named; a folder that cannot be trained on is refused before a run exists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from engine.config import DataConfig
+from engine.data import folder as folder_module
+from engine.data import load_dataset
+from engine.data.sources import LoaderSource, TensorSource
+from engine.presets import resolve
+from engine.runner import execute
+from engine.store import RunStore
+
+torch.set_num_threads(1)
+CLASSES = 10
+PER_CLASS = 500  # 5,000 images a folder
+
+
+def _pattern(label: int, index: int, side: int, channels: int) -> np.ndarray:
+    """A class's bar (row band by label) over noise: learnable in an epoch or two."""
+    rng = np.random.default_rng(7919 * label + index)
+    image = rng.integers(0, 60, size=(side, side, channels)).astype(np.uint8)
+    band = slice(2 + label * (side - 4) // CLASSES, 2 + (label + 1) * (side - 4) // CLASSES)
+    image[band, :, :] = 200 + rng.integers(0, 40, size=(1, side, channels)).astype(np.uint8)
+    if channels == 3:
+        image[..., label % 3] //= 2  # colour says something too
+    return image
+
+
+def make_folder(root: Path, side: int, channels: int) -> Path:
+    mode = "L" if channels == 1 else "RGB"
+    for label in range(CLASSES):
+        folder = root / "train" / f"class-{label}"
+        folder.mkdir(parents=True)
+        for i in range(PER_CLASS):
+            pixels = _pattern(label, i, side, channels)
+            Image.fromarray(pixels[..., 0] if channels == 1 else pixels, mode).save(
+                folder / f"{i:04d}.png"
+            )
+    return root
+
+
+@pytest.fixture(scope="module")
+def gray28(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("gray28"), 28, 1)
+
+
+@pytest.fixture(scope="module")
+def rgb32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_folder(tmp_path_factory.mktemp("rgb32"), 32, 3)
+
+
+def _train(runs: Path, root: Path, *extra: str) -> tuple[dict, str]:
+    store = RunStore(runs)
+    sets = [
+        "data.name=imagefolder",
+        f"data.root={root}",
+        # a quick run: the data keys above are the only ones a folder needs
+        "train.epochs=2",
+        "model.channels=8,16,32",
+        *extra,
+    ]
+    config, preset = resolve("digits-quick", sets)
+    run_id = str(store.create_run(config.to_dict(), preset=preset)["id"])
+    doc = execute(store, run_id)
+    return doc, (store.run_dir(run_id) / "train.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("fixture", "side", "channels"), [("gray28", 28, 1), ("rgb32", 32, 3)])
+def test_a_folder_trains_at_its_own_size_and_channels_from_memory(
+    fixture: str, side: int, channels: int, runs_dir: Path, request: pytest.FixtureRequest
+) -> None:
+    root: Path = request.getfixturevalue(fixture)
+    folder_module._SURVEYS.clear()
+    doc, log = _train(runs_dir, root)
+    assert doc["status"] == "finished", log
+    data = doc["data"]
+    assert (data["image_size"], data["channels"]) == (side, channels)
+    assert data["path"] == "memory" and data["skipped"] == 0
+    assert data["images"] == {"train": CLASSES * PER_CLASS}
+    assert f"input {channels}x{side}x{side}: the images' own size {side}x{side}" in log
+    assert "in memory, decoded once" in log and "carved from train" in log
+    assert doc["test"]["test_acc"] >= 0.9, log
+    cache = sorted(Path(p) for p in runs_dir.parent.glob("cache/folder-*.pt"))
+    assert len(cache) == 1
+    stamp = cache[0].stat().st_mtime_ns
+    # a second run on the unchanged folder reads the cache: no decoding
+    folder_module._SURVEYS.clear()
+    again, log = _train(runs_dir, root, "train.epochs=1")
+    assert again["data"]["path"] == "memory-cache"
+    assert "read from the cache" in log and "no decoding" in log
+    assert cache[0].stat().st_mtime_ns == stamp
+
+
+def _images(root: Path, n: int = 4, side: int = 12) -> None:
+    for label in ("a", "b"):
+        folder = root / "train" / label
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(_pattern(ord(label) % 10, i, side, 3), "RGB").save(folder / f"{i}.png")
+
+
+def test_an_edited_folder_is_decoded_again_and_bad_files_are_skipped_and_named(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "pics"
+    _images(root)
+    cfg = DataConfig(name="imagefolder", root=str(root), num_workers=0)
+    first = load_dataset(cfg, "cpu")
+    assert first.report["path"] == "memory" and isinstance(first.train, TensorSource)
+    folder_module._SURVEYS.clear()
+    assert load_dataset(cfg, "cpu").report["path"] == "memory-cache"
+    # bad files of every kind, and one good image more
+    (root / "train" / "a" / "notes.txt").write_text("not an image")
+    (root / "train" / "a" / "empty.png").write_bytes(b"")
+    (root / "train" / "b" / "junk.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    good = root / "train" / "b" / "0.png"
+    (root / "train" / "b" / "truncated.png").write_bytes(good.read_bytes()[:60])
+    Image.fromarray(_pattern(1, 99, 12, 3), "RGB").save(root / "train" / "b" / "new.png")
+    folder_module._SURVEYS.clear()
+    edited = load_dataset(cfg, "cpu")
+    assert edited.report["path"] == "memory"  # decoded again: the folder changed
+    total = len(edited.train) + len(edited.val) + (len(edited.test) if edited.test else 0)
+    assert total == 9  # 8 + new.png
+    assert edited.report["skipped"] == 4
+    text = "\n".join(edited.notes)
+    assert "skipped 4 files" in text
+    for name in ("notes.txt", "empty.png", "junk.png", "truncated.png"):
+        assert name in text
+    assert "empty file (0 bytes)" in text and "not an image file" in text
+
+
+def test_streaming_decodes_in_the_workers_the_same_pixels(tmp_path: Path) -> None:
+    root = tmp_path / "pics"
+    _images(root, n=5)
+    held = load_dataset(DataConfig(name="imagefolder", root=str(root), num_workers=0), "cpu")
+    folder_module._SURVEYS.clear()
+    streamed = load_dataset(
+        DataConfig(name="imagefolder", root=str(root), num_workers=2, decode="stream"), "cpu"
+    )
+    assert isinstance(streamed.train, LoaderSource) and streamed.report["path"] == "streaming"
+    for a, b in ((held.train, streamed.train), (held.val, streamed.val)):
+        xa = torch.cat([x for x, _ in a.batches(4, shuffle=False)])
+        xb = torch.cat([x for x, _ in b.batches(4, shuffle=False)])
+        assert torch.equal(xa, xb)
+
+
+def test_mixed_sizes_go_to_the_median_and_say_so(tmp_path: Path) -> None:
+    root = tmp_path / "pics"
+    for label, sides in (("a", (20, 24, 24)), ("b", (24, 30, 40))):
+        folder = root / "train" / label
+        folder.mkdir(parents=True)
+        for i, side in enumerate(sides):
+            Image.fromarray(_pattern(1, i, side, 3)[:, : side + 0], "RGB").save(folder / f"{i}.png")
+    bundle = load_dataset(DataConfig(name="imagefolder", root=str(root), num_workers=0), "cpu")
+    assert bundle.report["image_size"] == 24
+    x, _ = next(iter(bundle.train.batches(8, shuffle=False)))
+    assert x.shape[1:] == (3, 24, 24)
+    assert "mixed sizes" in bundle.report["size_why"] and "median 24" in bundle.report["size_why"]
+
+
+def test_a_run_record_keeps_the_data_report(tmp_path: Path) -> None:
+    """The report is part of the typed run record (what `runs show` and the console read)."""
+    from engine.records import RunRecord
+
+    record = RunRecord.from_json(
+        {"id": "x", "name": "x", "status": "finished", "data": {"path": "memory"}}
+    )
+    assert record.data == {"path": "memory"}
+    assert json.loads(json.dumps(record.to_json()))["data"] == {"path": "memory"}
