@@ -234,7 +234,10 @@ def execute(
                 display = None
                 log("the display failed; training goes on:\n" + traceback.format_exc())
 
-        done = trainer.fit(handle, checkpoint_dir=run_dir, should_stop=stop)
+        try:
+            done = trainer.fit(handle, checkpoint_dir=run_dir, should_stop=stop)
+        finally:
+            trainer.bundle.close()
         log(f"{done.status}: {done.message}")
         if done.test:
             log(

@@ -17,6 +17,7 @@ import math
 import os
 import pty
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import fault_harness as fh
+import numpy as np
 import pytest
 import torch
 from conftest import REPO
@@ -38,6 +40,7 @@ from engine.checkpoint import load_checkpoint
 from engine.errors import CheckpointError
 from engine.presets import resolve
 from engine.store import RunStore
+from engine.store.progress import read_progress
 from resnet_tui.cli import app
 
 pytestmark = pytest.mark.slow  # real training: `make test` runs it, `make test-fast` does not
@@ -955,3 +958,86 @@ def test_ctrl_c_stops_gracefully_and_resume_completes(
     assert "stopped" in out
     assert _train(runs_dir, run_id) == 0
     assert _final(store, run_id) == baseline  # every step line too, each once
+
+
+# ---------------------------------------------------------------- 8. the whole job signalled
+
+
+@pytest.fixture(scope="module")
+def pictures(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small image folder (10 classes x 20 PNGs of 16x16)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("pictures")
+    for label in range(10):
+        folder = root / "train" / f"class-{label}"
+        folder.mkdir(parents=True)
+        for i in range(20):
+            rng = np.random.default_rng(100 * label + i)
+            pixels = rng.integers(0, 60, size=(16, 16, 3)).astype(np.uint8)
+            pixels[label : label + 3] = 220
+            Image.fromarray(pixels, "RGB").save(folder / f"{i:02d}.png")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("path", "sig"),
+    [("stream", signal.SIGTERM), ("stream", signal.SIGINT), ("once", signal.SIGTERM)],
+)
+def test_a_signal_to_the_whole_job_stops_a_folder_run_and_resume_matches(
+    runs_dir: Path, pictures: Path, path: str, sig: signal.Signals
+) -> None:
+    """Ctrl+C, `timeout`, systemd and schedulers signal every process of the job, DataLoader
+    workers included: the run still finishes its step, saves its position and ends stopped;
+    resumed, it ends exactly as an uninterrupted run."""
+    fh.warm_up()
+    store = RunStore(runs_dir)
+    sets = [
+        "data.name=imagefolder",
+        f"data.root={pictures}",
+        f"data.decode={path}",
+        "data.num_workers=2",
+        "data.batch_size=4",
+        "train.epochs=3",  # signalled inside epoch 2 (or, on a slow poll, 3)
+        "train.log_every=5",
+        SMALL,
+    ]
+    baseline_id = _new_run(store, sets, name="uninterrupted")
+    assert _train(runs_dir, baseline_id) == 0
+    baseline = _final(store, baseline_id)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resnet_tui", "--runs-dir", str(runs_dir), "train"]
+        + ["digits-quick", *(f"--set={s}" for s in sets), "--name", "signalled"],
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # the job's own process group
+    )
+    try:
+        _wait_for(lambda: any(r["name"] == "signalled" for r in store.list_runs()), what="run")
+        run_id = store.resolve("signalled")
+
+        def in_epoch_2() -> bool:
+            progress = read_progress(store.run_dir(run_id))
+            return progress is not None and progress.epoch == 2 and progress.step >= 5
+
+        _wait_for(in_epoch_2, what="a step of epoch 2")
+        os.killpg(proc.pid, sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "killed by signal" not in err, err
+    doc = store.get(run_id)
+    assert doc["status"] == "stopped", doc["message"]
+    inside = re.match(r"stopped at step (\d+) of epoch (\d+)", doc["message"])
+    if inside:  # the position inside the epoch is kept
+        position = load_checkpoint(store.run_dir(run_id) / "last.pt")["position"]
+        assert position["epoch"] + 1 == int(inside[2]) and position["step"] == int(inside[1])
+    else:  # the signal came with an epoch's last steps or its evaluation
+        assert re.match(r"stopped after epoch \d", doc["message"]), doc["message"]
+    assert _train(runs_dir, run_id) == 0
+    assert _final(store, run_id) == baseline

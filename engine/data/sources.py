@@ -7,7 +7,11 @@ caller's generator: the same generator state gives the same order, on any device
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, runtime_checkable
 
@@ -26,6 +30,39 @@ def indexed_device(
     if device.type == "cuda" and device.index is None:
         return torch.device("cuda", (current or torch.cuda.current_device)())
     return device
+
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def ignore_stop_signals(worker_id: int = 0) -> None:
+    """A DataLoader worker's start: it leaves the job's process group. Ctrl+C, ``timeout``,
+    systemd and batch schedulers signal the whole group, and the signal is for the trainer
+    (it finishes its step, writes the checkpoint and ends ``stopped``); a worker that died of
+    it first would end the run with "DataLoader worker is killed by signal". A SIGTERM sent
+    to the worker itself (its loader's shutdown, multiprocessing at exit) still ends it, and
+    a worker whose trainer is gone exits by itself (torch watches the parent)."""
+    for number in STOP_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # a group signal held back: gone
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@contextlib.contextmanager
+def workers_started_deaf() -> Iterator[None]:
+    """Hold stop signals back while DataLoader workers are forked (they inherit the block
+    and ignore the signals once started); a signal that arrives meanwhile reaches the
+    trainer right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 @runtime_checkable
@@ -190,6 +227,7 @@ class LoaderSource:
                 num_workers=self.num_workers,
                 pin_memory=self._pin,
                 persistent_workers=self.num_workers > 0,
+                worker_init_fn=ignore_stop_signals,
             )
         return self._loader
 
@@ -208,15 +246,24 @@ class LoaderSource:
         if shard is not None:
             plan = [batch[slice(*shard_bounds(len(batch), shard))] for batch in plan]
         self._plan.plan = [batch for batch in plan if batch]
-        for x, y in self.loader():
+        with workers_started_deaf():
+            batches = iter(self.loader())
+        for x, y in batches:
             yield (
                 x.to(self.device, non_blocking=self._pin),
                 y.to(self.device, non_blocking=self._pin),
             )
 
     def close(self) -> None:
-        """Stop persistent workers now rather than at garbage collection."""
-        self._loader = None
+        """Stop the persistent workers now, the way their loader stops them (a message, then
+        join): at interpreter exit multiprocessing would kill them instead, and torch reports
+        a killed worker with a traceback. A pass left half-read (a stopped run) holds the
+        iterator alive, so garbage collection would not do it either."""
+        loader, self._loader = self._loader, None
+        iterator = getattr(loader, "_iterator", None)  # torch's own: stable since 1.7
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
 
 
 def decode_all(
@@ -228,13 +275,19 @@ def decode_all(
 ) -> tuple[Tensor, Tensor]:
     """Every item of a fixed-size uint8 dataset as one [N, *shape] tensor (and labels) on device."""
     loader: DataLoader[tuple[Tensor, int]] = DataLoader(
-        dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers
+        dataset,
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=num_workers,
+        worker_init_fn=ignore_stop_signals,
     )
     images, labels = (
         [torch.empty((0, *shape), dtype=torch.uint8)],
         [torch.empty(0, dtype=torch.long)],
     )
-    for x, y in loader:
+    with workers_started_deaf():
+        batches = iter(loader)
+    for x, y in batches:
         images.append(x)
         labels.append(y.long())
     return torch.cat(images).to(device), torch.cat(labels).to(device)
