@@ -255,6 +255,25 @@ def test_every_help_fits_80_columns_and_names_what_to_type_not_python_types() ->
     assert "compare [OPTIONS] RUN..." in out
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
+def test_bench_loader_prints_no_library_warnings(tmp_path: Path) -> None:
+    """Two workers on one CPU: torch warns that it suggests at most one; the table does not
+    want that note (nor any other library's)."""
+    cpu = min(os.sched_getaffinity(0))
+    result = subprocess.run(
+        [sys.executable, "-m", "resnet_tui", "--runs-dir", str(tmp_path / "runs")]
+        + ["bench", "loader", "digits-quick", "--workers", "2"],
+        cwd=REPO,
+        env=dict(os.environ, COLUMNS="80"),
+        capture_output=True,
+        text=True,
+        preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "pil-dataloader" in result.stdout
+    assert result.stderr == "", result.stderr
+
+
 def test_a_taken_name_gets_a_suffix_and_says_so_and_rename_keeps_names_unique(
     tmp_path: Path,
 ) -> None:
