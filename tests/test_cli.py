@@ -255,6 +255,19 @@ def test_every_help_fits_80_columns_and_names_what_to_type_not_python_types() ->
     assert "compare [OPTIONS] RUN..." in out
 
 
+def test_quiet_prints_the_run_id_and_the_last_line_only(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    args = ["--runs-dir", str(runs), "train", "digits-quick", "--quiet", "--name", "hush"]
+    result = runner.invoke(app, [*args, "--set", "train.epochs=1"])
+    assert result.exit_code == 0, result.output
+    record = RunStore(runs).get(RunStore(runs).resolve("hush"))
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith(f"run {record['id']} (hush) training; log: ")
+    assert lines[1].startswith("finished: ") and lines[1].endswith(f"| run {record['id']}")
+    assert "best val acc " in lines[1] and "%" in lines[1]
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
 def test_bench_loader_prints_no_library_warnings(tmp_path: Path) -> None:
     """Two workers on one CPU: torch warns that it suggests at most one; the table does not

@@ -44,7 +44,7 @@ def train(
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option(help="No progress bar (logs go to train.log)."),
+        typer.Option(help="No progress bar, no epoch lines: the run's id, then its last line."),
     ] = False,
     nproc: Annotated[
         int | None,
@@ -104,17 +104,16 @@ def train(
         _train_distributed(s, record.id, devices, nnodes, rdzv_endpoint, quiet)
         return
     from engine.api import compute
-
-    if quiet:
-        try:
-            compute.train(s, record.id)
-        finally:
-            show_warnings(s)
-        return
-    from resnet_tui.progress import train_with_progress
+    from resnet_tui.progress import outcome, train_with_progress
 
     try:
-        final = train_with_progress(s, record.id, console())
+        if quiet:
+            log = api.run_folder(s, record.id) / "train.log"
+            typer.echo(f"run {record.id} ({record.name}) training; log: {log}")
+            final = compute.train(s, record.id)
+            typer.echo(outcome(final))
+        else:
+            final = train_with_progress(s, record.id, console())
     finally:
         show_warnings(s)
     if final.status not in ("finished", "stopped"):
