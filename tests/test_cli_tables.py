@@ -10,6 +10,8 @@ engine API, then looked for in the real CLI's output.
 from __future__ import annotations
 
 import re
+from itertools import takewhile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,6 +186,24 @@ def test_a_stacking_report_shows_every_member_whole(
     expected += [units.pct(m["test_acc"]) for m in report.members]
     expected += [units.pct(m["contribution"]) for m in report.members]
     assert_whole(out, [*expected, units.pct(report.ensemble["test_acc"])])
+
+
+def test_runs_list_at_80_keeps_the_status_before_the_other_secondary_columns(
+    tmp_path: Path,
+) -> None:
+    """Names of everyday length: name, id, status, epoch and both accuracies at 80 columns
+    (the id goes under the name for the status to fit; at 120 all on one line)."""
+    from tui_fixtures import build_store
+
+    s = build_store(tmp_path / "runs")
+    records = api.list_runs(s)
+    for width, lines_per_run in ((80, 2), (120, 1)):
+        out = cli(s, width, "runs", "list")
+        assert_whole(out, [token for r in records for token in [*run_tokens(r), r.status]])
+        lines = out.splitlines()
+        rule = next(i for i, line in enumerate(lines) if set(line.strip()) == {"─"})
+        rows = list(takewhile(lambda line: not line.startswith("(left out"), lines[rule + 1 :]))
+        assert len(rows) == lines_per_run * len(records), out
 
 
 def test_a_narrow_table_says_which_columns_it_left_out(store: api.RunStore) -> None:

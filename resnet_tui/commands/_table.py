@@ -151,15 +151,16 @@ class Layout:
         hidden = set(self.shown) | set(self.stacked)
         return [c.label() for i, c in enumerate(columns) if i not in hidden]
 
-    def score(self) -> tuple[int, int, int]:
-        """Better: more of the secondary columns that ``keep``, then the wider gap, then more
-        columns."""
-        return (self.important, self.gap, len(self.shown))
+    def score(self) -> tuple[int, bool, int, int]:
+        """Better: more of the secondary columns that ``keep`` (a runs list keeps its status
+        even if the id must go under the name for it), then one line a row, then the wider
+        gap, then more columns."""
+        return (self.important, not self.stacked, self.gap, len(self.shown))
 
 
 def plan(columns: Sequence[Column], cells: list[list[str]], width: int) -> Layout | None:
-    """The best layout within ``width`` (``Layout.score``): identifiers side by side if they
-    fit, else stacked in the first one's column; None when even that does not fit."""
+    """The best layout within ``width`` (``Layout.score``), identifiers side by side or
+    stacked in the first one's column; None when the identifiers and numbers do not fit."""
     from rich.cells import cell_len
 
     natural = []
@@ -167,12 +168,10 @@ def plan(columns: Sequence[Column], cells: list[list[str]], width: int) -> Layou
         words = [col.label()] if col.whole_header else col.label().split() or [""]
         natural.append(max([cell_len(w) for w in words] + [cell_len(r[i]) for r in cells]))
     identifiers = [i for i, c in enumerate(columns) if c.role == IDENTIFIER]
-    for stacked in ((), tuple(identifiers[1:])) if len(identifiers) > 1 else ((),):
-        fits = [_fit(columns, natural, width, gap, stacked) for gap in GAPS]
-        layouts = [layout for layout in fits if layout is not None]
-        if layouts:
-            return max(layouts, key=Layout.score)
-    return None
+    tiers = ((), tuple(identifiers[1:])) if len(identifiers) > 1 else ((),)
+    fits = [_fit(columns, natural, width, gap, stacked) for stacked in tiers for gap in GAPS]
+    layouts = [layout for layout in fits if layout is not None]
+    return max(layouts, key=Layout.score) if layouts else None
 
 
 def _fit(
