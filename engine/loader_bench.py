@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -230,7 +231,12 @@ def stream(
             }
         )
 
-    return bench_loader(config, workers, device, on_timing=timed, on_loaded=loaded)
+    # Asking for more workers than torch suggests for this machine is what the table is for:
+    # its "This DataLoader will create N worker processes" (a UserWarning, like the other
+    # library notes on the way) would bury the rows. Every front-end reads the rows only.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return bench_loader(config, workers, device, on_timing=timed, on_loaded=loaded)
 
 
 def _sync(x: Tensor | None) -> None:

@@ -82,16 +82,13 @@ def _stack(store: RunStore, run_id: str) -> None:
 def _bench_loader(preset: str, workers: str, sets: Sequence[str]) -> None:
     """Seed 003's Table 2 as JSON lines on stdout (``engine.loader_bench.stream``)."""
     import json
-    import warnings
 
     from engine.loader_bench import parse_workers, stream
     from engine.presets import resolve
 
     config, name = resolve(preset, list(sets))
     counts = parse_workers(workers)
-    with warnings.catch_warnings():  # "This DataLoader will create 4 worker processes..."
-        warnings.simplefilter("ignore", UserWarning)
-        stream(config, name, counts, lambda data: print(json.dumps(data), flush=True))
+    stream(config, name, counts, lambda data: print(json.dumps(data), flush=True))  # no warnings
 
 
 def parser() -> argparse.ArgumentParser:

@@ -33,7 +33,12 @@ def main_callback(
     ctx: typer.Context,
     runs_dir: Annotated[
         str | None,
-        typer.Option("--runs-dir", envvar="RESNET_TUI_RUNS", help="The run store folder [./runs]."),
+        typer.Option(
+            "--runs-dir",
+            envvar="RESNET_TUI_RUNS",
+            metavar="PATH",
+            help="The run store folder [./runs].",
+        ),
     ] = None,
 ) -> None:
     state.runs_dir = runs_dir

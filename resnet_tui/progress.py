@@ -3,7 +3,8 @@ this process through ``engine.api.compute.train`` and renders the trainer's even
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import (
@@ -14,6 +15,8 @@ from rich.progress import (
     TextColumn,
     TimeRemainingColumn,
 )
+
+from resnet_tui.widgets.format import pct
 
 if TYPE_CHECKING:
     from engine import api
@@ -62,9 +65,9 @@ def train_with_progress(store: api.RunStore, run_id: str, console: Console) -> a
         elif isinstance(event, compute.EpochDone):
             m = event.metrics
             progress.console.print(
-                f"epoch {event.epoch:>3}/{epochs}  loss {m['train_loss']:.4f} "
-                f"acc {m['train_acc']:.4f} | val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}"
-                f" | {m['seconds']:.1f}s" + (" *" if event.improved else "")
+                f"epoch {event.epoch:>3}/{epochs}  "
+                + epoch_line(m)
+                + (" *" if event.improved else "")
             )
             if run_task is not None and epoch_task is not None:
                 progress.update(run_task, completed=event.epoch)
@@ -78,14 +81,22 @@ def train_with_progress(store: api.RunStore, run_id: str, console: Console) -> a
     return record
 
 
+def epoch_line(m: Mapping[str, Any]) -> str:
+    """An epoch's numbers as the CLI prints them while a run trains (accuracy in percent)."""
+    return (
+        f"loss {m['train_loss']:.4f} acc {pct(m['train_acc'])} | val loss "
+        f"{m['val_loss']:.4f} acc {pct(m['val_acc'])} | {m['seconds']:.1f}s"
+    )
+
+
 def outcome(record: api.RunRecord) -> str:
     """The line that ends a run trained here: its status, best epoch, test accuracy and id."""
     line = f"{record.status}: {record.message}"
     best, test = record.best, record.test
     if best is not None and best.val_acc is not None:
-        line += f" | best val acc {best.val_acc:.4f}"
+        line += f" | best val acc {pct(best.val_acc)}"
         if best.epoch is not None:
             line += f" (epoch {best.epoch})"
     if test is not None and test.acc is not None:
-        line += f" | test acc {test.acc:.4f}"
+        line += f" | test acc {pct(test.acc)}"
     return line + f" | run {record.id}"

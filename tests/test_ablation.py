@@ -113,7 +113,7 @@ def test_ablate_on_digits_through_the_cli(runs_dir: Path) -> None:
         assert row["d_test_acc"] == pytest.approx(row["test_acc"] - base["test_acc"])
         assert row["d_val_acc"] == pytest.approx(row["val_acc"] - base["val_acc"])
     code, out = cli(runs_dir, "ablate", "--show", group)
-    assert code == 0 and "diff" in out and ("-0." in out or "+0." in out)
+    assert code == 0 and "Δ val" in out and " pp" in out  # percentage points, as the console
     code, out = cli(runs_dir, "ablate", "--list", "--json")
     assert code == 0 and [r["group"] for r in json.loads(out)] == [group]
     assert json.loads(out)[0]["base_val_acc"] == by["base"]["best"]["val_acc"]

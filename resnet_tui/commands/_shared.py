@@ -1,12 +1,13 @@
 """What every CLI command module shares: the root options' state, the run store, one-line
-user errors, the Rich console and the table/number/JSON renderers, and the option types.
+user errors, the Rich console, the JSON printer, the option types and the command class
+whose help shows metavars (RUN, KEY=VALUE), never Python types. Tables: ``_table``.
 
-It exists so that the command modules depend on it and nothing else of the CLI (the root,
-``resnet_tui.cli``, imports the command modules, never the other way round). Only typer is
-imported at the top: ``resnet-tui --help`` must import neither torch nor Textual, and Rich
-and the engine API load when a command first needs them. The commands enter the engine
-through ``engine.api`` (torch-free) and ``engine.api.compute`` (the verbs that need torch,
-imported inside the commands that use them), nothing below.
+It exists so that the command modules depend on it (and ``_table``) and nothing else of the
+CLI (the root, ``resnet_tui.cli``, imports the command modules, never the other way round).
+Only typer is imported at the top: ``resnet-tui --help`` must import neither torch nor
+Textual, and Rich and the engine API load when a command first needs them. The commands
+enter the engine through ``engine.api`` (torch-free) and ``engine.api.compute`` (the verbs
+that need torch, imported inside the commands that use them), nothing below.
 """
 
 from __future__ import annotations
@@ -19,17 +20,21 @@ from functools import wraps
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
     from engine import api
 
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override one config key: section.key=value (repeatable)."),
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override one config key: section.key=value (repeatable).",
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -114,52 +119,51 @@ def note_name(record: api.RunRecord) -> None:
 # ---------------------------------------------------------------- rendering
 
 
-def fmt(value: Any, column: str = "") -> str:
-    """One value of a table: 4 decimals for a metric, thousands separators for counts."""
-    if value is None:
-        return "-"
-    if isinstance(value, float) and column in ("seconds", "images_per_s"):
-        return f"{value:.1f}"
-    if isinstance(value, float) and column == "lr":
-        return f"{value:.3g}"
-    if isinstance(value, float) and column == "best_epoch":
-        return str(int(value))
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    if isinstance(value, int) and value >= 10_000:
-        return f"{value:,}"
-    return str(value)
-
-
-TEXT_COLUMNS = ("id", "name", "model", "dataset", "status", "started", "run")
-
-
-def table(title: str, columns: Sequence[str], rows: list[dict[str, Any]]) -> Table:
-    """A Rich table of ``rows`` (dicts) over ``columns``: text left, numbers right."""
-    from rich import box
-    from rich.table import Table
-
-    out = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for col in columns:
-        text = col in TEXT_COLUMNS
-        # numeric headers on two lines ("val\nacc") keep the tables inside 80 columns
-        header = col if text else col.replace("best_val_acc", "best val_acc").replace("_", "\n", 1)
-        out.add_column(
-            header,
-            justify="left" if text else "right",
-            no_wrap=True,
-            overflow="fold" if col == "id" else "ellipsis",
-        )
-    for row in rows:
-        out.add_row(*(fmt(row.get(col), col) for col in columns))
-    return out
-
-
 def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=str))
 
 
-# ---------------------------------------------------------------- the root group
+# ---------------------------------------------------------------- commands and the root group
+
+
+def command(parent: typer.Typer, name: str, fn: Callable[..., Any]) -> None:
+    """Add ``fn`` to ``parent`` as the command ``name``: user errors as ``error:`` lines, help
+    through ``Command``."""
+    parent.command(name, cls=Command)(user_errors(fn))
+
+
+class Command(TyperCommand):
+    """A command whose help names what to type: each argument by its metavar (RUN, PRESET),
+    written as Click writes it (``RUN``, ``[RUN]``, ``RUN...``), never with its Python type
+    (Typer adds ``<list[str]>``; options show their metavar, which every option sets)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if param.param_type_name == "argument":
+                name = _argument_name(param)
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, options = [], []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_argument_name(param), record[1]))
+            else:
+                options.append(record)
+        for title, records in (("Arguments", arguments), ("Options", options)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
+
+
+def _argument_name(param: Any) -> str:
+    name = str(param.metavar or (param.name or "").upper())
+    return name + ("..." if param.nargs != 1 else "")
 
 
 class OneLineErrors(TyperGroup):

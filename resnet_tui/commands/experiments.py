@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from resnet_tui.commands import _table as t
 from resnet_tui.commands._shared import (
     JsonOption,
     SetOption,
+    command,
     console,
     fail,
     print_json,
     store,
-    table,
-    user_errors,
 )
 
 if TYPE_CHECKING:
@@ -31,8 +31,10 @@ if TYPE_CHECKING:
     from engine.api import compute
 
 
-def _signed(value: float | None) -> str:
-    return "-" if value is None else f"{value:+.4f}"
+PresetArgument = Annotated[
+    str | None,
+    typer.Argument(metavar="PRESET", help="A preset name or a TOML file [digits-quick]."),
+]
 
 
 # ---------------------------------------------------------------- stack
@@ -40,10 +42,11 @@ def _signed(value: float | None) -> str:
 
 def stack(
     runs: Annotated[
-        list[str], typer.Argument(help="Two or more finished runs (ids, prefixes, names).")
+        list[str],
+        typer.Argument(metavar="RUN", help="Two or more finished runs (ids, prefixes, names)."),
     ],
     sets: SetOption = None,
-    name: Annotated[str, typer.Option(help="A name for the stacked run.")] = "",
+    name: Annotated[str, typer.Option(metavar="NAME", help="A name for the stacked run.")] = "",
     as_json: JsonOption = False,
 ) -> None:
     """Stack finished runs (seed 000): a linear layer over their concatenated logits.
@@ -105,15 +108,23 @@ def print_stacking(report: compute.StackResult, folder: Path | None = None) -> N
             "test_acc": report.ensemble.get("test_acc"),
         }
     )
-    columns = ("#", "run", "model", "val_acc", "test_acc", "contribution")
-    c.print(table("members and ensemble", columns, rows))
+    columns = (
+        t.ident("#"),
+        t.ident("run"),
+        t.secondary("model"),
+        t.accuracy("val_acc", "val acc"),
+        t.accuracy("test_acc", "test acc"),
+        t.number("contribution", show=t.pct),
+    )
+    t.print_table("members and ensemble", columns, rows, c)
     members = [f"m{i + 1}" for i in range(len(report.members))]
     if report.per_class:
         class_rows = [
             {"class": name, **{m: report.per_class[k][j] for k, m in enumerate(members)}}
             for j, name in enumerate(report.classes)
         ]
-        c.print(table("each member's share of each class", ("class", *members), class_rows))
+        share_columns = (t.ident("class"), *(t.number(m, show=t.pct) for m in members))
+        t.print_table("each member's share of each class", share_columns, class_rows, c)
     if folder is not None:
         c.print(f"folder: {folder}")
 
@@ -122,23 +133,28 @@ def print_stacking(report: compute.StackResult, folder: Path | None = None) -> N
 
 
 def ablate(
-    preset: Annotated[
-        str | None, typer.Argument(help="A preset name or a TOML file [digits-quick].")
-    ] = None,
+    preset: PresetArgument = None,
     remove: Annotated[
         list[str] | None,
         typer.Option(
-            "--remove", "-r", help="A component to remove: relu, bn or skip (repeatable)."
+            "--remove",
+            "-r",
+            metavar="PART",
+            help="A component to remove: relu, bn or skip (repeatable).",
         ),
     ] = None,
     sets: SetOption = None,
-    name: Annotated[str, typer.Option(help="A name for the base run (others add -no-X).")] = "",
+    name: Annotated[
+        str, typer.Option(metavar="NAME", help="A name for the base run (others add -no-X).")
+    ] = "",
     detach: Annotated[
         bool, typer.Option(help="Train the runs one after another in the background.")
     ] = False,
     show: Annotated[
         str | None,
-        typer.Option("--show", help="Show the comparison of an existing group (ablate-...)."),
+        typer.Option(
+            "--show", metavar="GROUP", help="Show the comparison of an existing group (ablate-...)."
+        ),
     ] = None,
     show_list: Annotated[
         bool, typer.Option("--list", help="List the ablation groups of the run store.")
@@ -211,8 +227,14 @@ def _print_groups(s: api.RunStore, as_json: bool) -> None:
         return
     for row in rows:
         row["done"] = f"{row['finished']}/{row['runs']}"
-    columns = ("group", "preset", "removed", "done", "base_val_acc")
-    console().print(table(f"ablations in {s.root}", columns, rows))
+    columns = (
+        t.ident("group"),
+        t.ident("preset"),
+        t.secondary("removed"),
+        t.number("done"),
+        t.accuracy("base_val_acc", "base val"),
+    )
+    t.print_table(f"ablations in {s.root}", columns, rows, console())
     typer.echo("the comparison of one: `resnet-tui ablate --show GROUP`")
 
 
@@ -223,29 +245,31 @@ def _print_ablation(rows: list[dict[str, Any]], as_json: bool) -> None:
     shown = [
         {
             **row,
-            "val_diff": _signed(row["d_val_acc"]) if row["ablation"] != "base" else "",
-            "test_diff": _signed(row["d_test_acc"]) if row["ablation"] != "base" else "",
+            "val_diff": t.pp(row["d_val_acc"]) if row["ablation"] != "base" else "",
+            "test_diff": t.pp(row["d_test_acc"]) if row["ablation"] != "base" else "",
         }
         for row in rows
     ]
-    c = console()
-    columns: tuple[str, ...] = ("removed", "name", "status", "val_acc", "val_diff")
-    columns += ("test_acc", "test_diff")
-    if c.width < 100:
-        columns = tuple(col for col in columns if col != "name")
-    c.print(f"ablation {rows[0]['group']} (diff: accuracy minus the base run's)")
-    c.print(table("", columns, shown))
+    columns = (
+        t.ident("removed"),
+        t.ident("name"),
+        t.secondary("status"),
+        t.accuracy("val_acc", "val acc"),
+        t.number("val_diff", "Δ val", show=str),
+        t.accuracy("test_acc", "test acc"),
+        t.number("test_diff", "Δ test", show=str),
+    )
+    title = f"ablation {rows[0]['group']} (Δ: accuracy minus the base run's, in points)"
+    t.print_table(title, columns, shown, console())
 
 
 # ---------------------------------------------------------------- bench loader
 
 
 def bench_loader(
-    preset: Annotated[
-        str | None, typer.Argument(help="A preset name or a TOML file [digits-quick].")
-    ] = None,
+    preset: PresetArgument = None,
     workers: Annotated[
-        str, typer.Option(help="Comma-separated num_workers values to time.")
+        str, typer.Option(metavar="N,N,...", help="The num_workers values to time.")
     ] = "0,2,4,8",
     sets: SetOption = None,
     as_json: JsonOption = False,
@@ -302,11 +326,18 @@ def bench_loader(
         }
         for r in rows
     ]
+    columns = (
+        t.ident("path"),
+        t.number("workers"),
+        t.number("seconds"),
+        t.number("images"),
+        t.number("images_per_s", "images/s"),
+    )
     c.print(
         f"one epoch of {setup.get('preset')}'s train split on {setup.get('device')}, "
         f"batch {setup.get('batch_size')}"
     )
-    c.print(table("", ("path", "workers", "seconds", "images", "images_per_s"), shown))
+    t.print_table("", columns, shown, c)
 
 
 def _say_what_is_timed(c: Console, setup: dict[str, Any]) -> None:
@@ -326,8 +357,8 @@ def _say_what_is_timed(c: Console, setup: dict[str, Any]) -> None:
 
 def register(app: typer.Typer) -> None:
     """Add stack, ablate and bench loader to the CLI."""
-    app.command("stack")(user_errors(stack))
-    app.command("ablate")(user_errors(ablate))
+    command(app, "stack", stack)
+    command(app, "ablate", ablate)
     bench = typer.Typer(help="Benchmarks that print tables.", no_args_is_help=True)
-    bench.command("loader")(user_errors(bench_loader))
+    command(bench, "loader", bench_loader)
     app.add_typer(bench, name="bench")

@@ -11,14 +11,10 @@ from typing import Annotated
 
 import typer
 
-from resnet_tui.commands._shared import (
-    JsonOption,
-    SetOption,
-    console,
-    print_json,
-    table,
-    user_errors,
-)
+from resnet_tui.commands import _table as t
+from resnet_tui.commands._shared import JsonOption, SetOption, command, console, print_json
+
+MODEL_COLUMNS = (t.ident("name"), t.secondary("family"), t.description("description"))
 
 
 def models_list(as_json: JsonOption = False) -> None:
@@ -32,13 +28,15 @@ def models_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(items)
         return
-    console().print(table("models", ("name", "family", "description"), items))
+    t.print_table("models", MODEL_COLUMNS, items, console())
 
 
 def models_summary(
-    name: str,
+    name: Annotated[str, typer.Argument(metavar="MODEL", help="A model (`models list`).")],
     sets: SetOption = None,
-    dataset: Annotated[str | None, typer.Option(help="Input shape from this dataset.")] = None,
+    dataset: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Input shape from this dataset.")
+    ] = None,
 ) -> None:
     """The layer table of a model, ending with `Trainable params: N`."""
     from engine import api
@@ -65,6 +63,6 @@ def _default_dataset(model_name: str) -> str:
 def register(app: typer.Typer) -> None:
     """Add the ``models`` group to the CLI."""
     group = typer.Typer(help="The model registry.", no_args_is_help=True)
-    group.command("list")(user_errors(models_list))
-    group.command("summary")(user_errors(models_summary))
+    command(group, "list", models_list)
+    command(group, "summary", models_summary)
     app.add_typer(group, name="models")

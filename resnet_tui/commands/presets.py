@@ -10,14 +10,10 @@ from typing import Annotated
 
 import typer
 
-from resnet_tui.commands._shared import (
-    JsonOption,
-    SetOption,
-    console,
-    print_json,
-    table,
-    user_errors,
-)
+from resnet_tui.commands import _table as t
+from resnet_tui.commands._shared import JsonOption, SetOption, command, console, print_json
+
+PRESET_COLUMNS = (t.ident("name"), t.description("description"))
 
 
 def presets_list(as_json: JsonOption = False) -> None:
@@ -31,11 +27,11 @@ def presets_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(items)
         return
-    console().print(table("presets", ("name", "description"), items))
+    t.print_table("presets", PRESET_COLUMNS, items, console())
 
 
 def presets_show(
-    name: str,
+    name: Annotated[str, typer.Argument(metavar="PRESET", help="A preset name or a TOML file.")],
     sets: SetOption = None,
     bare: Annotated[
         bool, typer.Option("--bare", help="Plain TOML, without each key's help and range.")
@@ -64,6 +60,6 @@ def presets_show(
 def register(app: typer.Typer) -> None:
     """Add the ``presets`` group to the CLI."""
     group = typer.Typer(help="Presets: partial configs with a description.", no_args_is_help=True)
-    group.command("list")(user_errors(presets_list))
-    group.command("show")(user_errors(presets_show))
+    command(group, "list", presets_list)
+    command(group, "show", presets_show)
     app.add_typer(group, name="presets")

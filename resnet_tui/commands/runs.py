@@ -11,34 +11,39 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from resnet_tui.commands import _table as t
 from resnet_tui.commands._shared import (
     JsonOption,
+    command,
     console,
     fail,
-    fmt,
     print_json,
     show_warnings,
     store,
-    table,
-    user_errors,
 )
 
 if TYPE_CHECKING:
     from engine import api
 
+# At 80 columns: name, id, status, epoch and both accuracies; the rest where they fit.
 RUN_COLUMNS = (
-    "id",
-    "name",
-    "model",
-    "dataset",
-    "status",
-    "epoch",
-    "best_val_acc",
-    "test_acc",
-    "params",
-    "started",
+    t.ident("name"),
+    t.ident("id"),
+    t.secondary("model"),
+    t.secondary("dataset"),
+    t.secondary("status", keep=1),
+    t.number("epoch"),
+    t.accuracy("best_val_acc", "best val"),
+    t.accuracy("test_acc", "test acc"),
+    t.secondary("params", right=True),
+    t.secondary("started"),
 )
-NARROW_RUN_COLUMNS = ("id", "status", "epoch", "best_val_acc", "test_acc")
+RunArgument = Annotated[
+    str, typer.Argument(metavar="RUN", help="A run: its id, a prefix, its name.")
+]
+RunsArgument = Annotated[
+    list[str], typer.Argument(metavar="RUN", help="Runs: ids, prefixes or names.")
+]
 LIST_LIMIT = 50  # rows `runs list` prints by default (newest first); --all prints every run
 
 
@@ -61,11 +66,15 @@ def _row(record: api.RunRecord) -> dict[str, Any]:
 def runs_list(
     status: Annotated[
         list[str] | None,
-        typer.Option(help="Only runs with this status (repeatable): running, finished, ..."),
+        typer.Option(
+            metavar="STATUS", help="Only runs with this status (repeatable): running, finished, ..."
+        ),
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option(help=f"Print the newest N runs [{LIST_LIMIT}; --json: every run]."),
+        typer.Option(
+            metavar="N", help=f"Print the newest N runs [{LIST_LIMIT}; --json: every run]."
+        ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", "-a", help="Print every run.")] = False,
     as_json: JsonOption = False,
@@ -95,14 +104,23 @@ def runs_list(
         which = f"{' or '.join(status)} runs" if status else "runs"
         typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")
         return
-    c = console()
-    columns = RUN_COLUMNS if c.width >= 140 else NARROW_RUN_COLUMNS
-    c.print(table(f"runs in {s.root}", columns, [_row(r) for r in records]))
+    t.print_table(f"runs in {s.root}", RUN_COLUMNS, [_row(r) for r in records], console())
     if len(records) < total:
         typer.echo(f"the newest {len(records)} of {total:,} runs; --all or --limit N for more")
 
 
-def runs_show(run: str, as_json: JsonOption = False) -> None:
+EPOCH_COLUMNS = (
+    t.number("epoch"),
+    t.number("train_loss", "train loss"),
+    t.accuracy("train_acc", "train acc"),
+    t.number("val_loss", "val loss"),
+    t.accuracy("val_acc", "val acc"),
+    t.number("lr", show=lambda v: t.value_text("lr", v)),
+    t.number("seconds", show=lambda v: t.value_text("seconds", v)),
+)
+
+
+def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     """One run: its status, best and test stats, per-epoch metrics and config."""
     from engine import api
 
@@ -119,18 +137,19 @@ def runs_show(run: str, as_json: JsonOption = False) -> None:
         + (f"  ({record.message})" if record.message else "")
     )
     c.print(
-        f"model {record.model}  dataset {record.dataset}  params {fmt(record.params)}  "
-        f"device {record.device or '-'}  epoch {record.epoch}/{record.epochs}"
+        f"model {record.model}  dataset {record.dataset}  params {t.cell(record.params)}  "
+        f"device {record.device or '-'}  epoch {record.epoch}/{record.epochs}",
+        markup=False,
     )
     if record.best:
         best = record.best.to_json()
-        c.print("best: " + "  ".join(f"{k} {fmt(v, k)}" for k, v in best.items()))
+        c.print("best: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in best.items()))
     if record.test:
-        c.print("test: " + "  ".join(f"{k} {fmt(v)}" for k, v in record.test.to_json().items()))
-    cols = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"]
+        test = record.test.to_json()
+        c.print("test: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in test.items()))
     if metrics.epochs:
         rows: list[dict[str, Any]] = [dict(m) for m in metrics.epochs[-15:]]
-        c.print(table("epochs", cols, rows))
+        t.print_table("epochs", EPOCH_COLUMNS, rows, c)
     c.print(f"folder: {api.run_folder(s, record.id)}")
 
 
@@ -151,21 +170,23 @@ def best_stats(records: list[api.RunRecord], s: api.RunStore) -> list[dict[str, 
 
 
 BEST_COLUMNS = (
-    "run",
-    "model",
-    "train_loss",
-    "val_loss",
-    "train_acc",
-    "val_acc",
-    "best_epoch",
-    "test_acc",
-    "max_val_acc",
+    t.ident("run"),
+    t.secondary("model"),
+    t.number("train_loss", "train loss"),
+    t.number("val_loss", "val loss"),
+    t.accuracy("train_acc", "train acc"),
+    t.accuracy("val_acc", "val acc"),
+    t.number("best_epoch", "best epoch", show=lambda v: t.value_text("best_epoch", v)),
+    t.accuracy("test_acc", "test acc"),
+    t.accuracy("max_val_acc", "max val acc"),
 )
-BEST_NOTE = "columns from the best epoch (best.pt's); max val_acc: the highest of any epoch"
+BEST_NOTE = "columns from the best epoch (best.pt's); max val acc: the highest of any epoch"
 
 
 def runs_best(
-    runs: Annotated[list[str] | None, typer.Argument(help="Runs to include [all].")] = None,
+    runs: Annotated[
+        list[str] | None, typer.Argument(metavar="RUN", help="Runs to include [all].")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Seed 000's "Best Stats Per Model" table: each run's best epoch (the kept checkpoint's),
@@ -182,17 +203,11 @@ def runs_best(
         typer.echo("no run has finished an epoch yet")
         return
     c = console()
-    columns: tuple[str, ...] = BEST_COLUMNS
-    if c.width < 100:
-        columns = tuple(k for k in columns if k != "model")
-    if c.width < 80:
-        columns = tuple(k for k in columns if k != "max_val_acc")
-    c.print(table("Best Stats Per Model", columns, rows))
-    if "max_val_acc" in columns:
-        typer.echo(BEST_NOTE)
+    t.print_table("Best Stats Per Model", BEST_COLUMNS, rows, c)
+    c.print(BEST_NOTE, markup=False)
 
 
-def runs_compare(runs: list[str], as_json: JsonOption = False) -> None:
+def runs_compare(runs: RunsArgument, as_json: JsonOption = False) -> None:
     """Two or more runs side by side: differing config keys and their best/test stats."""
     from engine import api
 
@@ -208,25 +223,36 @@ def runs_compare(runs: list[str], as_json: JsonOption = False) -> None:
             {"runs": [r.id for r in records], "config_differences": differing, "stats": stats}
         )
         return
-    from rich.table import Table
-
-    side_by_side = Table(title="compare", title_justify="left")
-    side_by_side.add_column("")
-    for r in records:
-        side_by_side.add_column(r.name or r.id, justify="right")
-    for key, values in differing.items():
-        side_by_side.add_row(key, *(fmt(v) for v in values), style="yellow")
-    for col in BEST_COLUMNS[2:]:
-        label = "max_val_acc (any epoch)" if col == "max_val_acc" else col
-        side_by_side.add_row(label, *(fmt(row.get(col), col) for row in stats))
-    console().print(side_by_side)
-    if not differing:
+    labels = [r.name or r.id for r in records]
+    columns = [t.number(f"run{i}", label, str, whole_header=True) for i, label in enumerate(labels)]
+    c = console()
+    if differing:
+        rows = [
+            {"key": key, **{f"run{i}": t.config_value(v) for i, v in enumerate(values)}}
+            for key, values in differing.items()
+        ]
+        t.print_table("config keys that differ", [t.ident("key"), *columns], rows, c)
+    else:
         typer.echo("the configs are identical")
+    stat_rows = [
+        {
+            "stat": STAT_LABELS.get(col.key, col.label()),
+            **{f"run{i}": col.show(row.get(col.key)) for i, row in enumerate(stats)},
+        }
+        for col in BEST_COLUMNS[2:]
+    ]
+    title = "the best epoch of each run (the kept checkpoint's)"
+    t.print_table(title, [t.ident("stat"), *columns], stat_rows, c)
+
+
+STAT_LABELS = {"max_val_acc": "max val acc (any epoch)"}
 
 
 def runs_rename(
-    run: Annotated[str, typer.Argument(help="The run (id, prefix or name).")],
-    name: Annotated[str, typer.Argument(help="Its new name (unique in the store).")],
+    run: RunArgument,
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="Its new name (unique in the store).")
+    ],
 ) -> None:
     """Give a run another name; refused when another run has it (names are unique)."""
     from engine import api
@@ -238,7 +264,8 @@ def runs_rename(
 
 
 def runs_rm(
-    runs: list[str], yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False
+    runs: RunsArgument,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
 ) -> None:
     """Delete runs (their folders and index entries). A running run must be stopped first."""
     from engine import api
@@ -259,7 +286,7 @@ def runs_rm(
         typer.echo(f"deleted {run_id}")
 
 
-def runs_stop(run: str) -> None:
+def runs_stop(run: RunArgument) -> None:
     """Stop a running run gracefully: it finishes the step, checkpoints and is marked stopped."""
     from engine import api
 
@@ -272,11 +299,11 @@ def runs_stop(run: str) -> None:
 def register(app: typer.Typer) -> None:
     """Add the ``runs`` group to the CLI."""
     group = typer.Typer(help="Browse the run store.", no_args_is_help=True)
-    group.command("list")(user_errors(runs_list))
-    group.command("show")(user_errors(runs_show))
-    group.command("best")(user_errors(runs_best))
-    group.command("compare")(user_errors(runs_compare))
-    group.command("rename")(user_errors(runs_rename))
-    group.command("rm")(user_errors(runs_rm))
-    group.command("stop")(user_errors(runs_stop))
+    command(group, "list", runs_list)
+    command(group, "show", runs_show)
+    command(group, "best", runs_best)
+    command(group, "compare", runs_compare)
+    command(group, "rename", runs_rename)
+    command(group, "rm", runs_rm)
+    command(group, "stop", runs_stop)
     app.add_typer(group, name="runs")

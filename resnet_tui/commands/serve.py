@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from resnet_tui.commands._shared import fail, state, user_errors
+from resnet_tui.commands._shared import command, fail, state, user_errors
 
 
 @user_errors
@@ -30,11 +30,12 @@ def serve(
     host: Annotated[
         str,
         typer.Option(
+            metavar="HOST",
             help="Address to bind. Anything but a loopback address (127.0.0.1, localhost, ::1) "
-            "lets other machines reach the console; use ssh -L instead."
+            "lets other machines reach the console; use ssh -L instead.",
         ),
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8000,
+    port: Annotated[int, typer.Option(metavar="PORT", help="TCP port.", min=1, max=65535)] = 8000,
     token: Annotated[
         str | None,
         typer.Option(
@@ -104,4 +105,4 @@ def serve(
 
 def register(app: typer.Typer) -> None:
     """Add ``serve`` to the CLI."""
-    app.command("serve")(user_errors(serve))
+    command(app, "serve", serve)

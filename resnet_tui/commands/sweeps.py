@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from resnet_tui.commands import _table as t
 from resnet_tui.commands._shared import (
     JsonOption,
     SetOption,
+    command,
     console,
     fail,
     print_json,
     show_warnings,
     store,
-    table,
-    user_errors,
 )
 
 if TYPE_CHECKING:
@@ -36,7 +36,11 @@ def _params(params: dict[str, Any]) -> str:
 
 
 def _value(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    """A swept value: a sampled float to 4 significant digits, the rest as given."""
+    return f"{v:.4g}" if isinstance(v, float) else t.config_value(v)
+
+
+SweepArgument = Annotated[str, typer.Argument(metavar="SWEEP", help="A sweep (name or prefix).")]
 
 
 # ---------------------------------------------------------------- sweep
@@ -44,53 +48,70 @@ def _value(v: Any) -> str:
 
 def sweep(
     preset: Annotated[
-        str | None, typer.Argument(help="A preset name or a TOML file [digits-quick].")
+        str | None,
+        typer.Argument(metavar="PRESET", help="A preset name or a TOML file [digits-quick]."),
     ] = None,
     grid: Annotated[
         list[str] | None,
-        typer.Option(help="KEY=V1,V2,...: sweep every combination of these (repeatable)."),
+        typer.Option(
+            metavar="KEY=V1,V2", help="Sweep every combination of these values (repeatable)."
+        ),
     ] = None,
     search: Annotated[
-        int | None, typer.Option(help="Sample N trials with Optuna (TPE) instead of a grid.")
+        int | None,
+        typer.Option(metavar="N", help="Sample N trials with Optuna (TPE) instead of a grid."),
     ] = None,
     ranges: Annotated[
         list[str] | None,
         typer.Option(
-            "--range", help="KEY=LOW:HIGH[:log][:int]: a numeric range to search (repeatable)."
+            "--range",
+            metavar="KEY=LOW:HIGH",
+            help="A numeric range to search, [:log][:int] after HIGH (repeatable).",
         ),
     ] = None,
     choices: Annotated[
         list[str] | None,
-        typer.Option("--choice", help="KEY=A,B,...: a categorical choice to search (repeatable)."),
+        typer.Option(
+            "--choice", metavar="KEY=A,B", help="A categorical choice to search (repeatable)."
+        ),
     ] = None,
     sets: SetOption = None,
     name: Annotated[
-        str, typer.Option(help="The sweep's name [derived from the request: re-run = continue].")
+        str,
+        typer.Option(
+            metavar="NAME", help="The sweep's name [derived from the request: re-run = continue]."
+        ),
     ] = "",
     parallel: Annotated[
-        int | None, typer.Option(help="Trials at once [one per GPU; 1 on the CPU].")
+        int | None,
+        typer.Option(metavar="N", help="Trials at once [one per GPU; 1 on the CPU]."),
     ] = None,
     storage: Annotated[
         str,
         typer.Option(
+            metavar="PATH|URL",
             help="Where the Optuna study lives: a journal file, or a URL "
-            "(postgresql://, mysql://, sqlite:///, redis://) [runs/sweeps/NAME.journal]."
+            "(postgresql://, mysql://, sqlite:///, redis://) [runs/sweeps/NAME.journal].",
         ),
     ] = "",
     resume: Annotated[
-        str | None, typer.Option(help="Continue a sweep of this run store (name or prefix).")
+        str | None,
+        typer.Option(metavar="SWEEP", help="Continue a sweep of this run store (name or prefix)."),
     ] = None,
     join: Annotated[
         str | None,
-        typer.Option(help="Work on the study of this name in --storage (another machine's)."),
+        typer.Option(
+            metavar="NAME", help="Work on the study of this name in --storage (another machine's)."
+        ),
     ] = None,
     prune: Annotated[
-        bool, typer.Option(help="Search: stop trials whose val_acc is below the median.")
+        bool, typer.Option(help="Search: stop trials whose val acc is below the median.")
     ] = True,
     prune_startup: Annotated[
-        int, typer.Option(help="Search: trials that must finish before any is pruned.")
+        int,
+        typer.Option(metavar="N", help="Search: trials that must finish before any is pruned."),
     ] = 3,
-    seed: Annotated[int, typer.Option(help="The sampler's seed.")] = 0,
+    seed: Annotated[int, typer.Option(metavar="N", help="The sampler's seed.")] = 0,
     detach: Annotated[
         bool, typer.Option(help="Run the sweep in the background (log: runs/sweeps/NAME.log).")
     ] = False,
@@ -181,11 +202,11 @@ def _echo(event: compute.SweepEvent) -> None:
         )
         typer.echo(f"trial {event.trial} {how}: {_params(event.params)} (run {event.run_id})")
     elif isinstance(event, compute.TrialEpoch):
-        typer.echo(f"trial {event.trial} epoch {event.epoch}: val_acc {event.val_acc:.4f}")
+        typer.echo(f"trial {event.trial} epoch {event.epoch}: val acc {t.pct(event.val_acc)}")
     elif isinstance(event, compute.TrialPruned):
         typer.echo(f"trial {event.trial} {event.message}")
     elif isinstance(event, compute.TrialEnded):
-        value = f" val_acc {event.value:.4f}" if event.value is not None else ""
+        value = f" val acc {t.pct(event.value)}" if event.value is not None else ""
         note = f" ({event.message})" if event.status not in ("finished",) and event.message else ""
         typer.echo(f"trial {event.trial} {event.status}{value}{note}")
 
@@ -208,12 +229,28 @@ def sweeps_list(as_json: JsonOption = False) -> None:
         return
     for row in rows:
         row["done"] = f"{row['finished']}/{row['planned']}"
-    columns = ("name", "mode", "status", "done", "running", "best_val_acc")
-    console().print(table(f"sweeps in {s.root}", columns, rows))
+    t.print_table(f"sweeps in {s.root}", SWEEP_COLUMNS, rows, console())
+
+
+SWEEP_COLUMNS = (
+    t.ident("name"),
+    t.secondary("mode", keep=1),
+    t.secondary("status", keep=2),
+    t.number("done"),
+    t.number("running"),
+    t.accuracy("best_val_acc", "best val"),
+)
+STUDY_COLUMNS = (
+    t.ident("trial", right=True),
+    t.secondary("state", keep=1),
+    t.description("params"),
+    t.accuracy("value", "val acc"),
+    t.secondary("worker"),
+)
 
 
 def sweeps_show(
-    sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")],
+    sweep_name: SweepArgument,
     study: Annotated[
         bool, typer.Option(help="Also list the study's trials from every machine (--join).")
     ] = False,
@@ -240,11 +277,10 @@ def sweeps_show(
             {**r, "params": _params(r["params"]), "worker": r["worker"] or "-"}
             for r in summary["study"]
         ]
-        columns = ("trial", "state", "params", "value", "worker")
-        console().print(table("the study (every machine)", columns, rows))
+        t.print_table("the study (every machine)", STUDY_COLUMNS, rows, console())
 
 
-def sweeps_stop(sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")]) -> None:
+def sweeps_stop(sweep_name: SweepArgument) -> None:
     """Stop a running sweep: its trials stop at a checkpoint; `sweep --resume` continues."""
     from engine import api
 
@@ -255,7 +291,7 @@ def sweeps_stop(sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")]) -> 
 
 
 def sweeps_rm(
-    sweep_name: Annotated[str, typer.Argument(metavar="SWEEP")],
+    sweep_name: SweepArgument,
     runs: Annotated[
         bool, typer.Option("--runs", help="Delete its trial runs too (they stay otherwise).")
     ] = False,
@@ -299,30 +335,44 @@ def print_summary(summary: dict[str, Any]) -> None:
         for r in summary["trials"]
     ]
     if rows:
-        c.print(table("trials", ["trial", *keys, "status", "val_acc", "test_acc"], rows))
+        columns = [
+            t.ident("trial", right=True),
+            *(t.number(k, show=str) for k in keys),
+            t.secondary("status"),
+            t.accuracy("val_acc", "val acc"),
+            t.accuracy("test_acc", "test acc"),
+        ]
+        t.print_table("trials", columns, rows, c)
     best = summary["best"]
     if best:
-        test = f", test_acc {best['test_acc']:.4f}" if best["test_acc"] is not None else ""
+        test = f", test acc {t.pct(best['test_acc'])}" if best["test_acc"] is not None else ""
         c.print(
-            f"best: trial {best['trial']} ({_params(best['params'])}): val_acc "
-            f"{best['val_acc']:.4f}{test}  run {best['run']}"
+            f"best: trial {best['trial']} ({_params(best['params'])}): val acc "
+            f"{t.pct(best['val_acc'])}{test}  run {best['run']}",
+            markup=False,
         )
     for key, by_value in summary["by_param"].items():
         if not by_value:
             continue
-        shown = [{key: _value(row["value"]), **row} for row in by_value]
-        columns = [key, "trials", "best_val_acc", "mean_val_acc", "test_acc"]
-        c.print(table(f"{key} vs accuracy", columns, shown))
+        shown = [{**row, key: _value(row["value"])} for row in by_value]
+        columns = [
+            t.ident(key),
+            t.number("trials"),
+            t.accuracy("best_val_acc", "best val"),
+            t.accuracy("mean_val_acc", "mean val"),
+            t.accuracy("test_acc", "test acc"),
+        ]
+        t.print_table(f"{key} vs accuracy", columns, shown, c)
 
 
 def register(app: typer.Typer) -> None:
     """Add ``sweep`` and ``sweeps list/show/stop/rm`` to the CLI."""
-    app.command("sweep")(user_errors(sweep))
+    command(app, "sweep", sweep)
     group = typer.Typer(
         help="Sweeps: their trials and accuracy per swept key.", no_args_is_help=True
     )
-    group.command("list")(user_errors(sweeps_list))
-    group.command("show")(user_errors(sweeps_show))
-    group.command("rm")(user_errors(sweeps_rm))
-    group.command("stop")(user_errors(sweeps_stop))
+    command(group, "list", sweeps_list)
+    command(group, "show", sweeps_show)
+    command(group, "rm", sweeps_rm)
+    command(group, "stop", sweeps_stop)
     app.add_typer(group, name="sweeps")

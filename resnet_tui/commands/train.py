@@ -16,12 +16,12 @@ import typer
 
 from resnet_tui.commands._shared import (
     SetOption,
+    command,
     console,
     fail,
     note_name,
     show_warnings,
     store,
-    user_errors,
 )
 
 if TYPE_CHECKING:
@@ -30,29 +30,39 @@ if TYPE_CHECKING:
 
 def train(
     preset: Annotated[
-        str | None, typer.Argument(help="A preset name or a TOML file [digits-quick].")
+        str | None,
+        typer.Argument(metavar="PRESET", help="A preset name or a TOML file [digits-quick]."),
     ] = None,
     sets: SetOption = None,
-    name: Annotated[str, typer.Option(help="A name for the run.")] = "",
+    name: Annotated[str, typer.Option(metavar="NAME", help="A name for the run.")] = "",
     resume: Annotated[
-        str | None, typer.Option(help="Continue a stopped or crashed run (id, prefix or name).")
+        str | None,
+        typer.Option(metavar="RUN", help="Continue a stopped or crashed run (id, prefix or name)."),
     ] = None,
     detach: Annotated[
         bool, typer.Option(help="Train in the background; follow it with `runs show` or the TUI.")
     ] = False,
-    quiet: Annotated[bool, typer.Option(help="No progress bar (logs go to train.log).")] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(help="No progress bar, no epoch lines: the run's id, then its last line."),
+    ] = False,
     nproc: Annotated[
         int | None,
         typer.Option(
+            metavar="N",
             help="Processes per machine for this run (one per GPU, or CPU processes): "
-            "DistributedDataParallel under torchrun [train.devices]."
+            "DistributedDataParallel under torchrun [train.devices].",
         ),
     ] = None,
     nnodes: Annotated[
-        int, typer.Option(help="Machines in the run; start the same run on each (docs/SCALE.md).")
+        int,
+        typer.Option(
+            metavar="N", help="Machines in the run; start the same run on each (docs/SCALE.md)."
+        ),
     ] = 1,
     rdzv_endpoint: Annotated[
-        str, typer.Option(help="HOST:PORT where the machines of a multi-node run meet.")
+        str,
+        typer.Option(metavar="HOST:PORT", help="Where the machines of a multi-node run meet."),
     ] = "",
 ) -> None:
     """Train a run from a preset (or resume one) with a live progress bar."""
@@ -94,17 +104,16 @@ def train(
         _train_distributed(s, record.id, devices, nnodes, rdzv_endpoint, quiet)
         return
     from engine.api import compute
-
-    if quiet:
-        try:
-            compute.train(s, record.id)
-        finally:
-            show_warnings(s)
-        return
-    from resnet_tui.progress import train_with_progress
+    from resnet_tui.progress import outcome, train_with_progress
 
     try:
-        final = train_with_progress(s, record.id, console())
+        if quiet:
+            log = api.run_folder(s, record.id) / "train.log"
+            typer.echo(f"run {record.id} ({record.name}) training; log: {log}")
+            final = compute.train(s, record.id)
+            typer.echo(outcome(final))
+        else:
+            final = train_with_progress(s, record.id, console())
     finally:
         show_warnings(s)
     if final.status not in ("finished", "stopped"):
@@ -123,7 +132,7 @@ def _train_distributed(
     """Train ``run_id`` over torchrun here and print rank 0's epoch lines as they are stored."""
     from engine import api
     from engine.api import compute
-    from resnet_tui.progress import outcome
+    from resnet_tui.progress import epoch_line, outcome
 
     plural = "process" if nproc == 1 else "processes"
     where = f"{nproc} {plural}" + (f" on each of {nnodes} machines" if nnodes > 1 else "")
@@ -141,11 +150,7 @@ def _train_distributed(
             finished = done.wait(1.0)
             for m in reader.poll().records:
                 if m.get("kind") == "epoch":
-                    typer.echo(
-                        f"epoch {m['epoch']:>3}  loss {m['train_loss']:.4f} acc "
-                        f"{m['train_acc']:.4f} | val loss {m['val_loss']:.4f} acc "
-                        f"{m['val_acc']:.4f} | {m['seconds']:.1f}s"
-                    )
+                    typer.echo(f"epoch {m['epoch']:>3}  " + epoch_line(m))
             if finished:
                 return
 
@@ -165,4 +170,4 @@ def _train_distributed(
 
 def register(app: typer.Typer) -> None:
     """Add ``train`` to the CLI."""
-    app.command("train")(user_errors(train))
+    command(app, "train", train)

@@ -121,10 +121,10 @@ class BestScreen(ViewScreen):
                 row.get("model") or "-",
                 _num(row.get("train_loss")),
                 _num(row.get("val_loss")),
-                _num(row.get("train_acc")),
-                _num(row.get("val_acc")),
+                _pct(row.get("train_acc")),
+                _pct(row.get("val_acc")),
                 Text(str(row["best_epoch"]) if row.get("best_epoch") else "-", justify="right"),
-                _num(row.get("test_acc")),
+                _pct(row.get("test_acc")),
                 key=row["id"],
             )
         message = self.query_one("#best-message", Static)
@@ -163,3 +163,7 @@ class BestScreen(ViewScreen):
 
 def _num(value: Any) -> Text:
     return Text(fmt.number(value), justify="right")
+
+
+def _pct(value: Any) -> Text:
+    return Text(fmt.pct(value), justify="right")

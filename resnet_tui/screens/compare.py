@@ -200,7 +200,7 @@ class CompareScreen(ViewScreen):
             # "≠" marks a differing key without relying on colour.
             table.add_row(
                 Text(("≠ " if differs else "  ") + key, style=style),
-                *(Text(_value(f.get(key)), style=style) for f in flats),
+                *(Text(fmt.config_value(f.get(key)), style=style) for f in flats),
                 key=key,
             )
 
@@ -245,13 +245,3 @@ class CompareScreen(ViewScreen):
 
 def _mark(selected: bool) -> Text:
     return Text("[x]", style="bold cyan") if selected else Text("[ ]", style="dim")
-
-
-def _value(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
-    return str(value)

@@ -1,4 +1,8 @@
-"""Formatting of run fields for tables and headers (plain functions, no widgets)."""
+"""Formatting of run fields for tables and headers (plain functions, no widgets).
+
+The CLI's tables use the same functions (``pct``, ``points``, ``number``, ``config_value``), so
+a number reads the same digits in the console and in ``resnet-tui runs ...``: accuracy in
+percent, differences of accuracy in percentage points."""
 
 from __future__ import annotations
 
@@ -113,9 +117,29 @@ def number(value: Any, digits: int = 4) -> str:
 
 
 def pct(value: Any) -> str:
+    """An accuracy (a fraction) in percent: 0.98333 -> '98.33%'. The one unit of accuracy."""
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         return "-"
     return f"{100 * value:.2f}%"
+
+
+def points(diff: Any) -> str:
+    """A difference of two accuracies (fractions) in percentage points: -0.012 -> '-1.20 pp',
+    the digits of ``pct``."""
+    if isinstance(diff, bool) or not isinstance(diff, int | float) or not math.isfinite(diff):
+        return "-"
+    return f"{100 * diff:+.2f} pp"
+
+
+def config_value(value: Any) -> str:
+    """A config value as it was given, every significant digit kept (1e-05, not 0.0000)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return ",".join(config_value(v) for v in value)
+    return str(value)
 
 
 def epochs(run: api.RunRecord) -> str:

@@ -143,4 +143,4 @@ def ablation_table(rows: list[dict[str, Any]], current: str = "") -> Table:
 def _points(diff: float | None) -> Text:
     if diff is None:
         return Text("-", style="dim")
-    return Text(f"{100 * diff:+.2f}", style="green" if diff >= 0 else "red")
+    return Text(fmt.points(diff), style="green" if diff >= 0 else "red")

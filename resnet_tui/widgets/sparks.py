@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, Sparkline
 
-from resnet_tui.widgets.format import number
+from resnet_tui.widgets.format import number, pct
 
 
 def metric_series(epochs: Sequence[Mapping[str, Any]], key: str) -> tuple[list[float], list[float]]:
@@ -49,9 +49,10 @@ class MetricSparks(Vertical):
             if list(spark.data or []) != ys:
                 spark.data = ys  # a new list: the reactive redraws this line only
             value = ys[-1] if ys else None
-            shown = (
-                number(value, 4) if key != "lr" else (f"{value:.3g}" if value is not None else "-")
-            )
+            if key == "lr":
+                shown = f"{value:.3g}" if value is not None else "-"
+            else:  # accuracy in percent, as in every table
+                shown = pct(value) if key.endswith("acc") else number(value, 4)
             label = self.query_one(f"#spark-value-{key}", Label)
             if str(label.content) != shown:
                 label.update(shown, layout=False)  # a fixed-width label
