@@ -91,6 +91,9 @@ def test_a_folder_trains_at_its_own_size_and_channels_from_memory(
     assert f"input {channels}x{side}x{side}: the images' own size {side}x{side}" in log
     assert "in memory, decoded once" in log and "carved from train" in log
     assert doc["test"]["test_acc"] >= 0.9, log
+    code, shown = _cli("--runs-dir", str(runs_dir), "runs", "show", doc["id"])
+    assert code == 0 and f"input {channels}x{side}x{side}" in shown
+    assert "in memory, decoded once" in shown
     cache = sorted(Path(p) for p in runs_dir.parent.glob("cache/folder-*.pt"))
     assert len(cache) == 1
     stamp = cache[0].stat().st_mtime_ns
@@ -178,3 +181,60 @@ def test_a_run_record_keeps_the_data_report(tmp_path: Path) -> None:
     )
     assert record.data == {"path": "memory"}
     assert json.loads(json.dumps(record.to_json()))["data"] == {"path": "memory"}
+
+
+# ---------------------------------------------------------------- data inspect
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    from typer.testing import CliRunner
+
+    from resnet_tui.cli import app
+
+    result = CliRunner().invoke(app, list(args), env={"COLUMNS": "80"})
+    return result.exit_code, result.output
+
+
+def test_data_inspect_tells_what_a_run_would_make_of_a_folder(tmp_path: Path) -> None:
+    root = tmp_path / "pics"
+    _images(root, n=6)
+    (root / "train" / "a" / "notes.txt").write_text("not an image")
+    (root / "train" / "b" / "empty.png").write_bytes(b"")
+    for i in range(12):  # imbalance: b has 4x a's images... after these
+        Image.fromarray(_pattern(1, 50 + i, 12, 3), "RGB").save(root / "train" / "b" / f"x{i}.png")
+    code, out = _cli("data", "inspect", str(root))
+    assert code == 0, out
+    for text in (
+        "a          6",
+        "b         18",
+        "images: train 24 (carved: val 10% of train, test 20% of train)",
+        "sizes: 12x12 (24)",
+        "input: 3x12x12: the images' own size 12x12; colour",
+        "path: memory:",
+        "skipped 2 files",
+        "train/a/notes.txt: not an image file",
+        "train/b/empty.png: empty file (0 bytes)",
+        "class imbalance: the largest train class has 3.0x",
+    ):
+        assert text in out, (text, out)
+    assert all(len(line) <= 80 for line in out.splitlines())
+    code, out = _cli("data", "inspect", str(root), "--set", "data.image_size=8", "--json")
+    report = json.loads(out)
+    assert report["input"] == {
+        "channels": 3,
+        "size": 8,
+        "why": "resized to 8 (data.image_size); colour",
+    }
+    assert report["classes"] == [{"name": "a", "train": 6}, {"name": "b", "train": 18}]
+    assert len(report["skipped"]) == 2
+
+
+def test_data_inspect_refuses_what_a_run_would_refuse(tmp_path: Path) -> None:
+    code, out = _cli("data", "inspect", str(tmp_path / "missing"))
+    assert code == 2 and "does not exist" in out and "Traceback" not in out
+    root = tmp_path / "pics"
+    _images(root)
+    (root / "train" / "c").mkdir()
+    (root / "train" / "c" / "broken.png").write_bytes(b"\x89PNG junk")
+    code, out = _cli("data", "inspect", str(root))
+    assert code == 2 and "class folder c holds no usable image" in out

@@ -376,3 +376,21 @@ __all__ = [
     "study_trials",
     "train",
 ]
+
+
+def inspect_data(root: str, sets: Sequence[str] = ()) -> dict[str, Any]:
+    """What a run would make of the image folder ``root`` (with ``data.*`` overrides):
+    classes and counts per split, sizes, channels, imbalance, files skipped, the input size
+    and the loading path. Reads headers only. A DataError when the folder cannot be used."""
+    from engine.data.inspect import inspect_folder
+    from engine.errors import ConfigError
+    from engine.presets import resolve
+
+    config, _ = resolve(None, ["data.name=imagefolder", f"data.root={root}", *sets])
+    if config.data.name != "imagefolder":
+        raise ConfigError(
+            f"data.name is {config.data.name!r}: `data inspect` looks at your own image folders "
+            "(data.name=imagefolder)",
+            "data.name",
+        )
+    return inspect_folder(config.data)

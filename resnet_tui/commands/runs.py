@@ -7,6 +7,7 @@ records; nothing here imports torch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -147,10 +148,32 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     if record.test:
         test = record.test.to_json()
         c.print("test: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in test.items()))
+    if record.data:
+        for line in data_lines(record.data):
+            c.print(line, markup=False, overflow="fold")
     if metrics.epochs:
         rows: list[dict[str, Any]] = [dict(m) for m in metrics.epochs[-15:]]
         t.print_table("epochs", EPOCH_COLUMNS, rows, c)
     c.print(f"folder: {api.run_folder(s, record.id)}")
+
+
+def data_lines(data: Mapping[str, Any]) -> list[str]:
+    """What the trainer made of an image folder: the input, the path taken, what it skipped."""
+    paths = {
+        "memory": "in memory, decoded once",
+        "memory-cache": "in memory, from the decode cache",
+        "streaming": "streamed by DataLoader workers",
+    }
+    size, channels = data.get("image_size"), data.get("channels")
+    lines = [
+        f"data: {data.get('root', '-')}: input {channels}x{size}x{size} "
+        f"({data.get('size_why', '')}); {paths.get(str(data.get('path')), data.get('path'))}"
+    ]
+    skipped = data.get("skipped") or 0
+    if skipped:
+        lines.append(f"data: skipped {skipped} file{'s' if skipped != 1 else ''}:")
+        lines += [f"  {example}" for example in data.get("skipped_examples", [])]
+    return lines
 
 
 def best_stats(records: list[api.RunRecord], s: api.RunStore) -> list[dict[str, Any]]:
