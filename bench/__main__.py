@@ -242,6 +242,48 @@ def digits_epoch_seconds() -> float:
     return statistics.median(trainer.train_one_epoch(e)["seconds"] for e in (1, 2, 3))
 
 
+# ---------------------------------------------------------------- 6. your own images
+
+
+def folder_vs_tensor(root: str, repeats: int, epochs: int = 3) -> dict[str, float]:
+    """The same images trained as an image folder (PNG files, decoded once into the cache)
+    and as an in-memory tensor dataset (CIFAR-10's format): training images/s of the epochs
+    after the first, and their ratio."""
+    import torch
+    from PIL import Image
+
+    from engine.config import DataConfig
+    from engine.data import load_dataset
+    from engine.presets import resolve
+    from engine.trainer import Trainer
+
+    cifar = load_dataset(DataConfig(name="cifar10", root=root, download=False), "cpu")
+    folder = Path(root) / "as-folder"
+    for split, source in (("train", cifar.train), ("val", cifar.val), ("test", cifar.test)):
+        assert source is not None
+        for i, (x, y) in enumerate(source.batches(256, shuffle=False)):
+            for j, (image, label) in enumerate(zip(x, y, strict=True)):
+                target = folder / split / cifar.classes[int(label)]
+                target.mkdir(parents=True, exist_ok=True)
+                pixels = image.permute(1, 2, 0).numpy()
+                Image.fromarray(pixels, "RGB").save(target / f"{i:04d}-{j:03d}.png")
+    tensor_sets = [f"data.root={root}", "data.download=false"]
+    folder_sets = ["data.name=imagefolder", f"data.root={folder}"]
+
+    def images_per_s(sets: list[str]) -> float:
+        config, _ = resolve("cifar10-baseline-cnn", [*sets, f"train.epochs={epochs}"])
+        trainer = Trainer(config)
+        trainer.train_one_epoch(0)  # the first: warm-up
+        return statistics.median(
+            trainer.train_one_epoch(e)["images_per_s"] for e in range(1, epochs)
+        )
+
+    torch.manual_seed(0)
+    tensor = median_of(lambda: images_per_s(tensor_sets), repeats)
+    in_folder = median_of(lambda: images_per_s(folder_sets), repeats)
+    return {"tensor_ips": tensor, "folder_ips": in_folder, "ratio": in_folder / tensor}
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -250,7 +292,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer steps and repeats")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--only", default="", help="comma list: throughput,baseline,tta,help,store,tui"
+        "--only",
+        default="",
+        help="comma list: throughput,baseline,folder,tta,help,store,tui",
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -306,6 +350,17 @@ def main() -> None:
                         f"{eng:.0f} vs {base:.0f} img/s",
                     )
                 )
+        if want("folder"):
+            f = folder_vs_tensor(root, repeats)
+            results["folder_vs_tensor"] = f
+            rows.append(
+                (
+                    "image folder / tensor dataset",
+                    f"{f['ratio']:.3f}",
+                    ">= 0.9",
+                    f"{f['folder_ips']:.0f} vs {f['tensor_ips']:.0f} img/s, epochs after the 1st",
+                )
+            )
     if want("tta"):
         tta = time_to_accuracy((0, 1, 2) if not args.quick else (0,))
         results["time_to_accuracy"] = tta
