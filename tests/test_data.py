@@ -67,7 +67,7 @@ def everything(source: Any, batch_size: int = 64) -> tuple[torch.Tensor, torch.T
 def test_registry_lists_every_dataset_with_its_shape() -> None:
     infos = {info.name: info for info in list_datasets()}
     assert list(infos) == ["digits", "mnist", "fashion-mnist", "cifar10", "cifar100", "svhn",
-                           "imagefolder"]  # fmt: skip
+                           "imagefolder", "csv"]  # fmt: skip
     assert (infos["digits"].channels, infos["digits"].image_size) == (1, 8)
     assert (infos["cifar10"].channels, infos["cifar10"].image_size) == (3, 32)
     assert infos["cifar10"].classes == tuple(CIFAR10_NAMES)
@@ -326,7 +326,7 @@ def test_imagefolder_layout_errors(tmp_path: Path) -> None:
     assert "class folders that train/ lacks: c" in error(tmp_path / "extra")
     write_imagefolder(tmp_path / "empty", ("a", "b"), 2, 8, splits=("train",))
     (tmp_path / "empty" / "train" / "z").mkdir()
-    assert "class folder z holds no usable image" in error(tmp_path / "empty")
+    assert "class z has no usable training image" in error(tmp_path / "empty")
     write_imagefolder(tmp_path / "unlabelled", ("a",), 2, 8, splits=("train",))
     (tmp_path / "unlabelled" / "test").mkdir()
     assert "test images need labels" in error(tmp_path / "unlabelled")

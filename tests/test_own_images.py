@@ -237,4 +237,56 @@ def test_data_inspect_refuses_what_a_run_would_refuse(tmp_path: Path) -> None:
     (root / "train" / "c").mkdir()
     (root / "train" / "c" / "broken.png").write_bytes(b"\x89PNG junk")
     code, out = _cli("data", "inspect", str(root))
-    assert code == 2 and "class folder c holds no usable image" in out
+    assert code == 2 and "class c has no usable training image" in out
+
+
+# ---------------------------------------------------------------- other layouts
+
+
+def test_a_csv_table_of_files_and_labels_trains_like_a_folder(tmp_path: Path) -> None:
+    root = tmp_path / "kaggle"
+    (root / "images").mkdir(parents=True)
+    rows = ["image,label,split"]
+    for i in range(12):
+        label = "cat" if i % 2 else "dog"
+        Image.fromarray(_pattern(i % 2, i, 10, 3), "RGB").save(root / "images" / f"{i}.png")
+        rows.append(f"images/{i}.png,{label},{'test' if i >= 10 else 'train'}")
+    rows += [
+        "images/missing.png,cat,train",  # a row naming a missing file
+        "images/0.png,bird,test",  # a label train does not have
+        "images/1.png,,train",  # no label
+    ]
+    (root / "labels.csv").write_text("\n".join(rows) + "\n")
+    bundle = load_dataset(DataConfig(name="csv", root=str(root), num_workers=0), "cpu")
+    assert bundle.classes == ["cat", "dog"] and bundle.report["image_size"] == 10
+    assert bundle.test is not None and len(bundle.test) == 2  # the rows marked test
+    assert len(bundle.train) + len(bundle.val) == 10
+    assert bundle.report["skipped"] == 3
+    text = "\n".join(bundle.notes)
+    assert "labels.csv:14 images/missing.png: no such file" in text
+    assert "label 'bird' is not one of train's" in text
+    assert "a row without file and label" in text
+    with pytest.raises(Exception, match="data.csv: '.*other.csv' does not exist"):
+        load_dataset(DataConfig(name="csv", root=str(root), csv="other.csv"), "cpu")
+
+
+def test_npy_arrays_are_samples_too(tmp_path: Path) -> None:
+    """Seed 000's spectrograms: 2-D float arrays are one channel, scaled by their range;
+    3-D arrays are channel-first."""
+    root = tmp_path / "spectra"
+    for label in ("noise", "tone"):
+        folder = root / "train" / label
+        folder.mkdir(parents=True)
+        for i in range(5):
+            rng = np.random.default_rng(i + (10 if label == "tone" else 0))
+            spectrum = rng.normal(-60.0, 5.0, size=(16, 20)).astype(np.float32)  # dB
+            if label == "tone":
+                spectrum[4:6] += 40.0
+            np.save(folder / f"{i}.npy", spectrum)
+    np.save(root / "train" / "tone" / "bad.npy", np.zeros((2, 3, 4, 5)))
+    bundle = load_dataset(DataConfig(name="imagefolder", root=str(root), num_workers=0), "cpu")
+    assert bundle.report["channels"] == 1 and bundle.report["image_size"] == 16
+    assert bundle.report["skipped"] == 1 and "bad.npy" in "\n".join(bundle.notes)
+    images = torch.cat([x for x, _ in bundle.train.batches(8, shuffle=False)])
+    assert images.dtype == torch.uint8 and images.shape[1:] == (1, 16, 16)
+    assert int(images.max()) == 255 and int(images.min()) == 0  # each scaled by its range

@@ -387,10 +387,10 @@ def inspect_data(root: str, sets: Sequence[str] = ()) -> dict[str, Any]:
     from engine.presets import resolve
 
     config, _ = resolve(None, ["data.name=imagefolder", f"data.root={root}", *sets])
-    if config.data.name != "imagefolder":
+    if config.data.name not in ("imagefolder", "csv"):
         raise ConfigError(
-            f"data.name is {config.data.name!r}: `data inspect` looks at your own image folders "
-            "(data.name=imagefolder)",
+            f"data.name is {config.data.name!r}: `data inspect` looks at your own images "
+            "(data.name=imagefolder or csv)",
             "data.name",
         )
     return inspect_folder(config.data)

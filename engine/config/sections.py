@@ -144,6 +144,13 @@ class DataConfig:
             "image folders: resize to this square size (0 = the images' own size)", min=0
         ),
     )
+    csv: str = field(
+        default="labels.csv",
+        metadata=meta(
+            "data.name=csv: the file,label[,split] table (in data.root unless absolute); "
+            "files relative to data.root"
+        ),
+    )
     decode: str = field(
         default="auto",
         metadata=meta(

@@ -12,6 +12,7 @@ counted and named in the run's log and record; a folder with nothing usable is r
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import os
 from dataclasses import dataclass
@@ -73,6 +74,76 @@ def folder_layout(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
     return classes, paths
 
 
+CSV_LAYOUT = (
+    "a CSV of file,label rows (a header row is fine; an optional third column split says "
+    "train, val or test), the files relative to data.root"
+)
+_HEADERS = {"file", "filename", "path", "image", "id", "image_id", "fname"}
+
+
+def csv_layout(
+    cfg: DataConfig,
+) -> tuple[str, list[str], dict[str, list[tuple[str, int]]], dict[str, list[img.Skipped]], Any]:
+    """(root, classes, {split: [(path, label)]}, {split: skipped rows}, a stamp of the table)
+    from ``data.csv``: classes are the train rows' labels, sorted; a val/test row whose label
+    train lacks, or that names a missing file, is skipped and named."""
+    root = os.path.abspath(os.path.expanduser(cfg.root))
+    if not os.path.isdir(root):
+        raise DataError(
+            f"data.root: folder '{root}' does not exist. Expected {CSV_LAYOUT}. "
+            "Point data.root at it (--set data.root=PATH)."
+        )
+    table = os.path.join(root, os.path.expanduser(cfg.csv))
+    try:
+        with open(table, newline="", encoding="utf-8-sig") as handle:
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+        stamp = os.stat(table).st_mtime_ns
+    except FileNotFoundError:
+        raise DataError(
+            f"data.csv: '{table}' does not exist. Expected {CSV_LAYOUT}. "
+            "Point data.csv at the table (--set data.csv=FILE)."
+        ) from None
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"data.csv: cannot read '{table}': {error}") from error
+    if rows and rows[0] and rows[0][0].strip().lower() in _HEADERS:
+        rows = rows[1:]
+    named: dict[str, list[tuple[str, str, int]]] = {}
+    skipped: dict[str, list[img.Skipped]] = {}
+    for number, row in enumerate(rows, start=2):
+        cells = [cell.strip() for cell in row]
+        split = cells[2].lower() if len(cells) > 2 and cells[2] else "train"
+        if len(cells) < 2 or not cells[0] or not cells[1]:
+            skipped.setdefault("train", []).append(
+                img.Skipped(f"{cfg.csv}:{number}", "a row without file and label")
+            )
+            continue
+        if split not in SPLITS:
+            skipped.setdefault("train", []).append(
+                img.Skipped(f"{cfg.csv}:{number}", f"split {cells[2]!r}: train, val or test")
+            )
+            continue
+        named.setdefault(split, []).append((cells[0], cells[1], number))
+    classes = sorted({label for _, label, _ in named.get("train", [])})
+    if not classes:
+        raise DataError(f"data.csv: '{table}' has no train rows. Expected {CSV_LAYOUT}.")
+    index = {name: i for i, name in enumerate(classes)}
+    entries: dict[str, list[tuple[str, int]]] = {}
+    for split, items in named.items():
+        for file, label, number in items:
+            path = os.path.join(root, file)
+            where = f"{cfg.csv}:{number} {file}"
+            if label not in index:
+                skipped.setdefault(split, []).append(
+                    img.Skipped(where, f"label {label!r} is not one of train's")
+                )
+            elif not os.path.isfile(path):
+                skipped.setdefault(split, []).append(img.Skipped(where, "no such file"))
+            else:
+                entries.setdefault(split, []).append((path, index[label]))
+    entries.setdefault("train", [])
+    return root, classes, entries, skipped, stamp
+
+
 @dataclass
 class Survey:
     """A folder's files, checked and measured: what a run on it will train on."""
@@ -129,13 +200,23 @@ def _stamp(paths: dict[str, str], classes: list[str]) -> tuple[Any, ...]:
 def survey(cfg: DataConfig) -> Survey:
     """Scan the folder (once per process while its folders are unchanged) and check that it
     can be trained on; a DataError says what is missing."""
-    classes, paths = folder_layout(cfg)
-    root = os.path.dirname(paths["train"])
-    key = (root, cfg.image_size, _stamp(paths, classes))
+    if cfg.name == "csv":
+        root, classes, entries, skipped, stamp = csv_layout(cfg)
+        paths = {split: os.path.join(root, split) for split in entries}  # for messages
+        key: tuple[Any, ...] = (root, cfg.csv, cfg.image_size, stamp)
+    else:
+        classes, paths = folder_layout(cfg)
+        root = os.path.dirname(paths["train"])
+        key = (root, cfg.image_size, _stamp(paths, classes))
     cached = _SURVEYS.get(key)
     if cached is not None:
         return cached
-    scans = {split: img.scan(path, classes, root) for split, path in paths.items()}
+    if cfg.name == "csv":
+        scans = {
+            split: img.scan_files(entries[split], root, skipped.get(split, [])) for split in entries
+        }
+    else:
+        scans = {split: img.scan(path, classes, root) for split, path in paths.items()}
     counts = [0] * len(classes)
     for label in scans["train"].labels:
         counts[label] += 1
@@ -149,9 +230,9 @@ def survey(cfg: DataConfig) -> Survey:
         )
     if empty:
         raise DataError(
-            f"data.root: train/ class folder{'s' if len(empty) > 1 else ''} "
-            f"{', '.join(empty)} hold{'s' if len(empty) == 1 else ''} no usable image: every "
-            "class needs training images (remove the folder, or add images to it)."
+            f"data.root: class{'es' if len(empty) > 1 else ''} {', '.join(empty)} "
+            f"{'have' if len(empty) > 1 else 'has'} no usable training image: every class needs "
+            "training images (remove the class, or add images to it)."
         )
     result = Survey(root, classes, scans, img.native_shape(list(scans.values()), cfg.image_size))
     _SURVEYS[key] = result
@@ -280,3 +361,19 @@ def load_imagefolder(cfg: DataConfig) -> ArraySplits | FolderSplits:
     held.notes = _notes(found, path, skipped)
     held.report = _report(found, "memory-cache" if cached else "memory", skipped)
     return held
+
+
+@register_dataset(
+    "csv",
+    description="Your own images listed in a table, Kaggle style: data.root with "
+    + CSV_LAYOUT
+    + " (data.csv, default labels.csv). Sized, cached and checked like imagefolder.",
+    channels=3,
+    image_size=0,
+    num_classes=0,
+    has_test_split=False,
+    in_memory=True,
+    describe=describe_folder,
+)
+def load_csv(cfg: DataConfig) -> ArraySplits | FolderSplits:
+    return load_imagefolder(cfg)

@@ -32,6 +32,8 @@ from engine.fsio import atomic_write
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
 )
+ARRAY_SUFFIX = ".npy"  # one sample per file: [H, W] is one channel, [C, H, W] channel-first
+SUFFIXES = IMAGE_SUFFIXES | {ARRAY_SUFFIX}
 TORCHVISION_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp"})
 GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F", "La"})
 CACHE_VERSION = 1
@@ -70,6 +72,8 @@ def _probe(path: str) -> tuple[int, int, bool, int, int] | str:
         return f"cannot be read: {error.strerror or error}"
     if stat.st_size == 0:
         return "empty file (0 bytes)"
+    if path.lower().endswith(ARRAY_SUFFIX):
+        return _probe_array(path, stat)
     try:
         with Image.open(path) as image:
             width, height = image.size
@@ -83,11 +87,29 @@ def _probe(path: str) -> tuple[int, int, bool, int, int] | str:
     return width, height, gray, stat.st_size, stat.st_mtime_ns
 
 
+def _probe_array(path: str, stat: os.stat_result) -> tuple[int, int, bool, int, int] | str:
+    import numpy as np
+
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        return f"not a .npy array numpy can read: {error}"
+    if array.ndim == 2:
+        height, width, channels = array.shape[0], array.shape[1], 1
+    elif array.ndim == 3 and array.shape[0] in (1, 3):
+        channels, height, width = array.shape
+    else:
+        return f"an array of shape {tuple(array.shape)}: expected [H, W] or [1 or 3, H, W]"
+    if array.dtype.kind not in "uif" or min(height, width) < 1:
+        return f"an array of {array.dtype} {tuple(array.shape)}: not an image"
+    return int(width), int(height), channels == 1, stat.st_size, stat.st_mtime_ns
+
+
 def scan(split_dir: str, classes: Sequence[str], root: str, threads: int | None = None) -> Scan:
     """Every file under ``split_dir/<class>/`` for the given classes (a class folder may be
     missing from val/ or test/), headers read in parallel."""
     candidates: list[tuple[str, int]] = []
-    result = Scan()
+    skipped: list[Skipped] = []
     for label, name in enumerate(classes):
         folder = os.path.join(split_dir, name)
         if not os.path.isdir(folder):
@@ -97,11 +119,22 @@ def scan(split_dir: str, classes: Sequence[str], root: str, threads: int | None 
                 continue
             relative = os.path.relpath(entry.path, root)
             if entry.is_dir():
-                result.skipped.append(Skipped(relative, "a folder inside a class folder"))
-            elif os.path.splitext(entry.name)[1].lower() not in IMAGE_SUFFIXES:
-                result.skipped.append(Skipped(relative, "not an image file (by its name)"))
+                skipped.append(Skipped(relative, "a folder inside a class folder"))
+            elif os.path.splitext(entry.name)[1].lower() not in SUFFIXES:
+                skipped.append(Skipped(relative, "not an image file (by its name)"))
             else:
                 candidates.append((entry.path, label))
+    return scan_files(candidates, root, skipped, threads)
+
+
+def scan_files(
+    candidates: Sequence[tuple[str, int]],
+    root: str,
+    skipped: Sequence[Skipped] = (),
+    threads: int | None = None,
+) -> Scan:
+    """The given (path, label) files, headers read in parallel; ``skipped``: already refused."""
+    result = Scan(skipped=list(skipped))
     with ThreadPoolExecutor(max_workers=threads or min(16, (os.cpu_count() or 2) * 2)) as pool:
         probes = list(pool.map(_probe, [path for path, _ in candidates]))
     for (path, label), probe in zip(candidates, probes, strict=True):
@@ -177,7 +210,9 @@ def _decode_one(path: str, side: int, channels: int) -> Tensor | None:
 
     decoder = _torchvision_decoder()
     try:
-        if decoder is not None and os.path.splitext(path)[1].lower() in TORCHVISION_SUFFIXES:
+        if path.lower().endswith(ARRAY_SUFFIX):
+            image = _decode_array(path, channels)
+        elif decoder is not None and os.path.splitext(path)[1].lower() in TORCHVISION_SUFFIXES:
             decode_image, modes = decoder
             image = decode_image(path, mode=modes.GRAY if channels == 1 else modes.RGB)
         else:
@@ -195,6 +230,31 @@ def _decode_one(path: str, side: int, channels: int) -> Tensor | None:
     if image.shape[-2:] != (side, side):
         image = F.center_crop(image, [side, side])
     return image.contiguous()
+
+
+def _decode_array(path: str, channels: int) -> Tensor:
+    """A .npy sample as uint8 [channels, H, W]: uint8 as it is; other numbers scaled to 0..255
+    by the sample's own minimum and maximum (a spectrogram's dB, a float image's 0..1)."""
+    import numpy as np
+
+    array = np.load(path, allow_pickle=False)
+    if array.ndim == 2:
+        array = array[None]
+    if array.ndim != 3 or array.shape[0] not in (1, 3):
+        raise ValueError(f"an array of shape {array.shape}")
+    if array.dtype != np.uint8:
+        values = array.astype(np.float64)
+        low, high = np.nanmin(values), np.nanmax(values)
+        scale = 255.0 / (high - low) if high > low else 0.0
+        array = np.nan_to_num((values - low) * scale).round().clip(0, 255).astype(np.uint8)
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if tensor.shape[0] != channels:
+        tensor = (
+            tensor.expand(3, -1, -1)
+            if channels == 3
+            else tensor.float().mean(0, True).round().to(torch.uint8)
+        )
+    return tensor
 
 
 def _decode_with_pil(path: str, channels: int) -> Tensor:
