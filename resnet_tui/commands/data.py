@@ -19,7 +19,7 @@ def data_inspect(
     root: Annotated[
         str,
         typer.Argument(
-            metavar="ROOT", help="The folder: ROOT/train/<class>/ (val/ and test/ optional)."
+            metavar="ROOT", help="The folder: ROOT/train/CLASS/ (val/ and test/ optional)."
         ),
     ],
     sets: SetOption = None,
