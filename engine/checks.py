@@ -106,6 +106,7 @@ def check_config(config: RunConfig, store_root: str | Path | None = None) -> Run
     if store_root is not None:
         check_disk(Path(store_root), total)
     return RunCheck(
+        warnings=tuple(input_warnings(config, info.image_size, size)),
         params=count_params(model),
         total_params=total,
         channels=info.channels,
@@ -115,6 +116,25 @@ def check_config(config: RunConfig, store_root: str | Path | None = None) -> Run
         train_images=len(bundle.train),
         device=str(device),
     )
+
+
+UPSCALE_WARNING = 20  # the model's input has this many times the images' pixels, or more
+
+
+def input_warnings(config: RunConfig, data_side: int, model_side: int) -> list[str]:
+    """An input much larger than the data costs each step that much more for no more detail;
+    only a pretrained backbone (ImageNet's 224) is a reason for it."""
+    if not data_side or model_side <= data_side or config.model.pretrained:
+        return []
+    ratio = (model_side / data_side) ** 2
+    if ratio < UPSCALE_WARNING:
+        return []
+    return [
+        f"the model sees {model_side}x{model_side} inputs made from {data_side}x{data_side} "
+        f"images: {ratio:.0f}x the pixels, so each step costs about that much more for no more "
+        "detail; augment.resize=0 and augment.crop_size=0 keep the images' own size (a "
+        "pretrained backbone, model.pretrained, is the reason to upscale)"
+    ]
 
 
 def checkpoint_bytes(total_params: int) -> int:

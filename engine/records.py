@@ -551,13 +551,15 @@ class RunCheck:
     dataset: str
     train_images: int
     device: str
+    warnings: tuple[str, ...] = ()  # what is allowed but probably not meant
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunCheck:
-        return cls(**{k: v for k, v in data.items() if k in _FIELDS[cls.__name__]})
+        fields = {k: v for k, v in data.items() if k in _FIELDS[cls.__name__]}
+        return cls(**{**fields, "warnings": tuple(fields.get("warnings") or ())})
 
 
 @dataclass(frozen=True)

@@ -290,3 +290,17 @@ def test_npy_arrays_are_samples_too(tmp_path: Path) -> None:
     images = torch.cat([x for x, _ in bundle.train.batches(8, shuffle=False)])
     assert images.dtype == torch.uint8 and images.shape[1:] == (1, 16, 16)
     assert int(images.max()) == 255 and int(images.min()) == 0  # each scaled by its range
+
+
+def test_an_input_far_larger_than_the_data_is_warned_about_with_the_numbers() -> None:
+    from engine.checks import input_warnings
+    from engine.records import RunCheck
+
+    config, _ = resolve("digits-quick", ["augment.resize=160"])
+    (warning,) = input_warnings(config, 28, 160)
+    assert "160x160 inputs made from 28x28 images: 33x the pixels" in warning
+    assert input_warnings(config, 64, 224) == []  # 12x: not worth a word
+    pretrained, _ = resolve("transfer-resnet18-frozen")
+    assert input_warnings(pretrained, 32, 224) == []  # what a pretrained backbone asks for
+    check = RunCheck(1, 1, 1, 160, 10, "imagefolder", 100, "cpu", warnings=(warning,))
+    assert RunCheck.from_json(json.loads(json.dumps(check.to_json()))) == check

@@ -92,7 +92,9 @@ def train(
         plan = api.plan_run(request)  # every mistake of the request at once, before torch loads
         from engine.api import compute
 
-        compute.check_run(plan, s.root)  # the data, the model built for it, the device, the disk
+        checked = compute.check_run(plan, s.root)  # the data, the model for it, device, disk
+        for warning in checked.warnings:
+            typer.echo(f"warning: {warning}", err=True)
         # Training here: our pid makes the run show as crashed if we die before it starts.
         record = api.create_run(s, plan, owner_pid=None if detach else os.getpid())
         note_name(record)
