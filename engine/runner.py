@@ -167,6 +167,15 @@ def execute(
             _restore(trainer, store, run_id, run_dir, log)
         for line in trainer.bundle.notes:
             log(line)
+        side = trainer.bundle.info.image_size
+        if trainer.bundle.notes and trainer.input_size != side:
+            a = config.augment
+            why = "the pretrained backbone's ImageNet size" if config.model.pretrained else ""
+            log(
+                f"data: the model sees {trainer.input_size}x{trainer.input_size} "
+                f"(augment.resize {a.resize}, augment.crop_size {a.crop_size}"
+                + (f": {why})" if why else ")")
+            )
         store.update(
             run_id,
             device=str(trainer.device),

@@ -83,6 +83,7 @@ class Trainer:
         self.classes = list(self.bundle.classes)
         built = build_model(c, self.bundle.info, num_classes=len(self.classes))
         self.model: nn.Module = built.model
+        self.input_size = built.input_size  # the side the model sees, after resize and crop
         self.params = count_params(self.model)
         self.channels_last = c.train.channels_last == "on" or (
             c.train.channels_last == "auto" and self.device.type == "cuda"

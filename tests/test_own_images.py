@@ -99,8 +99,9 @@ def test_a_folder_trains_at_its_own_size_and_channels_from_memory(
     stamp = cache[0].stat().st_mtime_ns
     # a second run on the unchanged folder reads the cache: no decoding
     folder_module._SURVEYS.clear()
-    again, log = _train(runs_dir, root, "train.epochs=1")
+    again, log = _train(runs_dir, root, "train.epochs=1", f"augment.resize={side + 4}")
     assert again["data"]["path"] == "memory-cache"
+    assert f"the model sees {side + 4}x{side + 4} (augment.resize {side + 4}" in log
     assert "read from the cache" in log and "no decoding" in log
     assert cache[0].stat().st_mtime_ns == stamp
 
