@@ -17,11 +17,12 @@ from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 from textual.worker import get_current_worker
 
 from engine import api
@@ -157,6 +158,38 @@ class ResnetApp(App[None]):
             self.state.metrics_signal.publish((run_id, metrics))
         for warning in result.warnings:
             self.notify(warning, title="run store", severity="warning", timeout=10)
+
+    # ------------------------------------------------------------ keys in order
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._key_in_order(event):
+            return
+        await super().on_event(event)
+
+    def _key_in_order(self, event: events.Key) -> bool:
+        """Run a bound key of a focused text field in the field's own queue, after the keys
+        typed before it (True: it is queued there).
+
+        Textual inserts a typed character as soon as the field takes the key, but runs a bound
+        key (backspace, ctrl+u, end, enter...) only once the key has bubbled up to the App;
+        in a burst the characters typed after it are inserted first: backspace, 4 after 65
+        gave 65, not 64, and backspace twice then 10 left the field as it was
+        (Textualize/textual#6605). Queued in the field, each binding runs in its turn. An
+        Input has no other use for keys than typing, so the view's own keys (escape, ctrl+l)
+        are queued the same way; a TextArea handles some keys itself, so only its own."""
+        focused = self.focused
+        if (
+            not isinstance(focused, Input | TextArea)
+            or event.is_printable
+            or self.screen.maximized is not None
+        ):
+            return False
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.binding.priority or not active.enabled:
+            return False  # a priority binding: Textual runs it before the field sees the key
+        if active.node is not focused and not isinstance(focused, Input):
+            return False
+        return focused.call_later(self.run_action, active.binding.action, active.node)
 
     # ------------------------------------------------------------ shared services
 
