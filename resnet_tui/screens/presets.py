@@ -1,5 +1,6 @@
-"""The presets: enter trains one as it is, e opens it in the Launch form for editing; w sweeps
-it, a ablates it, l times its data loader per num_workers."""
+"""The presets: enter trains one as it is (after asking once: its name, data and device), e
+opens it in the Launch form for editing; w sweeps it, a ablates it, l times its data loader
+per num_workers."""
 
 from __future__ import annotations
 

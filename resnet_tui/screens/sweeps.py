@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from engine import api
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
-from resnet_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
+from resnet_tui.screens.dialogs import ChoiceScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
 from resnet_tui.widgets.experiments import (
@@ -405,22 +405,8 @@ class SweepsScreen(ViewScreen):
         actions.new_sweep(self.rt, current.preset if current is not None else "", current)
 
     def action_stop(self) -> None:
-        if self.selected is None:
-            return
-        name = self.selected
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                actions.stop_sweep(self.rt, name)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Stop sweep [b]{escape(name)}[/b]?\nIts running trials stop at a checkpoint; "
-                "r resumes the sweep where it stopped.",
-                yes="Stop",
-            ),
-            confirmed,
-        )
+        if self.selected is not None:
+            actions.stop_sweep(self.rt, self.selected)  # asks first
 
     def action_resume(self) -> None:
         if self.selected is not None:
