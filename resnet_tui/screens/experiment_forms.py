@@ -28,6 +28,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 from engine import api
 from engine.api.remote import HelperError
 from resnet_tui.state import Console
+from resnet_tui.widgets.toggle import Check
 
 UserError = api.UserError
 R = TypeVar("R")
@@ -370,11 +371,10 @@ class AblationFormScreen(ExperimentFormScreen[api.Launched]):
     def compose_fields(self) -> ComposeResult:
         yield Label("remove")
         for component in api.list_components():
-            yield Checkbox(
+            yield Check(
                 f"{component.name}: {component.description}",
                 value=component.name != "skip",
                 id=f"remove-{component.name}",
-                compact=True,
             )
         yield Label("fixed overrides (section.key=value, space-separated)")
         yield Input("", placeholder="e.g. train.epochs=3", id="ablate-sets", compact=True)
