@@ -28,6 +28,7 @@ from textual.worker import get_current_worker
 from engine import api
 from engine.api.remote import EngineHelper, HelperError
 from resnet_tui.follow import PollResult, StoreFollower
+from resnet_tui.palette import ConsoleCommands
 from resnet_tui.state import Console, ConsoleState, LaunchRequest
 from resnet_tui.widgets.modebar import VIEWS
 
@@ -67,6 +68,7 @@ class ResnetApp(App[None]):
 
     TITLE = "resnet-tui"
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
     MODES = {mode: partial(_view_screen, spec) for mode, spec in VIEW_SCREENS.items()}
     BINDINGS = [
         *(
@@ -236,11 +238,17 @@ class ResnetApp(App[None]):
     # ------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every key of the current view is also a command (and the views themselves)."""
+        """Every key of the current view is also a command; every action of the console,
+        whatever the view, comes from ``resnet_tui.palette.ConsoleCommands``."""
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
-            if not binding.show or not binding.description or binding.action in seen:
+            if (
+                not binding.show
+                or not binding.description
+                or binding.action in seen
+                or binding.group is _VIEW_GROUP  # the palette's "Go to" commands
+            ):
                 continue
             seen.add(binding.action)
             yield SystemCommand(
@@ -248,11 +256,6 @@ class ResnetApp(App[None]):
                 f"key: {self.get_key_display(binding)}",
                 partial(self.run_action, binding.action, active.node),
             )
-        for mode, title, key in VIEWS:
-            if f"switch_mode('{mode}')" not in seen:
-                yield SystemCommand(
-                    f"Go to {title}", f"key: {key}", partial(self.switch_mode, mode)
-                )
         yield from super().get_system_commands(screen)
 
 

@@ -583,8 +583,6 @@ async def test_every_footer_key_is_in_the_command_palette(fixture_runs: Path) ->
             "Stop",
             "Resume",
             "Delete",
-            "Go to Launch",
-            "Go to Compare",
         ):
             assert description in titles
         text = screen_text(app)

@@ -240,6 +240,45 @@ def delete_run(app: Console, run: api.RunRecord, after: Any = None) -> None:
     )
 
 
+def stack_selected(app: Console) -> None:
+    """Stack the selected runs into an ensemble, after asking (the members, an editable
+    name); the engine says which cannot be stacked."""
+    from resnet_tui.screens.dialogs import NameRunScreen
+
+    if len(app.state.selection) < 2:
+        app.notify(
+            "select two or more finished runs with space in the Runs view (4) first, "
+            "then k stacks them",
+            severity="warning",
+        )
+        return
+    # Oldest first: members are numbered m1, m2, ... in the order they were made.
+    docs = [app.state.runs_by_id[run_id] for run_id in app.state.selection]
+    docs.sort(key=lambda d: (str(d.created or ""), d.id))
+    members = [d.id for d in docs]
+    names = [d.name or d.id for d in docs]
+    default = "stacked-" + "-".join(dict.fromkeys(names))
+    default = default if len(default) <= 48 else f"stacked-{len(names)}-runs"
+
+    def confirmed(name: str | None) -> None:
+        if name is not None:
+            stack_runs(app, members, name)
+
+    shown = "\n".join(
+        f"  m{i + 1}  {escape(n)}  ({d.id})"
+        for i, (n, d) in enumerate(zip(names, docs, strict=True))
+    )
+    app.push_screen(
+        NameRunScreen(
+            f"Stacked ensemble of {len(members)} finished runs [seed 000]",
+            f"A linear layer over their logits, trained on the train split:\n{shown}",
+            default,
+            go="Stack",
+        ),
+        confirmed,
+    )
+
+
 def stack_runs(app: Console, run_ids: list[str], name: str = "") -> None:
     """Stack finished runs (seed 000): the engine checks the members here (torch-free),
     records the stacked run (queued) and trains it in a worker process of its own session,

@@ -120,7 +120,7 @@ class NameRunScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
+            yield Label(self._title, classes="dialog-title", markup=False)
             yield Static(self._message, classes="dialog-message")
             yield Label(self._label)
             yield Input(self._name, id="run-name", compact=True)

@@ -459,38 +459,7 @@ class RunsScreen(ViewScreen):
         self.app.switch_mode("best")
 
     def action_stack(self) -> None:
-        """Stack the selected runs (seed 000); the engine says which cannot be stacked."""
-        if len(self.rt.state.selection) < 2:
-            self.notify(
-                "select two or more finished runs with space first, then k stacks them",
-                severity="warning",
-            )
-            return
-        # Oldest first: members are numbered m1, m2, ... in the order they were made.
-        docs = [self.rt.state.runs_by_id[run_id] for run_id in self.rt.state.selection]
-        docs.sort(key=lambda d: (str(d.created or ""), d.id))
-        members = [d.id for d in docs]
-        names = [d.name or d.id for d in docs]
-        default = "stacked-" + "-".join(dict.fromkeys(names))
-        default = default if len(default) <= 48 else f"stacked-{len(names)}-runs"
-        from resnet_tui.screens.dialogs import NameRunScreen
-
-        def confirmed(name: str | None) -> None:
-            if name is not None:
-                actions.stack_runs(self.rt, members, name)
-
-        shown = "\n".join(
-            f"  m{i + 1}  {n}  ({d.id})" for i, (n, d) in enumerate(zip(names, docs, strict=True))
-        )
-        self.app.push_screen(
-            NameRunScreen(
-                f"Stack {len(members)} runs (seed 000)",
-                f"A linear layer over their logits, trained on the train split:\n{shown}",
-                default,
-                go="Stack",
-            ),
-            confirmed,
-        )
+        actions.stack_selected(self.rt)  # asks first, with the members and a name
 
     def action_stop(self) -> None:
         doc = self._cursor_doc()
