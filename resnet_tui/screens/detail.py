@@ -319,7 +319,7 @@ class RunDetailScreen(ViewScreen):
                     (group, "bold"),
                     ("  Δ: accuracy points over the base run's", "dim"),
                 ),
-                ablation_table(rows, self.run_id),
+                ablation_table(rows, self.run_id, self.app.size.width - 2),
             )
         )
 
