@@ -21,6 +21,7 @@ from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Input, TextArea
 from textual.worker import get_current_worker
@@ -31,6 +32,7 @@ from resnet_tui.follow import PollResult, StoreFollower
 from resnet_tui.palette import ConsoleCommands
 from resnet_tui.state import Console, ConsoleState, LaunchRequest
 from resnet_tui.widgets.modebar import VIEWS
+from resnet_tui.wording import console_words
 
 # Each view's screen, imported when the view is first shown: the console paints its first view
 # without paying for the others' imports (about 0.13 s together).
@@ -194,6 +196,21 @@ class ResnetApp(App[None]):
         return focused.call_later(self.run_action, active.binding.action, active.node)
 
     # ------------------------------------------------------------ shared services
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Textual's notification, in the console's words: an engine message's CLI commands
+        and flags become the console's keys (``resnet_tui.wording``)."""
+        super().notify(
+            console_words(message), title=title, severity=severity, timeout=timeout, markup=markup
+        )
 
     def watch_metrics(self, owner: str, run_ids: Iterable[str]) -> None:
         """Follow these runs' metrics for ``owner`` (a view); the union of all owners is read."""

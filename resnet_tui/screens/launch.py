@@ -26,6 +26,7 @@ from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import SavePresetScreen
 from resnet_tui.state import Console, LaunchRequest
 from resnet_tui.widgets.config_form import SECTION_TITLES, ConfigForm, FormResult
+from resnet_tui.wording import console_words
 
 CHECK_DELAY_S = 0.4
 
@@ -237,7 +238,7 @@ class LaunchScreen(ViewScreen):
         problems = exc.problems if isinstance(exc, api.PlanError) else [exc]
         keys = [getattr(p, "key", None) for p in problems]
         for problem, key in zip(problems, keys, strict=True):
-            self.form.show_external_error(key, str(problem))
+            self.form.show_external_error(key, console_words(str(problem)))
         return next((k for k in keys if k), None)
 
     # ------------------------------------------------------------ launch
@@ -271,7 +272,7 @@ class LaunchScreen(ViewScreen):
     def _refused(self, exc: api.UserError) -> None:
         self._launching = False
         key = self._show_problems(exc)
-        lines = str(exc).splitlines()
+        lines = console_words(str(exc)).splitlines()
         more = f"  (+{len(lines) - 1} more)" if len(lines) > 1 else ""
         self.message(f"✗ not launched: {lines[0]}{more}", error=True)
         # The whole refusal, however long (the line above holds two rows): what to do is

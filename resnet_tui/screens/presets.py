@@ -18,6 +18,12 @@ from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.state import LaunchRequest
 
+# What "[seed 003]" at the end of a description means, said once, under it.
+SEED_NOTE = (
+    "[seed NNN]: the reference project NNN whose experiment the preset reproduces "
+    "(the README's preset table lists them)\n"
+)
+
 
 class PresetsScreen(ViewScreen):
     MODE = "presets"
@@ -79,11 +85,14 @@ class PresetsScreen(ViewScreen):
             return
         body = api.to_toml(preset.overrides) if preset.overrides else "(no overrides)\n"
         where = "built-in" if preset.builtin else f"yours: {preset.path}"
+        seed = SEED_NOTE if "[seed " in preset.description else ""
         detail.update(
             Text.assemble(
                 (f"{preset.name}", "bold"),
                 (f"  ({where})\n", "dim"),
-                (preset.description + "\n\n", ""),
+                (preset.description + "\n", ""),
+                (seed, "dim"),
+                ("\n", ""),
                 (body, ""),
             )
         )

@@ -33,6 +33,7 @@ from resnet_tui.widgets.experiments import (
     sweep_params,
 )
 from resnet_tui.widgets.param_plot import ParamData, ParamPlot
+from resnet_tui.wording import console_words
 
 SCAN_S = 2.0  # how often the sweep documents are re-read while the view is shown
 LIST_COLUMNS = (
@@ -301,7 +302,8 @@ class SweepsScreen(ViewScreen):
             text.append("best: no finished trial yet", style="dim")
         message = doc.message
         if message and doc.status not in ("running", "finished", "queued"):
-            text.append("\n" + message, style="red" if doc.status != "stopped" else "dim")
+            style = "red" if doc.status != "stopped" else "dim"
+            text.append("\n" + console_words(message), style=style)
             text.append(" (here: r)", style="bold")
         info.update(text)
         self._show_trials([p["key"] for p in params], rows)
