@@ -87,10 +87,9 @@ async def test_the_focused_form_field_is_marked_without_colour(fixture_runs: Pat
             await _focused_and_not(pilot, field)
         app.push_screen(SweepFormScreen("digits-quick"))
         await settle(pilot)
-        for kind in (Select, Input, TextArea):
-            for field in app.screen.query(kind).results():
-                if not field.disabled:
-                    await _focused_and_not(pilot, field)
+        for kind in (Select, Input, TextArea):  # one of each kind
+            field = next(f for f in app.screen.query(kind).results() if not f.disabled)
+            await _focused_and_not(pilot, field)
         app.pop_screen()
         app.push_screen(AblationFormScreen("digits-quick"))
         await settle(pilot)
