@@ -59,6 +59,25 @@ async def test_a_burst_with_backspaces_keeps_its_order_in_a_form_field(fixture_r
 
 
 @sync
+async def test_next_section_keys_in_a_burst_land_on_the_sections_first_field(
+    fixture_runs: Path,
+) -> None:
+    """ctrl+n mounts a section the first time it is shown: the focus waits for its rows
+    (it stayed in the field it left when the rows came after the focus was asked)."""
+    app = make_app(fixture_runs, start_mode="launch")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#launch-name", Input).focus()
+        await settle(pilot)
+        burst(app, *["ctrl+n"] * 5)  # Model -> ... -> Training, none mounted yet
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == "f-train-epochs", app.focused
+        burst(app, "ctrl+b", "ctrl+b")  # Optimizer, back past Schedule
+        await settle(pilot)
+        assert app.focused is not None and app.focused.id == "f-optim-name", app.focused
+
+
+@sync
 async def test_backspaces_in_a_burst_in_the_command_palette(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="runs")
     async with app.run_test(size=(80, 24)) as pilot:

@@ -216,9 +216,10 @@ def test_launch_form_focused_field_80x24(snap_compare: Any, store_dir: str) -> N
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app
         assert isinstance(app, ResnetApp)
+        await settle(pilot, _counted(app), timeout=90, what="the param count")
         await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")  # Training
         await settle(pilot)
         await pilot.press("tab")  # epochs -> patience
-        await settle(pilot, _counted(app), timeout=90, what="the param count")
+        await settle(pilot)
 
     assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)

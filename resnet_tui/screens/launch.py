@@ -358,25 +358,10 @@ class LaunchScreen(ViewScreen):
         from textual.widgets import TabbedContent
 
         tabs = self.form.query_one(TabbedContent)
-        ids = [f"tab-{s}" for s in SECTION_TITLES]
-        current = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(current + step) % len(ids)]
-        self.call_after_refresh(self._focus_first_field)
-
-    def _focus_first_field(self) -> None:
-        from textual.widgets import TabbedContent
-
-        tabs = self.form.query_one(TabbedContent)
-        pane = tabs.get_pane(tabs.active)
-        for widget in pane.query(".field-input"):
-            if (
-                widget.display
-                and widget.parent is not None
-                and widget.parent.display
-                and not widget.disabled
-            ):
-                widget.focus()
-                return
+        sections = list(SECTION_TITLES)
+        active = tabs.active.removeprefix("tab-")
+        current = sections.index(active) if active in sections else 0
+        self.form.focus_section(sections[(current + step) % len(sections)])
 
     def action_next_section(self) -> None:
         self._section(1)
