@@ -17,18 +17,22 @@ from functools import partial
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from textual import work
+from textual import events, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widgets import Input, TextArea
 from textual.worker import get_current_worker
 
 from engine import api
 from engine.api.remote import EngineHelper, HelperError
 from resnet_tui.follow import PollResult, StoreFollower
+from resnet_tui.palette import ConsoleCommands
 from resnet_tui.state import Console, ConsoleState, LaunchRequest
 from resnet_tui.widgets.modebar import VIEWS
+from resnet_tui.wording import console_words
 
 # Each view's screen, imported when the view is first shown: the console paints its first view
 # without paying for the others' imports (about 0.13 s together).
@@ -66,6 +70,7 @@ class ResnetApp(App[None]):
 
     TITLE = "resnet-tui"
     CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {ConsoleCommands}
     MODES = {mode: partial(_view_screen, spec) for mode, spec in VIEW_SCREENS.items()}
     BINDINGS = [
         *(
@@ -158,7 +163,54 @@ class ResnetApp(App[None]):
         for warning in result.warnings:
             self.notify(warning, title="run store", severity="warning", timeout=10)
 
+    # ------------------------------------------------------------ keys in order
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded and self._key_in_order(event):
+            return
+        await super().on_event(event)
+
+    def _key_in_order(self, event: events.Key) -> bool:
+        """Run a bound key of a focused text field in the field's own queue, after the keys
+        typed before it (True: it is queued there).
+
+        Textual inserts a typed character as soon as the field takes the key, but runs a bound
+        key (backspace, ctrl+u, end, enter...) only once the key has bubbled up to the App;
+        in a burst the characters typed after it are inserted first: backspace, 4 after 65
+        gave 65, not 64, and backspace twice then 10 left the field as it was
+        (Textualize/textual#6605). Queued in the field, each binding runs in its turn. An
+        Input has no other use for keys than typing, so the view's own keys (escape, ctrl+l)
+        are queued the same way; a TextArea handles some keys itself, so only its own."""
+        focused = self.focused
+        if (
+            not isinstance(focused, Input | TextArea)
+            or event.is_printable
+            or self.screen.maximized is not None
+        ):
+            return False
+        active = self.screen.active_bindings.get(event.key)
+        if active is None or active.binding.priority or not active.enabled:
+            return False  # a priority binding: Textual runs it before the field sees the key
+        if active.node is not focused and not isinstance(focused, Input):
+            return False
+        return focused.call_later(self.run_action, active.binding.action, active.node)
+
     # ------------------------------------------------------------ shared services
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Textual's notification, in the console's words: an engine message's CLI commands
+        and flags become the console's keys (``resnet_tui.wording``)."""
+        super().notify(
+            console_words(message), title=title, severity=severity, timeout=timeout, markup=markup
+        )
 
     def watch_metrics(self, owner: str, run_ids: Iterable[str]) -> None:
         """Follow these runs' metrics for ``owner`` (a view); the union of all owners is read."""
@@ -203,11 +255,17 @@ class ResnetApp(App[None]):
     # ------------------------------------------------------------ command palette
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        """Every key of the current view is also a command (and the views themselves)."""
+        """Every key of the current view is also a command; every action of the console,
+        whatever the view, comes from ``resnet_tui.palette.ConsoleCommands``."""
         seen: set[str] = set()
         for active in screen.active_bindings.values():
             binding = active.binding
-            if not binding.show or not binding.description or binding.action in seen:
+            if (
+                not binding.show
+                or not binding.description
+                or binding.action in seen
+                or binding.group is _VIEW_GROUP  # the palette's "Go to" commands
+            ):
                 continue
             seen.add(binding.action)
             yield SystemCommand(
@@ -215,11 +273,6 @@ class ResnetApp(App[None]):
                 f"key: {self.get_key_display(binding)}",
                 partial(self.run_action, binding.action, active.node),
             )
-        for mode, title, key in VIEWS:
-            if f"switch_mode('{mode}')" not in seen:
-                yield SystemCommand(
-                    f"Go to {title}", f"key: {key}", partial(self.switch_mode, mode)
-                )
         yield from super().get_system_commands(screen)
 
 

@@ -68,7 +68,7 @@ def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
 def test_presets_follow_seeds_002_and_004() -> None:
     for name in ("transfer-resnet18-frozen", "transfer-resnet18-finetune"):
         preset = load_preset(name)
-        assert "Seed 002" in preset.description
+        assert preset.description.endswith("[seed 002, part 2]")
         config, _ = resolve(name)
         assert (config.data.name, config.data.root) == ("imagefolder", "data/images")
         assert config.data.batch_size == 32
@@ -83,7 +83,7 @@ def test_presets_follow_seeds_002_and_004() -> None:
         x = torch.randint(0, 256, (2, 3, 256, 256), dtype=torch.uint8)
         assert aug.eval(x).shape == (2, 3, 224, 224)
     vgg = load_preset("transfer-vgg16-bn")
-    assert "Seed 004" in vgg.description
+    assert vgg.description.endswith("[seed 004]")
     config, _ = resolve("transfer-vgg16-bn")
     assert config.model.name == "vgg16-bn" and config.model.pretrained
     assert config.augment.resize == 224 and config.augment.normalize == "imagenet"

@@ -178,6 +178,8 @@ async def test_an_ablation_started_compared_stopped_and_resumed_from_the_console
             await settle(pilot)
             assert store.get(base)["epoch"] < 20, "the base run ended before the stop"
             await pilot.press("x")
+            await settle(pilot)
+            await pilot.press("y")  # x asks first
             await wait_for(pilot, lambda: status(base) == "stopped", 120, "the stop")
             await wait_for(pilot, lambda: status(other) == "stopped", 60, "the queue to stop")
             await pilot.press("6")  # the Compare view holds the group's runs

@@ -240,7 +240,7 @@ async def test_ablation_tab_shows_the_group_against_its_base(experiment_runs: Pa
         assert app.screen.query_one(TabbedContent).active == "ablation"
         text = _plain(app, "#ablation-report")
         assert ABLATION_GROUP in text
-        assert "- (base)" in text and "▶ relu" in text and "bn" in text
+        assert "(base)" in text and "→ relu" in text and "bn" in text
         assert f"{drop:+.2f}" in text and drop < 0
 
 

@@ -45,7 +45,7 @@ def test_runs(snap_compare: Any, store_dir: str) -> None:
 def test_runs_80x24_sorted_and_filtered(snap_compare: Any, store_dir: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         await settle(pilot)
-        await pilot.press("s", "s", "s", "s", "s", "s")  # sort by best val, descending
+        await pilot.press("s", "s", "s", "s")  # sort by best val, descending
         await pilot.press("slash", *"digits", "enter")
         await settle(pilot)
 
@@ -149,16 +149,77 @@ def test_compare_config(snap_compare: Any, store_dir: str) -> None:
     assert snap_compare(_app(store_dir, "runs"), terminal_size=(80, 24), run_before=_compare("f"))
 
 
+def _counted(app: ResnetApp) -> Any:
+    """The registries are in and the form's parameter count is shown."""
+    return lambda: (
+        app.state.registries is not None
+        and "params 308,074" in str(app.screen.query_one("#launch-params").render())
+    )
+
+
 def test_launch_form(snap_compare: Any, store_dir: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app
         assert isinstance(app, ResnetApp)
+        await settle(pilot, _counted(app), timeout=90, what="the registries and the param count")
 
-        def counted() -> bool:
-            return app.state.registries is not None and "params 308,074" in str(
-                app.screen.query_one("#launch-params").render()
-            )
+    assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)
 
-        await settle(pilot, counted, timeout=90, what="the registries and the param count")
+
+def test_compare_stats_four_runs_120x36(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+        await settle(pilot)
+        app.state.selection.update(r.id for r in app.state.runs[:4])
+        app.switch_mode("compare")
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(120, 36), run_before=run_before)
+
+
+def test_preset_asks_before_training_80x24(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("enter")  # the first preset
+        await settle(pilot)
+
+    assert snap_compare(_app(store_dir, "presets"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_stop_asks_80x24(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+        await settle(pilot)
+        live = "20250314-170000-digits-live-0007"
+        table = app.screen.query_one("#runs-table", DataTable)
+        table.move_cursor(row=table.get_row_index(live))
+        await pilot.press("x")
+        await settle(pilot)
+
+    assert snap_compare(_app(store_dir, "runs"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_sweep_form_80x24(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("w")
+        await settle(pilot)
+
+    assert snap_compare(_app(store_dir, "presets"), terminal_size=(80, 24), run_before=run_before)
+
+
+def test_launch_form_focused_field_80x24(snap_compare: Any, store_dir: str) -> None:
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+        await settle(pilot, _counted(app), timeout=90, what="the param count")
+        await pilot.press("ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n", "ctrl+n")  # Training
+        await settle(pilot)
+        await pilot.press("tab")  # epochs -> patience
+        await settle(pilot)
 
     assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)

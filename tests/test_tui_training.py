@@ -74,6 +74,8 @@ async def test_launch_from_the_form_then_stop_resume_and_finish(runs_dir: Path) 
             )
             assert "from-the-form" in screen_text(app)
             await pilot.press("x")  # the Monitor's selected run is the new one
+            await settle(pilot)
+            await pilot.press("y")  # x asks first
             await wait_for(pilot, lambda: status() == "stopped", 90, "the graceful stop")
             assert (runs_dir / run_id / "last.pt").exists()
             await pilot.press("r")
@@ -155,6 +157,8 @@ def test_ssh_drop_keeps_the_run_and_the_next_console_shows_it(tmp_path: Path) ->
         tmux.keys("2")
         tmux.wait_for("e2e-tiny")
         tmux.keys(*["Down"] * names.index("e2e-tiny"), "Enter")
+        tmux.wait_for("Train preset e2e-tiny")  # asked once: the name, the data, the device
+        tmux.keys("Enter")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (_doc(store) or {}).get("pid"):
             time.sleep(0.2)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from textual.events import Key
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
@@ -634,6 +635,15 @@ class Notes:
 
     def saying(self, text: str) -> bool:
         return any(text in n.message for n in self.shown)
+
+
+def burst(app: ResnetApp, *keys: str) -> None:
+    """Keys as a fast typist or a paste-like burst sends them: all queued before the app
+    handles the first (``Pilot.press`` waits for the app to be idle after each key, which
+    hides what a burst does). Wait for them with ``settle``."""
+    for key in keys:
+        character = key if len(key) == 1 else None
+        app.post_message(Key(key, character))
 
 
 def screen_text(app: ResnetApp) -> str:

@@ -49,17 +49,61 @@ def launched(app: Console, record: api.RunRecord, pid: int) -> None:
 
 
 def launch_preset(app: Console, preset: str) -> None:
-    """Quick launch: the preset as it is, under the preset's name."""
+    """Train a preset as it is: first asked once, with the run's name (editable), its data
+    and its device; enter trains it, escape does not."""
+    from resnet_tui.screens.dialogs import NameRunScreen
 
-    def work() -> None:
-        try:
-            record, started = launch(app, api.RunRequest(preset))
-        except api.UserError as exc:
-            app.call_from_thread(app.notify, str(exc), title="not launched", severity="error")
+    try:
+        plan = api.plan_run(api.RunRequest(preset))
+    except api.UserError as exc:
+        app.notify(str(exc), title="not launched", severity="error", markup=False)
+        return
+
+    def named(name: str | None) -> None:
+        if name is None:
             return
-        app.call_from_thread(launched, app, record, started.pid)
 
-    app.run_worker(work, thread=True, group="actions", name=f"launch {preset}")
+        def work() -> None:
+            try:
+                record, started = launch(app, api.RunRequest(preset, name=name))
+            except api.UserError as exc:
+                app.call_from_thread(
+                    app.notify, str(exc), title="not launched", severity="error", markup=False
+                )
+                return
+            app.call_from_thread(launched, app, record, started.pid)
+
+        app.run_worker(work, thread=True, group="actions", name=f"launch {preset}")
+
+    app.push_screen(
+        NameRunScreen(
+            f"Train preset {preset}",
+            escape(describe_plan(plan)),
+            plan.preset or preset,
+            go="Train",
+        ),
+        named,
+    )
+
+
+def describe_plan(plan: api.RunPlan) -> str:
+    """What a run of ``plan`` trains, on what data and where, in three lines."""
+    c = plan.config
+    data, train = c.data, c.train
+    device = (
+        "auto (cuda if this machine has it, else mps, else cpu)"
+        if train.device == "auto"
+        else train.device
+    )
+    processes = f" · {train.devices} processes" if train.devices > 1 else ""
+    return (
+        f"model {c.model.name} · {train.epochs} epochs · batch {data.batch_size}\n"
+        f"data {data.name} (from {data.root}; val {data.val_fraction:g}, "
+        f"test {data.test_fraction:g})\n"
+        f"device {device}{processes}\n"
+        "It trains in a process of its own: quitting the console does not stop it. "
+        "To change it first: e in the Presets view (the Launch form)."
+    )
 
 
 def in_background(
@@ -97,21 +141,42 @@ def in_background(
 
 
 def stop_run(app: Console, run_id: str) -> None:
-    def act() -> str:
-        from resnet_tui.widgets.experiments import ablation_group
+    """Ask (naming the run; y or enter stops it, n or escape does not), then ask its trainer
+    to stop. A run that is not running is refused at once, in the engine's words."""
+    from resnet_tui.screens.dialogs import ConfirmScreen
+    from resnet_tui.widgets.experiments import ablation_group
 
+    run = app.state.runs_by_id.get(run_id)
+    resume = (
+        "g in its detail resumes the ablation's queue"
+        if ablation_group(run)
+        else "resume it with r"
+    )
+
+    def act() -> str:
         api.stop_run(app.store, run_id)
-        resume = (
-            "g in its detail resumes the ablation's queue"
-            if ablation_group(app.state.runs_by_id.get(run_id))
-            else "resume it with r"
-        )
         return (
             f"asked run {run_id} to stop: it finishes the step, saves a checkpoint and is "
             f"marked stopped ({resume})"
         )
 
-    in_background(app, f"stop {run_id}", act, "stopping", "not stopped")
+    def confirmed(yes: bool | None) -> None:
+        if yes:
+            in_background(app, f"stop {run_id}", act, "stopping", "not stopped")
+
+    if run is None or not run.active:
+        confirmed(True)  # nothing to ask: the engine says why it cannot stop
+        return
+    queue = " and the ablation's queue after it" if ablation_group(run) else ""
+    app.push_screen(
+        ConfirmScreen(
+            f"Stop run [b]{escape(run.name or run.id)}[/b] ({escape(run.id)}){queue}?\n"
+            f"It finishes the step, saves a checkpoint and is marked stopped ({resume}).",
+            yes="Stop",
+            enter_confirms=True,
+        ),
+        confirmed,
+    )
 
 
 def resume_run(app: Console, run_id: str) -> None:
@@ -170,6 +235,45 @@ def delete_run(app: Console, run: api.RunRecord, after: Any = None) -> None:
             f"Delete run [b]{escape(run.name or run.id)}[/b] ({run.id})?\n"
             "Its folder (checkpoints, metrics, logs) is removed for good.",
             yes="Delete",
+        ),
+        confirmed,
+    )
+
+
+def stack_selected(app: Console) -> None:
+    """Stack the selected runs into an ensemble, after asking (the members, an editable
+    name); the engine says which cannot be stacked."""
+    from resnet_tui.screens.dialogs import NameRunScreen
+
+    if len(app.state.selection) < 2:
+        app.notify(
+            "select two or more finished runs with space in the Runs view (4) first, "
+            "then k stacks them",
+            severity="warning",
+        )
+        return
+    # Oldest first: members are numbered m1, m2, ... in the order they were made.
+    docs = [app.state.runs_by_id[run_id] for run_id in app.state.selection]
+    docs.sort(key=lambda d: (str(d.created or ""), d.id))
+    members = [d.id for d in docs]
+    names = [d.name or d.id for d in docs]
+    default = "stacked-" + "-".join(dict.fromkeys(names))
+    default = default if len(default) <= 48 else f"stacked-{len(names)}-runs"
+
+    def confirmed(name: str | None) -> None:
+        if name is not None:
+            stack_runs(app, members, name)
+
+    shown = "\n".join(
+        f"  m{i + 1}  {escape(n)}  ({d.id})"
+        for i, (n, d) in enumerate(zip(names, docs, strict=True))
+    )
+    app.push_screen(
+        NameRunScreen(
+            f"Stacked ensemble of {len(members)} finished runs [seed 000]",
+            f"A linear layer over their logits, trained on the train split:\n{shown}",
+            default,
+            go="Stack",
         ),
         confirmed,
     )
@@ -235,11 +339,33 @@ def new_ablation(app: Console, preset: str = "") -> None:
 
 
 def stop_sweep(app: Console, name: str) -> None:
+    """Ask (naming the sweep; y or enter stops it), then stop its process."""
+    from resnet_tui.screens.dialogs import ConfirmScreen
+
     def act() -> str:
         api.stop_sweep(app.store, name)
         return f"asked sweep {name} to stop: its trials stop at a checkpoint (r resumes it)"
 
-    in_background(app, f"stop sweep {name}", act, "stopping", "not stopped")
+    def confirmed(yes: bool | None) -> None:
+        if yes:
+            in_background(app, f"stop sweep {name}", act, "stopping", "not stopped")
+
+    try:
+        running = api.get_sweep(app.store, name).status in ("queued", "running")
+    except api.UserError:
+        running = False
+    if not running:
+        confirmed(True)  # nothing to ask: the engine says why it cannot stop
+        return
+    app.push_screen(
+        ConfirmScreen(
+            f"Stop sweep [b]{escape(name)}[/b]?\nIts running trials stop at a checkpoint; "
+            "r resumes the sweep where it stopped.",
+            yes="Stop",
+            enter_confirms=True,
+        ),
+        confirmed,
+    )
 
 
 def resume_sweep(app: Console, name: str) -> None:

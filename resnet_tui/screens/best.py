@@ -22,6 +22,7 @@ from textual.widgets import DataTable, Static
 from engine import api
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets import names
 
 COLUMNS = (
     "run",
@@ -35,6 +36,21 @@ COLUMNS = (
 )
 # The exports also carry the highest val accuracy of any epoch, labelled as such.
 EXPORT_COLUMNS = (*COLUMNS, "max_val_acc")
+# The table's order: the accuracies right after the name, so that they stay on screen at 80
+# columns (the rest scrolls sideways); (key, header).
+SHOWN = (
+    ("run", "run"),
+    ("val_acc", "val acc"),
+    ("test_acc", "test acc"),
+    ("best_epoch", "best epoch"),
+    ("val_loss", "val loss"),
+    ("train_acc", "train acc"),
+    ("train_loss", "train loss"),
+    ("model", "model"),
+)
+# val acc, test acc, best epoch (cell padding 2 each) and the scrollbar: names are
+# shortened, from the middle, to the rest of the width.
+FIXED_AFTER_NAME = (8 + 2) + (8 + 2) + (10 + 2) + 2
 NOTE = "every column is the best epoch's (the kept checkpoint's, by train.monitor)"
 
 
@@ -73,12 +89,16 @@ class BestScreen(ViewScreen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for col in COLUMNS:
-            table.add_column(col, key=col)
+        for key, header in SHOWN:
+            table.add_column(header, key=key)
         table.focus()
 
     def on_screen_resume(self) -> None:
         self.refresh_view()  # the selection may have changed in the Runs view
+
+    def on_resize(self) -> None:
+        if self.rows:
+            self._show(self.rows)  # the names, shortened to the new width
 
     def _docs(self) -> list[api.RunRecord]:
         runs = self.rt.state.runs
@@ -115,16 +135,18 @@ class BestScreen(ViewScreen):
         self.rows = rows
         table = self.query_one(DataTable)
         table.clear()
-        for row in rows:
+        width = max(12, self.size.width - FIXED_AFTER_NAME)
+        labels = names.distinct([str(row["run"]) for row in rows], width)
+        for row, label in zip(rows, labels, strict=True):
             table.add_row(
-                row["run"],
-                row.get("model") or "-",
-                _num(row.get("train_loss")),
+                label,
+                _pct(row.get("val_acc")),
+                _pct(row.get("test_acc")),
+                Text(str(row["best_epoch"]) if row.get("best_epoch") else "-", justify="right"),
                 _num(row.get("val_loss")),
                 _pct(row.get("train_acc")),
-                _pct(row.get("val_acc")),
-                Text(str(row["best_epoch"]) if row.get("best_epoch") else "-", justify="right"),
-                _pct(row.get("test_acc")),
+                _num(row.get("train_loss")),
+                row.get("model") or "-",
                 key=row["id"],
             )
         message = self.query_one("#best-message", Static)

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 from engine import api
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets import names
 from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
 from resnet_tui.widgets.sparks import metric_series
 
@@ -34,6 +35,14 @@ ROWS = (
     ("test acc", "test_acc"),
     ("time", "time"),
 )
+
+
+PICK_HINT = (
+    "Compare needs two or more runs: space on a run in the list on the left picks it "
+    "(or space in the Runs view, 4, then c)."
+)
+LIST_NAME_WIDTH = 16  # the list's name column (the pane is 26 wide: mark, padding, scrollbar)
+RUN_COLUMN = (10, 24)  # a run's column in the tables: "✓ finished" whole, at most 24 cells
 
 
 def flat_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +67,7 @@ class CompareScreen(ViewScreen):
         self._epochs: dict[str, list[api.EpochLine]] = {}
         self._cache: dict[tuple[str, Any, Any], list[api.EpochLine]] = {}
         self._list_ids: list[str] = []
+        self._list_labels: list[str] = []
         self._docs_shown: list[api.RunRecord] = []
 
     def compose_body(self) -> ComposeResult:
@@ -65,18 +75,19 @@ class CompareScreen(ViewScreen):
             with Vertical(id="compare-pick"):
                 yield Label("runs (space picks)", classes="pane-title")
                 yield DataTable(id="compare-list", cursor_type="row", show_header=False)
-            with TabbedContent(id="compare-tabs"):
-                with TabPane("Curves", id="compare-curves"):
-                    yield CurvePlot("val_acc", id="compare-plot")
-                with TabPane("Config", id="compare-config"):
-                    yield Static("", id="compare-config-note")
-                    yield DataTable(
-                        id="compare-config-table", zebra_stripes=True, cursor_type="row"
-                    )
-                with TabPane("Metrics", id="compare-metrics"):
-                    yield DataTable(
-                        id="compare-metrics-table", zebra_stripes=True, cursor_type="row"
-                    )
+            with Vertical(id="compare-right"):
+                yield Static(PICK_HINT, id="compare-hint")
+                yield from self.compose_tabs()
+
+    def compose_tabs(self) -> ComposeResult:
+        with TabbedContent(id="compare-tabs"):
+            with TabPane("Curves", id="compare-curves"):
+                yield CurvePlot("val_acc", id="compare-plot")
+            with TabPane("Config", id="compare-config"):
+                yield Static("", id="compare-config-note")
+                yield DataTable(id="compare-config-table", zebra_stripes=True, cursor_type="row")
+            with TabPane("Metrics", id="compare-metrics"):
+                yield DataTable(id="compare-metrics-table", zebra_stripes=True, cursor_type="row")
 
     def on_mount(self) -> None:
         picker = self.query_one("#compare-list", DataTable)
@@ -94,14 +105,13 @@ class CompareScreen(ViewScreen):
         picker = self.query_one("#compare-list", DataTable)
         runs = self.rt.state.runs
         ids = [d.id for d in runs]
-        if ids != self._list_ids:
+        labels = names.distinct([fmt.run_label(d) for d in runs], LIST_NAME_WIDTH)
+        if (ids, labels) != (self._list_ids, self._list_labels):
             row = picker.cursor_row
             picker.clear()
-            for doc in runs:
-                picker.add_row(
-                    _mark(doc.id in self.rt.state.selection), fmt.run_label(doc), key=doc.id
-                )
-            self._list_ids = ids
+            for doc, label in zip(runs, labels, strict=True):
+                picker.add_row(_mark(doc.id in self.rt.state.selection), label, key=doc.id)
+            self._list_ids, self._list_labels = ids, labels
             if 0 <= row < len(ids):
                 picker.move_cursor(row=row, animate=False)
         else:
@@ -147,47 +157,58 @@ class CompareScreen(ViewScreen):
     def _show(self, docs: list[api.RunRecord], epochs: dict[str, list[api.EpochLine]]) -> None:
         self._epochs = epochs
         self._docs_shown = docs
+        self.query_one("#compare-hint", Static).display = len(docs) < 2
         self._show_plot()
         self._show_config(docs)
         self._show_metrics(docs, epochs)
 
     def _show_plot(self) -> None:
         docs = self._docs_shown
+        labels = names.distinct([fmt.run_label(d) for d in docs], RUN_COLUMN[1])
         series = [
             Series(
-                fmt.run_label(d),
+                label,
                 *metric_series(self._epochs.get(d.id, []), self.metric),
                 COLORS[i % len(COLORS)],
             )
-            for i, d in enumerate(docs)
+            for i, (d, label) in enumerate(zip(docs, labels, strict=True))
         ]
         title = self.metric if len(docs) >= 2 else f"{self.metric}: pick two or more runs"
         self.query_one("#compare-plot", CurvePlot).set_series(series, title=title)
 
-    def _columns(self, table: DataTable[Any], first: str, docs: list[api.RunRecord]) -> None:
+    def _columns(
+        self, table: DataTable[Any], first: str, docs: list[api.RunRecord], first_width: int
+    ) -> None:
+        """The key column, then a column per run headed by its name, shortened (from the
+        middle) so that the runs share the width: four fit at 120 columns."""
         table.clear(columns=True)
         table.add_column(first, key="key")
-        for i, doc in enumerate(docs):
-            label = Text(fmt.run_label(doc), style=f"bold {COLORS[i % len(COLORS)]}")
-            table.add_column(label, key=doc.id)
+        room = self.query_one("#compare-tabs").size.width or self.app.size.width - 26
+        low, high = RUN_COLUMN
+        width = max(low, min(high, (room - first_width - 4) // max(1, len(docs)) - 2))
+        labels = names.distinct([fmt.run_label(d) for d in docs], width)
+        for i, (doc, label) in enumerate(zip(docs, labels, strict=True)):
+            table.add_column(Text(label, style=f"bold {COLORS[i % len(COLORS)]}"), key=doc.id)
 
     def _show_config(self, docs: list[api.RunRecord]) -> None:
         table = self.query_one("#compare-config-table", DataTable)
         note = self.query_one("#compare-config-note", Static)
-        self._columns(table, "config key", docs)
         if len(docs) < 2:
-            note.update("pick two or more runs")
+            self._columns(table, "config key", docs, 20)
+            note.update("")  # the hint above says how to pick runs
             return
         configs = []
         for doc in docs:
             try:
                 configs.append(api.plan_run(api.RunRequest(config=doc.config)).config)
             except api.UserError as exc:
+                table.clear(columns=True)
                 note.update(Text(f"{fmt.run_label(doc)}: config unreadable: {exc}", style="red"))
                 return
         differing = api.config_differences(configs)
         flats = [flat_config(c.to_dict()) for c in configs]
         keys = list(differing) if self.diff_only else list(flats[0])
+        self._columns(table, "config key", docs, 2 + max((len(k) for k in keys), default=10))
         note.update(
             Text.assemble(
                 (f"{len(differing)} differing keys", "bold yellow"),
@@ -208,7 +229,7 @@ class CompareScreen(ViewScreen):
         self, docs: list[api.RunRecord], epochs: dict[str, list[api.EpochLine]]
     ) -> None:
         table = self.query_one("#compare-metrics-table", DataTable)
-        self._columns(table, "metric", docs)
+        self._columns(table, "metric", docs, max(len(label) for label, _ in ROWS))
         stats = [api.best_stats_row(d, epochs.get(d.id, [])) for d in docs]
         now = self.rt.clock()
         for label, key in ROWS:

@@ -36,6 +36,7 @@ from resnet_tui.widgets.reports import (
     members_table,
 )
 from resnet_tui.widgets.sparks import metric_series
+from resnet_tui.wording import console_words
 
 TABS = ("curves", "confusion", "stacking", "ablation", "config", "summary", "log")
 
@@ -71,7 +72,7 @@ def header_text(run: api.RunRecord, seconds: float | None) -> Text:
         text.append(f"\nablation {group} · {what} (g resumes the ablation)", "cyan")
     if run.message:
         bad = run.status in ("crashed", "failed", "diverged")
-        text.append("\n" + run.message, style="red" if bad else "dim")
+        text.append("\n" + console_words(run.message), style="red" if bad else "dim")
     return text
 
 
@@ -319,7 +320,7 @@ class RunDetailScreen(ViewScreen):
                     (group, "bold"),
                     ("  Δ: accuracy points over the base run's", "dim"),
                 ),
-                ablation_table(rows, self.run_id),
+                ablation_table(rows, self.run_id, self.app.size.width - 2),
             )
         )
 

@@ -13,27 +13,30 @@ from textual.widgets import Button, Input, Label, Static
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Yes / no; `y` confirms, `n` or escape cancels (the default button is No)."""
+    """Yes / no; `y` confirms, `n` or escape cancels; enter presses the focused button: No,
+    unless ``enter_confirms`` (for what can be undone, as a stop: r resumes it)."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
         Binding("n,escape", "answer(False)", "No"),
     ]
 
-    def __init__(self, message: str, yes: str = "Yes") -> None:
+    def __init__(self, message: str, yes: str = "Yes", *, enter_confirms: bool = False) -> None:
         super().__init__()
         self.message = message
         self.yes = yes
+        self.enter_confirms = enter_confirms
 
     def compose(self) -> ComposeResult:
+        enter = " enter" if self.enter_confirms else ""
         with Vertical(classes="dialog"):
             yield Static(self.message, classes="dialog-message")
             with Horizontal(classes="dialog-buttons"):
-                yield Button(f"{self.yes} (y)", variant="error", id="yes", compact=True)
-                yield Button("Cancel (n)", id="no", compact=True)
+                yield Button(f"{self.yes} (y{enter})", variant="error", id="yes", compact=True)
+                yield Button("Cancel (n esc)", id="no", compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
+        self.query_one("#yes" if self.enter_confirms else "#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
@@ -117,7 +120,7 @@ class NameRunScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label(self._title, classes="dialog-title")
+            yield Label(self._title, classes="dialog-title", markup=False)
             yield Static(self._message, classes="dialog-message")
             yield Label(self._label)
             yield Input(self._name, id="run-name", compact=True)

@@ -28,6 +28,8 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static, Text
 from engine import api
 from engine.api.remote import HelperError
 from resnet_tui.state import Console
+from resnet_tui.widgets.toggle import Check
+from resnet_tui.wording import console_words
 
 UserError = api.UserError
 R = TypeVar("R")
@@ -73,10 +75,11 @@ class ExperimentFormScreen(ModalScreen[R | None], Generic[R]):
         with Vertical(classes="dialog experiment-form"):
             yield Label(self.TITLE_TEXT, classes="dialog-title")
             with VerticalScroll(classes="form-fields"):  # the preview and buttons stay in view
-                yield Label("preset")
-                yield Select(
-                    options, value=chosen, allow_blank=False, compact=True, id="form-preset"
-                )
+                with Horizontal(classes="form-row"):
+                    yield Label("preset", classes="form-label")
+                    yield Select(
+                        options, value=chosen, allow_blank=False, compact=True, id="form-preset"
+                    )
                 yield from self.compose_fields()
             yield Static("", id="form-preview", classes="form-preview")
             with Horizontal(classes="dialog-buttons"):
@@ -107,6 +110,9 @@ class ExperimentFormScreen(ModalScreen[R | None], Generic[R]):
         raise NotImplementedError
 
     def show(self, text: str | Text, error: bool = False) -> None:
+        """The preview line, or what is wrong (an engine message, in the console's words)."""
+        if isinstance(text, str):
+            text = console_words(text)
         preview = self.query_one("#form-preview", Static)
         preview.set_class(error, "error-text")
         preview.update(text)
@@ -266,25 +272,32 @@ class SweepFormScreen(ExperimentFormScreen[str]):
         super().on_mount()
 
     def compose_fields(self) -> ComposeResult:
-        yield Label("mode")
-        yield Select(
-            [("grid: every combination", "grid"), ("search: Optuna TPE, N trials", "search")],
-            value="grid",
-            allow_blank=False,
-            compact=True,
-            id="sweep-mode",
-        )
+        with Horizontal(classes="form-row"):
+            yield Label("mode", classes="form-label")
+            yield Select(
+                [("grid: every combination", "grid"), ("search: Optuna TPE, N trials", "search")],
+                value="grid",
+                allow_blank=False,
+                compact=True,
+                id="sweep-mode",
+            )
         yield Label(SWEEP_HELP["grid"], id="sweep-help")
         yield TextArea("", placeholder=SWEEP_EXAMPLE["grid"], id="sweep-lines", compact=True)
         with Horizontal(classes="form-row"):
-            yield Label("trials (search)")
-            yield Input("8", id="sweep-trials", compact=True, disabled=True)
+            yield Label("trials (search)", classes="form-label")
+            yield Input("8", id="sweep-trials", compact=True, disabled=True, classes="short")
             yield Label("at once")
-            yield Input("", placeholder="1 on CPU", id="sweep-parallel", compact=True)
-        yield Label("fixed overrides (section.key=value, space-separated)")
-        yield Input("", placeholder="e.g. train.epochs=3", id="sweep-sets", compact=True)
-        yield Label("name")
-        yield Input("", placeholder="derived from the request", id="sweep-name", compact=True)
+            yield Input(
+                "", placeholder="1 on CPU", id="sweep-parallel", compact=True, classes="short"
+            )
+        with Horizontal(classes="form-row"):
+            yield Label("fixed overrides", classes="form-label")
+            yield Input(
+                "", placeholder="section.key=value, space-separated", id="sweep-sets", compact=True
+            )
+        with Horizontal(classes="form-row"):
+            yield Label("name", classes="form-label")
+            yield Input("", placeholder="derived from the request", id="sweep-name", compact=True)
 
     def fields(self) -> SweepFields:
         mode = self.query_one("#sweep-mode", Select).value
@@ -370,16 +383,24 @@ class AblationFormScreen(ExperimentFormScreen[api.Launched]):
     def compose_fields(self) -> ComposeResult:
         yield Label("remove")
         for component in api.list_components():
-            yield Checkbox(
+            yield Check(
                 f"{component.name}: {component.description}",
                 value=component.name != "skip",
                 id=f"remove-{component.name}",
+            )
+        with Horizontal(classes="form-row"):
+            yield Label("fixed overrides", classes="form-label")
+            yield Input(
+                "", placeholder="section.key=value, space-separated", id="ablate-sets", compact=True
+            )
+        with Horizontal(classes="form-row"):
+            yield Label("base run's name", classes="form-label")
+            yield Input(
+                "",
+                placeholder="the preset's (the others add -no-X)",
+                id="ablate-name",
                 compact=True,
             )
-        yield Label("fixed overrides (section.key=value, space-separated)")
-        yield Input("", placeholder="e.g. train.epochs=3", id="ablate-sets", compact=True)
-        yield Label("name of the base run (the others add -no-X)")
-        yield Input("", placeholder="the preset's name", id="ablate-name", compact=True)
 
     def removed(self) -> list[str]:
         return [

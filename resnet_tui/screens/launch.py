@@ -26,6 +26,7 @@ from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import SavePresetScreen
 from resnet_tui.state import Console, LaunchRequest
 from resnet_tui.widgets.config_form import SECTION_TITLES, ConfigForm, FormResult
+from resnet_tui.wording import console_words
 
 CHECK_DELAY_S = 0.4
 
@@ -237,7 +238,7 @@ class LaunchScreen(ViewScreen):
         problems = exc.problems if isinstance(exc, api.PlanError) else [exc]
         keys = [getattr(p, "key", None) for p in problems]
         for problem, key in zip(problems, keys, strict=True):
-            self.form.show_external_error(key, str(problem))
+            self.form.show_external_error(key, console_words(str(problem)))
         return next((k for k in keys if k), None)
 
     # ------------------------------------------------------------ launch
@@ -271,7 +272,7 @@ class LaunchScreen(ViewScreen):
     def _refused(self, exc: api.UserError) -> None:
         self._launching = False
         key = self._show_problems(exc)
-        lines = str(exc).splitlines()
+        lines = console_words(str(exc)).splitlines()
         more = f"  (+{len(lines) - 1} more)" if len(lines) > 1 else ""
         self.message(f"✗ not launched: {lines[0]}{more}", error=True)
         # The whole refusal, however long (the line above holds two rows): what to do is
@@ -357,25 +358,10 @@ class LaunchScreen(ViewScreen):
         from textual.widgets import TabbedContent
 
         tabs = self.form.query_one(TabbedContent)
-        ids = [f"tab-{s}" for s in SECTION_TITLES]
-        current = ids.index(tabs.active) if tabs.active in ids else 0
-        tabs.active = ids[(current + step) % len(ids)]
-        self.call_after_refresh(self._focus_first_field)
-
-    def _focus_first_field(self) -> None:
-        from textual.widgets import TabbedContent
-
-        tabs = self.form.query_one(TabbedContent)
-        pane = tabs.get_pane(tabs.active)
-        for widget in pane.query(".field-input"):
-            if (
-                widget.display
-                and widget.parent is not None
-                and widget.parent.display
-                and not widget.disabled
-            ):
-                widget.focus()
-                return
+        sections = list(SECTION_TITLES)
+        active = tabs.active.removeprefix("tab-")
+        current = sections.index(active) if active in sections else 0
+        self.form.focus_section(sections[(current + step) % len(sections)])
 
     def action_next_section(self) -> None:
         self._section(1)

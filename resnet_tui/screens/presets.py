@@ -1,5 +1,6 @@
-"""The presets: enter trains one as it is, e opens it in the Launch form for editing; w sweeps
-it, a ablates it, l times its data loader per num_workers."""
+"""The presets: enter trains one as it is (after asking once: its name, data and device), e
+opens it in the Launch form for editing; w sweeps it, a ablates it, l times its data loader
+per num_workers."""
 
 from __future__ import annotations
 
@@ -16,6 +17,12 @@ from engine import api
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.state import LaunchRequest
+
+# What "[seed 003]" at the end of a description means, said once, under it.
+SEED_NOTE = (
+    "[seed NNN]: the reference project NNN whose experiment the preset reproduces "
+    "(the README's preset table lists them)\n"
+)
 
 
 class PresetsScreen(ViewScreen):
@@ -78,11 +85,14 @@ class PresetsScreen(ViewScreen):
             return
         body = api.to_toml(preset.overrides) if preset.overrides else "(no overrides)\n"
         where = "built-in" if preset.builtin else f"yours: {preset.path}"
+        seed = SEED_NOTE if "[seed " in preset.description else ""
         detail.update(
             Text.assemble(
                 (f"{preset.name}", "bold"),
                 (f"  ({where})\n", "dim"),
-                (preset.description + "\n\n", ""),
+                (preset.description + "\n", ""),
+                (seed, "dim"),
+                ("\n", ""),
                 (body, ""),
             )
         )

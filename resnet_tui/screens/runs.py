@@ -22,6 +22,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.events import Resize
 from textual.widgets import DataTable, Input, Label
 from textual.widgets.data_table import ColumnKey
 
@@ -29,22 +30,29 @@ from engine import api
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets import names
 from resnet_tui.widgets.table import FastTable
 
-# (column key, header)
+# (column key, header): what matters first, so that at 80 columns a run's name, status and
+# accuracies are on screen; the rest scrolls sideways.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("sel", " "),
     ("name", "name"),
-    ("model", "model"),
-    ("dataset", "dataset"),
     ("status", "status"),
     ("epochs", "epochs"),
     ("best_val", "best val"),
     ("test_acc", "test acc"),
+    ("model", "model"),
+    ("dataset", "dataset"),
     ("params", "params"),
     ("duration", "duration"),
     ("started", "started"),
 )
+# What the columns after the name take (cell padding 2 each; the headers with the sort arrow,
+# "best val ↓", are their widest; "✗ unreadable" the status's), and the scrollbar: names are
+# shortened, from the middle, to what is left of the width, so the accuracies stay on screen.
+FIXED_AFTER_NAME = (1 + 2) + (12 + 2) + (7 + 2) + (10 + 2) + (10 + 2) + 2
+NAME_MIN = 12
 SORTABLE = tuple(key for key, _ in COLUMNS if key != "sel")
 FIRST_ROWS = 60  # rows added before the first paint (a tall terminal shows ~50)
 REST_DELAY_S = 0.25  # then the others
@@ -72,7 +80,15 @@ def _cell(shown: str | Text, value: Any, right: bool = False) -> Cell:
     return Cell(text, key)
 
 
-def row_cells(run: api.RunRecord, selected: bool, seconds: float | None) -> dict[str, Cell]:
+def name_width(screen_width: int) -> int:
+    """The widest name that leaves the status and the accuracies on a screen this wide."""
+    return max(NAME_MIN, screen_width - FIXED_AFTER_NAME)
+
+
+def row_cells(
+    run: api.RunRecord, selected: bool, seconds: float | None, width: int = 64
+) -> dict[str, Cell]:
+    """A run's cells; its name shortened to ``width`` (the sort key keeps the whole name)."""
     best, test = fmt.best_val_acc(run), fmt.test_acc(run)
     status = fmt.status_text(run.status)
     if run.status == "failed" and run.message.startswith("unreadable run folder"):
@@ -80,13 +96,13 @@ def row_cells(run: api.RunRecord, selected: bool, seconds: float | None) -> dict
     when = run.started or run.created
     return {
         "sel": _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected)),
-        "name": _cell(fmt.run_label(run), fmt.run_label(run).lower()),
-        "model": _cell(run.model or "-", run.model),
-        "dataset": _cell(run.dataset or "-", run.dataset),
+        "name": _cell(names.shorten(fmt.run_label(run), width), fmt.run_label(run).lower()),
         "status": _cell(status, run.status),
         "epochs": _cell(fmt.epochs(run), run.epoch, right=True),
         "best_val": _cell(fmt.pct(best), best, right=True),
         "test_acc": _cell(fmt.pct(test), test, right=True),
+        "model": _cell(run.model or "-", run.model),
+        "dataset": _cell(run.dataset or "-", run.dataset),
         "params": _cell(fmt.params(run.params), run.params, right=True),
         "duration": _cell(fmt.duration(seconds), seconds, right=True),
         "started": _cell(fmt.short_time(when), str(when or "")),
@@ -155,6 +171,7 @@ class RunsScreen(ViewScreen):
         self.show_all = False  # m: every matching run, not only the first ROW_LIMIT
         self._held_back = False  # the table shows fewer rows than match
         self._generation = 0  # counts rebuilds: a stale batch of rows is dropped
+        self._name_width = 64  # names are shortened to this (set from the width on mount)
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="runs-top"):
@@ -172,7 +189,15 @@ class RunsScreen(ViewScreen):
         for key, header in COLUMNS:
             table.add_column(header, key=key)
         table.focus()
+        self._name_width = name_width(self.app.size.width)
         self.set_interval(1.0, self._tick)
+
+    def on_resize(self, event: Resize) -> None:
+        width = name_width(event.size.width)
+        if width != self._name_width:
+            self._name_width = width
+            if self._order:
+                self._rebuild(self._order)  # the names, shortened anew
 
     # ------------------------------------------------------------ data
 
@@ -251,7 +276,8 @@ class RunsScreen(ViewScreen):
         self._update_headers()
 
     def _row_cells(self, doc: api.RunRecord) -> dict[str, Cell]:
-        return row_cells(doc, doc.id in self.rt.state.selection, self._seconds(doc))
+        selected = doc.id in self.rt.state.selection
+        return row_cells(doc, selected, self._seconds(doc), self._name_width)
 
     def _rebuild(self, order: list[str]) -> None:
         """Refill the table: the first screenfuls now, the rest a moment later (Textual
@@ -459,38 +485,7 @@ class RunsScreen(ViewScreen):
         self.app.switch_mode("best")
 
     def action_stack(self) -> None:
-        """Stack the selected runs (seed 000); the engine says which cannot be stacked."""
-        if len(self.rt.state.selection) < 2:
-            self.notify(
-                "select two or more finished runs with space first, then k stacks them",
-                severity="warning",
-            )
-            return
-        # Oldest first: members are numbered m1, m2, ... in the order they were made.
-        docs = [self.rt.state.runs_by_id[run_id] for run_id in self.rt.state.selection]
-        docs.sort(key=lambda d: (str(d.created or ""), d.id))
-        members = [d.id for d in docs]
-        names = [d.name or d.id for d in docs]
-        default = "stacked-" + "-".join(dict.fromkeys(names))
-        default = default if len(default) <= 48 else f"stacked-{len(names)}-runs"
-        from resnet_tui.screens.dialogs import NameRunScreen
-
-        def confirmed(name: str | None) -> None:
-            if name is not None:
-                actions.stack_runs(self.rt, members, name)
-
-        shown = "\n".join(
-            f"  m{i + 1}  {n}  ({d.id})" for i, (n, d) in enumerate(zip(names, docs, strict=True))
-        )
-        self.app.push_screen(
-            NameRunScreen(
-                f"Stack {len(members)} runs (seed 000)",
-                f"A linear layer over their logits, trained on the train split:\n{shown}",
-                default,
-                go="Stack",
-            ),
-            confirmed,
-        )
+        actions.stack_selected(self.rt)  # asks first, with the members and a name
 
     def action_stop(self) -> None:
         doc = self._cursor_doc()

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 from engine import api
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
-from resnet_tui.screens.dialogs import ChoiceScreen, ConfirmScreen
+from resnet_tui.screens.dialogs import ChoiceScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
 from resnet_tui.widgets.experiments import (
@@ -33,6 +33,7 @@ from resnet_tui.widgets.experiments import (
     sweep_params,
 )
 from resnet_tui.widgets.param_plot import ParamData, ParamPlot
+from resnet_tui.wording import console_words
 
 SCAN_S = 2.0  # how often the sweep documents are re-read while the view is shown
 LIST_COLUMNS = (
@@ -301,7 +302,8 @@ class SweepsScreen(ViewScreen):
             text.append("best: no finished trial yet", style="dim")
         message = doc.message
         if message and doc.status not in ("running", "finished", "queued"):
-            text.append("\n" + message, style="red" if doc.status != "stopped" else "dim")
+            style = "red" if doc.status != "stopped" else "dim"
+            text.append("\n" + console_words(message), style=style)
             text.append(" (here: r)", style="bold")
         info.update(text)
         self._show_trials([p["key"] for p in params], rows)
@@ -405,22 +407,8 @@ class SweepsScreen(ViewScreen):
         actions.new_sweep(self.rt, current.preset if current is not None else "", current)
 
     def action_stop(self) -> None:
-        if self.selected is None:
-            return
-        name = self.selected
-
-        def confirmed(yes: bool | None) -> None:
-            if yes:
-                actions.stop_sweep(self.rt, name)
-
-        self.app.push_screen(
-            ConfirmScreen(
-                f"Stop sweep [b]{escape(name)}[/b]?\nIts running trials stop at a checkpoint; "
-                "r resumes the sweep where it stopped.",
-                yes="Stop",
-            ),
-            confirmed,
-        )
+        if self.selected is not None:
+            actions.stop_sweep(self.rt, self.selected)  # asks first
 
     def action_resume(self) -> None:
         if self.selected is not None:

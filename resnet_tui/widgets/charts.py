@@ -5,6 +5,7 @@ Series colours are the basic ANSI colours, which every terminal has.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,7 +32,7 @@ class CurvePlot(PlotextPlot):
         ylabel: str = "",
         *,
         xlabel: str = "epoch",
-        integer_x: bool = False,
+        integer_x: bool | None = None,
         id: str | None = None,
         classes: str | None = None,
     ) -> None:
@@ -39,7 +40,8 @@ class CurvePlot(PlotextPlot):
         self.title = title
         self.ylabel = ylabel
         self.xlabel = xlabel
-        self.integer_x = integer_x  # ticks at whole numbers (trial numbers)
+        # ticks at whole numbers (epochs, trial numbers): by default when x counts epochs
+        self.integer_x = xlabel == "epoch" if integer_x is None else integer_x
         self._series: tuple[Series, ...] = ()
         self._draw()
 
@@ -71,10 +73,21 @@ class CurvePlot(PlotextPlot):
                 plt.plot(list(s.xs), list(s.ys), label=s.label, color=s.color, marker="braille")
             drawn = True
         if drawn and self.integer_x:
-            xs = sorted({int(x) for s in self._series for x in s.xs})
-            step = max(1, len(range(xs[0], xs[-1] + 1)) // 10)
-            plt.xticks(list(range(xs[0], xs[-1] + 1, step)))
+            self._whole_ticks()
         if not drawn:
             plt.text(f"no {self.xlabel}s yet", 0.5, 0.5, alignment="center")
             plt.xlim(0, 1)
             plt.ylim(0, 1)
+
+    def _whole_ticks(self) -> None:
+        """Ticks at whole numbers, about one per 8 columns of the plot (plotext's own ticks
+        fall between epochs: 1.0, 3.8, 6.5...)."""
+        xs = sorted({x for s in self._series for x in s.xs})
+        low, high = math.floor(xs[0]), math.ceil(xs[-1])
+        room = max(2, (self.size.width or 80) // 8)
+        step = max(1, math.ceil((high - low) / room))
+        self.plt.xticks(list(range(low, high + 1, step)))
+
+    def on_resize(self) -> None:
+        if self.integer_x and any(len(s.xs) for s in self._series):
+            self._whole_ticks()  # as many ticks as the new width holds

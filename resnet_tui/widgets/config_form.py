@@ -231,7 +231,7 @@ class ConfigForm(Vertical):
         event.stop()
         section = (event.pane.id or "").removeprefix("tab-")
         await self._ensure_section(section)
-        self._focus_pending()
+        self._focus_pending(section)
 
     async def _ensure_section(self, section: str) -> None:
         if section in self._mounted or section not in SECTION_TITLES:
@@ -241,11 +241,34 @@ class ConfigForm(Vertical):
         await self.query_one(f"#scroll-{section}", VerticalScroll).mount_all(rows)
         self._apply_registries()
 
-    def _focus_pending(self) -> None:
-        key, self._pending_focus = self._pending_focus, None
-        row = self._rows.get(key) if key else None
+    def _focus_pending(self, shown: str | None = None) -> None:
+        """Focus the field asked for (``focus_field``, ``focus_section``); ``shown``: the
+        section whose tab was just activated (keys pressed in a burst activate several)."""
+        key = self._pending_focus
+        if key is None or (shown is not None and key.partition(".")[0] != shown):
+            return  # another section's tab: wait for the one asked for
+        self._pending_focus = None
+        if key.endswith(".*"):  # the section's first field
+            tabs = self.query_one(TabbedContent)
+            for widget in tabs.get_pane(f"tab-{key[:-2]}").query(".field-input"):
+                row = widget.parent
+                if widget.display and row is not None and row.display and not widget.disabled:
+                    self.call_after_refresh(widget.focus)
+                    return
+            return
+        row = self._rows.get(key)
         if row is not None:
             self.call_after_refresh(row.widget.focus)
+
+    def focus_section(self, section: str) -> None:
+        """Show a section's tab and focus its first field, once its rows are mounted (a
+        section is mounted the first time it is shown)."""
+        self._pending_focus = f"{section}.*"
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == f"tab-{section}":
+            self._focus_pending()
+        else:
+            tabs.active = f"tab-{section}"  # TabActivated mounts it, then focuses
 
     # ------------------------------------------------------------ loading a config
 

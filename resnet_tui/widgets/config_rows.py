@@ -7,6 +7,7 @@ entry.
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widget import Widget
@@ -15,8 +16,33 @@ from textual.widgets import Label, Static
 from engine.api import AugmentationInfo, FieldInfo
 from resnet_tui.widgets.toggle import Toggle
 
+FOCUS_MARK = "▶ "  # before the label of the row whose field has the focus
 
-class FieldRow(Horizontal):
+
+class MarkedRow(Horizontal):
+    """A row whose label says, without colour, that its field has the focus: a ▶ before
+    it, and the class -focused (the stylesheet sets the label in reverse bold)."""
+
+    label_text = ""
+
+    def label(self) -> Label:
+        return Label(self._marked(False), classes="field-label")
+
+    def _marked(self, focused: bool) -> str:
+        return (FOCUS_MARK if focused else " " * len(FOCUS_MARK)) + self.label_text
+
+    def _mark(self, focused: bool) -> None:
+        self.set_class(focused, "-focused")
+        self.query_one(".field-label", Label).update(self._marked(focused))
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        self._mark(True)
+
+    def on_descendant_blur(self, event: events.DescendantBlur) -> None:
+        self._mark(False)
+
+
+class FieldRow(MarkedRow):
     """Label, input widget, note."""
 
     def __init__(
@@ -32,7 +58,7 @@ class FieldRow(Horizontal):
         self._shown: tuple[bool, str] = (False, spec.help)
 
     def compose(self) -> ComposeResult:
-        yield Label(self.label_text, classes="field-label")
+        yield self.label()
         yield self.widget
         yield Static(self.help, classes="field-note", markup=False)
 
@@ -45,7 +71,7 @@ class FieldRow(Horizontal):
         self.query_one(".field-note", Static).update(shown[1])
 
 
-class GroupRow(Horizontal):
+class GroupRow(MarkedRow):
     """An augmentation's switch: on sets its switch keys to their 'on' values, off to their
     defaults."""
 
@@ -53,8 +79,9 @@ class GroupRow(Horizontal):
         super().__init__(classes="field-row group-row", id=f"row-aug-{group.name}")
         self.group = group
         self.on_ = on_
+        self.label_text = group.label
 
     def compose(self) -> ComposeResult:
-        yield Label(self.group.label, classes="field-label")
+        yield self.label()
         yield Toggle(self.on_, id=f"aug-{self.group.name}", classes="field-input")
         yield Static(self.group.description, classes="field-note", markup=False)

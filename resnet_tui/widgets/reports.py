@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets import names
 from resnet_tui.widgets.confusion import LEGEND_LABELS, RAMP, cell_style
 from resnet_tui.widgets.experiments import member_labels, valid_per_class
 
@@ -116,20 +117,29 @@ def contribution_text(report: dict[str, Any]) -> Text:
     return text
 
 
-def ablation_table(rows: list[dict[str, Any]], current: str = "") -> Table:
+# The ablation table's columns but the run's name, with their padding: the name gets what is
+# left of the width (shortened from the middle), so the statuses and accuracies keep theirs.
+ABLATION_FIXED = 8 + 10 + 6 + 7 + 6 + 8 + 6 + 2 * 7
+RUN_NAME_WIDTH = (10, 24)
+
+
+def ablation_table(rows: list[dict[str, Any]], current: str = "", width: int = 0) -> Table:
     """One line per run of the group, base first; differences are accuracy points over the
-    base's (the run shown in the detail view is marked ▶)."""
+    base's (the run shown in the detail view is marked →). ``width``: the room it has."""
     table = Table(box=None, padding=(0, 1), pad_edge=False, header_style="bold")
     table.add_column("removed", no_wrap=True)
-    table.add_column("run", overflow="ellipsis", max_width=24)
+    table.add_column("run", no_wrap=True)
     for header in ("status", "epochs", "val acc", "Δ val", "test acc", "Δ test"):
         table.add_column(header, no_wrap=True, justify="left" if header == "status" else "right")
-    for row in rows:
+    low, high = RUN_NAME_WIDTH
+    room = max(low, min(high, width - ABLATION_FIXED)) if width else high
+    labels = names.distinct([str(row["name"] or row["id"]) for row in rows], room)
+    for row, label in zip(rows, labels, strict=True):
         base = row["ablation"] == "base"
-        mark = "▶ " if row["id"] == current else "  "
+        mark = "→ " if row["id"] == current else "  "
         table.add_row(
-            Text(mark + ("- (base)" if base else row["ablation"]), style="bold" if base else ""),
-            str(row["name"] or row["id"]),
+            Text(mark + ("(base)" if base else row["ablation"]), style="bold" if base else ""),
+            label,
             fmt.status_text(row["status"]),
             f"{row['epoch']}/{row['epochs'] or '?'}",
             fmt.pct(row["val_acc"]),
