@@ -23,6 +23,7 @@ from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.sparks import MetricSparks
+from resnet_tui.wording import console_words
 
 RECENT = 5  # finished runs listed under the active ones
 LAST_EPOCHS = 8
@@ -158,7 +159,7 @@ def device_text(run: api.RunRecord, epochs: list[api.EpochLine]) -> Text:
             style="dim",
         )
     if run.message and not run.active:
-        text.append(f"\n{run.message}", style="dim")
+        text.append(f"\n{console_words(run.message)}", style="dim")
     return text
 
 
