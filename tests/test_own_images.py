@@ -320,3 +320,40 @@ def test_a_folder_that_changes_while_a_run_streams_it_does_not_end_the_run(
         path.write_bytes(b"")
     again = torch.cat([x for x, _ in streamed.train.batches(4, shuffle=False)])
     assert again.shape == first.shape and int(again.max()) == 0  # blank, not a crash
+
+
+# ---------------------------------------------------------------- the Launch form
+
+
+@pytest.mark.slow
+def test_the_launch_form_says_what_a_run_would_make_of_the_folder(tmp_path: Path) -> None:
+    import asyncio
+
+    from textual.widgets import Static
+    from tui_fixtures import make_app, settle, wait_for
+
+    from engine import api
+    from resnet_tui.state import LaunchRequest
+
+    root = tmp_path / "pics"
+    _images(root, n=6)
+    (root / "train" / "a" / "notes.txt").write_text("not an image")
+
+    async def run() -> str:
+        app = make_app(tmp_path / "runs", start_mode="runs")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(pilot)
+            config = api.RunConfig().replace({"data.name": "imagefolder", "data.root": str(root)})
+            app.request_launch(LaunchRequest(config, "digits-quick", "mine"))
+            await settle(pilot, lambda: app.state.registries is not None, 90, "the registries")
+
+            def shown() -> str:
+                found = app.screen.query("#launch-data")
+                return str(found.first(Static).render()) if found else ""
+
+            await wait_for(pilot, lambda: "classes" in shown(), 90, "the data line")
+            return shown()
+
+    text = asyncio.run(run())
+    assert "data 2 classes · train 12 (val/test carved) · 3×12×12 · in memory" in text
+    assert "1 files skipped" in text

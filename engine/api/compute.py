@@ -42,7 +42,7 @@ from engine.catalog import (
     ScheduleEntry,
     shown,
 )
-from engine.config import field_infos, from_dict, type_name
+from engine.config import RunConfig, field_infos, from_dict, type_name
 from engine.config.augmentations import list_augmentations
 from engine.events import EpochDone, Event, FitDone, FitStarted, StepDone
 from engine.presets import resolve
@@ -367,6 +367,8 @@ __all__ = [
     "create_sweep",
     "join_sweep",
     "model_summary",
+    "inspect_data",
+    "inspect_request",
     "plan_ablation",
     "run_ablation",
     "run_sweep",
@@ -382,11 +384,20 @@ def inspect_data(root: str, sets: Sequence[str] = ()) -> dict[str, Any]:
     """What a run would make of the image folder ``root`` (with ``data.*`` overrides):
     classes and counts per split, sizes, channels, imbalance, files skipped, the input size
     and the loading path. Reads headers only. A DataError when the folder cannot be used."""
-    from engine.data.inspect import inspect_folder
-    from engine.errors import ConfigError
     from engine.presets import resolve
 
     config, _ = resolve(None, ["data.name=imagefolder", f"data.root={root}", *sets])
+    return inspect_request(config)
+
+
+def inspect_request(request: RunRequest | RunPlan | RunConfig) -> dict[str, Any]:
+    """``inspect_data`` for the data of a request (the Launch form's config)."""
+    from engine.data.inspect import inspect_folder
+    from engine.errors import ConfigError
+
+    if isinstance(request, RunRequest):
+        request = plan_run(request)
+    config = request.config if isinstance(request, RunPlan) else request
     if config.data.name not in ("imagefolder", "csv"):
         raise ConfigError(
             f"data.name is {config.data.name!r}: `data inspect` looks at your own images "

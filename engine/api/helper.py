@@ -62,7 +62,12 @@ def _start_ablation(args: dict[str, Any]) -> Any:
     return compute.start_ablation(_store(args), request).to_json()
 
 
+def _inspect_request(args: dict[str, Any]) -> Any:
+    return compute.inspect_request(RunRequest.from_json(args["request"]))
+
+
 OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
+    "inspect_request": _inspect_request,
     "catalog": lambda _args: compute.catalog().to_json(),
     "check_run": _check_run,
     "model_summary": _model_summary,

@@ -78,6 +78,10 @@ class EngineHelper:
         answer = self.call("model_summary", request=request.to_json(), layers=layers)
         return ModelSummary.from_json(answer)
 
+    def inspect_request(self, request: RunRequest) -> dict[str, Any]:
+        """``compute.inspect_request``: what a run would make of the request's image folder."""
+        return dict(self.call("inspect_request", request=request.to_json()))
+
     def check_sweep(self, store: str | Path, request: SweepRequest) -> dict[str, Any]:
         """The sweep's definition (``SweepSpec.to_dict()``), checked as ``start_sweep`` would."""
         result: dict[str, Any] = self.call(

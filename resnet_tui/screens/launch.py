@@ -10,6 +10,8 @@ gets its message and the cursor goes to the first.
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.markup import escape
 from rich.text import Text
 from textual import on, work
@@ -85,6 +87,7 @@ class LaunchScreen(ViewScreen):
             yield Label("name", classes="top-label")
             yield Input(placeholder="(the preset's name)", id="launch-name", compact=True)
         yield Static("", id="launch-params")
+        yield Static("", id="launch-data")  # your own images: what a run would make of them
         yield ConfigForm(self.initial, id="launch-form")
         yield Static("", id="launch-help", markup=False)
         yield Static("", id="launch-message")
@@ -208,11 +211,25 @@ class LaunchScreen(ViewScreen):
             answer: api.ModelSummary | Exception = self.rt.helper.model_summary(request, False)
         except (HelperError, api.UserError) as exc:
             answer = exc
-        self.app.call_from_thread(self._check_done, answer, seq)
+        data: dict[str, Any] | None = None
+        config = request.config or {}
+        own = config.get("data", {}).get("name") in OWN_DATA
+        if own and not isinstance(answer, Exception):
+            try:
+                data = self.rt.helper.inspect_request(request)
+            except (HelperError, api.UserError):
+                data = None  # the model check above already said what is wrong
+        self.app.call_from_thread(self._check_done, answer, seq, data)
 
-    def _check_done(self, answer: api.ModelSummary | Exception, seq: int) -> None:
+    def _check_done(
+        self, answer: api.ModelSummary | Exception, seq: int, data: dict[str, Any] | None = None
+    ) -> None:
         if seq != self._check_seq:
             return  # the form changed since: a newer check is on its way
+        shown = self.query_one("#launch-data", Static)
+        shown.display = data is not None
+        if data is not None:
+            shown.update(data_summary(data))
         if isinstance(answer, HelperError):
             self._params(Text(f"params: unknown ({answer})", style="yellow"))
             return
@@ -371,3 +388,26 @@ class LaunchScreen(ViewScreen):
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
+
+
+OWN_DATA = ("imagefolder", "csv")
+
+
+def data_summary(report: dict[str, Any]) -> Text:
+    """One or two lines on the user's images (``resnet-tui data inspect`` has the whole)."""
+    images = report["images"]
+    carved = " (" + "/".join(report["carved"]) + " carved)" if report["carved"] else ""
+    size = report["input"]["size"]
+    text = Text.assemble(
+        ("data ", "dim"),
+        (f"{len(report['classes'])} classes", "bold"),
+        f" · train {images.get('train', 0):,}{carved}"
+        f" · {report['input']['channels']}×{size}×{size}"
+        f" · {'in memory' if report['path'] == 'memory' else 'streamed'}",
+    )
+    if report["skipped"]:
+        text.append(f" · {len(report['skipped'])} files skipped", style="yellow")
+    problems = [p for p in report["problems"] if p.startswith("class imbalance")]
+    if problems:
+        text.append(" · " + problems[0], style="yellow")
+    return text
