@@ -139,6 +139,28 @@ CLI_CASES: list[tuple[list[str], str]] = [
         ["train", "--set", "data.name=imagefolder", "--set", "data.root=/nonexistent"],
         "data.root: image folder '/nonexistent' does not exist",
     ),
+    # your own images that cannot be trained on (made by bad_data())
+    (
+        ["train", "--set", "data.name=imagefolder", "--set", "data.root={bad}/empty-class"],
+        "class b has no usable training image",
+    ),
+    (
+        ["train", "--set", "data.name=imagefolder", "--set", "data.root={bad}/no-images"],
+        "has no image this can read (skipped 3 files: 1 not an image file (by its name), 1 "
+        "empty file (0 bytes), 1 not an image PIL can read)",
+    ),
+    (
+        ["train", "--set", "data.name=imagefolder", "--set", "data.root={bad}/val-extra"],
+        "class folders that train/ lacks: c",
+    ),
+    (
+        ["train", "--set", "data.name=csv", "--set", "data.root={bad}/no-images"],
+        "data.csv: '{bad}/no-images/labels.csv' does not exist",
+    ),
+    (
+        ["train", "--set", "data.name=csv", "--set", "data.root={bad}/csv-no-train"],
+        "has no train rows",
+    ),
     # run ids: missing, ambiguous, escaping the store
     (["train", "--resume", "nope"], "no run 'nope'"),
     (["train", "--resume", "../x"], "no run '../x'"),
@@ -187,8 +209,42 @@ CLI_CASES: list[tuple[list[str], str]] = [
 ]
 
 
+def bad_data() -> Path:
+    """Image folders that cannot be trained on, made once per test process."""
+    import tempfile
+
+    from PIL import Image
+
+    root = Path(tempfile.gettempdir()) / f"resnet-tui-bad-data-{os.getpid()}"
+    if root.exists():
+        return root
+    image = Image.new("RGB", (8, 8), (120, 30, 30))
+    for name, files in {
+        "empty-class": {"train/a/0.png": image, "train/b/": None},
+        "no-images": {"train/a/notes.txt": b"text", "train/a/0.png": b"", "train/b/1.png": b"junk"},
+        "val-extra": {"train/a/0.png": image, "train/b/0.png": image, "val/c/0.png": image},
+        "csv-no-train": {
+            "images/0.png": image,
+            "labels.csv": b"file,label,split\nimages/0.png,a,test\n",
+        },
+    }.items():
+        for relative, content in files.items():
+            path = root / name / relative
+            if relative.endswith("/"):
+                path.mkdir(parents=True, exist_ok=True)
+                continue
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                content.save(path)
+    return root
+
+
 def _fill(arg: str, presets: Path, runs: Path, store: RunStore) -> str:
     arg = arg.replace("{p}", str(presets)).replace("{runs}", str(runs))
+    if "{bad}" in arg:
+        arg = arg.replace("{bad}", str(bad_data()))
     if arg.startswith("{run:"):
         return store.resolve(arg[5:-1])
     return arg
