@@ -27,6 +27,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     (r"sweep\b[^`]*", "a sweep (n in the Sweeps view, 7)"),
     (r"presets list\b[^`]*", "the Presets view (2)"),
     (r"models list\b[^`]*", "the model list of the Launch form (1)"),
+    (r"data inspect\b[^`]*", "the data line of the Launch form (1)"),
     (r"stack\b[^`]*", "k in the Runs view (4)"),
     (r"ablate --list\b[^`]*", "the Runs view (4), filtered by ablate"),
     (r"ablate\b[^`]*", "a in the Presets view (2)"),

@@ -760,7 +760,8 @@ def test_corrupt_checkpoints_refuse_the_resume_through_the_cli(
     _garbage(folder / "best.pt", "truncated")
     code, out = _cli("--runs-dir", str(runs), "train", "--resume", stopped, "--quiet")
     assert code == 2 and "Traceback" not in out
-    assert out.startswith("error: no usable checkpoint: ") and len(out.strip().splitlines()) == 1
+    errors = [line for line in out.strip().splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and errors[0].startswith("error: no usable checkpoint: "), out
     assert "last.pt is corrupt" in out and "best.pt is corrupt" in out
     assert "start a new one from" in out
     assert store.get(stopped)["status"] == "failed"
@@ -851,7 +852,12 @@ def test_out_of_memory_says_use_a_smaller_batch(
     assert _final(store, doc["id"]) == baseline
 
 
-def test_an_image_folder_deleted_during_training(runs_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("decode", ["stream", "once"])
+def test_an_image_folder_deleted_during_training(
+    runs_dir: Path, tmp_path: Path, decode: str
+) -> None:
+    """Streamed, the run fails naming the folder and resumes once it is back; decoded once
+    into memory, the run does not need the files any more and finishes."""
     from engine.runner import execute
     from engine.trainer import EpochDone
 
@@ -862,6 +868,7 @@ def test_an_image_folder_deleted_during_training(runs_dir: Path, tmp_path: Path)
         [
             "data.name=imagefolder",
             f"data.root={root}",
+            f"data.decode={decode}",
             "data.image_size=16",
             "data.num_workers=1",
             "data.batch_size=4",
@@ -876,6 +883,10 @@ def test_an_image_folder_deleted_during_training(runs_dir: Path, tmp_path: Path)
         if isinstance(event, EpochDone) and event.epoch == 1:
             shutil.move(root / "train", away)
 
+    if decode == "once":
+        assert execute(store, run_id, delete_after_epoch_1)["status"] == "finished"
+        assert [m["epoch"] for m in fh.epoch_lines(store, run_id)] == [1, 2, 3]
+        return
     with pytest.raises(Exception, match="restore it and resume with"):
         execute(store, run_id, delete_after_epoch_1)
     doc = store.get(run_id)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import errno
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -255,8 +256,9 @@ def describe_folder(cfg: DataConfig, info: DatasetInfo) -> DatasetInfo:
 
 class FileImages(Dataset[tuple[Tensor, int]]):
     """The streaming path's items: each file decoded (torchvision.io) and sized in a worker.
-    A file that stopped decoding since the scan (the folder changed during the run) gives a
-    blank image of its label rather than ending the run."""
+    A file that stopped decoding since the scan (the folder changed during the run) ends the
+    run as failed with the file named, resumable from its last checkpoint once the folder is
+    back: training on a blank in its place would change the run without a word."""
 
     def __init__(self, scan: img.Scan, side: int, channels: int) -> None:
         self.files, self.targets = scan.files, scan.labels
@@ -268,7 +270,12 @@ class FileImages(Dataset[tuple[Tensor, int]]):
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         image = img._decode_one(self.files[index], self.side, self.channels)
         if image is None:
-            image = torch.zeros((self.channels, self.side, self.side), dtype=torch.uint8)
+            raise FileNotFoundError(
+                errno.ENOENT,
+                "cannot read an image that was there when the run started (moved, deleted or "
+                "damaged since)",
+                self.files[index],
+            )
         return image, self.targets[index]
 
 
