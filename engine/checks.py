@@ -9,6 +9,7 @@ same words, before anything is written to the store.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -80,7 +81,11 @@ def check_config(config: RunConfig, store_root: str | Path | None = None) -> Run
     model, size = built.model, built.input_size
     # Missing files (or a download that cannot happen) fail here, before the run exists;
     # a dataset that needs downloading is fetched now, in the foreground.
-    bundle = load_dataset(config.data, "cpu")
+    # Your own images are not decoded here (the run decodes them once, and says so): the
+    # header scan has counted and checked them, two images go through the model below.
+    own = config.data.name in ("imagefolder", "csv")
+    data = dataclasses.replace(config.data, decode="stream", num_workers=0) if own else config.data
+    bundle = load_dataset(data, "cpu")
     if bundle.train.num_batches(config.data.batch_size, True) < 1:
         raise ConfigError(
             f"data.batch_size: {config.data.batch_size} is larger than the {len(bundle.train)} "

@@ -22,6 +22,7 @@ class FitStarted:
     classes: list[str]
     train_size: int
     val_size: int
+    data_notes: tuple[str, ...] = ()  # what was made of the user's images (size, path, skips)
 
 
 @dataclass(frozen=True)

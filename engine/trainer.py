@@ -464,6 +464,7 @@ class Trainer:
                 self.classes,
                 len(self.bundle.train),
                 len(self.bundle.val),
+                tuple(self.bundle.notes),
             )
         )
         done: FitDone | None = None
@@ -532,7 +533,11 @@ class Trainer:
                 done = FitDone("stopped", f"stopped after epoch {epoch + 1}", epoch + 1)
                 break
         if done is None:
-            done = FitDone("finished", f"trained {self.epoch} epochs", self.epoch)
+            done = FitDone(
+                "finished",
+                f"trained {self.epoch} epoch{'s' if self.epoch != 1 else ''}",
+                self.epoch,
+            )
         if done.status == "stopped":
             callback(done)
             return done

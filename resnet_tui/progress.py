@@ -48,6 +48,8 @@ def train_with_progress(store: api.RunStore, run_id: str, console: Console) -> a
                 f"run [bold]{run_id}[/]: {event.params:,} params on {event.device}, "
                 f"{event.train_size} train / {event.val_size} val images"
             )
+            for note in event.data_notes:  # the user's images: input, path, files skipped
+                console.print(note, style="dim", markup=False, overflow="fold")
             epochs = event.epochs
             run_task = progress.add_task(
                 "run", total=event.epochs, completed=event.start_epoch, stats="ETA"

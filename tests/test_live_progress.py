@@ -258,3 +258,23 @@ def test_a_run_started_in_another_shell_shows_its_steps_in_the_monitor(tmp_path:
         from tui_fixtures import kill_trainers
 
         kill_trainers(runs)
+
+
+@sync
+async def test_a_run_launched_here_is_shown_but_not_pinned(fixture_runs: Path) -> None:
+    """After a launch the Monitor shows the new run, and still follows a newer one started
+    anywhere else (a newcomer saw it stay on the launched run, pinned)."""
+    store = RunStore(fixture_runs)
+    config = store.get(LIVE)["config"]
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        launched = store.create_run(config, name="launched-here")["id"]
+        store.update(launched, status="running")
+        app.state.monitor_focus = launched  # what actions.launched does
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.screen.selected == launched, 15, "the launched run")  # type: ignore[attr-defined]
+        assert not app.screen.pinned  # type: ignore[attr-defined]
+        elsewhere = store.create_run(config, name="from-the-cli")["id"]
+        store.update(elsewhere, status="running")
+        await wait_for(pilot, lambda: app.screen.selected == elsewhere, 15, "the CLI's run")  # type: ignore[attr-defined]

@@ -201,6 +201,8 @@ def test_data_inspect_tells_what_a_run_would_make_of_a_folder(tmp_path: Path) ->
     _images(root, n=6)
     (root / "train" / "a" / "notes.txt").write_text("not an image")
     (root / "train" / "b" / "empty.png").write_bytes(b"")
+    good = (root / "train" / "b" / "0.png").read_bytes()
+    (root / "train" / "b" / "cut.png").write_bytes(good[: len(good) // 2])  # header whole
     for i in range(12):  # imbalance: b has 4x a's images... after these
         Image.fromarray(_pattern(1, 50 + i, 12, 3), "RGB").save(root / "train" / "b" / f"x{i}.png")
     code, out = _cli("data", "inspect", str(root))
@@ -212,7 +214,8 @@ def test_data_inspect_tells_what_a_run_would_make_of_a_folder(tmp_path: Path) ->
         "sizes: 12x12 (24)",
         "input: 3x12x12: the images' own size 12x12; colour",
         "path: memory:",
-        "skipped 2 files",
+        "skipped 3 files",
+        "train/b/cut.png: unreadable",
         "train/a/notes.txt: not an image file",
         "train/b/empty.png: empty file (0 bytes)",
         "class imbalance: the largest train class has 3.0x",
@@ -227,12 +230,19 @@ def test_data_inspect_tells_what_a_run_would_make_of_a_folder(tmp_path: Path) ->
         "why": "resized to 8 (data.image_size); colour",
     }
     assert report["classes"] == [{"name": "a", "train": 6}, {"name": "b", "train": 18}]
-    assert len(report["skipped"]) == 2
+    assert len(report["skipped"]) == 3
 
 
 def test_data_inspect_refuses_what_a_run_would_refuse(tmp_path: Path) -> None:
     code, out = _cli("data", "inspect", str(tmp_path / "missing"))
     assert code == 2 and "does not exist" in out and "Traceback" not in out
+    table = tmp_path / "table"
+    table.mkdir()
+    (table / "labels.csv").write_text("file,label\n")
+    code, out = _cli("data", "inspect", str(table))
+    assert (
+        code == 2 and "It holds labels.csv: for a table of file,label rows use data.name=csv" in out
+    )
     root = tmp_path / "pics"
     _images(root)
     (root / "train" / "c").mkdir()

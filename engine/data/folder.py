@@ -47,7 +47,15 @@ def folder_layout(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
         )
     train = os.path.join(root, "train")
     if not os.path.isdir(train):
-        raise DataError(f"data.root: '{root}' has no train/ folder. Expected {LAYOUT}.")
+        tables = sorted(n for n in os.listdir(root) if n.lower().endswith(".csv"))
+        hint = (
+            f" It holds {tables[0]}: for a table of file,label rows use data.name=csv"
+            + (f" and data.csv={tables[0]}" if tables[0] != "labels.csv" else "")
+            + "."
+            if tables
+            else ""
+        )
+        raise DataError(f"data.root: '{root}' has no train/ folder. Expected {LAYOUT}.{hint}")
     classes = _class_folders(train)
     if not classes:
         raise DataError(

@@ -78,6 +78,7 @@ def _probe(path: str) -> tuple[int, int, bool, int, int] | str:
         with Image.open(path) as image:
             width, height = image.size
             gray = image.mode in GRAY_MODES
+            image.verify()  # the whole file's structure (a truncated PNG), no pixels decoded
     except UnidentifiedImageError:
         return "not an image PIL can read"
     except (OSError, ValueError, SyntaxError) as error:  # truncated headers raise these

@@ -297,7 +297,9 @@ def fit_stack(
             )
             break
     if done is None:
-        done = FitDone("finished", f"trained {tc.epochs} epochs", tc.epochs)
+        done = FitDone(
+            "finished", f"trained {tc.epochs} epoch{'s' if tc.epochs != 1 else ''}", tc.epochs
+        )
 
     layer.load_state_dict(best_state)
     layer.eval()

@@ -38,7 +38,7 @@ def data_inspect(
 
 def print_report(report: dict[str, Any]) -> None:
     c = console()
-    c.print(f"image folder {report['root']}", style="bold", markup=False, overflow="fold")
+    c.print(f"your images in {report['root']}", style="bold", markup=False, overflow="fold")
     splits = list(report["images"])
     columns = [t.ident("name", "class"), *(t.number(split) for split in splits)]
     t.print_table("", columns, report["classes"], c)

@@ -218,6 +218,7 @@ class MonitorScreen(ViewScreen):
         self.pinned = False
         self._progress: api.Progress | None = None
         self._pending: str | None = None  # a launched run to select once it is listed
+        self._launched: str | None = None  # the run launched from this console, last
         self._order: list[str] = []
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._epochs: list[api.EpochLine] = []
@@ -324,7 +325,10 @@ class MonitorScreen(ViewScreen):
         self._rows = rows
         before = self.selected
         if self._pending in order:
-            self.selected, self._pending, self.pinned = self._pending, None, True
+            # shown, not pinned: it is the newest running run, and the next one anywhere
+            # (a CLI run, a sweep's trial) is followed after it
+            self.selected, self._pending, self.pinned = self._pending, None, False
+            self._launched = self.selected  # followed while queued, until a newer one runs
         if self.pinned and self.selected not in order:
             self.pinned = False  # the pinned run was deleted
         if not order:
@@ -332,7 +336,9 @@ class MonitorScreen(ViewScreen):
         elif not self.pinned:
             # the newest training run; else the newest queued one (the members of an ablation
             # are all queued at once: the one training comes first)
-            running = [d.id for d in docs if d.status == "running"]
+            running = [
+                d.id for d in docs if d.status == "running" or (d.id == self._launched and d.active)
+            ]
             queued = [d.id for d in docs if d.active and d.status != "running"]
             newest = (running or queued)[0] if running or queued else None
             if newest is not None:
