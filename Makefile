@@ -21,7 +21,8 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 # The whole suite (CI). test-fast: the inner loop, without the tests marked slow (real
-# training, trainers killed, torchrun, the console waiting on its helper); under 90 s here.
+# training, trainers killed, torchrun, the console waiting on its helper, walks over every
+# view or field); under 90 s here.
 test: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 

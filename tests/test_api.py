@@ -119,6 +119,7 @@ def test_the_helper_refuses_with_the_engines_own_words(
         assert getattr(there.value, "key", None) == "data.root"
 
 
+@pytest.mark.slow  # waits on the helper process
 def test_the_helper_answers_what_the_engine_answers(helper: EngineHelper, runs_dir: Path) -> None:
     request = api.RunRequest("digits-quick", sets=("augment.resize=12",))
     assert helper.check_run(request, runs_dir) == compute.check_run(request, runs_dir)

@@ -268,6 +268,7 @@ def test_quiet_prints_the_run_id_and_the_last_line_only(tmp_path: Path) -> None:
     assert "best val acc " in lines[1] and "%" in lines[1]
 
 
+@pytest.mark.slow  # a real loader benchmark in a subprocess
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity")
 def test_bench_loader_prints_no_library_warnings(tmp_path: Path) -> None:
     """Two workers on one CPU: torch warns that it suggests at most one; the table does not

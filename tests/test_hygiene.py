@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import REPO
 
 
@@ -20,6 +21,7 @@ def _modules_after(code: str) -> set[str]:
     return set(out.split())
 
 
+@pytest.mark.slow  # imports every engine module in a fresh interpreter
 def test_engine_never_imports_textual_or_rich() -> None:
     modules = _modules_after(
         "import engine.config, engine.presets, engine.optim, engine.trainer, engine.runner, "

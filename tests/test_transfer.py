@@ -201,6 +201,7 @@ def test_a_corrupt_weights_file_is_a_clear_message(
         )
 
 
+@pytest.mark.slow  # builds two VGG-16s
 def test_vgg16_bn_loads_torchvisions_state_dict(monkeypatch: pytest.MonkeyPatch) -> None:
     torch.manual_seed(0)
     tv = torchvision.models.vgg16_bn()

@@ -185,6 +185,7 @@ def _cut_statuses(app: ResnetApp) -> list[str]:
     ]
 
 
+@pytest.mark.slow  # walks every view at two sizes
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
 @sync
 async def test_no_status_word_is_cut_in_any_view(long_names: Path, size: tuple[int, int]) -> None:

@@ -65,6 +65,7 @@ async def _focused_and_not(pilot: Any, widget: Widget, shown: Widget | None = No
     assert monochrome(shown) != focused, f"{widget!r}: focus shows only as a colour"
 
 
+@pytest.mark.slow  # every kind of field, drawn
 @sync
 async def test_the_focused_form_field_is_marked_without_colour(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="launch")

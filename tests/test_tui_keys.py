@@ -118,6 +118,7 @@ async def _types_into(pilot: Any, field: Input | TextArea, keys: str = "1q07") -
     assert _typed(app, field, before) == keys
 
 
+@pytest.mark.slow  # every kind of field (the bursts stay fast)
 @sync
 async def test_digits_and_q_type_into_every_kind_of_text_field(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="launch")

@@ -117,6 +117,7 @@ async def test_rows_arrive_live_and_the_fastest_is_applied(runs_dir: Path) -> No
         assert not isinstance(app.screen, LoaderBenchScreen)
 
 
+@pytest.mark.slow  # waits on the helper process
 @sync
 async def test_a_bad_preset_shows_the_error_line(runs_dir: Path) -> None:
     app = make_app(runs_dir, start_mode="runs")

@@ -63,6 +63,7 @@ async def test_every_action_is_a_command_in_every_view(experiment_runs: Path) ->
         assert "Export CSV" in titles and not any(t.startswith("Go to") for t in titles)
 
 
+@pytest.mark.slow  # every command's question
 @sync
 async def test_a_command_asks_what_its_key_asks(experiment_runs: Path) -> None:
     stand_in = subprocess.Popen(["sleep", "120"], start_new_session=True)

@@ -212,6 +212,7 @@ def test_sweep_form_80x24(snap_compare: Any, store_dir: str) -> None:
     assert snap_compare(_app(store_dir, "presets"), terminal_size=(80, 24), run_before=run_before)
 
 
+@pytest.mark.slow  # waits on the helper's model check
 def test_launch_form_focused_field_80x24(snap_compare: Any, store_dir: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app

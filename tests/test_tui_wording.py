@@ -120,6 +120,7 @@ async def test_epoch_charts_tick_at_whole_epochs(tmp_path: Path) -> None:
         assert len(ticks) >= 3 and all(re.fullmatch(r"\d+", t) for t in ticks), ticks
 
 
+@pytest.mark.slow  # walks every field of the form
 @sync
 async def test_every_field_of_the_sweep_form_is_reachable_at_80x24(tmp_path: Path) -> None:
     app = make_app(tmp_path / "runs", start_mode="presets")
