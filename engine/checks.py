@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from engine.config import DataConfig, RunConfig
+from engine.config import OWN_DATASETS, DataConfig, RunConfig
 from engine.data import BatchAugment, dataset_info, load_dataset
 from engine.device import pick_device
 from engine.errors import ConfigError, PlanError, UserError
@@ -83,7 +83,7 @@ def check_config(config: RunConfig, store_root: str | Path | None = None) -> Run
     # a dataset that needs downloading is fetched now, in the foreground.
     # Your own images are not decoded here (the run decodes them once, and says so): the
     # header scan has counted and checked them, two images go through the model below.
-    own = config.data.name in ("imagefolder", "csv")
+    own = config.data.name in OWN_DATASETS
     data = dataclasses.replace(config.data, decode="stream", num_workers=0) if own else config.data
     bundle = load_dataset(data, "cpu")
     if bundle.train.num_batches(config.data.batch_size, True) < 1:

@@ -69,6 +69,7 @@ from engine.api.types import (
 )
 from engine.catalog import Catalog, ModelEntry
 from engine.config import (
+    OWN_DATASETS,
     FieldInfo,
     RunConfig,
     base_key,
@@ -100,6 +101,7 @@ from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_run
 from engine.sweep.spec import Param, SweepSpec
 
 __all__ = [
+    "OWN_DATASETS",
     "Progress",
     "read_progress",
     "AblationRequest",

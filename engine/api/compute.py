@@ -42,7 +42,7 @@ from engine.catalog import (
     ScheduleEntry,
     shown,
 )
-from engine.config import RunConfig, field_infos, from_dict, type_name
+from engine.config import OWN_DATASETS, RunConfig, field_infos, from_dict, type_name
 from engine.config.augmentations import list_augmentations
 from engine.events import EpochDone, Event, FitDone, FitStarted, StepDone
 from engine.presets import resolve
@@ -398,7 +398,7 @@ def inspect_request(request: RunRequest | RunPlan | RunConfig) -> dict[str, Any]
     if isinstance(request, RunRequest):
         request = plan_run(request)
     config = request.config if isinstance(request, RunPlan) else request
-    if config.data.name not in ("imagefolder", "csv"):
+    if config.data.name not in OWN_DATASETS:
         raise ConfigError(
             f"data.name is {config.data.name!r}: `data inspect` looks at your own images "
             "(data.name=imagefolder or csv)",

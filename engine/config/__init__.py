@@ -32,6 +32,7 @@ from engine.config.run import (
 )
 from engine.config.sections import (
     CHOICES,
+    OWN_DATASETS,
     SECTIONS,
     AugmentConfig,
     DataConfig,
@@ -48,6 +49,7 @@ from engine.config.sections import (
 from engine.errors import ConfigError
 
 __all__ = [
+    "OWN_DATASETS",
     "CHOICES",
     "RULES",
     "SECTIONS",

@@ -106,6 +106,10 @@ class ModelConfig:
     )
 
 
+# data.name values that are the user's own images (engine.data.folder reads them)
+OWN_DATASETS = ("imagefolder", "csv")
+
+
 @dataclass(frozen=True)
 class DataConfig:
     name: str = field(

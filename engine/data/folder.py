@@ -276,7 +276,7 @@ class FileImages(Dataset[tuple[Tensor, int]]):
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
-        image = img._decode_one(self.files[index], self.side, self.channels)
+        image = img.decode_one(self.files[index], self.side, self.channels)
         if image is None:
             raise FileNotFoundError(
                 errno.ENOENT,

@@ -205,7 +205,7 @@ def _torchvision_decoder() -> Any:
     return decode_image, ImageReadMode
 
 
-def _decode_one(path: str, side: int, channels: int) -> Tensor | None:
+def decode_one(path: str, side: int, channels: int) -> Tensor | None:
     """uint8 [channels, side, side], or None when the file cannot be decoded."""
     from torchvision.transforms.v2 import functional as F
 
@@ -276,7 +276,7 @@ def decode(
     bad: list[int] = []
 
     def one(i: int) -> None:
-        image = _decode_one(files[i], side, channels)
+        image = decode_one(files[i], side, channels)
         if image is None:
             bad.append(i)
         else:

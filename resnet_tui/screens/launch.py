@@ -213,7 +213,7 @@ class LaunchScreen(ViewScreen):
             answer = exc
         data: dict[str, Any] | None = None
         config = request.config or {}
-        own = config.get("data", {}).get("name") in OWN_DATA
+        own = config.get("data", {}).get("name") in api.OWN_DATASETS
         if own and not isinstance(answer, Exception):
             try:
                 data = self.rt.helper.inspect_request(request)
@@ -388,9 +388,6 @@ class LaunchScreen(ViewScreen):
 
     def action_leave_field(self) -> None:
         self.set_focus(None)
-
-
-OWN_DATA = ("imagefolder", "csv")
 
 
 def data_summary(report: dict[str, Any]) -> Text:
