@@ -28,6 +28,7 @@ from textual.events import Key
 from textual.message import Message
 from textual.notifications import Notification, Notify
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
 from textual.worker import WorkerState
 
 from engine.api.remote import EngineHelper
@@ -606,9 +607,18 @@ async def settle(
             break
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    steady_cursors(app)
     await pilot.pause()
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
+
+
+def steady_cursors(app: ResnetApp) -> None:
+    """Stop every text cursor blinking, shown: a snapshot taken 0.5 s later on a loaded
+    machine would otherwise catch the cursor in its hidden half."""
+    for widget in app.screen.query("Input, TextArea"):
+        if isinstance(widget, (Input, TextArea)):
+            widget.cursor_blink = False
 
 
 async def wait_for(pilot: Pilot[Any], until: Callable[[], Any], timeout: float, what: str) -> None:
