@@ -70,6 +70,10 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _tags(value: Any) -> tuple[str, ...]:
+    return tuple(str(t) for t in value if isinstance(t, str)) if isinstance(value, list) else ()
+
+
 @dataclass(frozen=True)
 class EpochStats:
     """One epoch's train/val numbers (a run's ``best``: its kept checkpoint's epoch)."""
@@ -236,6 +240,11 @@ class RunRecord:
     sweep: SweepLink | None = None
     ablation: AblationLink | None = None
     stack: StackLink | None = None
+    # The user's own marks (``runs note|tag|archive|pin``); the trainer never writes them.
+    note: str = ""
+    tags: tuple[str, ...] = ()
+    archived: bool = False  # hidden from the default lists and views, never deleted
+    pinned: bool = False  # kept on top; the baseline in Compare
     schema: int = SCHEMA
     # Not stored: the name that was asked for, when the store gave another (a clash).
     name_taken: str | None = None
@@ -278,6 +287,10 @@ class RunRecord:
             sweep=SweepLink.from_json(doc),
             ablation=AblationLink.from_json(doc),
             stack=StackLink.from_json(doc),
+            note=str(doc.get("note") or ""),
+            tags=_tags(doc.get("tags")),
+            archived=doc.get("archived") is True,
+            pinned=doc.get("pinned") is True,
             schema=_integer(doc.get("schema")) or 1,
             name_taken=_text(doc.get("name_taken")),
         )
@@ -315,6 +328,10 @@ class RunRecord:
             "sweep": self.sweep.to_json() if self.sweep else None,
             "ablation": self.ablation.to_json() if self.ablation else None,
             "stack": self.stack.to_json() if self.stack else None,
+            "note": self.note,
+            "tags": list(self.tags),
+            "archived": self.archived,
+            "pinned": self.pinned,
         }
 
     # ------------------------------------------------------------ derived

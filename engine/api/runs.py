@@ -9,6 +9,7 @@ helper process), then ``create_run`` and ``start_run`` (or trains in its own pro
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,31 @@ def delete_run(store: RunStore, ref: str) -> str:
 def rename_run(store: RunStore, ref: str, name: str) -> RunRecord:
     """Give a run another name (refused when another run has it: names are unique)."""
     return RunRecord.from_json(store.rename(resolve_run(store, ref), name))
+
+
+def note_run(store: RunStore, ref: str, note: str) -> RunRecord:
+    """Replace a run's free-text note ("" removes it)."""
+    return RunRecord.from_json(store.set_note(resolve_run(store, ref), note))
+
+
+def tag_run(store: RunStore, ref: str, tags: Iterable[str]) -> RunRecord:
+    """Add tags to a run (safe against other processes tagging it at the same time)."""
+    return RunRecord.from_json(store.change_tags(resolve_run(store, ref), add=tags))
+
+
+def untag_run(store: RunStore, ref: str, tags: Iterable[str]) -> RunRecord:
+    """Remove tags from a run (a tag it does not have is no error)."""
+    return RunRecord.from_json(store.change_tags(resolve_run(store, ref), remove=tags))
+
+
+def archive_run(store: RunStore, ref: str, archived: bool = True) -> RunRecord:
+    """Hide a run from the default lists and views (``archived=False`` restores it)."""
+    return RunRecord.from_json(store.set_archived(resolve_run(store, ref), archived))
+
+
+def pin_run(store: RunStore, ref: str, pinned: bool = True) -> RunRecord:
+    """Keep a run on top of the lists and make it Compare's baseline (or unpin it)."""
+    return RunRecord.from_json(store.set_pinned(resolve_run(store, ref), pinned))
 
 
 def resolve_run(store: RunStore, ref: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +43,9 @@ from engine.store.schema import (
     as_crashed,
     blank_doc,
     check_name,
+    check_note,
     check_status,
+    check_tag,
     default_root,
     now_iso,
     slugify,
@@ -491,6 +493,36 @@ class RunStore(StoreMetrics):
     def rename(self, run_id: str, name: str) -> dict[str, Any]:
         """Give a run another name; refused (StoreError) when another run of the store has it."""
         return self.update(run_id, name=check_name(name))
+
+    def change_tags(
+        self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
+    ) -> dict[str, Any]:
+        """Add and remove tags in one locked read-modify-write, so that writers in several
+        processes at once lose none (tags keep the order they were first added in)."""
+        adding = [check_tag(t) for t in add]
+        removing = {check_tag(t) for t in remove}
+
+        def change(doc: dict[str, Any]) -> None:
+            old = doc.get("tags")
+            tags = [t for t in old if isinstance(t, str)] if isinstance(old, list) else []
+            for tag in adding:
+                if tag not in tags:
+                    tags.append(tag)
+            doc["tags"] = [t for t in tags if t not in removing]
+
+        return self._modify(run_id, change)
+
+    def set_note(self, run_id: str, note: str) -> dict[str, Any]:
+        """Replace a run's note ("" removes it)."""
+        return self.update(run_id, note=check_note(note))
+
+    def set_archived(self, run_id: str, archived: bool) -> dict[str, Any]:
+        """Archive a run (hidden from default lists, never deleted) or restore it."""
+        return self.update(run_id, archived=bool(archived))
+
+    def set_pinned(self, run_id: str, pinned: bool) -> dict[str, Any]:
+        """Pin a run (kept on top; the baseline in Compare) or unpin it."""
+        return self.update(run_id, pinned=bool(pinned))
 
     def set_status(
         self, run_id: str, status: str, message: str = "", **fields: Any

@@ -90,6 +90,32 @@ def check_name(name: Any) -> str:
     return name
 
 
+TAG_MAX = 64
+TAG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+-]*")
+NOTE_MAX = 10_000
+
+
+def check_tag(tag: Any) -> str:
+    """A tag: letters, digits and ``_.:/+-``, starting with a letter or digit, at most 64."""
+    if not isinstance(tag, str) or not TAG_RE.fullmatch(tag) or len(tag) > TAG_MAX:
+        raise StoreError(
+            f"{str(tag)[:40]!r} is not a tag: use letters, digits and _.:/+- (starting with a "
+            f"letter or digit, at most {TAG_MAX} characters), e.g. 'baseline' or 'paper:fig3'"
+        )
+    return tag
+
+
+def check_note(note: Any) -> str:
+    """A note: any text (several lines) up to 10,000 characters."""
+    if not isinstance(note, str):
+        raise StoreError("a note is text")
+    if len(note) > NOTE_MAX:
+        raise StoreError(
+            f"a note holds at most {NOTE_MAX:,} characters; this one has {len(note):,}"
+        )
+    return note
+
+
 def add_identity(fields: dict[str, Any]) -> None:
     """A reported pid belongs to this host (unless ``host`` says otherwise) and gets its start
     time, so that a recycled pid is not mistaken for the run."""
