@@ -461,6 +461,23 @@ class SweepRecord:
         return _integer(self.spec.get("trials"))
 
 
+# The fields of an epoch line that measure time (they differ between two runs that train
+# exactly alike). ``seconds`` is the training steps with their data waits (images_per_s is
+# over it); the rest split the epoch's wall time (engine.trainer._EpochCosts).
+EPOCH_TIMES = (
+    "seconds",
+    "images_per_s",
+    "data_s",
+    "step_s",
+    "eval_s",
+    "store_s",
+    "checkpoint_s",
+    "other_s",
+    "wall_s",
+    "max_memory_mb",
+)
+
+
 class EpochLine(TypedDict, total=False):
     """One line of a run's metrics.jsonl for an epoch (``kind`` "epoch")."""
 
@@ -476,6 +493,13 @@ class EpochLine(TypedDict, total=False):
     best_epoch: int
     time: str
     max_memory_mb: float
+    data_s: float  # waiting for the next batch
+    step_s: float  # training steps (seconds - data_s)
+    eval_s: float  # the validation pass
+    store_s: float  # the previous line's store write
+    checkpoint_s: float  # the previous epoch's checkpoint
+    other_s: float
+    wall_s: float  # since the previous line
 
 
 class StepLine(TypedDict, total=False):

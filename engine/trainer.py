@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,8 @@ from engine.faults import fault_point
 from engine.models import count_params
 from engine.models.build import build_model
 from engine.optim import LRSchedule, build_optimizer, optimizer_info
+
+T = TypeVar("T")
 
 # The events and device helpers moved to engine.events / engine.device; these names stay here
 # for the code that imports them from the trainer.
@@ -193,8 +195,10 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen, first, spent = 0, 0, 0.0
+        data_wait = _Clock()  # seconds blocked on the next batch
         if position:
             first, seen, spent = int(position["step"]), int(position["seen"]), position["seconds"]
+            data_wait.seconds = float(position.get("data_s", 0.0))
             mine = self._rank_position(position)
             if mine is not None:  # this rank's own sums and random states: an exact resume
                 loss_sum += float(mine["loss_sum"])
@@ -219,7 +223,7 @@ class Trainer:
         batches = self.bundle.train.batches(
             c.data.batch_size, shuffle=True, generator=order, drop_last=True, **self._shard()
         )
-        for step, (xb, yb) in enumerate(batches):
+        for step, (xb, yb) in enumerate(data_wait.timed(batches)):
             if step < first:
                 continue  # already trained before the interruption
             lr = self.schedule.apply(epoch, step)
@@ -251,6 +255,7 @@ class Trainer:
                     "step": step + 1,
                     "seen": seen,  # the sums over all ranks
                     "seconds": spent + time.perf_counter() - start,
+                    "data_s": data_wait.seconds,
                     "loss_sum": float(loss_sum),
                     "correct": int(correct),
                     **rng,  # rank 0's random states (what a single process stores)
@@ -266,6 +271,8 @@ class Trainer:
             "lr": lr,
             "seconds": seconds,
             "images_per_s": seen / seconds if seconds > 0 else 0.0,
+            "data_s": data_wait.seconds,
+            "step_s": max(seconds - data_wait.seconds, 0.0),
             **self._memory_stats(),
         }
 
@@ -468,6 +475,7 @@ class Trainer:
             )
         )
         done: FitDone | None = None
+        costs = _EpochCosts()
         while self.epoch < c.train.epochs:
             epoch = self.epoch
             if fault_point("epoch") == "nan":  # fault injection (tests): make the loss diverge
@@ -487,8 +495,11 @@ class Trainer:
                 )
                 break
             self.position = None
+            started_eval = time.perf_counter()
             val = self.evaluate(self.bundle.val)
             metrics.update(val_loss=val["loss"], val_acc=val["acc"], epoch=epoch + 1)
+            metrics["eval_s"] = time.perf_counter() - started_eval
+            metrics.update(costs.line(metrics))
             self.epoch = epoch + 1
             if not all(math.isfinite(metrics[k]) for k in ("train_loss", "val_loss")):
                 done = FitDone(
@@ -515,12 +526,15 @@ class Trainer:
             self.history.append(metrics)
             # The epoch's metrics line is written before its checkpoint: a crash between them
             # resumes from the previous checkpoint, which drops that line and replays the
-            # epoch. The other order would lose the line for good.
-            callback(EpochDone(epoch + 1, metrics, self.best_epoch, improved))
-            if checkpoint_dir is not None:
-                if improved:
-                    self.save(checkpoint_dir / "best.pt")
-                self.save(checkpoint_dir / "last.pt")
+            # epoch. The other order would lose the line for good. So the time the line's
+            # store write and the checkpoint take is counted in the next epoch's line.
+            with costs.timing("store_s"):
+                callback(EpochDone(epoch + 1, metrics, self.best_epoch, improved))
+            with costs.timing("checkpoint_s"):
+                if checkpoint_dir is not None:
+                    if improved:
+                        self.save(checkpoint_dir / "best.pt")
+                    self.save(checkpoint_dir / "last.pt")
             if c.train.patience and self.bad_epochs >= c.train.patience:
                 done = FitDone(
                     "finished",
@@ -577,6 +591,67 @@ class Trainer:
         final = FitDone(done.status, message, done.epoch, best, test, confusion)
         callback(final)
         return final
+
+
+class _EpochCosts:
+    """The seconds of an epoch outside its steps and evaluation, for its metrics line.
+
+    An epoch's line is written before its checkpoint (see ``fit``), so the store write and
+    the checkpoint of epoch N are counted in line N+1. Each line's ``wall_s`` is the time
+    since the previous line was made (since ``fit`` began, for the first), and
+    ``other_s`` what is left of it after ``data_s``, ``step_s``, ``eval_s``, ``store_s``
+    and ``checkpoint_s`` (the schedule, early-stopping checks, the loader's start). In an
+    epoch resumed mid-way, ``data_s`` and ``step_s`` include the interrupted session's."""
+
+    KEYS = ("store_s", "checkpoint_s")
+
+    def __init__(self) -> None:
+        self.carried = dict.fromkeys(self.KEYS, 0.0)
+        self.mark = time.perf_counter()
+
+    @contextlib.contextmanager
+    def timing(self, key: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.carried[key] += time.perf_counter() - start
+
+    def line(self, metrics: dict[str, float]) -> dict[str, float]:
+        """This line's share: what the previous epoch left, the wall time since, the rest."""
+        now = time.perf_counter()
+        out = {**self.carried, "wall_s": now - self.mark}
+        counted = sum(out[k] for k in self.KEYS) + sum(
+            float(metrics.get(k, 0.0)) for k in ("data_s", "step_s", "eval_s")
+        )
+        out["other_s"] = max(out["wall_s"] - counted, 0.0)
+        self.carried = dict.fromkeys(self.KEYS, 0.0)
+        self.mark = now
+        return out
+
+
+class _Clock:
+    """Seconds spent waiting on an iterator's next item (the data, for a training epoch)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def timed(self, items: Iterable[T]) -> Iterator[T]:
+        it = iter(items)
+        try:
+            while True:
+                start = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                finally:
+                    self.seconds += time.perf_counter() - start
+                yield item
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:  # a generator's clean-up (loader workers) runs now
+                close()
 
 
 class _Interrupted(Exception):

@@ -21,6 +21,8 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
+from engine.records import EPOCH_TIMES
+
 PRELOAD = [
     "engine.runner",
     "engine.trainer",
@@ -107,5 +109,5 @@ def epoch_lines(store: Any, run_id: str) -> list[dict[str, Any]]:
 
 def comparable(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Metrics lines without the fields that measure time."""
-    drop = {"seconds", "images_per_s", "time"}
+    drop = {*EPOCH_TIMES, "time"}
     return [{k: v for k, v in m.items() if k not in drop} for m in records]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from conftest import CUDA_VISIBLE, REPO
 
+from engine.records import EPOCH_TIMES
 from engine.store import RunStore
 
 HAS_GPU = shutil.which("nvidia-smi") is not None and CUDA_VISIBLE != ""
@@ -47,7 +48,7 @@ def _train(runs: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
 
 
 def _final(store: RunStore, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    drop = {"seconds", "images_per_s", "time", "max_memory_mb"}
+    drop = {*EPOCH_TIMES, "time"}
     lines = [m for m in store.read_metrics(run_id)[0] if m.get("kind") == "epoch"]
     doc = store.get(run_id)
     epochs = [{k: v for k, v in m.items() if k not in drop} for m in lines]

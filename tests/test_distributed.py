@@ -32,6 +32,7 @@ from engine.errors import ConfigError, UserError
 from engine.launch import free_port, launch, torchrun_args
 from engine.models import create_model
 from engine.presets import resolve
+from engine.records import EPOCH_TIMES
 from engine.runner import execute
 from engine.store import RunStore
 from engine.trainer import Trainer
@@ -308,7 +309,7 @@ EXACT = [
 
 
 def _final(store: RunStore, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    drop = {"seconds", "images_per_s", "time"}
+    drop = {*EPOCH_TIMES, "time"}
     epochs = [
         {k: v for k, v in m.items() if k not in drop}
         for m in store.read_metrics(run_id)[0]

@@ -21,6 +21,7 @@ from engine.config import RunConfig
 from engine.errors import CheckpointError, StoreError
 from engine.events import StepDone
 from engine.presets import resolve
+from engine.records import EPOCH_TIMES
 from engine.runner import execute
 from engine.store import RunStore
 from engine.store.progress import read_progress
@@ -59,6 +60,15 @@ def test_a_run_trains_and_records_everything(runs_dir: Path) -> None:
             "seconds",
             "images_per_s",
         } <= set(m)
+    for m in epochs:  # where the epoch's wall time went: the parts add up to it
+        parts = ("data_s", "step_s", "eval_s", "store_s", "checkpoint_s", "other_s")
+        assert all(m[k] >= 0 for k in parts)
+        assert sum(m[k] for k in parts) == pytest.approx(m["wall_s"], abs=1e-6)
+        assert m["step_s"] + m["data_s"] == pytest.approx(m["seconds"])
+        assert m["eval_s"] > 0
+    # epoch N's store write and checkpoint are paid before epoch N+1: counted in its line
+    assert epochs[0]["checkpoint_s"] == 0 and epochs[0]["store_s"] == 0
+    assert all(m["checkpoint_s"] > 0 and m["store_s"] > 0 for m in epochs[1:])
     best_epoch = int(doc["best"]["best_epoch"])
     assert doc["best"]["val_loss"] == min(m["val_loss"] for m in epochs)  # monitor: val_loss
     assert doc["best"]["val_acc"] == epochs[best_epoch - 1]["val_acc"]
@@ -173,7 +183,7 @@ def _env() -> dict[str, str]:
 
 
 def _final(store: RunStore, run_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    drop = {"seconds", "images_per_s", "time"}
+    drop = {*EPOCH_TIMES, "time"}
     epochs = [{k: v for k, v in m.items() if k not in drop} for m in _epochs(store, run_id)]
     doc = store.get(run_id)
     return epochs, {"best": doc["best"], "test": doc["test"], "status": doc["status"]}

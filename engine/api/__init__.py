@@ -104,6 +104,7 @@ from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.store.progress import Progress
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from engine.sweep.spec import Param, SweepSpec
+from engine.timing import TimeSplit, time_split
 
 __all__ = [
     "ACTIVE",
@@ -141,6 +142,7 @@ __all__ = [
     "SweepRequest",
     "SweepSpec",
     "TestStats",
+    "TimeSplit",
     "UserError",
     "ablation_rows",
     "ablation_table",
@@ -201,6 +203,7 @@ __all__ = [
     "store_version",
     "sweep_summary",
     "tag_run",
+    "time_split",
     "to_csv",
     "to_markdown",
     "to_toml",

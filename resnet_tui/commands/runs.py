@@ -130,7 +130,14 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     metrics = api.read_metrics(s, record.id)
     show_warnings(s, metrics.warnings)
     if as_json:
-        print_json({"run": record.to_json(), "metrics": metrics.epochs})
+        split = api.time_split(metrics.epochs)
+        print_json(
+            {
+                "run": record.to_json(),
+                "metrics": metrics.epochs,
+                "time_split": split.to_json() if split else None,
+            }
+        )
         return
     c = console()
     c.print(
@@ -154,6 +161,10 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     if metrics.epochs:
         rows: list[dict[str, Any]] = [dict(m) for m in metrics.epochs[-15:]]
         t.print_table("epochs", EPOCH_COLUMNS, rows, c)
+    split = api.time_split(metrics.epochs)
+    if split is not None:
+        for line in ["time: " + split.describe()[0], *split.describe()[1:]]:
+            c.print(line, markup=False)
     c.print(f"folder: {api.run_folder(s, record.id)}")
 
 

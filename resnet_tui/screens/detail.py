@@ -144,6 +144,7 @@ class RunDetailScreen(ViewScreen):
                     yield Static("", id="detail-config")
             with TabPane("Summary", id="summary"):
                 with ScrollableContainer():
+                    yield Static("", id="detail-time", markup=False)
                     yield Static(
                         "press s (or open this tab) to compute the layer summary",
                         id="detail-summary",
@@ -190,6 +191,7 @@ class RunDetailScreen(ViewScreen):
             return
         self._epochs = state.epochs
         self._show_curves()
+        self._show_time()
         if self.query_one(TabbedContent).active == "log":
             self._load_log()
 
@@ -204,6 +206,15 @@ class RunDetailScreen(ViewScreen):
         ]
         self.query_one("#plot-loss", CurvePlot).set_series(loss)
         self.query_one("#plot-acc", CurvePlot).set_series(acc)
+
+    def _show_time(self) -> None:
+        """Where an epoch's seconds go (steps, eval, data, checkpoint, store), above the
+        layer summary; nothing for runs trained before the split was recorded."""
+        split = api.time_split(self._epochs)
+        widget = self.query_one("#detail-time", Static)
+        widget.display = split is not None
+        if split is not None:
+            widget.update("time: " + "\n".join(split.describe()) + "\n")
 
     def _show_config(self) -> None:
         doc = self.doc
