@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from engine.answers import RunCheck
 from engine.config import OWN_DATASETS, DataConfig, RunConfig
 from engine.data import BatchAugment, dataset_info, load_dataset
 from engine.device import pick_device
@@ -24,7 +25,6 @@ from engine.errors import ConfigError, PlanError, UserError
 from engine.models import count_params, model_info
 from engine.models.build import build_model
 from engine.optim import optimizer_info, schedule_info
-from engine.records import RunCheck
 from engine.sweep.spec import SweepSpec
 
 DISK_MARGIN_BYTES = 64 * 2**20

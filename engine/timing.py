@@ -4,15 +4,19 @@ The trainer writes, with every epoch line, the seconds spent waiting for data (`
 in training steps (``step_s``), in the validation pass (``eval_s``), writing the previous
 line to the store (``store_s``) and the previous checkpoint (``checkpoint_s``), and the rest
 (``other_s``) of the wall time since the previous line (``wall_s``; see
-``engine.trainer._EpochCosts``). The *fixed cost* is everything but steps and evaluation: the
+``EpochCosts``). The *fixed cost* is everything but steps and evaluation: the
 share of an epoch a faster model or device would not shrink. Pure Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import contextlib
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 # (key in the epoch line, label), in the order they are shown.
 PARTS = (
@@ -91,3 +95,65 @@ def time_split(epochs: Sequence[Mapping[str, Any]], steady: bool = True) -> Time
     wall = sum(_number(e, "wall_s") or 0.0 for e in timed) / n
     numbers = tuple(int(e.get("epoch") or 0) for e in timed)
     return TimeSplit(numbers, wall, parts)
+
+
+class EpochCosts:
+    """The seconds of an epoch outside its steps and evaluation, for its metrics line
+    (kept by ``Trainer.fit``).
+
+    An epoch's line is written before its checkpoint (see ``fit``), so the store write and
+    the checkpoint of epoch N are counted in line N+1. Each line's ``wall_s`` is the time
+    since the previous line was made (since ``fit`` began, for the first), and
+    ``other_s`` what is left of it after ``data_s``, ``step_s``, ``eval_s``, ``store_s``
+    and ``checkpoint_s`` (the schedule, early-stopping checks, the loader's start). In an
+    epoch resumed mid-way, ``data_s`` and ``step_s`` include the interrupted session's."""
+
+    KEYS = ("store_s", "checkpoint_s")
+
+    def __init__(self) -> None:
+        self.carried = dict.fromkeys(self.KEYS, 0.0)
+        self.mark = time.perf_counter()
+
+    @contextlib.contextmanager
+    def timing(self, key: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.carried[key] += time.perf_counter() - start
+
+    def line(self, metrics: dict[str, float]) -> dict[str, float]:
+        """This line's share: what the previous epoch left, the wall time since, the rest."""
+        now = time.perf_counter()
+        out = {**self.carried, "wall_s": now - self.mark}
+        counted = sum(out[k] for k in self.KEYS) + sum(
+            float(metrics.get(k, 0.0)) for k in ("data_s", "step_s", "eval_s")
+        )
+        out["other_s"] = max(out["wall_s"] - counted, 0.0)
+        self.carried = dict.fromkeys(self.KEYS, 0.0)
+        self.mark = now
+        return out
+
+
+class WaitClock:
+    """Seconds spent waiting on an iterator's next item (the data, for a training epoch)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def timed(self, items: Iterable[T]) -> Iterator[T]:
+        it = iter(items)
+        try:
+            while True:
+                start = time.perf_counter()
+                try:
+                    item = next(it)
+                except StopIteration:
+                    return
+                finally:
+                    self.seconds += time.perf_counter() - start
+                yield item
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:  # a generator's clean-up (loader workers) runs now
+                close()

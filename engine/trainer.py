@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -32,8 +32,7 @@ from engine.faults import fault_point
 from engine.models import count_params
 from engine.models.build import build_model
 from engine.optim import LRSchedule, build_optimizer, optimizer_info
-
-T = TypeVar("T")
+from engine.timing import EpochCosts, WaitClock
 
 # The events and device helpers moved to engine.events / engine.device; these names stay here
 # for the code that imports them from the trainer.
@@ -195,7 +194,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen, first, spent = 0, 0, 0.0
-        data_wait = _Clock()  # seconds blocked on the next batch
+        data_wait = WaitClock()  # seconds blocked on the next batch
         if position:
             first, seen, spent = int(position["step"]), int(position["seen"]), position["seconds"]
             data_wait.seconds = float(position.get("data_s", 0.0))
@@ -475,7 +474,7 @@ class Trainer:
             )
         )
         done: FitDone | None = None
-        costs = _EpochCosts()
+        costs = EpochCosts()
         while self.epoch < c.train.epochs:
             epoch = self.epoch
             if fault_point("epoch") == "nan":  # fault injection (tests): make the loss diverge
@@ -591,67 +590,6 @@ class Trainer:
         final = FitDone(done.status, message, done.epoch, best, test, confusion)
         callback(final)
         return final
-
-
-class _EpochCosts:
-    """The seconds of an epoch outside its steps and evaluation, for its metrics line.
-
-    An epoch's line is written before its checkpoint (see ``fit``), so the store write and
-    the checkpoint of epoch N are counted in line N+1. Each line's ``wall_s`` is the time
-    since the previous line was made (since ``fit`` began, for the first), and
-    ``other_s`` what is left of it after ``data_s``, ``step_s``, ``eval_s``, ``store_s``
-    and ``checkpoint_s`` (the schedule, early-stopping checks, the loader's start). In an
-    epoch resumed mid-way, ``data_s`` and ``step_s`` include the interrupted session's."""
-
-    KEYS = ("store_s", "checkpoint_s")
-
-    def __init__(self) -> None:
-        self.carried = dict.fromkeys(self.KEYS, 0.0)
-        self.mark = time.perf_counter()
-
-    @contextlib.contextmanager
-    def timing(self, key: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.carried[key] += time.perf_counter() - start
-
-    def line(self, metrics: dict[str, float]) -> dict[str, float]:
-        """This line's share: what the previous epoch left, the wall time since, the rest."""
-        now = time.perf_counter()
-        out = {**self.carried, "wall_s": now - self.mark}
-        counted = sum(out[k] for k in self.KEYS) + sum(
-            float(metrics.get(k, 0.0)) for k in ("data_s", "step_s", "eval_s")
-        )
-        out["other_s"] = max(out["wall_s"] - counted, 0.0)
-        self.carried = dict.fromkeys(self.KEYS, 0.0)
-        self.mark = now
-        return out
-
-
-class _Clock:
-    """Seconds spent waiting on an iterator's next item (the data, for a training epoch)."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-
-    def timed(self, items: Iterable[T]) -> Iterator[T]:
-        it = iter(items)
-        try:
-            while True:
-                start = time.perf_counter()
-                try:
-                    item = next(it)
-                except StopIteration:
-                    return
-                finally:
-                    self.seconds += time.perf_counter() - start
-                yield item
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:  # a generator's clean-up (loader workers) runs now
-                close()
 
 
 class _Interrupted(Exception):

@@ -304,8 +304,8 @@ def test_npy_arrays_are_samples_too(tmp_path: Path) -> None:
 
 
 def test_an_input_far_larger_than_the_data_is_warned_about_with_the_numbers() -> None:
+    from engine.answers import RunCheck
     from engine.checks import input_warnings
-    from engine.records import RunCheck
 
     config, _ = resolve("digits-quick", ["augment.resize=160"])
     (warning,) = input_warnings(config, 28, 160)

@@ -15,6 +15,7 @@ this process are ``engine.api.compute``'s; the console asks them of its helper p
 """
 
 from engine.ablation.groups import ablation_rows, list_components
+from engine.answers import ModelSummary, RunCheck
 from engine.api.experiments import (
     StackPlan,
     ablation_table,
@@ -92,8 +93,6 @@ from engine.records import (
     Confusion,
     EpochLine,
     EpochStats,
-    ModelSummary,
-    RunCheck,
     RunMetrics,
     RunRecord,
     StepLine,

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.ablation import groups as ablation_groups
+from engine.answers import ModelSummary, RunCheck
 from engine.api.experiments import existing_sweep, plan_sweep
 from engine.api.runs import RunPlan, get_run, plan_run
 from engine.api.types import (
@@ -46,7 +47,7 @@ from engine.config import OWN_DATASETS, RunConfig, field_infos, from_dict, type_
 from engine.config.augmentations import list_augmentations
 from engine.events import EpochDone, Event, FitDone, FitStarted, StepDone
 from engine.presets import resolve
-from engine.records import ModelSummary, RunCheck, RunRecord, SweepRecord
+from engine.records import RunRecord, SweepRecord
 from engine.stacking.plan import StackResult
 from engine.store import RunStore
 from engine.sweep import docs as sweep_docs

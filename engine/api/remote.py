@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import errors
+from engine.answers import ModelSummary, RunCheck
 from engine.api.types import (
     AblationRequest,
     Launched,
@@ -28,7 +29,7 @@ from engine.api.types import (
 )
 from engine.catalog import Catalog
 from engine.errors import ConfigError, PlanError, UserError
-from engine.records import ModelSummary, RunCheck, SweepRecord
+from engine.records import SweepRecord
 
 
 class HelperError(Exception):

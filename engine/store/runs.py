@@ -1,11 +1,10 @@
 """RunStore: the runs under one folder, safe to share between processes.
 
 Paths, the lock, liveness, resolve, and the writes (create, update, claim, rename, delete),
-built on the index file (``engine.store.indexfile``), the name markers
-(``engine.store.names``), the metrics files (``engine.store.metrics``) and the rebuild from
-run folders (``engine.store.recovery``). Every write holds the store's lock for its whole
-read-modify-write; ``run.json`` is written before the index line, so it is never older than
-the index (a rebuild from it loses nothing the index had).
+built on the index file (``engine.store.indexfile``), the name markers (``.names``), the
+metrics files (``.metrics``), the user's marks (``.marks``) and the rebuild from run folders
+(``.recovery``). Every write holds the store's lock for its whole read-modify-write;
+``run.json`` is written before the index line, so it is never older than the index.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from engine.records import RunRecord
 from engine.store import lookup, recovery
 from engine.store.index import HEAD, TABLE, Entry, IndexUnreadable, gc_paused
 from engine.store.indexfile import IndexFile, _IndexStorage
+from engine.store.marks import StoreMarks
 from engine.store.metrics import StoreMetrics
 from engine.store.names import Names
 from engine.store.schema import (
@@ -43,9 +43,7 @@ from engine.store.schema import (
     as_crashed,
     blank_doc,
     check_name,
-    check_note,
     check_status,
-    check_tag,
     default_root,
     now_iso,
     slugify,
@@ -55,7 +53,7 @@ if TYPE_CHECKING:
     from tinydb.table import Table
 
 
-class RunStore(StoreMetrics):
+class RunStore(StoreMetrics, StoreMarks):
     """All runs under one folder. Every method is safe to call from several processes at once."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
@@ -493,36 +491,6 @@ class RunStore(StoreMetrics):
     def rename(self, run_id: str, name: str) -> dict[str, Any]:
         """Give a run another name; refused (StoreError) when another run of the store has it."""
         return self.update(run_id, name=check_name(name))
-
-    def change_tags(
-        self, run_id: str, add: Iterable[str] = (), remove: Iterable[str] = ()
-    ) -> dict[str, Any]:
-        """Add and remove tags in one locked read-modify-write, so that writers in several
-        processes at once lose none (tags keep the order they were first added in)."""
-        adding = [check_tag(t) for t in add]
-        removing = {check_tag(t) for t in remove}
-
-        def change(doc: dict[str, Any]) -> None:
-            old = doc.get("tags")
-            tags = [t for t in old if isinstance(t, str)] if isinstance(old, list) else []
-            for tag in adding:
-                if tag not in tags:
-                    tags.append(tag)
-            doc["tags"] = [t for t in tags if t not in removing]
-
-        return self._modify(run_id, change)
-
-    def set_note(self, run_id: str, note: str) -> dict[str, Any]:
-        """Replace a run's note ("" removes it)."""
-        return self.update(run_id, note=check_note(note))
-
-    def set_archived(self, run_id: str, archived: bool) -> dict[str, Any]:
-        """Archive a run (hidden from default lists, never deleted) or restore it."""
-        return self.update(run_id, archived=bool(archived))
-
-    def set_pinned(self, run_id: str, pinned: bool) -> dict[str, Any]:
-        """Pin a run (kept on top; the baseline in Compare) or unpin it."""
-        return self.update(run_id, pinned=bool(pinned))
 
     def set_status(
         self, run_id: str, status: str, message: str = "", **fields: Any
