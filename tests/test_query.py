@@ -193,6 +193,7 @@ INVALID: list[tuple[str, int, list[str]]] = [
     ("lr<0.1", 1, ["unknown field 'lr'", "did you mean 'optim.lr'"]),
     ("optm.lr=0.1", 1, ["unknown field 'optm.lr'", "'optim.lr'"]),
     ("val_acc>0.5", 1, ["did you mean 'best.val_acc'"]),
+    ("colour=red", 1, ["unknown field 'colour'", "a field is a run's", "a config key"]),
     ("best.val_acc>high", 14, ["expected a number for best.val_acc", "not 'high'"]),
     ("best.val_acc>90", 14, ["best.val_acc is a fraction", "write 0.9 or 90%"]),
     ("epoch>epochs", 7, ["expected a number for epoch", "not 'epochs'"]),
