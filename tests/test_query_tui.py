@@ -46,7 +46,7 @@ async def test_the_filter_bar_takes_a_query_and_shows_a_bad_one_inline(
         everything = _names(app)
         assert len(everything) == 8
         bar = app.screen.query_one("#runs-filter", Input)
-        assert "model=resnet24 and best.val_acc>90%" in str(bar.placeholder)
+        assert "words or best.val_acc>90%" in str(bar.placeholder)
 
         # Typed key by key: the table follows each text that parses.
         await pilot.press("slash", *"model=resnet24")

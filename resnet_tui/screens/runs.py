@@ -60,7 +60,7 @@ ROW_LIMIT = 1000  # rows the table holds until the user asks for all (m)
 CHUNK_ROWS = 1000  # rows added per step after the first paint (the UI answers in between)
 CHUNK_DELAY_S = 0.02
 NUMERIC = {"epochs", "best_val", "test_acc", "params", "duration"}
-FILTER_PLACEHOLDER = "/ filter: words, or model=resnet24 and best.val_acc>90%"
+FILTER_PLACEHOLDER = "/ filter: words or best.val_acc>90%"  # whole at 80 columns
 
 
 @dataclass(frozen=True)
