@@ -222,6 +222,8 @@ INVALID: list[tuple[str, int, list[str]]] = [
     ("model:resnet24", 1, ["':' is only for tag:NAME", "write model=resnet24"]),
     ("tag:", 5, ["expected a tag name after 'tag:'"]),
     ('"model"=resnet24', 1, ["a field name is not quoted", "write model"]),
+    ("(" * 60 + "digits" + ")" * 60, 51, ["more than 50 nested"]),
+    ("not " * 51 + "digits", 201, ["more than 50 nested"]),
 ]
 
 
@@ -235,7 +237,7 @@ def test_a_query_matches_exactly_these_runs(text: str, expected: set[str]) -> No
     assert {r.name for r in RUNS if query.matches(r)} == expected
 
 
-@pytest.mark.parametrize(("text", "column", "words"), INVALID, ids=[q for q, _, _ in INVALID])
+@pytest.mark.parametrize(("text", "column", "words"), INVALID, ids=[q[:40] for q, _, _ in INVALID])
 def test_a_bad_query_names_the_column_and_what_was_expected(
     text: str, column: int, words: list[str]
 ) -> None:

@@ -9,19 +9,34 @@ from engine.query.fields import fields, suggest_field
 from engine.query.lexer import KEYWORDS, QueryError, Token, tokenize
 from engine.records import RunRecord
 
+MAX_DEPTH = 50
 
-def _words_test(word: str) -> Test:
-    """A plain word or quoted phrase: in the run's id, name, model, dataset, status, preset,
-    ablation group or sweep (what the Runs view's filter searched before the language)."""
-    word = word.lower()
 
-    def test(run: RunRecord) -> bool:
+class _Haystack:
+    """What plain words search: the run's id, name, model, dataset, status, preset, ablation
+    group and sweep, in lower case (the Runs view's filter before the language). The last
+    run's is kept (one tuple, replaced whole: safe across threads): the words of one query
+    read each run once."""
+
+    def __init__(self) -> None:
+        self.last: tuple[RunRecord | None, str] = (None, "")
+
+    def __call__(self, run: RunRecord) -> str:
+        last = self.last
+        if last[0] is run:
+            return last[1]
         group = run.ablation.group if run.ablation else ""
         sweep = run.sweep.name if run.sweep else ""
-        fields = (run.id, run.name, run.model, run.dataset, run.status, run.preset, group, sweep)
-        return word in " ".join(str(v or "") for v in fields).lower()
+        values = (run.id, run.name, run.model, run.dataset, run.status, run.preset)
+        text = " ".join(str(v or "") for v in (*values, group, sweep)).lower()
+        self.last = (run, text)
+        return text
 
-    return test
+
+def _words_test(word: str, haystack: _Haystack) -> Test:
+    """A plain word or quoted phrase, anywhere in the haystack."""
+    word = word.lower()
+    return lambda run: word in haystack(run)
 
 
 def _all(tests: list[Test]) -> Test:
@@ -45,7 +60,9 @@ class _Parser:
         self.text = text
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0  # nots and parentheses open: bounded, so no text reaches Python's limit
         self.compiler = Comparisons(text)
+        self.haystack = _Haystack()
 
     def peek(self, ahead: int = 0) -> Token:
         return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
@@ -84,10 +101,17 @@ class _Parser:
             else:
                 return _all(tests)
 
+    def nest(self, token: Token) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(f"more than {MAX_DEPTH} nested 'not's and '('s", token)
+
     def not_(self, after: Token | None) -> Test:
         if self.peek().keyword("not"):
             token = self.take()
+            self.nest(token)
             test = self.not_(token)
+            self.depth -= 1
             return lambda r: not test(r)
         return self.term(after)
 
@@ -95,7 +119,9 @@ class _Parser:
         token = self.peek()
         if token.kind == "(":
             self.take()
+            self.nest(token)
             test = self.or_(token)
+            self.depth -= 1
             close = self.peek()
             if close.kind != ")":
                 raise self.error(
@@ -112,7 +138,7 @@ class _Parser:
             if self.peek(1).kind == "op":
                 raise self.error("a field name is not quoted", token, f": write {token.text}")
             self.take()
-            return _words_test(token.text)
+            return _words_test(token.text, self.haystack)
         if token.kind == "op":
             raise self.error(f"expected a field before '{token.text}'", token)
         where = f" after {after.shown()}" if after is not None else ""
@@ -133,7 +159,7 @@ class _Parser:
             raise self.error(
                 f"':' is only for tag:NAME; '{head}' is a field", token, f": write {head}={rest}"
             )
-        return _words_test(token.text)
+        return _words_test(token.text, self.haystack)
 
     def comparison(self) -> Test:
         name, op = self.take(), self.take()
@@ -157,10 +183,6 @@ class Query:
 
     def matches(self, record: RunRecord) -> bool:
         return self.test(record)
-
-    @property
-    def empty(self) -> bool:
-        return not self.text.strip()
 
 
 def parse(text: str) -> Query:
