@@ -42,7 +42,7 @@ WHERE_HELP = (
     "field=value and != < <= > >= on any run field or config key "
     "(model=resnet24, best.val_acc>90%, optim.lr<=1e-3, status!=failed), "
     "name~GLOB, tag:NAME, plain words (in name, model, dataset, status), "
-    "and/or/not, parentheses. A run without the value fails all but != ."
+    "and/or/not, parentheses. A run without the value (no best epoch yet) matches only != and !~."
 )
 WhereOption = Annotated[str | None, typer.Option("--where", "-w", metavar="EXPR", help=WHERE_HELP)]
 
