@@ -8,6 +8,8 @@ Torch-free (the console imports it in its own process)::
     record = create_run(store, plan)         # a unique name (record.name_taken on a clash)
     start_run(store, record.id, plan)        # a detached worker: python -m engine.worker run
     stop_run / resume_run / delete_run / rename_run / get_run / list_runs / read_metrics ...
+    query = parse_query("model=resnet24 and best.val_acc>90%")  # QueryError names the column
+    [r for r in list_runs(store) if query.matches(r)]
 
 The checks that need torch (the model built for the data, the data, the device) and training in
 this process are ``engine.api.compute``'s; the console asks them of its helper process through
@@ -89,6 +91,8 @@ from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
+from engine.query import Query, QueryError
+from engine.query import parse as parse_query
 from engine.records import (
     Confusion,
     EpochLine,
@@ -125,6 +129,8 @@ __all__ = [
     "PlanError",
     "Preset",
     "Progress",
+    "Query",
+    "QueryError",
     "RunCheck",
     "RunConfig",
     "RunMetrics",
@@ -174,6 +180,7 @@ __all__ = [
     "newest_runs",
     "note_run",
     "open_store",
+    "parse_query",
     "pin_run",
     "plan_run",
     "plan_stack",

@@ -37,6 +37,14 @@ SetOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+WHERE_HELP = (
+    "Only the runs that match EXPR (the console's / filter, same language): "
+    "field=value and != < <= > >= on any run field or config key "
+    "(model=resnet24, best.val_acc>90%, optim.lr<=1e-3, status!=failed), "
+    "name~GLOB, tag:NAME, plain words (in name, model, dataset, status), "
+    "and/or/not, parentheses. A run without the value (no best epoch yet) matches only != and !~."
+)
+WhereOption = Annotated[str | None, typer.Option("--where", "-w", metavar="EXPR", help=WHERE_HELP)]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -114,6 +122,29 @@ def note_name(record: api.RunRecord) -> None:
             f"note: a run named '{record.name_taken}' exists; this run is '{record.name}'",
             err=True,
         )
+
+
+def parse_where(where: str | None) -> api.Query | None:
+    """The ``--where`` query (None: none given); a syntax error is one ``error: --where:``
+    line naming the column, exit 2, before the store is read."""
+    if where is None:
+        return None
+    from engine import api
+
+    try:
+        return api.parse_query(where)
+    except api.QueryError as exc:
+        fail(f"--where: {exc}")
+
+
+def select_where(
+    records: Sequence[api.RunRecord], where: str | api.Query | None
+) -> list[api.RunRecord]:
+    """The records ``--where`` lets through, in their order (all of them without one)."""
+    query = parse_where(where) if isinstance(where, str) or where is None else where
+    if query is None:
+        return list(records)
+    return [r for r in records if query.matches(r)]
 
 
 # ---------------------------------------------------------------- rendering

@@ -1,4 +1,5 @@
 """``resnet-tui runs list/show/best/compare/rename/rm/stop``: browse and manage the run store.
+``list`` and ``best`` take ``--where EXPR`` (``engine.query``, through ``api.parse_query``).
 
 ``register(app)`` adds the group. Everything goes through the engine API (``api.list_runs``,
 ``api.get_run``, ``api.read_metrics``, ``api.best_stats_row`` ...), which answers with typed
@@ -15,10 +16,13 @@ import typer
 from resnet_tui.commands import _table as t
 from resnet_tui.commands._shared import (
     JsonOption,
+    WhereOption,
     command,
     console,
     fail,
+    parse_where,
     print_json,
+    select_where,
     show_warnings,
     store,
 )
@@ -78,6 +82,7 @@ def runs_list(
         ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", "-a", help="Print every run.")] = False,
+    where: WhereOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """The runs, newest first (the newest 50 unless --all or --limit)."""
@@ -88,11 +93,13 @@ def runs_list(
             fail(f"--status {value}: not a run status; one of {', '.join(api.STATUSES)}")
     if limit is not None and limit < 1:
         fail(f"--limit: must be at least 1, got {limit}")
+    query = parse_where(where)
     s = store()
     records = api.list_runs(s)
     show_warnings(s)
     if status:
         records = [r for r in records if r.status in status]
+    records = select_where(records, query)
     total = len(records)
     if limit is None and not show_all and not as_json:
         limit = LIST_LIMIT
@@ -103,6 +110,9 @@ def runs_list(
         return
     if not records:
         which = f"{' or '.join(status)} runs" if status else "runs"
+        if query is not None:
+            typer.echo(f"no {which} in {s.root} match --where {where}")
+            return
         typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")
         return
     t.print_table(f"runs in {s.root}", RUN_COLUMNS, [_row(r) for r in records], console())
@@ -221,20 +231,24 @@ def runs_best(
     runs: Annotated[
         list[str] | None, typer.Argument(metavar="RUN", help="Runs to include [all].")
     ] = None,
+    where: WhereOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Seed 000's "Best Stats Per Model" table: each run's best epoch (the kept checkpoint's),
     every column from that epoch, and the highest val accuracy of any epoch apart."""
     from engine import api
 
+    query = parse_where(where)
     s = store()
     records = [api.get_run(s, r) for r in runs] if runs else api.list_runs(s)
+    records = select_where(records, query)
     rows = best_stats([r for r in records if r.epoch], s)
     if as_json:
         print_json(rows)
         return
     if not rows:
-        typer.echo("no run has finished an epoch yet")
+        matching = f" matching --where {where}" if query is not None else ""
+        typer.echo(f"no run{matching} has finished an epoch yet")
         return
     c = console()
     t.print_table("Best Stats Per Model", BEST_COLUMNS, rows, c)

@@ -60,6 +60,7 @@ ROW_LIMIT = 1000  # rows the table holds until the user asks for all (m)
 CHUNK_ROWS = 1000  # rows added per step after the first paint (the UI answers in between)
 CHUNK_DELAY_S = 0.02
 NUMERIC = {"epochs", "best_val", "test_acc", "params", "duration"}
+FILTER_PLACEHOLDER = "/ filter: words or best.val_acc>90%"  # whole at 80 columns
 
 
 @dataclass(frozen=True)
@@ -128,16 +129,6 @@ def sort_value(run: api.RunRecord, key: str, seconds: float | None) -> Any:
     return str(run.started or run.created or "")
 
 
-def matches(run: api.RunRecord, words: list[str]) -> bool:
-    if not words:
-        return True
-    group = run.ablation.group if run.ablation else ""
-    sweep = run.sweep.name if run.sweep else ""
-    fields = (run.id, run.name, run.model, run.dataset, run.status, run.preset, group, sweep)
-    haystack = " ".join(str(v or "") for v in fields).lower()
-    return all(w in haystack for w in words)
-
-
 class RunsScreen(ViewScreen):
     MODE = "runs"
     BINDINGS = [
@@ -163,7 +154,7 @@ class RunsScreen(ViewScreen):
         super().__init__()
         self.sort_key = "started"
         self.sort_reverse = True
-        self.filter_words: list[str] = []
+        self.filter_query = api.parse_query("")  # the last filter that parsed: every run
         self._cells: dict[str, dict[str, Cell]] = {}  # the rows in the table
         self._docs: dict[str, api.RunRecord] = {}  # the runs they show
         self._order: list[str] = []  # the runs the table shows (or is adding), in order
@@ -175,12 +166,9 @@ class RunsScreen(ViewScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="runs-top"):
-            yield Input(
-                placeholder="/ filter: words in name, model, dataset, status",
-                id="runs-filter",
-                compact=True,
-            )
+            yield Input(placeholder=FILTER_PLACEHOLDER, id="runs-filter", compact=True)
             yield Label("", id="runs-info")
+        yield Label("", id="runs-filter-error")  # a query that does not parse, and where
         table = FastTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield table
 
@@ -216,7 +204,7 @@ class RunsScreen(ViewScreen):
         rows = [
             (sort_value(d, key, fmt.run_seconds(d, now) if timed else None), d.id)
             for d in self.rt.state.runs
-            if matches(d, self.filter_words)
+            if self.filter_query.matches(d)
         ]
         # Missing values last in both directions.
         present = [r for r in rows if r[0] is not None]
@@ -387,7 +375,20 @@ class RunsScreen(ViewScreen):
 
     @on(Input.Changed, "#runs-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
-        self.filter_words = event.value.lower().split()
+        """The query language of ``runs list --where`` (plain words still search names);
+        while the text does not parse, the error shows under the bar and the table keeps
+        the last filter that did."""
+        error = self.query_one("#runs-filter-error", Label)
+        try:
+            query = api.parse_query(event.value)
+        except api.QueryError as exc:
+            error.update(str(exc))
+            error.display = True
+            event.input.add_class("-invalid")
+            return
+        error.display = False
+        event.input.remove_class("-invalid")
+        self.filter_query = query
         self.refresh_view()
 
     @on(Input.Submitted, "#runs-filter")
