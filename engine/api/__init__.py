@@ -100,6 +100,8 @@ from engine.records import (
     SweepRecord,
     TestStats,
 )
+from engine.report.diff import DiffRow, RunDiff, baseline_first, diff_runs
+from engine.report.export import export_columns, export_row, require_metrics, text_cells
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.store.progress import Progress
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
@@ -113,6 +115,7 @@ __all__ = [
     "ConfigError",
     "Confusion",
     "DEFAULT_PRESET",
+    "DiffRow",
     "EpochLine",
     "EpochStats",
     "FieldInfo",
@@ -127,6 +130,7 @@ __all__ = [
     "Progress",
     "RunCheck",
     "RunConfig",
+    "RunDiff",
     "RunMetrics",
     "RunPlan",
     "RunRecord",
@@ -146,6 +150,7 @@ __all__ = [
     "ablation_table",
     "archive_run",
     "base_key",
+    "baseline_first",
     "best_stats_row",
     "best_trial",
     "by_param",
@@ -155,7 +160,10 @@ __all__ = [
     "create_run",
     "delete_run",
     "delete_sweep",
+    "diff_runs",
     "existing_sweep",
+    "export_columns",
+    "export_row",
     "field_info",
     "field_infos",
     "follow_metrics",
@@ -185,6 +193,7 @@ __all__ = [
     "read_stack_report",
     "read_sweeps",
     "rename_run",
+    "require_metrics",
     "resolve_run",
     "resolve_sweep",
     "resume_ablation",
@@ -201,6 +210,7 @@ __all__ = [
     "store_version",
     "sweep_summary",
     "tag_run",
+    "text_cells",
     "to_csv",
     "to_markdown",
     "to_toml",
