@@ -196,5 +196,7 @@ def baseline_first(runs: Sequence[RunRecord]) -> list[RunRecord]:
     """The runs with the baseline first: the first pinned one, else the first given; the
     others keep their order."""
     runs = list(runs)
+    if not runs:
+        return []
     pinned = next((i for i, r in enumerate(runs) if r.pinned), 0)
     return [runs[pinned], *runs[:pinned], *runs[pinned + 1 :]]

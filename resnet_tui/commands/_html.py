@@ -66,7 +66,7 @@ def line_chart(
 ) -> str:
     """An SVG chart of ``keys`` ((line key, label, colour)) over the epochs, the best epoch
     marked by a dashed line."""
-    left, right, top, bottom = 58, 16, 30, 40
+    left, right, top, bottom = 58, 16, 44, 40  # the legend and the best label above
     series = []
     for key, label, color in keys:
         points = [
@@ -124,7 +124,7 @@ def line_chart(
         right_half = bx > left + span_w / 2  # the label on the side with room
         out.append(
             f'<line x1="{bx:.1f}" x2="{bx:.1f}" y1="{top}" y2="{top + span_h}" class="best"/>'
-            f'<text x="{bx - 4 if right_half else bx + 4:.1f}" y="{top + 12}" class="tick" '
+            f'<text x="{bx - 4 if right_half else bx + 4:.1f}" y="{top - 5}" class="tick" '
             f'text-anchor="{"end" if right_half else "start"}">best {best_epoch}</text>'
         )
     for i, (label, color, points) in enumerate(series):
@@ -224,12 +224,15 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], numeric_from: i
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _with_delta(key: str, value: Any, delta: float | None) -> str:
+def _with_delta(key: str, value: Any, delta: float | None, judged: bool = False) -> str:
+    """A value and its difference from the baseline's; ``judged`` (a metric): green when
+    better (a higher accuracy, a lower loss), red when worse."""
     text = e(units.diff_value(key, value))
     shown = units.diff_delta(key, delta) if delta else ""  # no "+0" beside an equal value
     if shown:
-        sign = "up" if (delta or 0) > 0 else "down" if (delta or 0) < 0 else ""
-        text += f' <span class="delta {sign}">{e(shown)}</span>'
+        better = (delta or 0) < 0 if key.endswith("loss") else (delta or 0) > 0
+        judge = ("better" if better else "worse") if judged and key != "elapsed_s" else ""
+        text += f' <span class="delta {judge}">{e(shown)}</span>'
     return text
 
 
@@ -256,7 +259,8 @@ def best_table(diff: api.RunDiff) -> str:
         cells.append(e(record.model or "-"))
         for key, _ in BEST_KEYS:
             row = metrics.get(key)
-            cells.append(_with_delta(key, row.values[i], row.deltas[i]) if row else "-")
+            judged = key not in ("best_epoch", "epochs_done")
+            cells.append(_with_delta(key, row.values[i], row.deltas[i], judged) if row else "-")
         rows.append(cells)
     headers = ["run", "model", *(label for _, label in BEST_KEYS)]
     return table(headers, rows, numeric_from=2)
@@ -271,7 +275,10 @@ def diff_table(diff: api.RunDiff, section: str, differing_only: bool) -> str:
     body = [
         [
             ("≠ " if row.differs else "") + e(row.key),
-            *(_with_delta(row.key, v, d) for v, d in zip(row.values, row.deltas, strict=True)),
+            *(
+                _with_delta(row.key, v, d, section == "metrics")
+                for v, d in zip(row.values, row.deltas, strict=True)
+            ),
         ]
         for row in rows
     ]
@@ -289,8 +296,8 @@ table{border-collapse:collapse;font-size:13px;margin:6px 0 12px}
 th,td{border:1px solid #d0d0d0;padding:3px 8px;text-align:left;vertical-align:top;
 overflow-wrap:anywhere}th{background:#f2f4f7}.num{text-align:right;white-space:nowrap}
 tbody tr:nth-child(even){background:#fafbfc}
-.muted{color:#666}.delta{font-size:11px;color:#555}.delta.up{color:#1a7f37}
-.delta.down{color:#c0392b}.tag{font-size:11px;background:#fff3bf;border:1px solid #e0c200;
+.muted{color:#666}.delta{font-size:11px;color:#555}.delta.better{color:#1a7f37}
+.delta.worse{color:#c0392b}.tag{font-size:11px;background:#fff3bf;border:1px solid #e0c200;
 border-radius:3px;padding:0 4px}.charts{display:flex;flex-wrap:wrap;gap:12px}
 svg{font-family:inherit}.chart-title{font-size:13px;font-weight:600;fill:#1d1d1f}
 .tick{font-size:11px;fill:#444}.grid{stroke:#e8e8e8;stroke-width:1}

@@ -42,6 +42,7 @@ ROWS = (
     ("max val acc", "max_val_acc"),
     ("time", "time"),
 )
+ALWAYS = ("status",)  # shown when the runs agree too: it says whether the numbers are final
 
 
 PICK_HINT = (
@@ -273,7 +274,7 @@ class CompareScreen(ViewScreen):
             else:
                 values, deltas, differs = [None] * len(docs), [None] * len(docs), False
             differing += differs
-            if self.diff_only and len(docs) > 1 and not differs:
+            if self.diff_only and len(docs) > 1 and not differs and key not in ALWAYS:
                 continue
             cells = [
                 fmt.status_text(v) if key == "status" else self._metric_cell(key, v, d, doc)
