@@ -26,7 +26,13 @@ def report(
     ],
     out: Annotated[
         Path,
-        typer.Option("--out", "-o", metavar="FILE", help="The HTML file to write [report.html]."),
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE",
+            help="The HTML file to write [report.html].",
+            show_default=False,
+        ),
     ] = Path("report.html"),
 ) -> None:
     """Write runs as one self-contained HTML file (no script, nothing fetched): curves,

@@ -79,7 +79,7 @@ def runs_list(
     limit: Annotated[
         int | None,
         typer.Option(
-            metavar="N", help=f"Print the newest N runs [{LIST_LIMIT}; --json: every run]."
+            metavar="N", help=f"Print the newest N runs [{LIST_LIMIT}; csv, md, json: every run]."
         ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", "-a", help="Print every run.")] = False,
@@ -90,7 +90,6 @@ def runs_list(
     from engine import api
 
     out = runs_report.chosen(fmt, as_json)
-    as_json = out != TABLE  # every run, unless --limit
     for value in status or []:
         if value not in api.STATUSES:
             fail(f"--status {value}: not a run status; one of {', '.join(api.STATUSES)}")
@@ -102,7 +101,7 @@ def runs_list(
     if status:
         records = [r for r in records if r.status in status]
     total = len(records)
-    if limit is None and not show_all and not as_json:
+    if limit is None and not show_all and out == TABLE:  # csv, md, json: every run
         limit = LIST_LIMIT
     if limit is not None and not show_all:
         records = records[:limit]

@@ -46,7 +46,10 @@ FormatOption = Annotated[
     ),
 ]
 FileFormatOption = Annotated[
-    str, typer.Option("--format", "-f", metavar="FORMAT", help="csv, md or json [csv].")
+    str,
+    typer.Option(
+        "--format", "-f", metavar="FORMAT", help="csv, md or json [csv].", show_default=False
+    ),
 ]
 
 
