@@ -42,6 +42,7 @@ ROWS = (
     ("max val acc", "max_val_acc"),
     ("time", "time"),
 )
+TIMES = ("created", "finished")  # ISO times, shown on two lines
 ALWAYS = ("status",)  # shown when the runs agree too: it says whether the numbers are final
 
 
@@ -212,8 +213,8 @@ class CompareScreen(ViewScreen):
             ("baseline: ", "dim"),
             (fmt.run_label(base), f"bold {COLORS[0]}"),
             (f" ({why})  ", "dim"),
-            (f"{differing} differing {what}", "bold yellow"),
-            ("  (d: show all)" if self.diff_only else "  (d: differing only)", "dim"),
+            (f"{differing} {what} differ", "bold yellow"),
+            ("  d: show all" if self.diff_only else "  d: differing only", "dim"),
         )
 
     def _show_config(self, docs: list[api.RunRecord]) -> None:
@@ -229,7 +230,7 @@ class CompareScreen(ViewScreen):
         keys = [r.key for r in config + origin]
         self._columns(table, "config key", docs, 2 + max((len(k) for k in keys), default=10))
         differing = len(diff.section("config", True)) + len(diff.section("provenance", True))
-        note.update(self._note(differing, "keys (config, provenance)", docs))
+        note.update(self._note(differing, "keys", docs))
         for row in config:
             self._diff_row(table, row, row.key)
         if origin:
@@ -241,11 +242,15 @@ class CompareScreen(ViewScreen):
 
     def _diff_row(self, table: DataTable[Any], row: api.DiffRow, key: str) -> None:
         style = "bold yellow" if row.differs else ""
+        values = [fmt.config_value(v) for v in row.values]
+        if row.key in TIMES:  # the date over the time: the runs' columns stay narrow
+            values = [v.replace("T", "\nT", 1) for v in values]
         # "≠" marks a differing key without relying on colour.
         table.add_row(
             Text(("≠ " if row.differs else "  ") + row.key, style=style),
-            *(Text(fmt.config_value(v), style=style) for v in row.values),
+            *(Text(v, style=style) for v in values),
             key=key,
+            height=max(v.count("\n") + 1 for v in values),
         )
 
     def _show_metrics(self, docs: list[api.RunRecord]) -> None:
