@@ -61,10 +61,15 @@ def to_csv(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> 
 
 
 def to_markdown(rows: list[dict[str, Any]], columns: list[str] | tuple[str, ...]) -> str:
+    """A Markdown table; a float to 6 decimals (a tiny one, 1e-07, to 6 significant digits,
+    never 0.000000), a ``|`` or a line break in a value escaped so that the row stays one."""
+
     def cell(v: Any) -> str:
         if v is None:
             return "-"
-        return f"{v:.6f}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:.6f}" if v == 0 or abs(v) >= 1e-3 else f"{v:.6g}"
+        return str(v).replace("|", "\\|").replace("\n", "<br>")
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]

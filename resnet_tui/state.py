@@ -10,7 +10,7 @@ there is no import cycle between them. This module imports no torch and no scree
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableSet
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -29,6 +29,39 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ScreenResult = TypeVar("ScreenResult")
+
+
+class Selection(MutableSet[str]):
+    """The runs picked (space), in the order they were picked: Compare's baseline is the
+    first of them unless one is pinned. A set otherwise (``in``, ``&=``, ``==`` a set)."""
+
+    def __init__(self, run_ids: Iterable[str] = ()) -> None:
+        self._ids: dict[str, None] = dict.fromkeys(run_ids)
+
+    def __contains__(self, run_id: object) -> bool:
+        return run_id in self._ids
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __repr__(self) -> str:
+        return f"Selection({list(self._ids)!r})"
+
+    def add(self, run_id: str) -> None:
+        self._ids.setdefault(run_id, None)
+
+    def discard(self, run_id: str) -> None:
+        self._ids.pop(run_id, None)
+
+    def update(self, run_ids: Iterable[str]) -> None:
+        for run_id in run_ids:
+            self.add(run_id)
+
+    def clear(self) -> None:
+        self._ids.clear()
 
 
 @dataclass
@@ -53,7 +86,7 @@ class ConsoleState:
         self.runs: list[api.RunRecord] = []
         self.runs_by_id: dict[str, api.RunRecord] = {}
         self.runs_total: int | None = None  # while ``runs`` is only the newest of this many
-        self.selection: set[str] = set()
+        self.selection = Selection()
         self.registries: api.Catalog | None = None  # from the helper process, once
         self.registry_error = ""
         self.launch_request: LaunchRequest | None = None  # the Launch view takes it

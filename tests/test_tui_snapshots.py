@@ -129,8 +129,9 @@ def _compare(tab: str) -> Any:
         app = pilot.app
         assert isinstance(app, ResnetApp)
         await settle(pilot)
+        # picked in this order: the first is Compare's baseline
         app.state.selection.update(
-            {"20250312-180000-digits-quick-0001", "20250312-190000-digits-lr05-0002"}
+            ["20250312-180000-digits-quick-0001", "20250312-190000-digits-lr05-0002"]
         )
         app.switch_mode("compare")
         await settle(pilot)

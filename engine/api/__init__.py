@@ -103,6 +103,8 @@ from engine.records import (
     SweepRecord,
     TestStats,
 )
+from engine.report.diff import DiffRow, RunDiff, baseline_first, diff_runs
+from engine.report.export import export_columns, export_row, require_metrics, text_cells
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.store.progress import Progress
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
@@ -117,6 +119,7 @@ __all__ = [
     "ConfigError",
     "Confusion",
     "DEFAULT_PRESET",
+    "DiffRow",
     "EpochLine",
     "EpochStats",
     "FieldInfo",
@@ -133,6 +136,7 @@ __all__ = [
     "QueryError",
     "RunCheck",
     "RunConfig",
+    "RunDiff",
     "RunMetrics",
     "RunPlan",
     "RunRecord",
@@ -153,6 +157,7 @@ __all__ = [
     "ablation_table",
     "archive_run",
     "base_key",
+    "baseline_first",
     "best_stats_row",
     "best_trial",
     "by_param",
@@ -162,7 +167,10 @@ __all__ = [
     "create_run",
     "delete_run",
     "delete_sweep",
+    "diff_runs",
     "existing_sweep",
+    "export_columns",
+    "export_row",
     "field_info",
     "field_infos",
     "follow_metrics",
@@ -193,6 +201,7 @@ __all__ = [
     "read_stack_report",
     "read_sweeps",
     "rename_run",
+    "require_metrics",
     "resolve_run",
     "resolve_sweep",
     "resume_ablation",
@@ -209,6 +218,7 @@ __all__ = [
     "store_version",
     "sweep_summary",
     "tag_run",
+    "text_cells",
     "time_split",
     "to_csv",
     "to_markdown",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from resnet_tui.commands import _table as t
+from resnet_tui.commands import runs_report
 from resnet_tui.commands._shared import (
     JsonOption,
     WhereOption,
@@ -26,6 +27,7 @@ from resnet_tui.commands._shared import (
     show_warnings,
     store,
 )
+from resnet_tui.commands.runs_report import TABLE, FormatOption
 
 if TYPE_CHECKING:
     from engine import api
@@ -68,6 +70,9 @@ def _row(record: api.RunRecord) -> dict[str, Any]:
     }
 
 
+RUN_KEYS = tuple(c.key for c in RUN_COLUMNS)
+
+
 def runs_list(
     status: Annotated[
         list[str] | None,
@@ -78,16 +83,18 @@ def runs_list(
     limit: Annotated[
         int | None,
         typer.Option(
-            metavar="N", help=f"Print the newest N runs [{LIST_LIMIT}; --json: every run]."
+            metavar="N", help=f"Print the newest N runs [{LIST_LIMIT}; csv, md, json: every run]."
         ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", "-a", help="Print every run.")] = False,
     where: WhereOption = None,
     as_json: JsonOption = False,
+    fmt: FormatOption = None,
 ) -> None:
     """The runs, newest first (the newest 50 unless --all or --limit)."""
     from engine import api
 
+    out = runs_report.chosen(fmt, as_json)
     for value in status or []:
         if value not in api.STATUSES:
             fail(f"--status {value}: not a run status; one of {', '.join(api.STATUSES)}")
@@ -101,12 +108,13 @@ def runs_list(
         records = [r for r in records if r.status in status]
     records = select_where(records, query)
     total = len(records)
-    if limit is None and not show_all and not as_json:
+    if limit is None and not show_all and out == TABLE:  # csv, md, json: every run
         limit = LIST_LIMIT
     if limit is not None and not show_all:
         records = records[:limit]
-    if as_json:
-        print_json([_row(r) for r in records])
+    if out != TABLE:
+        rows = [_row(r) for r in records]
+        runs_report.print_rows(rows, list(RUN_KEYS), out)
         return
     if not records:
         which = f"{' or '.join(status)} runs" if status else "runs"
@@ -233,18 +241,20 @@ def runs_best(
     ] = None,
     where: WhereOption = None,
     as_json: JsonOption = False,
+    fmt: FormatOption = None,
 ) -> None:
     """Seed 000's "Best Stats Per Model" table: each run's best epoch (the kept checkpoint's),
     every column from that epoch, and the highest val accuracy of any epoch apart."""
     from engine import api
 
     query = parse_where(where)
+    out = runs_report.chosen(fmt, as_json)
     s = store()
     records = [api.get_run(s, r) for r in runs] if runs else api.list_runs(s)
     records = select_where(records, query)
     rows = best_stats([r for r in records if r.epoch], s)
-    if as_json:
-        print_json(rows)
+    if out != TABLE:
+        runs_report.print_rows(rows, list(rows[0]) if rows else [c.key for c in BEST_COLUMNS], out)
         return
     if not rows:
         matching = f" matching --where {where}" if query is not None else ""
@@ -354,4 +364,5 @@ def register(app: typer.Typer) -> None:
     command(group, "rename", runs_rename)
     command(group, "rm", runs_rm)
     command(group, "stop", runs_stop)
+    runs_report.register(group)
     app.add_typer(group, name="runs")

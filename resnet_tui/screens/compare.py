@@ -1,7 +1,11 @@
-"""Two or more runs side by side: curves overlaid, configs with the differing keys marked,
-best/test metrics.
+"""Two or more runs side by side: curves overlaid, configs and provenance with the differing
+keys marked, best/test metrics with each run's difference from the baseline.
 
-The runs are the selection (space in the Runs view, or the list on the left here).
+The runs are the selection (space in the Runs view, or the list on the left here), in the
+order they were picked. The baseline, the first column, is the first pinned run among them,
+else the first picked (``api.baseline_first``); the differences are the engine's
+(``api.diff_runs``, as ``runs diff`` and the HTML report). ``d`` shows only what differs, in
+every tab, or everything.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
 from resnet_tui.widgets.sparks import metric_series
 
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
+# The Metrics tab's rows: (label, the diff's key); "time" is counted live for a running run.
 ROWS = (
     ("status", "status"),
-    ("epochs", "epochs"),
+    ("epochs", "epochs_done"),
     ("params", "params"),
     ("best val acc", "val_acc"),
     ("best val loss", "val_loss"),
@@ -33,8 +38,12 @@ ROWS = (
     ("best train loss", "train_loss"),
     ("best epoch", "best_epoch"),
     ("test acc", "test_acc"),
+    ("test loss", "test_loss"),
+    ("max val acc", "max_val_acc"),
     ("time", "time"),
 )
+TIMES = ("created", "finished")  # ISO times, shown on two lines
+ALWAYS = ("status",)  # shown when the runs agree too: it says whether the numbers are final
 
 
 PICK_HINT = (
@@ -43,10 +52,6 @@ PICK_HINT = (
 )
 LIST_NAME_WIDTH = 16  # the list's name column (the pane is 26 wide: mark, padding, scrollbar)
 RUN_COLUMN = (10, 24)  # a run's column in the tables: "✓ finished" whole, at most 24 cells
-
-
-def flat_config(config: dict[str, Any]) -> dict[str, Any]:
-    return {f"{s}.{k}": v for s, d in config.items() if isinstance(d, dict) for k, v in d.items()}
 
 
 class CompareScreen(ViewScreen):
@@ -69,6 +74,7 @@ class CompareScreen(ViewScreen):
         self._list_ids: list[str] = []
         self._list_labels: list[str] = []
         self._docs_shown: list[api.RunRecord] = []
+        self._diff: api.RunDiff | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="compare-body"):
@@ -87,6 +93,7 @@ class CompareScreen(ViewScreen):
                 yield Static("", id="compare-config-note")
                 yield DataTable(id="compare-config-table", zebra_stripes=True, cursor_type="row")
             with TabPane("Metrics", id="compare-metrics"):
+                yield Static("", id="compare-metrics-note")
                 yield DataTable(id="compare-metrics-table", zebra_stripes=True, cursor_type="row")
 
     def on_mount(self) -> None:
@@ -139,7 +146,9 @@ class CompareScreen(ViewScreen):
     # ------------------------------------------------------------ loading
 
     def _docs(self) -> list[api.RunRecord]:
-        return [d for d in self.rt.state.runs if d.id in self.rt.state.selection]
+        """The picked runs in the order picked, the baseline first (the first pinned)."""
+        by_id = self.rt.state.runs_by_id
+        return api.baseline_first([by_id[i] for i in self.rt.state.selection if i in by_id])
 
     def _load(self) -> None:
         self._read(self._docs())
@@ -152,15 +161,22 @@ class CompareScreen(ViewScreen):
             if key not in self._cache:
                 self._cache[key] = api.read_metrics(self.rt.store, doc.id).epochs
             epochs[doc.id] = self._cache[key]
-        self.app.call_from_thread(self._show, docs, epochs)
+        diff = api.diff_runs(docs, epochs) if docs else None
+        self.app.call_from_thread(self._show, docs, epochs, diff)
 
-    def _show(self, docs: list[api.RunRecord], epochs: dict[str, list[api.EpochLine]]) -> None:
+    def _show(
+        self,
+        docs: list[api.RunRecord],
+        epochs: dict[str, list[api.EpochLine]],
+        diff: api.RunDiff | None = None,
+    ) -> None:
         self._epochs = epochs
         self._docs_shown = docs
+        self._diff = diff
         self.query_one("#compare-hint", Static).display = len(docs) < 2
         self._show_plot()
         self._show_config(docs)
-        self._show_metrics(docs, epochs)
+        self._show_metrics(docs)
 
     def _show_plot(self) -> None:
         docs = self._docs_shown
@@ -190,66 +206,113 @@ class CompareScreen(ViewScreen):
         for i, (doc, label) in enumerate(zip(docs, labels, strict=True)):
             table.add_column(Text(label, style=f"bold {COLORS[i % len(COLORS)]}"), key=doc.id)
 
+    def _note(self, differing: int, what: str, docs: list[api.RunRecord]) -> Text:
+        base = docs[0]
+        why = "pinned" if base.pinned else "first picked"
+        return Text.assemble(
+            ("baseline: ", "dim"),
+            (fmt.run_label(base), f"bold {COLORS[0]}"),
+            (f" ({why})  ", "dim"),
+            (f"{differing} {what} differ", "bold yellow"),
+            ("  d: show all" if self.diff_only else "  d: differing only", "dim"),
+        )
+
     def _show_config(self, docs: list[api.RunRecord]) -> None:
         table = self.query_one("#compare-config-table", DataTable)
         note = self.query_one("#compare-config-note", Static)
-        if len(docs) < 2:
+        diff = self._diff
+        if len(docs) < 2 or diff is None:
             self._columns(table, "config key", docs, 20)
             note.update("")  # the hint above says how to pick runs
             return
-        configs = []
-        for doc in docs:
-            try:
-                configs.append(api.plan_run(api.RunRequest(config=doc.config)).config)
-            except api.UserError as exc:
-                table.clear(columns=True)
-                note.update(Text(f"{fmt.run_label(doc)}: config unreadable: {exc}", style="red"))
-                return
-        differing = api.config_differences(configs)
-        flats = [flat_config(c.to_dict()) for c in configs]
-        keys = list(differing) if self.diff_only else list(flats[0])
+        config = diff.section("config", self.diff_only)
+        origin = diff.section("provenance", self.diff_only)
+        keys = [r.key for r in config + origin]
         self._columns(table, "config key", docs, 2 + max((len(k) for k in keys), default=10))
-        note.update(
-            Text.assemble(
-                (f"{len(differing)} differing keys", "bold yellow"),
-                ("  (d: show all keys)" if self.diff_only else "  (d: differing only)", "dim"),
-            )
-        )
-        for key in keys:
-            differs = key in differing
-            style = "bold yellow" if differs else ""
-            # "≠" marks a differing key without relying on colour.
+        differing = len(diff.section("config", True)) + len(diff.section("provenance", True))
+        note.update(self._note(differing, "keys", docs))
+        for row in config:
+            self._diff_row(table, row, row.key)
+        if origin:
             table.add_row(
-                Text(("≠ " if differs else "  ") + key, style=style),
-                *(Text(fmt.config_value(f.get(key)), style=style) for f in flats),
-                key=key,
+                Text("provenance", style="bold"), *(Text("") for _ in docs), key="provenance"
             )
+        for row in origin:
+            self._diff_row(table, row, f"provenance:{row.key}")
 
-    def _show_metrics(
-        self, docs: list[api.RunRecord], epochs: dict[str, list[api.EpochLine]]
-    ) -> None:
+    def _diff_row(self, table: DataTable[Any], row: api.DiffRow, key: str) -> None:
+        style = "bold yellow" if row.differs else ""
+        values = [fmt.config_value(v) for v in row.values]
+        if row.key in TIMES:  # the date over the time: the runs' columns stay narrow
+            values = [v.replace("T", "\nT", 1) for v in values]
+        # "≠" marks a differing key without relying on colour.
+        table.add_row(
+            Text(("≠ " if row.differs else "  ") + row.key, style=style),
+            *(Text(v, style=style) for v in values),
+            key=key,
+            height=max(v.count("\n") + 1 for v in values),
+        )
+
+    def _show_metrics(self, docs: list[api.RunRecord]) -> None:
         table = self.query_one("#compare-metrics-table", DataTable)
+        note = self.query_one("#compare-metrics-note", Static)
         self._columns(table, "metric", docs, max(len(label) for label, _ in ROWS))
-        stats = [api.best_stats_row(d, epochs.get(d.id, [])) for d in docs]
+        diff = self._diff
+        if not docs or diff is None:
+            note.update("")
+            return
+        rows = {r.key: r for r in diff.section("metrics") + diff.section("provenance")}
         now = self.rt.clock()
+        differing = 0
         for label, key in ROWS:
-            cells = []
-            for doc, row in zip(docs, stats, strict=True):
-                if key == "status":
-                    cells.append(fmt.status_text(doc.status))
-                elif key == "epochs":
-                    cells.append(Text(fmt.epochs(doc), justify="right"))
-                elif key == "params":
-                    cells.append(Text(fmt.params(doc.params), justify="right"))
-                elif key == "time":
-                    cells.append(Text(fmt.duration(fmt.run_seconds(doc, now)), justify="right"))
-                elif key == "best_epoch":
-                    cells.append(Text(str(row.get(key) or "-"), justify="right"))
-                elif key.endswith("acc"):
-                    cells.append(Text(fmt.pct(row.get(key)), justify="right"))
-                else:
-                    cells.append(Text(fmt.number(row.get(key)), justify="right"))
-            table.add_row(label, *cells, key=label)
+            if key == "time":
+                values: list[Any] = [fmt.run_seconds(d, now) for d in docs]
+                base = values[0]
+                deltas = [
+                    None if i == 0 or v is None or base is None else v - base
+                    for i, v in enumerate(values)
+                ]
+                differs = any(v != base for v in values)
+            elif key in rows:
+                row = rows[key]
+                values, deltas, differs = list(row.values), list(row.deltas), row.differs
+            else:
+                values, deltas, differs = [None] * len(docs), [None] * len(docs), False
+            differing += differs
+            if self.diff_only and len(docs) > 1 and not differs and key not in ALWAYS:
+                continue
+            cells = [
+                fmt.status_text(v) if key == "status" else self._metric_cell(key, v, d, doc)
+                for v, d, doc in zip(values, deltas, docs, strict=True)
+            ]
+            style = "bold yellow" if differs and len(docs) > 1 else ""
+            table.add_row(Text(label, style=style), *cells, key=label)
+        note.update(self._note(differing, "metrics", docs) if len(docs) > 1 else "")
+
+    @staticmethod
+    def _metric_cell(key: str, value: Any, delta: float | None, doc: api.RunRecord) -> Text:
+        """A run's value, and its difference from the baseline's after it (points for an
+        accuracy): "95.00% -1.94 pp"."""
+        if key == "time":
+            text = Text(fmt.duration(value))
+            if delta is not None:
+                text.append(f" {delta:+,.0f} s", style="dim")
+            text.justify = "right"
+            return text
+        if key == "params":
+            text = Text(fmt.params(value))
+        elif key == "epochs_done":
+            text = Text(fmt.epochs(doc))  # done/planned
+        else:
+            text = Text(fmt.diff_value(key, value))
+        shown = fmt.diff_delta(key, delta)
+        if shown:
+            colour = "green" if (delta or 0) > 0 else "red" if (delta or 0) < 0 else "dim"
+            if key.endswith("loss"):  # a lower loss is the better one
+                colour = {"green": "red", "red": "green"}.get(colour, colour)
+            text.append(" " + shown, style=colour)
+        text.justify = "right"
+        return text
 
     # ------------------------------------------------------------ keys
 
@@ -259,9 +322,14 @@ class CompareScreen(ViewScreen):
         self._show_plot()
 
     def action_diff_only(self) -> None:
+        """Only what differs, or everything: config, provenance and metrics alike (the tab
+        shown stays; the Curves tab turns to Config, where the keys are)."""
         self.diff_only = not self.diff_only
-        self.query_one(TabbedContent).active = "compare-config"
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "compare-curves":
+            tabs.active = "compare-config"
         self._show_config(self._docs_shown)
+        self._show_metrics(self._docs_shown)
 
 
 def _mark(selected: bool) -> Text:

@@ -165,3 +165,42 @@ def eta_seconds(run: api.RunRecord, epoch_seconds: list[float]) -> float | None:
         return None
     recent = epoch_seconds[-5:]
     return max(0, run.epochs - run.epoch) * sum(recent) / len(recent)
+
+
+def signed(diff: Any) -> str:
+    """A difference with its sign: +1,234 (of whole numbers), -0.0500, +1.0000, +1.00e-05."""
+    if isinstance(diff, bool) or not isinstance(diff, int | float) or not math.isfinite(diff):
+        return "-"
+    if isinstance(diff, int):
+        return f"{diff:+,}"
+    return ("+" if diff >= 0 else "-") + number(abs(diff))
+
+
+def diff_value(key: str, value: Any) -> str:
+    """A value of a run diff (``api.RunDiff``) by its key: accuracies in percent, seconds as
+    a duration, epochs and parameters whole, config values as given."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return config_value(value)
+    if key.endswith("acc"):
+        return pct(value)
+    if key == "elapsed_s":
+        return duration(value)
+    if key.endswith("loss"):
+        return number(value)
+    if key in ("params", "best_epoch", "epochs_done"):
+        return f"{int(value):,}"
+    return config_value(value)
+
+
+def diff_delta(key: str, diff: float | None) -> str:
+    """A run's difference from the baseline: accuracies in percentage points, seconds with
+    their unit, the rest a signed number; '' where there is none (the baseline, a text)."""
+    if diff is None:
+        return ""
+    if key.endswith("acc"):
+        return points(diff)
+    if key == "elapsed_s":
+        return f"{diff:+,.1f} s"
+    return signed(diff)
