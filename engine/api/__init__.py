@@ -32,6 +32,7 @@ from engine.api.experiments import (
     resume_sweep,
     start_stack,
     stop_sweep,
+    sweep_parallel,
     sweep_summary,
 )
 from engine.api.reads import (
@@ -102,6 +103,16 @@ from engine.records import (
 )
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.store.progress import Progress
+from engine.sweep.analysis import (
+    Axis,
+    Importance,
+    LeftOut,
+    ParallelCoordinates,
+    ParamImportance,
+    TrialLine,
+    log_axis,
+    parallel_coordinates,
+)
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from engine.sweep.spec import Param, SweepSpec
 
@@ -109,6 +120,7 @@ __all__ = [
     "ACTIVE",
     "AblationRequest",
     "AugmentationInfo",
+    "Axis",
     "Catalog",
     "ConfigError",
     "Confusion",
@@ -116,11 +128,15 @@ __all__ = [
     "EpochLine",
     "EpochStats",
     "FieldInfo",
+    "Importance",
     "Launched",
+    "LeftOut",
     "MetricsReader",
     "ModelEntry",
     "ModelSummary",
     "OWN_DATASETS",
+    "ParallelCoordinates",
+    "ParamImportance",
     "Param",
     "PlanError",
     "Preset",
@@ -141,6 +157,7 @@ __all__ = [
     "SweepRequest",
     "SweepSpec",
     "TestStats",
+    "TrialLine",
     "UserError",
     "ablation_rows",
     "ablation_table",
@@ -170,10 +187,12 @@ __all__ = [
     "list_sweeps",
     "load_preset",
     "loader_bench_command",
+    "log_axis",
     "newest_runs",
     "note_run",
     "open_store",
     "pin_run",
+    "parallel_coordinates",
     "plan_run",
     "plan_stack",
     "plan_sweep",
@@ -199,6 +218,7 @@ __all__ = [
     "stop_run",
     "stop_sweep",
     "store_version",
+    "sweep_parallel",
     "sweep_summary",
     "tag_run",
     "to_csv",
