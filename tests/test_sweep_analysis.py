@@ -54,19 +54,21 @@ PARAMS = [
 ]
 
 
-def sweep_document(name: str, params: list[dict[str, Any]], trials: int) -> dict[str, Any]:
-    """A finished grid sweep's document, as ``engine.sweep.study.create_sweep`` writes it."""
+def sweep_document(
+    name: str, params: list[dict[str, Any]], trials: int, mode: str = "grid"
+) -> dict[str, Any]:
+    """A finished sweep's document, as ``engine.sweep.study.create_sweep`` writes it."""
     return {
         "id": name,
         "name": name,
         "kind": "sweep",
-        "mode": "grid",
+        "mode": mode,
         "preset": "digits-quick",
         "spec": {
             "name": name,
             "preset": "digits-quick",
             "sets": [],
-            "mode": "grid",
+            "mode": mode,
             "params": params,
             "trials": trials,
             "prune": False,
@@ -85,16 +87,22 @@ def sweep_document(name: str, params: list[dict[str, Any]], trials: int) -> dict
     }
 
 
-def add_sweep(root: Path, name: str, points: list[tuple[dict[str, Any], float, str]]) -> RunStore:
-    """A grid sweep over ``PARAMS`` whose trials are ``(point, val acc, status)``."""
+def add_sweep(
+    root: Path,
+    name: str,
+    points: list[tuple[dict[str, Any], float, str]],
+    params: list[dict[str, Any]] = PARAMS,
+    mode: str = "grid",
+) -> RunStore:
+    """A sweep over ``params`` whose trials are ``(point, val acc, status)``."""
     store = RunStore(root)
     digits, _ = resolve("digits-quick")
     (root / "sweeps").mkdir(parents=True, exist_ok=True)
-    doc = sweep_document(name, PARAMS, len(points))
+    doc = sweep_document(name, params, len(points), mode)
     atomic_write(root / "sweeps" / f"{name}.json", json.dumps(doc).encode("utf-8"))
     for number, (point, acc, status) in enumerate(points):
         created = FIXED_NOW - timedelta(hours=2) + timedelta(minutes=number)
-        seed = LRS.index(point["optim.lr"])  # the same curve for the same lr: acc is lr's alone
+        seed = int(1000 * point["optim.lr"])  # the same curve for the same lr: acc is lr's alone
         add_run(
             store,
             f"{created:%Y%m%d-%H%M%S}-{name}-t{number}-{number:04x}",
@@ -211,6 +219,46 @@ def test_keys_that_took_one_value_explain_nothing(tmp_path: Path) -> None:
     found = compute.sweep_importance(store, "flat")
     assert "every swept key took one value over its 2 finished trials" in found.message
     assert all(p.importance is None for p in found.params)
+
+
+def test_a_search_reads_its_study_with_every_machines_trials(tmp_path: Path) -> None:
+    """A search whose Optuna study is stored: its complete trials count, those another
+    machine ran too (they have no run in this store); a grid, or a study that is gone, falls
+    back to the trial runs (and no journal file is made)."""
+    import optuna
+
+    from engine.sweep.docs import default_storage
+    from engine.sweep.study import distributions, open_study
+
+    search = [{"key": "optim.lr", "kind": "float", "low": 1e-4, "high": 1.0, "log": True}]
+    points = [({"optim.lr": lr}, acc, "finished") for lr, acc in ((0.001, 0.6), (0.1, 0.9))]
+    store = add_sweep(tmp_path / "runs", "search", points, search, "search")
+    journal = Path(default_storage(store, "search"))
+    assert compute.sweep_importance(store, "search").source == "runs"
+    assert not journal.exists()
+    spec = api.SweepSpec.from_dict(dict(api.get_sweep(store, "search").spec))
+    study = open_study(spec, str(journal))
+    dists = distributions(spec)
+    for lr, acc, state in (
+        (0.0003, 0.62, "complete"),
+        (0.002, 0.9, "complete"),
+        (0.02, 0.955, "complete"),
+        (0.15, 0.97, "complete"),
+        (0.05, 0.96, "complete"),  # another machine's
+        (0.6, None, "pruned"),
+    ):
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"optim.lr": lr},
+                distributions=dists,
+                value=acc,
+                state=optuna.trial.TrialState[state.upper()],
+            )
+        )
+    found = compute.sweep_importance(store, "search")
+    assert (found.source, found.trials, found.message) == ("study", 5, "")
+    assert [(p.key, p.importance) for p in found.params] == [("optim.lr", 1.0)]
+    assert [(t.trial, t.status) for t in found.left_out] == [(5, "pruned")]
 
 
 # ---------------------------------------------------------------- the CLI
