@@ -21,6 +21,7 @@ from textual.widgets import Static
 from tui_fixtures import (
     FIXED_NOW,
     SWEEP_GRID,
+    SWEEP_SEARCH,
     add_run,
     build_experiment_store,
     curves,
@@ -38,6 +39,7 @@ from engine.fsio import atomic_write
 from engine.presets import resolve
 from engine.store import RunStore
 from resnet_tui.cli import app as cli_app
+from resnet_tui.palette import console_commands
 from resnet_tui.screens.sweep_analysis import SweepAnalysisScreen
 from resnet_tui.screens.sweeps import SweepsScreen
 from resnet_tui.widgets.parallel_plot import ParallelPlot
@@ -335,6 +337,15 @@ async def test_a_opens_the_analysis_of_the_selected_sweep(tmp_path: Path) -> Non
         await pilot.press("a")  # a again (or escape): back to the Sweeps view
         await settle(pilot)
         assert isinstance(app.screen, SweepsScreen)
+        # the command palette offers the same for every sweep
+        command = next(
+            c for c in console_commands(app) if c.title == f"Analyse sweep {SWEEP_SEARCH}"
+        )
+        command.run()
+        await settle(pilot)
+        assert isinstance(app.screen, SweepAnalysisScreen)
+        assert app.screen.sweep_name == SWEEP_SEARCH
+        assert "parallel coordinates of 4 finished trials" in screen_text(app)
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ finished trials changes.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -93,7 +94,9 @@ class SweepAnalysisScreen(ViewScreen):
         answer: api.Importance | None = None
         problem = ""
         try:
-            answer = self.rt.helper.sweep_importance(self.rt.store.root, self.sweep_name)
+            # absolute: a helper shared with another console may run in another folder
+            root = Path(self.rt.store.root).resolve()
+            answer = self.rt.helper.sweep_importance(root, self.sweep_name)
         except (HelperError, api.UserError) as exc:
             problem = console_words(str(exc))
         if not self.rt.closing:
