@@ -223,6 +223,19 @@ def test_keys_that_took_one_value_explain_nothing(tmp_path: Path) -> None:
     assert all(p.importance is None for p in found.params)
 
 
+def test_a_value_outside_the_declared_grid_still_counts(tmp_path: Path) -> None:
+    """A sweep document edited by hand (its grid no longer lists a value a trial ran with):
+    that key is taken over the values the trials took."""
+    declared = [{"key": "optim.lr", "kind": "grid", "values": [0.001, 0.01]}]
+    points = [({"optim.lr": lr}, ACCURACY[lr], "finished") for lr in (0.001, 0.01, 0.1)]
+    store = add_sweep(tmp_path / "runs", "edited", points, declared)
+    found = compute.sweep_importance(store, "edited")
+    assert (found.message, found.trials) == ("", 3)
+    assert [(p.key, p.importance) for p in found.params] == [("optim.lr", 1.0)]
+    data = api.sweep_parallel(store, "edited")
+    assert data.axes[0].low == 0.001 and data.axes[0].high == 0.1
+
+
 def test_a_search_reads_its_study_with_every_machines_trials(tmp_path: Path) -> None:
     """A search whose Optuna study is stored: its complete trials count, those another
     machine ran too (they have no run in this store); a grid, or a study that is gone, falls

@@ -87,6 +87,17 @@ def _from_study(
     return scored, left
 
 
+def _fits(dist: optuna.distributions.BaseDistribution, value: Any) -> bool:
+    """Whether a trial's value lies in the distribution its key was swept over."""
+    import optuna
+
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        return any(type(c) is type(value) and c == value for c in dist.choices)
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    bounds = (optuna.distributions.IntDistribution, optuna.distributions.FloatDistribution)
+    return isinstance(dist, bounds) and number and dist.low <= value <= dist.high
+
+
 def _distributions(
     spec: SweepSpec, keys: Sequence[str], scored: Sequence[Scored]
 ) -> dict[str, optuna.distributions.BaseDistribution]:
@@ -100,11 +111,7 @@ def _distributions(
     out: dict[str, optuna.distributions.BaseDistribution] = {}
     for key in keys:
         declared = distribution(by_key[key])
-        try:
-            for s in scored:
-                if not declared._contains(declared.to_internal_repr(s.params[key])):
-                    raise ValueError(key)
-        except (ValueError, TypeError):
+        if not all(_fits(declared, s.params[key]) for s in scored):
             seen = list(dict.fromkeys(s.params[key] for s in scored))
             declared = optuna.distributions.CategoricalDistribution(seen)
         out[key] = declared
