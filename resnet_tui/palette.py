@@ -44,6 +44,12 @@ def _open_sweep(app: Console, name: str) -> None:
     app.switch_mode("sweeps")
 
 
+def _analyse_sweep(app: Console, doc: dict[str, Any]) -> None:
+    from resnet_tui.screens.sweep_analysis import SweepAnalysisScreen
+
+    app.push_screen(SweepAnalysisScreen(api.SweepRecord.from_json(doc)))
+
+
 def console_commands(app: Console) -> list[Command]:
     """Every command, for the runs and sweeps the console holds now."""
     views = [
@@ -121,6 +127,13 @@ def console_commands(app: Console) -> list[Command]:
                 f"Open sweep {name}",
                 f"{status}: its trials and plots",
                 partial(_open_sweep, app, name),
+            )  # fmt: skip
+        )
+        commands.append(
+            Command(
+                f"Analyse sweep {name}",
+                "parallel coordinates of its trials, parameter importance (key a in Sweeps)",
+                partial(_analyse_sweep, app, sweep),
             )  # fmt: skip
         )
         if status in ("queued", "running"):

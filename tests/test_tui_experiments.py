@@ -388,6 +388,11 @@ async def main():
         await settle(pilot)
         await pilot.press("p")
         await settle(pilot)
+        await pilot.press("a")  # the analysis: its importance comes from the helper
+        await settle(pilot)
+        assert app.screen.importance is not None, app.screen.importance_problem
+        await pilot.press("escape")
+        await settle(pilot)
         for run, key in ((STACKED, "k"), (ABLATION_BASE, "a")):
             app.push_screen(RunDetailScreen(run))
             await settle(pilot)

@@ -35,6 +35,7 @@ from engine.api.experiments import (
     resume_sweep,
     start_stack,
     stop_sweep,
+    sweep_parallel,
     sweep_summary,
 )
 from engine.api.reads import (
@@ -107,6 +108,16 @@ from engine.report.diff import DiffRow, RunDiff, baseline_first, diff_runs
 from engine.report.export import export_columns, export_row, require_metrics, text_cells
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.store.progress import Progress
+from engine.sweep.analysis import (
+    Axis,
+    Importance,
+    LeftOut,
+    ParallelCoordinates,
+    ParamImportance,
+    TrialLine,
+    log_axis,
+    parallel_coordinates,
+)
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from engine.sweep.spec import Param, SweepSpec
 from engine.timing import TimeSplit, time_split
@@ -115,6 +126,7 @@ __all__ = [
     "ACTIVE",
     "AblationRequest",
     "AugmentationInfo",
+    "Axis",
     "Catalog",
     "ConfigError",
     "Confusion",
@@ -123,11 +135,15 @@ __all__ = [
     "EpochLine",
     "EpochStats",
     "FieldInfo",
+    "Importance",
     "Launched",
+    "LeftOut",
     "MetricsReader",
     "ModelEntry",
     "ModelSummary",
     "OWN_DATASETS",
+    "ParallelCoordinates",
+    "ParamImportance",
     "Param",
     "PlanError",
     "Preset",
@@ -152,6 +168,7 @@ __all__ = [
     "SweepSpec",
     "TestStats",
     "TimeSplit",
+    "TrialLine",
     "UserError",
     "ablation_rows",
     "ablation_table",
@@ -185,11 +202,13 @@ __all__ = [
     "list_sweeps",
     "load_preset",
     "loader_bench_command",
+    "log_axis",
     "newest_runs",
     "note_run",
     "open_store",
     "parse_query",
     "pin_run",
+    "parallel_coordinates",
     "plan_run",
     "plan_stack",
     "plan_sweep",
@@ -216,6 +235,7 @@ __all__ = [
     "stop_run",
     "stop_sweep",
     "store_version",
+    "sweep_parallel",
     "sweep_summary",
     "tag_run",
     "text_cells",

@@ -51,6 +51,7 @@ from engine.records import RunRecord, SweepRecord
 from engine.stacking.plan import StackResult
 from engine.store import RunStore
 from engine.sweep import docs as sweep_docs
+from engine.sweep.analysis import Importance
 from engine.sweep.events import (
     SweepEnded,
     SweepEvent,
@@ -262,6 +263,15 @@ def run_sweep(
     return SweepRecord.from_json(
         driver.run_sweep(store, name, parallel=parallel, on_event=on_event)
     )
+
+
+def sweep_importance(store: RunStore, ref: str) -> Importance:
+    """How much each swept key explains the sweep's val accuracy (Optuna's fANOVA, seeded):
+    over its study's complete trials (a search) or its finished trial runs (a grid). Fewer
+    than 2 finished trials, or keys that took one value: ``Importance.message`` says so."""
+    from engine.sweep import importance
+
+    return importance.sweep_importance(store, sweep_docs.resolve_sweep(store, ref))
 
 
 def study_trials(store: RunStore, name: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from engine.stacking import plan as stacking
 from engine.store import LOG_FILE, RunStore
 from engine.sweep import docs as sweep_docs
 from engine.sweep import report as sweep_report
+from engine.sweep.analysis import ParallelCoordinates, parallel_coordinates
 from engine.sweep.spec import SweepSpec
 from engine.sweep.spec import plan_sweep as _plan_sweep
 
@@ -70,6 +71,18 @@ def list_sweeps(store: RunStore, runs: list[RunRecord] | None = None) -> list[di
 def sweep_summary(store: RunStore, ref: str) -> dict[str, Any]:
     """Everything a sweep view shows: its trials, the best one, accuracy per swept value."""
     return sweep_report.sweep_summary(store, resolve_sweep(store, ref))
+
+
+def sweep_parallel(
+    store: RunStore, ref: str, runs: list[RunRecord] | None = None
+) -> ParallelCoordinates:
+    """The sweep's finished trials as parallel coordinates: one line per trial over its swept
+    keys (normalised to [0, 1]; log-scaled or categorical levels) and val accuracy, last
+    (``runs``: the run records, when the caller holds them)."""
+    name = resolve_sweep(store, ref)
+    spec = sweep_docs.get_sweep(store, name)["spec"]
+    rows = sweep_report.rows_from_runs(store.list_runs() if runs is None else runs, name)
+    return parallel_coordinates(list(spec.get("params") or []), rows)
 
 
 def stop_sweep(store: RunStore, ref: str) -> None:

@@ -74,6 +74,7 @@ OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "check_sweep": _check_sweep,
     "start_sweep": _start_sweep,
     "study_trials": lambda args: compute.study_trials(_store(args), args["name"]),
+    "sweep_importance": lambda args: compute.sweep_importance(_store(args), args["name"]).to_json(),
     "plan_ablation": _plan_ablation,
     "start_ablation": _start_ablation,
 }

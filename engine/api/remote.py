@@ -30,6 +30,7 @@ from engine.api.types import (
 from engine.catalog import Catalog
 from engine.errors import ConfigError, PlanError, UserError
 from engine.records import SweepRecord
+from engine.sweep.analysis import Importance
 
 
 class HelperError(Exception):
@@ -97,6 +98,10 @@ class EngineHelper:
     def study_trials(self, store: str | Path, name: str) -> list[dict[str, Any]]:
         trials: list[dict[str, Any]] = self.call("study_trials", store=_path(store), name=name)
         return trials
+
+    def sweep_importance(self, store: str | Path, name: str) -> Importance:
+        """``compute.sweep_importance`` in the helper (Optuna stays out of the console)."""
+        return Importance.from_json(self.call("sweep_importance", store=_path(store), name=name))
 
     def plan_ablation(self, request: AblationRequest) -> list[str]:
         """The runs the ablation would make ("base", then each removed component)."""

@@ -6,8 +6,11 @@ Optuna search, queued over the devices. Every trial is an ordinary run of the st
   delete);
 - ``study``: the Optuna study (create or join a sweep, the study's trials, registry names);
 - ``driver``: the sweep process itself (``run_sweep``), started by ``engine.worker sweep``;
-- ``events``: what the driver reports; ``report``: results as plain rows.
+- ``events``: what the driver reports; ``report``: results as plain rows;
+- ``analysis``: parallel coordinates of the trials and the importance records;
+  ``importance``: parameter importance (Optuna's fANOVA).
 
-This package's ``__init__`` imports nothing: ``spec``, ``docs`` and ``report`` are torch- and
-optuna-free (the console uses them), ``study`` and ``driver`` import optuna.
+This package's ``__init__`` imports nothing: ``spec``, ``docs``, ``report`` and ``analysis``
+are torch- and optuna-free (the console uses them), ``study``, ``driver`` and ``importance``
+import optuna.
 """

@@ -254,24 +254,37 @@ def sweeps_show(
     study: Annotated[
         bool, typer.Option(help="Also list the study's trials from every machine (--join).")
     ] = False,
+    importance: Annotated[
+        bool,
+        typer.Option(
+            "--importance",
+            help="Also how much each swept key explains the val accuracy (Optuna's fANOVA).",
+        ),
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """A sweep's trials, its best trial, and accuracy against each swept key (seed 003's
-    "optimizer vs accuracy", "learning rate vs accuracy")."""
+    "optimizer vs accuracy", "learning rate vs accuracy"); with --importance, each key's
+    share of the val accuracy's variance over the finished trials."""
     from engine import api
 
     s = store()
     name = api.resolve_sweep(s, sweep_name)
     summary = api.sweep_summary(s, name)
-    if study:
+    if study or importance:
         from engine.api import compute
 
-        summary["study"] = compute.study_trials(s, name)
+        if study:
+            summary["study"] = compute.study_trials(s, name)
+        if importance:
+            summary["importance"] = compute.sweep_importance(s, name).to_json()
     show_warnings(s)
     if as_json:
         print_json(summary)
         return
     print_summary(summary)
+    if importance:
+        print_importance(api.Importance.from_json(summary["importance"]))
     if study:
         rows = [
             {**r, "params": _params(r["params"]), "worker": r["worker"] or "-"}
@@ -363,6 +376,43 @@ def print_summary(summary: dict[str, Any]) -> None:
             t.accuracy("test_acc", "test acc"),
         ]
         t.print_table(f"{key} vs accuracy", columns, shown, c)
+
+
+IMPORTANCE_BAR = 20  # cells at 100%
+
+
+def print_importance(found: api.Importance) -> None:
+    """Each swept key's importance, most important first, with a bar; or why there is none.
+    The trials left out are named."""
+    from resnet_tui.widgets import format as fmt
+
+    c = console()
+    if found.message:
+        c.print(found.message, markup=False)
+    else:
+        where = "its study's" if found.source == "study" else "its"
+        rows = [
+            {
+                "key": p.key,
+                "importance": fmt.share(p.importance),
+                "bar": fmt.bar(p.importance, IMPORTANCE_BAR).rstrip()
+                if p.importance is not None
+                else "(one value: no share)",
+            }
+            for p in found.params
+        ]
+        columns = (
+            t.ident("key", "parameter"),
+            t.number("importance", show=str),
+            t.secondary("bar", "", show=str, keep=1),
+        )
+        title = f"parameter importance (fANOVA over {where} {found.trials} finished trials)"
+        t.print_table(title, columns, rows, c)
+    if found.left_out:
+        left = ", ".join(
+            f"trial {x.trial if x.trial is not None else '?'} ({x.status})" for x in found.left_out
+        )
+        c.print(f"left out: {left}", style="dim", markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -144,6 +144,7 @@ class SweepsScreen(ViewScreen):
         Binding("p", "tab('sweep-plots-pane')", "Plots"),
         Binding("h", "tab('sweep-history-pane')", "History"),
         Binding("c", "compare", "Compare"),
+        Binding("a", "analysis", "Analysis"),
         Binding("escape", "focus_list", "Sweeps", show=False),
     ]
 
@@ -457,6 +458,16 @@ class SweepsScreen(ViewScreen):
             self.notify("no finished trial yet", severity="warning")
             return
         self._open_run(best["run"])
+
+    def action_analysis(self) -> None:
+        """The selected sweep's parallel coordinates and parameter importance."""
+        current = next((d for d in self.sweeps if d.name == self.selected), None)
+        if current is None:
+            self.notify("no sweep selected", severity="warning")
+            return
+        from resnet_tui.screens.sweep_analysis import SweepAnalysisScreen
+
+        self.app.push_screen(SweepAnalysisScreen(current))
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab

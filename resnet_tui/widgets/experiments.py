@@ -105,8 +105,6 @@ def is_numeric(param: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
 
 
 def log_scale(param: dict[str, Any], values: list[float]) -> bool:
-    """Log x when the sweep sampled on a log scale or the values span two decades or more."""
-    if param.get("log"):
-        return True
-    positive = [v for v in values if v > 0]
-    return len(positive) == len(values) and len(values) > 1 and max(values) / min(values) >= 100
+    """Log x when the sweep sampled on a log scale or the values span two decades or more
+    (the rule of the analysis's parallel coordinates too)."""
+    return api.log_axis(param, values)

@@ -204,3 +204,24 @@ def diff_delta(key: str, diff: float | None) -> str:
     if key == "elapsed_s":
         return f"{diff:+,.1f} s"
     return signed(diff)
+
+
+BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def share(value: Any) -> str:
+    """A share of a whole (a parameter's importance) in percent, one decimal: '83.2%'."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return "-"
+    return f"{100 * value:.1f}%"
+
+
+def bar(value: float | None, width: int) -> str:
+    """A share of a whole as a bar of block characters ``width`` cells long at 100%, in
+    eighths of a cell; padded with spaces to ``width``."""
+    if value is None or not math.isfinite(value) or width <= 0:
+        return " " * max(width, 0)
+    eighths = round(min(1.0, max(0.0, value)) * width * 8)
+    full, part = divmod(eighths, 8)
+    text = "█" * full + (BAR_EIGHTHS[part] if part else "")
+    return text.ljust(width)
