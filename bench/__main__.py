@@ -242,6 +242,37 @@ def digits_epoch_seconds() -> float:
     return statistics.median(trainer.train_one_epoch(e)["seconds"] for e in (1, 2, 3))
 
 
+# ---------------------------------------------------------------- 5b. fixed cost per epoch
+
+
+FIXED_PRESETS = ("digits-quick", "cifar10-fast", *THROUGHPUT_PRESETS[1:])
+
+
+def fixed_cost(preset: str, root: str, epochs: int, batch: int) -> dict[str, Any]:
+    """The share of a steady epoch spent outside training steps and evaluation (waiting for
+    data, the checkpoint, the store write, the rest), through the real runner and store.
+
+    A CIFAR preset trains on the small fixture in ``root`` with ``batch`` images a batch (its
+    own batch would leave the fixture with one step), so the split is of this machine at this
+    size; bench/gpu.sh measures the full-size epochs on a GPU."""
+    from engine.presets import resolve
+    from engine.runner import execute
+    from engine.store import RunStore
+    from engine.timing import time_split
+
+    sets = [f"train.epochs={epochs}", *_fixture_sets(preset, root)]
+    if not preset.startswith("digits"):
+        sets.append(f"data.batch_size={batch}")
+    config, name = resolve(preset, sets)
+    store = RunStore(Path(root) / "fixed-runs")
+    run_id = str(store.create_run(config.to_dict(), name=f"fixed-{preset}", preset=name)["id"])
+    execute(store, run_id, lambda _event: None)
+    lines = [m for m in store.read_metrics(run_id)[0] if m.get("kind", "epoch") == "epoch"]
+    split = time_split(lines)
+    assert split is not None, f"{preset}: no timed epoch lines"
+    return dict(split.to_json(), preset=preset, batch=config.data.batch_size)
+
+
 # ---------------------------------------------------------------- 6. your own images
 
 
@@ -305,7 +336,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,baseline,folder,tta,help,store,tui",
+        help="comma list: throughput,baseline,fixed,folder,tta,help,store,tui",
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -359,6 +390,28 @@ def main() -> None:
                         f"{eng / base:.2f}",
                         target,
                         f"{eng:.0f} vs {base:.0f} img/s",
+                    )
+                )
+        if want("fixed"):
+            for preset in FIXED_PRESETS:
+                torch.set_num_threads(default_threads)
+                f = fixed_cost(preset, root, epochs=2 if args.quick else 3, batch=64)
+                results.setdefault("fixed_cost", {})[preset] = f
+                parts = ", ".join(
+                    f"{label} {f[key] / f['wall_s']:.1%}"
+                    for key, label in (
+                        ("data_s", "data"),
+                        ("checkpoint_s", "ckpt"),
+                        ("store_s", "store"),
+                        ("other_s", "other"),
+                    )
+                )
+                rows.append(
+                    (
+                        f"fixed cost / steady epoch: {preset}",
+                        f"{f['fixed_share']:.3f}",
+                        "< 0.05 on a GPU",
+                        f"{f['wall_s']:.2f} s an epoch, batch {f['batch']}: {parts}",
                     )
                 )
         if want("folder"):
