@@ -14,7 +14,17 @@ from typing import Annotated
 
 import typer
 
-from resnet_tui.commands import data, experiments, models, presets, runs, serve, sweeps, train
+from resnet_tui.commands import (
+    data,
+    experiments,
+    models,
+    presets,
+    runs,
+    serve,
+    settings,
+    sweeps,
+    train,
+)
 from resnet_tui.commands._shared import OneLineErrors, state
 
 app = typer.Typer(
@@ -47,7 +57,7 @@ def main_callback(
 
 
 # `--help` lists commands in this order, then the groups in this order.
-for module in (serve, train, runs, presets, models, data, experiments, sweeps):
+for module in (serve, train, runs, presets, models, data, experiments, sweeps, settings):
     module.register(app)
 
 

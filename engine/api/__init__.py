@@ -15,6 +15,7 @@ this process are ``engine.api.compute``'s; the console asks them of its helper p
 """
 
 from engine.ablation.groups import ablation_rows, list_components
+from engine.alerts import ALERTS_LOG, record_crashes, try_command
 from engine.api.experiments import (
     StackPlan,
     ablation_table,
@@ -100,6 +101,16 @@ from engine.records import (
     SweepRecord,
     TestStats,
 )
+from engine.settings import (
+    SETTINGS,
+    Setting,
+    Settings,
+    SettingsError,
+    load_settings,
+    set_setting,
+    settings_path,
+    settings_toml,
+)
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.store.progress import Progress
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
@@ -107,6 +118,7 @@ from engine.sweep.spec import Param, SweepSpec
 
 __all__ = [
     "ACTIVE",
+    "ALERTS_LOG",
     "AblationRequest",
     "AugmentationInfo",
     "Catalog",
@@ -132,7 +144,11 @@ __all__ = [
     "RunRecord",
     "RunRequest",
     "RunStore",
+    "SETTINGS",
     "STATUSES",
+    "Setting",
+    "Settings",
+    "SettingsError",
     "StackPlan",
     "StackRequest",
     "StepLine",
@@ -168,6 +184,7 @@ __all__ = [
     "list_presets",
     "list_runs",
     "list_sweeps",
+    "load_settings",
     "load_preset",
     "loader_bench_command",
     "newest_runs",
@@ -184,6 +201,7 @@ __all__ = [
     "read_progress",
     "read_stack_report",
     "read_sweeps",
+    "record_crashes",
     "rename_run",
     "resolve_run",
     "resolve_sweep",
@@ -193,6 +211,9 @@ __all__ = [
     "rows_from_runs",
     "run_folder",
     "save_preset",
+    "set_setting",
+    "settings_path",
+    "settings_toml",
     "start_run",
     "start_stack",
     "status_counts",
@@ -201,6 +222,7 @@ __all__ = [
     "store_version",
     "sweep_summary",
     "tag_run",
+    "try_command",
     "to_csv",
     "to_markdown",
     "to_toml",

@@ -569,15 +569,22 @@ class RunStore(StoreMetrics):
 
         return self._modify(run_id, change)
 
-    def mark_crashed(self, run_id: str) -> dict[str, Any]:
-        """Persist the derived "crashed" status of a run whose process is gone; a run that is
-        alive or not active is returned unchanged."""
+    def mark_crashed(
+        self, run_id: str, then: Callable[[dict[str, Any]], Any] | None = None
+    ) -> dict[str, Any]:
+        """Persist the derived "crashed" status of a run whose process is gone (``then`` gets
+        the document if this call did: once per crash); others are returned unchanged."""
+        marked: list[dict[str, Any]] = []
 
         def change(doc: dict[str, Any]) -> None:
             if self._is_dead(doc):
                 doc.update(as_crashed(doc), finished=now_iso())
+                marked.append(doc)
 
-        return self._modify(run_id, change)
+        doc = self._modify(run_id, change)
+        if marked and then is not None:
+            then(doc)
+        return doc
 
     def delete(self, run_id: str) -> None:
         """Remove a run's document, name and folder; refused while its process is alive."""
