@@ -52,7 +52,9 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("alerts.bell", bool, True, "ring the terminal bell when a run ends badly or finishes"),
+    Setting(
+        "alerts.bell", bool, True, "ring the terminal bell when a run ends (not when you stop it)"
+    ),
     Setting("alerts.toast", bool, True, "show a notification in the console when a run ends"),
     Setting(
         "alerts.command",

@@ -272,6 +272,9 @@ def test_run_alerts_see_ends_not_runs_that_had_ended() -> None:
     partial.update([record(a, "running")], complete=False)
     partial.update([record(a, "running"), record(b, "finished")])
     assert len(shown) == 2
+    set_setting("alerts.toast", "false")  # read when a run ends: no restart needed
+    partial.update([record(a, "diverged"), record(b, "finished")])
+    assert len(shown) == 2 and bells == [1, 1]  # no toast; the bell still rings
 
 
 @sync

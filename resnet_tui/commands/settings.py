@@ -49,8 +49,10 @@ def settings_set(
 def alerts_try(
     ref: Annotated[str, typer.Argument(metavar="RUN", help="A run: its id, a prefix, its name.")],
 ) -> None:
-    """Run the alert command now for RUN, as a trainer runs it when a run ends, and say how it
-    went (exit status 1 when it failed)."""
+    """Run the alert command for RUN now, and say how it went.
+
+    The command gets RUN's variables as a trainer gives them when a run ends; exit status 1
+    when it failed."""
     from engine import api
 
     cmd, problem = api.try_command(store(), ref)
@@ -60,8 +62,10 @@ def alerts_try(
 
 
 def alerts_check() -> None:
-    """Record the crash of every run whose trainer is gone (killed, out of memory, machine
-    restarted) and run the alert command for each: what an open console does, for cron."""
+    """Record crashed runs and run the alert command for each (for cron).
+
+    A crashed run is one whose trainer is gone (killed, out of memory, the machine
+    restarted); an open console records them too."""
     from engine import api
 
     s = store()
