@@ -21,6 +21,7 @@ from engine.settings import load_settings, set_setting
 from engine.store import RunStore
 from resnet_tui.alerts import RunAlerts
 from resnet_tui.cli import app as cli_app
+from resnet_tui.follow import StoreFollower
 
 runner = CliRunner()
 LIVE = "20250314-170000-digits-live-0007"  # the fixture store's running run
@@ -167,12 +168,30 @@ def test_a_crash_recorded_once_runs_the_command_once(tmp_path: Path) -> None:
     assert len(seen(tmp_path)) == 1
 
 
+def test_the_consoles_follower_records_a_crash_it_sees(tmp_path: Path) -> None:
+    """No trainer can alert for a run killed outright: the console's follower does, once."""
+    store = RunStore(tmp_path / "runs")
+    run_id = crashed_run(store, "seen-by-console")
+    set_setting("alerts.command", str(hook_script(tmp_path)))
+    follower = StoreFollower(RunStore(tmp_path / "runs"))
+    first = follower.poll().runs
+    assert first is not None and first[0].status == "crashed"
+    assert store.get(run_id)["finished"]  # recorded in the store, not only shown
+    follower.poll()
+    rows = wait_until(lambda: seen(tmp_path), 15, "the alert command")
+    assert [row[:3] for row in rows] == [[run_id, "seen-by-console", "crashed"]]
+
+
 @pytest.mark.parametrize(
     ("command", "says"),
     [
         ("exit 3", "exited with status 3"),
         ("no-such-alert-program-xyz --now", "exited with status 127 (command not found)"),
-        ("sleep 20", "timed out after 1 s (alerts.timeout_s) and was killed"),
+        pytest.param(
+            "sleep 20",
+            "timed out after 1 s (alerts.timeout_s) and was killed",
+            marks=pytest.mark.slow,  # waits the shortest timeout, 1 s
+        ),
     ],
 )
 def test_a_failing_command_is_logged_never_fatal(tmp_path: Path, command: str, says: str) -> None:
@@ -286,7 +305,6 @@ async def test_the_console_toasts_and_rings_when_a_run_ends_in_any_view(tmp_path
     async with app.run_test(size=(80, 24), message_hook=notes.hook) as pilot:
         app.bell = lambda: bells.append(app.screen.id or type(app.screen).__name__)  # type: ignore[method-assign]
         await settle(pilot)
-        await pilot.pause(0.5)
         assert notes.titled("run ended") == [] and bells == []  # the ended runs were ended
         store.set_status(LIVE, "finished", "trained", best={"val_acc": 0.9722})
         await wait_for(pilot, lambda: notes.titled("run ended"), 10, "the toast")
@@ -294,8 +312,7 @@ async def test_the_console_toasts_and_rings_when_a_run_ends_in_any_view(tmp_path
         assert len(bells) == 1
         set_setting("alerts.bell", "false")
         app.switch_mode("compare")
-        other = new_run(store, "queued-then-failed")
-        await pilot.pause(0.5)
+        other = new_run(store, "queued-then-failed")  # seen queued or not: it alerts
         store.set_status(other, "failed", "no data")
         await wait_for(pilot, lambda: len(notes.titled("run ended")) == 2, 10, "the 2nd toast")
         assert notes.titled("run ended")[1] == "queued-then-failed failed"
