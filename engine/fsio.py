@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,17 @@ def remove_stale_temp_files(folder: Path) -> list[str]:
             os.unlink(entry.path)
             removed.append(entry.name)
     return removed
+
+
+def discard_folder(folder: Path, trash: Path) -> None:
+    """Delete ``folder``: renamed to ``trash`` first (atomic, so nobody sees it half deleted;
+    a dot name is ignored by readers), then removed. A symlink is unlinked, never followed."""
+    try:
+        os.replace(folder, trash)
+    except OSError:
+        trash = folder
+    if trash.is_symlink():
+        with contextlib.suppress(OSError):
+            trash.unlink()
+    else:
+        shutil.rmtree(trash, ignore_errors=True)

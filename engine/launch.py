@@ -19,6 +19,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.elastic.rendezvous.api import RendezvousError
 
+from engine.alerts import announce
 from engine.ddp_env import LAUNCHER_ENV, NNODES_ENV, check_topology
 from engine.errors import ConfigError, UserError
 from engine.lifecycle import record_launch, worker_args
@@ -122,4 +123,5 @@ def launch(
             f"`resnet-tui train --resume {run_id}`"
         )
         doc = store.set_status(run_id, status, message)
+        announce(store, doc)  # rank 0 could not: the launcher alerts for it
     return doc

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import ddp_env
+from engine.alerts import announce
 from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
 from engine.events import EpochDone, FitDone, FitStarted, StepDone
@@ -104,13 +105,18 @@ def _first_line(exc: BaseException) -> str:
     return line[:300]
 
 
-def _best_effort(action: Callable[[], Any], log: Callable[[str], None]) -> None:
-    """A store write on the way out of a failure: if it fails too (the disk is still full),
-    the run stays marked running with a dead pid, which readers show as crashed."""
+def _best_effort(
+    store: RunStore, action: Callable[[], dict[str, Any]], log: Callable[[str], None]
+) -> None:
+    """A store write on the way out of a failure, then the user's alert: if the write fails
+    too (the disk is still full), the run stays marked running with a dead pid, which readers
+    show as crashed (and whoever records the crash alerts)."""
     try:
-        action()
+        doc = action()
     except (StoreError, OSError) as exc:
         log(f"could not record the run's status: {exc}")
+        return
+    announce(store, doc, log)
 
 
 def execute(
@@ -253,7 +259,7 @@ def execute(
                 f"test_loss {done.test['test_loss']:.4f} test_acc {done.test['test_acc']:.4f} "
                 f"(best epoch {trainer.best_epoch})"
             )
-        return store.set_status(
+        final = store.set_status(
             run_id,
             done.status,
             done.message,
@@ -262,9 +268,12 @@ def execute(
             test=done.test,
             elapsed_s=elapsed(),
         )
+        announce(store, final, log)  # starts the user's command; never waits for it
+        return final
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             _best_effort(
+                store,
                 lambda: store.set_status(
                     run_id, "stopped", f"interrupted before training started; {resume_hint(run_id)}"
                 ),
@@ -276,6 +285,7 @@ def execute(
             text = _first_line(exc)
             log("failed with an internal error:\n" + traceback.format_exc())
             _best_effort(
+                store,
                 lambda: store.set_status(
                     run_id,
                     "failed",
@@ -285,7 +295,7 @@ def execute(
             )
             raise
         log(f"failed: {message}")
-        _best_effort(lambda: store.set_status(run_id, "failed", message), log)
+        _best_effort(store, lambda: store.set_status(run_id, "failed", message), log)
         if isinstance(exc, UserError) and str(exc) == message:
             raise
         raise _user_error(exc, message) from exc

@@ -28,6 +28,7 @@ from textual.worker import get_current_worker
 
 from engine import api
 from engine.api.remote import EngineHelper, HelperError
+from resnet_tui.alerts import RunAlerts
 from resnet_tui.follow import PollResult, StoreFollower
 from resnet_tui.palette import ConsoleCommands
 from resnet_tui.state import Console, ConsoleState, LaunchRequest
@@ -101,6 +102,8 @@ class ResnetApp(App[None]):
         self.poll_interval = poll_interval
         self.start_mode = start_mode
         self.state = ConsoleState(self)
+        # a toast and the bell when a run ends (late-bound: the bell is looked up when it rings)
+        self.alerts = RunAlerts(self.notify, lambda: self.bell())
         self._watch: dict[str, frozenset[str]] = {}
         self._registries_loading = False
         self._closing = False
@@ -156,6 +159,7 @@ class ResnetApp(App[None]):
     def _apply(self, result: PollResult) -> None:
         if result.runs is not None:
             self.state.set_runs(result.runs, result.total)
+            self.alerts.update(result.runs, complete=result.total is None)
             if result.total is not None:  # only the newest: read the rest once they are shown
                 self.call_after_refresh(self.follower.wake.set)
         for run_id, metrics in result.metrics.items():

@@ -22,6 +22,7 @@ from resnet_tui.commands import (
     report,
     runs,
     serve,
+    settings,
     sweeps,
     train,
 )
@@ -57,7 +58,7 @@ def main_callback(
 
 
 # `--help` lists commands in this order, then the groups in this order.
-for module in (serve, train, runs, report, presets, models, data, experiments, sweeps):
+for module in (serve, train, runs, report, presets, models, data, experiments, sweeps, settings):
     module.register(app)
 
 

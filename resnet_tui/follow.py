@@ -138,6 +138,9 @@ class StoreFollower:
             return None
         self._version = api.store_version(self.store) if version is None else version
         self._alive = {r.id: api.is_alive(r) for r in runs if r.active and r.pid is not None}
+        # A trainer killed outright cannot report itself: record its crash (once, whichever
+        # process sees it first), which runs the user's alert command (engine.alerts).
+        api.record_crashes(self.store, runs)
         if runs == self._runs:
             return None
         self._runs = runs

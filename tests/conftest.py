@@ -34,6 +34,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RESNET_TUI_RUNS", str(tmp_path / "runs"))
     monkeypatch.setenv("RESNET_TUI_PRESETS", str(tmp_path / "user-presets"))
     monkeypatch.setenv("RESNET_TUI_CACHE", str(tmp_path / "cache"))  # decoded image folders
+    monkeypatch.setenv("RESNET_TUI_CONFIG", str(tmp_path / "settings.toml"))  # no user alerts
     monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))
 
 

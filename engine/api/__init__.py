@@ -17,6 +17,7 @@ this process are ``engine.api.compute``'s; the console asks them of its helper p
 """
 
 from engine.ablation.groups import ablation_rows, list_components
+from engine.alerts import ALERTS_LOG, record_crashes, try_command
 from engine.answers import ModelSummary, RunCheck
 from engine.api.experiments import (
     StackPlan,
@@ -106,6 +107,16 @@ from engine.records import (
 )
 from engine.report.diff import DiffRow, RunDiff, baseline_first, diff_runs
 from engine.report.export import export_columns, export_row, require_metrics, text_cells
+from engine.settings import (
+    SETTINGS,
+    Setting,
+    Settings,
+    SettingsError,
+    load_settings,
+    set_setting,
+    settings_path,
+    settings_toml,
+)
 from engine.store import ACTIVE, STATUSES, MetricsReader, RunStore
 from engine.store.progress import Progress
 from engine.sweep.analysis import (
@@ -124,6 +135,7 @@ from engine.timing import TimeSplit, time_split
 
 __all__ = [
     "ACTIVE",
+    "ALERTS_LOG",
     "AblationRequest",
     "AugmentationInfo",
     "Axis",
@@ -158,7 +170,11 @@ __all__ = [
     "RunRecord",
     "RunRequest",
     "RunStore",
+    "SETTINGS",
     "STATUSES",
+    "Setting",
+    "Settings",
+    "SettingsError",
     "StackPlan",
     "StackRequest",
     "StepLine",
@@ -200,6 +216,7 @@ __all__ = [
     "list_presets",
     "list_runs",
     "list_sweeps",
+    "load_settings",
     "load_preset",
     "loader_bench_command",
     "log_axis",
@@ -219,6 +236,7 @@ __all__ = [
     "read_progress",
     "read_stack_report",
     "read_sweeps",
+    "record_crashes",
     "rename_run",
     "require_metrics",
     "resolve_run",
@@ -229,6 +247,9 @@ __all__ = [
     "rows_from_runs",
     "run_folder",
     "save_preset",
+    "set_setting",
+    "settings_path",
+    "settings_toml",
     "start_run",
     "start_stack",
     "status_counts",
@@ -240,6 +261,7 @@ __all__ = [
     "tag_run",
     "text_cells",
     "time_split",
+    "try_command",
     "to_csv",
     "to_markdown",
     "to_toml",

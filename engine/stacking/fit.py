@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from engine.alerts import announce
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.config import RunConfig, from_dict
 from engine.data import BatchAugment, load_dataset
@@ -439,14 +440,16 @@ def _train(
         )
         write_json_atomic(run_dir / STACKING_FILE, result.to_dict())
         log(f"{done.status}: {done.message}")
-        store.set_status(
+        final = store.set_status(
             run_id, done.status, done.message, epoch=done.epoch, best=done.best, test=done.test
         )
+        announce(store, final, log)
         return result
     except BaseException as exc:
         reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{exc!r}"
         log(f"failed: {reason}")
-        store.set_status(
+        failed = store.set_status(
             run_id, "failed", f"{reason}; stack the runs again with `resnet-tui stack`"
         )
+        announce(store, failed, log)
         raise

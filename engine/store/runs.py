@@ -21,7 +21,7 @@ from tinydb import TinyDB, where
 
 from engine import procs
 from engine.errors import StoreError
-from engine.fsio import atomic_write, to_json, write_error
+from engine.fsio import atomic_write, discard_folder, to_json, write_error
 from engine.procs import OwnerLock, owner_lock, process_start_time, this_host
 from engine.records import RunRecord
 from engine.store import lookup, recovery
@@ -537,15 +537,22 @@ class RunStore(StoreMetrics, StoreMarks):
 
         return self._modify(run_id, change)
 
-    def mark_crashed(self, run_id: str) -> dict[str, Any]:
-        """Persist the derived "crashed" status of a run whose process is gone; a run that is
-        alive or not active is returned unchanged."""
+    def mark_crashed(
+        self, run_id: str, then: Callable[[dict[str, Any]], Any] | None = None
+    ) -> dict[str, Any]:
+        """Persist the derived "crashed" status of a run whose process is gone (``then`` gets
+        the document if this call did: once per crash); others are returned unchanged."""
+        marked: list[dict[str, Any]] = []
 
         def change(doc: dict[str, Any]) -> None:
             if self._is_dead(doc):
                 doc.update(as_crashed(doc), finished=now_iso())
+                marked.append(doc)
 
-        return self._modify(run_id, change)
+        doc = self._modify(run_id, change)
+        if marked and then is not None:
+            then(doc)
+        return doc
 
     def delete(self, run_id: str) -> None:
         """Remove a run's document, name and folder; refused while its process is alive."""
@@ -557,17 +564,7 @@ class RunStore(StoreMetrics, StoreMarks):
             else:
                 self._names.clear()
             if folder.is_dir():
-                # Rename first (atomic) so nobody sees a half-deleted run; dot names are ignored.
-                trash = self.root / f".deleted-{run_id}-{os.urandom(2).hex()}"
-                try:
-                    os.replace(folder, trash)
-                except OSError:
-                    trash = folder
-                if trash.is_symlink():  # remove the link, never what it points to
-                    with contextlib.suppress(OSError):
-                        trash.unlink()
-                else:
-                    shutil.rmtree(trash, ignore_errors=True)
+                discard_folder(folder, self.root / f".deleted-{run_id}-{os.urandom(2).hex()}")
 
     def _remove_doc(self, run_id: str) -> tuple[dict[str, Any], bool]:
         """Take a run out of the index: (its document, whether other runs are left)."""

@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from engine.alerts import mark_crashed
 from engine.config import from_dict
 from engine.errors import ConfigError, StoreError
 from engine.lifecycle import launch_detached
@@ -348,7 +349,7 @@ class _Driver:
 
     def _finish(self, a: _Active) -> None:
         if self._run(a.run_id).active:
-            self.store.mark_crashed(a.run_id)
+            mark_crashed(self.store, a.run_id)  # and the user's alert, once
         self._conclude(a.trial, self._run(a.run_id))
 
     def _is_final(self, record: RunRecord) -> bool:
