@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from resnet_tui import marks
 from resnet_tui.commands import _table as t
+from resnet_tui.commands import marks as mark_commands
 from resnet_tui.commands._shared import (
     JsonOption,
     command,
@@ -27,7 +29,9 @@ if TYPE_CHECKING:
     from engine import api
 
 # At 80 columns: name, id, status, epoch and both accuracies; the rest where they fit.
+MARK = t.Column("mark", "", t.NUMBER, str)  # ⚑ pinned, ⊟ archived: whole, never left out
 RUN_COLUMNS = (
+    MARK,
     t.ident("name"),
     t.ident("id"),
     t.secondary("model"),
@@ -38,12 +42,16 @@ RUN_COLUMNS = (
     t.accuracy("test_acc", "test acc"),
     t.secondary("params", right=True),
     t.secondary("started"),
+    t.Column("tags", "tags", t.DESCRIPTION, lambda tags: marks.tags_text(tags) or "-"),
 )
 RunArgument = Annotated[
     str, typer.Argument(metavar="RUN", help="A run: its id, a prefix, its name.")
 ]
 RunsArgument = Annotated[
     list[str], typer.Argument(metavar="RUN", help="Runs: ids, prefixes or names.")
+]
+ArchivedOption = Annotated[
+    bool, typer.Option("--archived", help="Include archived runs (marked ⊟).")
 ]
 LIST_LIMIT = 50  # rows `runs list` prints by default (newest first); --all prints every run
 
@@ -61,6 +69,9 @@ def _row(record: api.RunRecord) -> dict[str, Any]:
         "test_acc": test.acc if test else None,
         "params": record.params,
         "started": (record.started or "")[:19],
+        "tags": list(record.tags),
+        "pinned": record.pinned,
+        "archived": record.archived,
     }
 
 
@@ -78,9 +89,11 @@ def runs_list(
         ),
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", "-a", help="Print every run.")] = False,
+    archived: ArchivedOption = False,
     as_json: JsonOption = False,
 ) -> None:
-    """The runs, newest first (the newest 50 unless --all or --limit)."""
+    """The runs, pinned first, then newest first (the newest 50 unless --all or --limit);
+    archived runs only with --archived."""
     from engine import api
 
     for value in status or []:
@@ -93,6 +106,8 @@ def runs_list(
     show_warnings(s)
     if status:
         records = [r for r in records if r.status in status]
+    hidden = 0 if archived else marks.hidden_count(records)
+    records = marks.shown(records, archived)
     total = len(records)
     if limit is None and not show_all and not as_json:
         limit = LIST_LIMIT
@@ -103,11 +118,17 @@ def runs_list(
         return
     if not records:
         which = f"{' or '.join(status)} runs" if status else "runs"
+        if hidden:
+            typer.echo(f"no {which} to show in {s.root}: {marks.hidden_line(hidden)}")
+            return
         typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")
         return
-    t.print_table(f"runs in {s.root}", RUN_COLUMNS, [_row(r) for r in records], console())
+    rows = [{**_row(r), "mark": marks.mark(r)} for r in records]
+    t.print_table(f"runs in {s.root}", RUN_COLUMNS, rows, console())
     if len(records) < total:
         typer.echo(f"the newest {len(records)} of {total:,} runs; --all or --limit N for more")
+    if hidden:
+        typer.echo(marks.hidden_line(hidden))
 
 
 EPOCH_COLUMNS = (
@@ -142,6 +163,8 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
         f"device {record.device or '-'}  epoch {record.epoch}/{record.epochs}",
         markup=False,
     )
+    for line in mark_lines(record):
+        c.print(line, markup=False, overflow="fold")
     if record.best:
         best = record.best.to_json()
         c.print("best: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in best.items()))
@@ -155,6 +178,24 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
         rows: list[dict[str, Any]] = [dict(m) for m in metrics.epochs[-15:]]
         t.print_table("epochs", EPOCH_COLUMNS, rows, c)
     c.print(f"folder: {api.run_folder(s, record.id)}")
+
+
+def mark_lines(record: api.RunRecord) -> list[str]:
+    """The user's marks: pinned or archived, the tags, then the note (each of its lines)."""
+    lines = []
+    if record.pinned:
+        lines.append(f"{marks.PIN} pinned: on top of the lists; the baseline in Compare")
+    if record.archived:
+        lines.append(
+            f"{marks.ARCHIVED} archived: hidden from the lists "
+            f"(`resnet-tui runs restore {record.id}` brings it back)"
+        )
+    lines.append(f"tags: {marks.tags_text(record.tags) or '-'}")
+    if record.note:
+        lines += ["note:", *(f"  {line}" for line in record.note.splitlines())]
+    else:
+        lines.append("note: -")
+    return lines
 
 
 def data_lines(data: Mapping[str, Any]) -> list[str]:
@@ -204,30 +245,45 @@ BEST_COLUMNS = (
     t.accuracy("max_val_acc", "max val acc"),
 )
 BEST_NOTE = "columns from the best epoch (best.pt's); max val acc: the highest of any epoch"
+BEST_TABLE = (MARK, *BEST_COLUMNS)
 
 
 def runs_best(
     runs: Annotated[
-        list[str] | None, typer.Argument(metavar="RUN", help="Runs to include [all].")
+        list[str] | None,
+        typer.Argument(metavar="RUN", help="Runs to include [all but the archived]."),
     ] = None,
+    archived: ArchivedOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Seed 000's "Best Stats Per Model" table: each run's best epoch (the kept checkpoint's),
-    every column from that epoch, and the highest val accuracy of any epoch apart."""
+    every column from that epoch, and the highest val accuracy of any epoch apart. Pinned
+    runs first; archived runs only when named or with --archived."""
     from engine import api
 
     s = store()
     records = [api.get_run(s, r) for r in runs] if runs else api.list_runs(s)
-    rows = best_stats([r for r in records if r.epoch], s)
+    records = [r for r in records if r.epoch]
+    hidden = 0 if (archived or runs) else marks.hidden_count(records)
+    records = marks.shown(records, archived or bool(runs))
+    rows = best_stats(records, s)
     if as_json:
         print_json(rows)
         return
     if not rows:
-        typer.echo("no run has finished an epoch yet")
+        typer.echo(
+            f"no run to show: {marks.hidden_line(hidden)}"
+            if hidden
+            else "no run has finished an epoch yet"
+        )
         return
     c = console()
-    t.print_table("Best Stats Per Model", BEST_COLUMNS, rows, c)
+    for row, record in zip(rows, records, strict=True):
+        row["mark"] = marks.mark(record)
+    t.print_table("Best Stats Per Model", BEST_TABLE, rows, c)
     c.print(BEST_NOTE, markup=False)
+    if hidden:
+        c.print(marks.hidden_line(hidden), markup=False)
 
 
 def runs_compare(runs: RunsArgument, as_json: JsonOption = False) -> None:
@@ -327,6 +383,7 @@ def register(app: typer.Typer) -> None:
     command(group, "best", runs_best)
     command(group, "compare", runs_compare)
     command(group, "rename", runs_rename)
+    mark_commands.register(group)
     command(group, "rm", runs_rm)
     command(group, "stop", runs_stop)
     app.add_typer(group, name="runs")
