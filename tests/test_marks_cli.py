@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -28,9 +29,17 @@ CRASH = "20250313-150000-digits-crash-0005"
 LIVE = "20250314-170000-digits-live-0007"
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The fixture store, built once (a second each time); each test changes a copy."""
+    root = tmp_path_factory.mktemp("marks") / "runs"
+    build_store(root)
+    return root
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> api.RunStore:
-    build_store(tmp_path / "runs")
+def store(built: Path, tmp_path: Path) -> api.RunStore:
+    shutil.copytree(built, tmp_path / "runs")
     return api.open_store(tmp_path / "runs")
 
 
