@@ -81,8 +81,7 @@ def console_commands(app: Console) -> list[Command]:
         ),
         Command(
             ("Hide" if app.state.show_archived else "Show") + " archived runs",
-            f"in every view ({sum(r.archived for r in app.state.all_runs)} archived; "
-            "key h in Runs)",
+            f"in every view ({app.state.archived_count} archived; key h in Runs)",
             partial(mark_actions.toggle_show_archived, app),
         ),
     ]

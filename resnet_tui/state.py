@@ -56,6 +56,7 @@ class ConsoleState:
         self.runs: list[api.RunRecord] = []
         self.all_runs: list[api.RunRecord] = []
         self.show_archived = False  # h in the Runs view: list archived runs too
+        self.archived_count = 0  # archived runs in the store (shown or not)
         self.archived_hidden = 0  # archived runs left out of ``runs``
         self.runs_by_id: dict[str, api.RunRecord] = {}
         self.runs_total: int | None = None  # while ``runs`` is only the newest of this many
@@ -84,7 +85,8 @@ class ConsoleState:
 
     def _publish_runs(self) -> None:
         runs = self.all_runs
-        hide = not self.show_archived and any(r.archived for r in runs)
+        self.archived_count = sum(1 for r in runs if r.archived)
+        hide = self.archived_count > 0 and not self.show_archived
         self.runs = [r for r in runs if not r.archived] if hide else runs
         self.archived_hidden = len(runs) - len(self.runs)
         if self.runs_total is None:

@@ -7,7 +7,7 @@ records; nothing here imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -75,6 +75,12 @@ def _row(record: api.RunRecord) -> dict[str, Any]:
     }
 
 
+def marked(columns: Sequence[t.Column], rows: list[dict[str, Any]]) -> list[t.Column]:
+    """``columns`` without the marks and the tags when no row has any (the table as it was
+    before runs had marks)."""
+    return [c for c in columns if c.key not in ("mark", "tags") or any(r.get(c.key) for r in rows)]
+
+
 def runs_list(
     status: Annotated[
         list[str] | None,
@@ -124,7 +130,7 @@ def runs_list(
         typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")
         return
     rows = [{**_row(r), "mark": marks.mark(r)} for r in records]
-    t.print_table(f"runs in {s.root}", RUN_COLUMNS, rows, console())
+    t.print_table(f"runs in {s.root}", marked(RUN_COLUMNS, rows), rows, console())
     if len(records) < total:
         typer.echo(f"the newest {len(records)} of {total:,} runs; --all or --limit N for more")
     if hidden:
@@ -280,7 +286,7 @@ def runs_best(
     c = console()
     for row, record in zip(rows, records, strict=True):
         row["mark"] = marks.mark(record)
-    t.print_table("Best Stats Per Model", BEST_TABLE, rows, c)
+    t.print_table("Best Stats Per Model", marked(BEST_TABLE, rows), rows, c)
     c.print(BEST_NOTE, markup=False)
     if hidden:
         c.print(marks.hidden_line(hidden), markup=False)

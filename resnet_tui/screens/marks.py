@@ -168,7 +168,7 @@ def toggle_show_archived(app: Console) -> None:
     """List archived runs too (marked ⊟) in every view, or hide them again."""
     state = app.state
     state.set_show_archived(not state.show_archived)
-    count = sum(1 for r in state.all_runs if r.archived)
+    count = state.archived_count
     if state.show_archived:
         app.notify(
             f"archived runs shown ({count}), marked {marks.ARCHIVED}; h hides them",

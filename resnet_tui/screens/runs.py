@@ -365,7 +365,7 @@ class RunsScreen(ViewScreen):
         selected = len(self.rt.state.selection)
         info = f"{matching} of {total} runs" if matching != total else f"{total} runs"
         hidden = self.rt.state.archived_hidden
-        shown = sum(1 for r in self.rt.state.runs if r.archived) if not hidden else 0
+        shown = self.rt.state.archived_count - hidden
         archived = f" (+{hidden} archived)" if hidden else f" ({shown} archived)" if shown else ""
         info += archived
         held_back = len(self._order) < matching  # ROW_LIMIT (the footer shows m: Show all)
