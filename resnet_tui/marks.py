@@ -112,8 +112,8 @@ def archive_line(before: api.RunRecord, after: api.RunRecord) -> str:
         if before.archived:
             return f"run {label(after)} was archived already"
         return (
-            f"archived run {label(after)}: hidden from lists and views, kept in the store "
-            f"(`resnet-tui runs restore {after.id}` brings it back)"
+            f"archived run {label(after)}: hidden from lists and views, kept in the store; "
+            f"restore it with `resnet-tui runs restore {after.id}`"
         )
     if not before.archived:
         return f"run {label(after)} is not archived"

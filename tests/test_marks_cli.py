@@ -160,10 +160,10 @@ def test_archived_runs_are_hidden_from_list_and_best_until_asked(store: api.RunS
     code, out, _ = cli(store, "runs", "archive", "digits-crash", LR05, "digits-crash")
     assert code == 0
     assert out.splitlines() == [
-        f"archived run {CRASH} (digits-crash): hidden from lists and views, kept in the store "
-        f"(`resnet-tui runs restore {CRASH}` brings it back)",
-        f"archived run {LR05} (digits-lr05): hidden from lists and views, kept in the store "
-        f"(`resnet-tui runs restore {LR05}` brings it back)",
+        f"archived run {CRASH} (digits-crash): hidden from lists and views, kept in the store; "
+        f"restore it with `resnet-tui runs restore {CRASH}`",
+        f"archived run {LR05} (digits-lr05): hidden from lists and views, kept in the store; "
+        f"restore it with `resnet-tui runs restore {LR05}`",
     ]
     assert doc(store, CRASH).archived and (store.root / CRASH).is_dir()  # never deleted
     assert list_names(store) == [n for n in everyone if n not in ("digits-crash", "digits-lr05")]

@@ -241,7 +241,7 @@ async def test_the_archive_notice_names_the_key_that_restores(fixture_runs: Path
         await settle(pilot, lambda: bool(notes.titled("archived")), what="the archive")
         assert notes.titled("archived") == [
             f"archived run {CRASH} (digits-crash): hidden from lists and views, kept in the "
-            "store (A in the Runs view (4), archived runs shown with h brings it back)"
+            "store; restore it with h, then A on it in the Runs view (4)"
         ]
 
 
