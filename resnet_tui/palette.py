@@ -119,7 +119,7 @@ def console_commands(app: Console) -> list[Command]:
                 Command(
                     f"Restore run {run.name or run.id}",
                     f"{run.id}: archived; shown in the lists again",
-                    partial(mark_actions.toggle_archived, app, run),
+                    partial(mark_actions.set_archived, app, run, False),
                 )  # fmt: skip
             )
         if run.pinned:
@@ -127,7 +127,7 @@ def console_commands(app: Console) -> list[Command]:
                 Command(
                     f"Unpin run {run.name or run.id}",
                     f"{run.id}: pinned on top of the lists",
-                    partial(mark_actions.toggle_pinned, app, run),
+                    partial(mark_actions.set_pinned, app, run, False),
                 )  # fmt: skip
             )
     for run in runs[:OPEN_RUNS]:

@@ -231,7 +231,9 @@ async def test_archived_runs_are_hidden_everywhere_until_h(fixture_runs: Path) -
 
 
 @sync
-async def test_the_archive_notice_names_the_key_that_restores(fixture_runs: Path) -> None:
+async def test_the_archive_notice_names_the_key_and_the_palette_restores(
+    fixture_runs: Path,
+) -> None:
     app = make_app(fixture_runs, start_mode="runs")
     notes = Notes()
     async with app.run_test(size=(100, 30), message_hook=notes.hook) as pilot:
@@ -243,6 +245,14 @@ async def test_the_archive_notice_names_the_key_that_restores(fixture_runs: Path
             f"archived run {CRASH} (digits-crash): hidden from lists and views, kept in the "
             "store; restore it with h, then A on it in the Runs view (4)"
         ]
+        # The palette restores it without showing archived runs first.
+        await seen(pilot, lambda: app.state.runs_by_id[CRASH].archived, "the archive")
+        restore = [c for c in console_commands(app) if c.title == "Restore run digits-crash"]
+        assert len(restore) == 1
+        restore[0].run()
+        await settle(pilot, lambda: bool(notes.titled("restored")), what="the restore")
+        assert not api.get_run(api.open_store(fixture_runs), CRASH).archived
+        await seen(pilot, lambda: CRASH in table_ids(app), "the restored run")
 
 
 @sync

@@ -145,22 +145,28 @@ def edit_tags(app: Console, run: api.RunRecord) -> None:
 def toggle_archived(app: Console, run: api.RunRecord) -> None:
     """Archive the run (hidden unless archived runs are shown; nothing is deleted) or restore
     an archived one."""
+    set_archived(app, run, not run.archived)
 
+
+def set_archived(app: Console, run: api.RunRecord, archived: bool) -> None:
     def act() -> str:
-        return marks.archive_line(run, api.archive_run(app.store, run.id, not run.archived))
+        return marks.archive_line(run, api.archive_run(app.store, run.id, archived))
 
-    what = "restored" if run.archived else "archived"
+    what = "archived" if archived else "restored"
     in_background(app, f"archive {run.id}", act, what, f"not {what}")
 
 
 def toggle_pinned(app: Console, run: api.RunRecord) -> None:
     """Pin the run (on top of the Runs view whatever the order; the baseline in Compare) or
     unpin it."""
+    set_pinned(app, run, not run.pinned)
 
+
+def set_pinned(app: Console, run: api.RunRecord, pinned: bool) -> None:
     def act() -> str:
-        return marks.pin_line(run, api.pin_run(app.store, run.id, not run.pinned))
+        return marks.pin_line(run, api.pin_run(app.store, run.id, pinned))
 
-    what = "unpinned" if run.pinned else "pinned"
+    what = "pinned" if pinned else "unpinned"
     in_background(app, f"pin {run.id}", act, what, f"not {what}")
 
 
