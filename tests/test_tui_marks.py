@@ -326,3 +326,50 @@ async def test_the_detail_shows_the_marks_and_has_the_keys(fixture_runs: Path) -
         await seen(pilot, lambda: app.state.runs_by_id[QUICK].archived, "the archive")
         header = str(app.screen.query_one("#detail-header", Static).render())
         assert "⊟ archived (A restores it) · tags paper:fig3" in " ".join(header.split())
+
+
+# ---------------------------------------------------------------- snapshots
+
+
+def _marked_store(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.chdir(tmp_path)  # paths on screen are relative: "runs"
+    shutil.copytree(built, tmp_path / "runs")
+    store = api.open_store(tmp_path / "runs")
+    api.pin_run(store, QUICK)
+    api.tag_run(store, QUICK, ["baseline", "paper:fig3"])
+    api.tag_run(store, LIVE, ["lr-sweep"])
+    api.note_run(store, QUICK, "lr 0.1: the reference\nevery other run is compared with it")
+    api.archive_run(store, CRASH)
+    return "runs"
+
+
+@pytest.mark.slow  # snapshots: the whole screen drawn and compared
+def test_snapshot_runs_with_marks_and_archived_shown(
+    snap_compare: Any, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _marked_store(built, tmp_path, monkeypatch)
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        pilot.app.clear_notifications()  # (the toast saying so would time out on a slow box)
+        await settle(pilot)
+
+    app = make_app(runs, start_mode="runs")
+    assert snap_compare(app, terminal_size=(120, 24), run_before=run_before)
+
+
+@pytest.mark.slow  # snapshots: the whole screen drawn and compared
+def test_snapshot_note_dialog_80x24(
+    snap_compare: Any, built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = _marked_store(built, tmp_path, monkeypatch)
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("N")  # the cursor is on the pinned run, on top
+        await settle(pilot)
+
+    app = make_app(runs, start_mode="runs")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
