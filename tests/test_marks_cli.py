@@ -263,7 +263,7 @@ def test_show_prints_the_marks_and_json_holds_them(store: api.RunStore) -> None:
     lines = out.splitlines()
     assert "⚑ pinned: on top of the lists; the baseline in Compare" in lines
     assert (
-        f"⊟ archived: hidden from the lists (`resnet-tui runs restore {QUICK}` brings it back)"
+        f"⊟ archived: hidden from the lists; restore it with `resnet-tui runs restore {QUICK}`"
         in " ".join(out.split())
     )
     assert "tags: baseline paper:fig3" in lines

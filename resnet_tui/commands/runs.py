@@ -193,8 +193,8 @@ def mark_lines(record: api.RunRecord) -> list[str]:
         lines.append(f"{marks.PIN} pinned: on top of the lists; the baseline in Compare")
     if record.archived:
         lines.append(
-            f"{marks.ARCHIVED} archived: hidden from the lists "
-            f"(`resnet-tui runs restore {record.id}` brings it back)"
+            f"{marks.ARCHIVED} archived: hidden from the lists; "
+            f"restore it with `resnet-tui runs restore {record.id}`"
         )
     lines.append(f"tags: {marks.tags_text(record.tags) or '-'}")
     if record.note:
