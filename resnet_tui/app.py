@@ -122,7 +122,7 @@ class ResnetApp(App[None]):
             gc.enable()
         mode = self.start_mode
         if mode is None:
-            if not self.state.runs:
+            if not self.state.all_runs:  # (a store of archived runs only opens on Runs)
                 mode = "welcome"
             elif any(r.active for r in self.state.runs):
                 mode = "monitor"

@@ -2,7 +2,8 @@
 
 Textual's own provider lists the keys of the view shown (``ResnetApp.get_system_commands``);
 this one adds what the console can do anywhere: go to each view, open the Launch form, train
-a preset, stop or resume a run, stop or resume a sweep, stack or compare the selected runs,
+a preset, stop or resume a run, restore an archived run or unpin a pinned one, show or
+hide archived runs, stop or resume a sweep, stack or compare the selected runs,
 start a sweep or an ablation, and open any run by its name. Each command goes through the
 same function as the view's key (``screens.actions``), so it asks the same questions.
 """
@@ -18,6 +19,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from engine import api
 from resnet_tui.screens import actions
+from resnet_tui.screens import marks as mark_actions
 from resnet_tui.state import Console
 from resnet_tui.widgets.modebar import VIEWS
 
@@ -83,6 +85,11 @@ def console_commands(app: Console) -> list[Command]:
             f"curves, configs and stats side by side ({selected} selected now)",
             partial(app.switch_mode, "compare"),
         ),
+        Command(
+            ("Hide" if app.state.show_archived else "Show") + " archived runs",
+            f"in every view ({app.state.archived_count} archived; key h in Runs)",
+            partial(mark_actions.toggle_show_archived, app),
+        ),
     ]
     commands = [*(Command(c.title, c.help, c.run, discover=True) for c in (*views, *general))]
     for preset in api.list_presets():
@@ -110,6 +117,23 @@ def console_commands(app: Console) -> list[Command]:
                     f"Resume run {label}",
                     f"{run.id} ({run.status}), from its checkpoint",
                     partial(actions.resume_run, app, run.id),
+                )  # fmt: skip
+            )
+    for run in app.state.all_runs:
+        if run.archived:
+            commands.append(
+                Command(
+                    f"Restore run {run.name or run.id}",
+                    f"{run.id}: archived; shown in the lists again",
+                    partial(mark_actions.set_archived, app, run, False),
+                )  # fmt: skip
+            )
+        if run.pinned:
+            commands.append(
+                Command(
+                    f"Unpin run {run.name or run.id}",
+                    f"{run.id}: pinned on top of the lists",
+                    partial(mark_actions.set_pinned, app, run, False),
                 )  # fmt: skip
             )
     for run in runs[:OPEN_RUNS]:

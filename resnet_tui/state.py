@@ -76,14 +76,21 @@ class LaunchRequest:
 class ConsoleState:
     """The data every view reads, owned by the App and changed on its thread only.
 
-    ``runs`` is every run (typed records), newest first (``runs_by_id`` indexes it); ``selection``
-    is the runs picked for Compare, Best and stacking. ``launch_request``, ``monitor_focus``
+    ``runs`` is the runs the views list (typed records), newest first: every run but the
+    archived ones, unless ``show_archived`` (the one place that hides them, so no view lists
+    them by mistake); ``all_runs`` is every run and ``runs_by_id`` indexes every run (a run
+    opened by its id shows, archived or not). ``selection`` is the runs picked for Compare,
+    Best and stacking (shown runs only). ``launch_request``, ``monitor_focus``
     and ``sweep_focus`` are mailboxes: one view leaves something there and switches to the
     view that takes it when it is shown. The signals tell subscribed views what changed.
     """
 
     def __init__(self, owner: DOMNode) -> None:
         self.runs: list[api.RunRecord] = []
+        self.all_runs: list[api.RunRecord] = []
+        self.show_archived = False  # h in the Runs view: list archived runs too
+        self.archived_count = 0  # archived runs in the store (shown or not)
+        self.archived_hidden = 0  # archived runs left out of ``runs``
         self.runs_by_id: dict[str, api.RunRecord] = {}
         self.runs_total: int | None = None  # while ``runs`` is only the newest of this many
         self.selection = Selection()
@@ -99,11 +106,24 @@ class ConsoleState:
     def set_runs(self, runs: list[api.RunRecord], total: int | None = None) -> None:
         """A new list of runs (``total``: it is the newest of that many, the rest to come): a
         deleted run leaves the selection; views redraw."""
-        self.runs = runs
+        self.all_runs = runs
         self.runs_total = total
         self.runs_by_id = {r.id: r for r in runs}
-        if total is None:
-            self.selection &= set(self.runs_by_id)
+        self._publish_runs()
+
+    def set_show_archived(self, show: bool) -> None:
+        """List archived runs too (or hide them again, and unselect them); views redraw."""
+        self.show_archived = show
+        self._publish_runs()
+
+    def _publish_runs(self) -> None:
+        runs = self.all_runs
+        self.archived_count = sum(1 for r in runs if r.archived)
+        hide = self.archived_count > 0 and not self.show_archived
+        self.runs = [r for r in runs if not r.archived] if hide else runs
+        self.archived_hidden = len(runs) - len(self.runs)
+        if self.runs_total is None:
+            self.selection &= {r.id for r in self.runs}
         self.runs_signal.publish(self.runs)
 
     def set_registries(self, registries: api.Catalog) -> None:

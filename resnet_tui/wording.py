@@ -21,6 +21,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     (r"runs resume\b[^`]*", "r in the Runs view (4)"),
     (r"runs rm\b[^`]*", "d in the Runs view (4)"),
     (r"runs list\b[^`]*", "the Runs view (4)"),
+    (r"runs restore\b[^`]*", "h, then A on it in the Runs view (4)"),
     (r"sweep --resume\b[^`]*", "r in the Sweeps view (7)"),
     (r"sweeps stop\b[^`]*", "x in the Sweeps view (7)"),
     (r"sweeps list\b[^`]*", "the Sweeps view (7)"),

@@ -178,9 +178,12 @@ def note_run(store: RunStore, ref: str, note: str) -> RunRecord:
     return RunRecord.from_json(store.set_note(resolve_run(store, ref), note))
 
 
-def tag_run(store: RunStore, ref: str, tags: Iterable[str]) -> RunRecord:
-    """Add tags to a run (safe against other processes tagging it at the same time)."""
-    return RunRecord.from_json(store.change_tags(resolve_run(store, ref), add=tags))
+def tag_run(
+    store: RunStore, ref: str, tags: Iterable[str], remove: Iterable[str] = ()
+) -> RunRecord:
+    """Add tags to a run, and remove ``remove`` in the same write (every tag is checked
+    before anything is written; safe against other processes tagging it at the same time)."""
+    return RunRecord.from_json(store.change_tags(resolve_run(store, ref), add=tags, remove=remove))
 
 
 def untag_run(store: RunStore, ref: str, tags: Iterable[str]) -> RunRecord:

@@ -63,6 +63,7 @@ class _Parser:
         self.depth = 0  # nots and parentheses open: bounded, so no text reaches Python's limit
         self.compiler = Comparisons(text)
         self.haystack = _Haystack()
+        self.named: set[str] = set()  # the fields the query compares
 
     def peek(self, ahead: int = 0) -> Token:
         return self.tokens[min(self.i + ahead, len(self.tokens) - 1)]
@@ -166,6 +167,7 @@ class _Parser:
         field = fields().get(name.text.lower())
         if field is None:
             raise self.error(f"unknown field '{name.text}'", name, suggest_field(name.text))
+        self.named.add(field.name)
         value = self.peek()
         if value.kind not in ("word", "string") or value.keyword(*KEYWORDS):
             found = "" if value.kind == "end" else f", found {value.shown()}"
@@ -180,6 +182,7 @@ class Query:
 
     text: str
     test: Test
+    fields: frozenset[str] = frozenset()  # the fields it compares (``archived``, ...)
 
     def matches(self, record: RunRecord) -> bool:
         return self.test(record)
@@ -187,4 +190,6 @@ class Query:
 
 def parse(text: str) -> Query:
     """The query ``text`` (see the module docstring), or a ``QueryError`` naming the column."""
-    return Query(text, _Parser(text).parse())
+    parser = _Parser(text)
+    test = parser.parse()
+    return Query(text, test, frozenset(parser.named))

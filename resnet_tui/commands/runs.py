@@ -8,12 +8,14 @@ records; nothing here imports torch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from resnet_tui import marks
 from resnet_tui.commands import _table as t
+from resnet_tui.commands import marks as mark_commands
 from resnet_tui.commands import runs_report
 from resnet_tui.commands._shared import (
     JsonOption,
@@ -33,7 +35,9 @@ if TYPE_CHECKING:
     from engine import api
 
 # At 80 columns: name, id, status, epoch and both accuracies; the rest where they fit.
+MARK = t.Column("mark", "", t.NUMBER, str)  # ⚑ pinned, ⊟ archived: whole, never left out
 RUN_COLUMNS = (
+    MARK,
     t.ident("name"),
     t.ident("id"),
     t.secondary("model"),
@@ -44,12 +48,16 @@ RUN_COLUMNS = (
     t.accuracy("test_acc", "test acc"),
     t.secondary("params", right=True),
     t.secondary("started"),
+    t.Column("tags", "tags", t.DESCRIPTION, lambda tags: marks.tags_text(tags) or "-"),
 )
 RunArgument = Annotated[
     str, typer.Argument(metavar="RUN", help="A run: its id, a prefix, its name.")
 ]
 RunsArgument = Annotated[
     list[str], typer.Argument(metavar="RUN", help="Runs: ids, prefixes or names.")
+]
+ArchivedOption = Annotated[
+    bool, typer.Option("--archived", help="Include archived runs (marked ⊟).")
 ]
 LIST_LIMIT = 50  # rows `runs list` prints by default (newest first); --all prints every run
 
@@ -67,10 +75,24 @@ def _row(record: api.RunRecord) -> dict[str, Any]:
         "test_acc": test.acc if test else None,
         "params": record.params,
         "started": (record.started or "")[:19],
+        "tags": list(record.tags),
+        "pinned": record.pinned,
+        "archived": record.archived,
     }
 
 
-RUN_KEYS = tuple(c.key for c in RUN_COLUMNS)
+RUN_KEYS = tuple(c.key for c in RUN_COLUMNS if c.key != "mark")
+
+
+def wants_archived(query: api.Query | None) -> bool:
+    """A ``--where`` that compares ``archived`` looks at archived runs too."""
+    return query is not None and "archived" in query.fields
+
+
+def marked(columns: Sequence[t.Column], rows: list[dict[str, Any]]) -> list[t.Column]:
+    """``columns`` without the marks and the tags when no row has any (the table as it was
+    before runs had marks)."""
+    return [c for c in columns if c.key not in ("mark", "tags") or any(r.get(c.key) for r in rows)]
 
 
 def runs_list(
@@ -88,10 +110,12 @@ def runs_list(
     ] = None,
     show_all: Annotated[bool, typer.Option("--all", "-a", help="Print every run.")] = False,
     where: WhereOption = None,
+    archived: ArchivedOption = False,
     as_json: JsonOption = False,
     fmt: FormatOption = None,
 ) -> None:
-    """The runs, newest first (the newest 50 unless --all or --limit)."""
+    """The runs, pinned first, then newest first (the newest 50 unless --all or --limit);
+    archived runs only with --archived."""
     from engine import api
 
     out = runs_report.chosen(fmt, as_json)
@@ -106,7 +130,9 @@ def runs_list(
     show_warnings(s)
     if status:
         records = [r for r in records if r.status in status]
-    records = select_where(records, query)
+    archived = archived or wants_archived(query)
+    hidden = 0 if archived else marks.hidden_count(records)
+    records = select_where(marks.shown(records, archived), query)
     total = len(records)
     if limit is None and not show_all and out == TABLE:  # csv, md, json: every run
         limit = LIST_LIMIT
@@ -114,18 +140,23 @@ def runs_list(
         records = records[:limit]
     if out != TABLE:
         rows = [_row(r) for r in records]
-        runs_report.print_rows(rows, list(RUN_KEYS), out)
+        runs_report.print_rows(rows, list(rows[0]) if rows else list(RUN_KEYS), out)
         return
     if not records:
         which = f"{' or '.join(status)} runs" if status else "runs"
         if query is not None:
             typer.echo(f"no {which} in {s.root} match --where {where}")
+        elif hidden:
+            typer.echo(f"no {which} to show in {s.root}: {marks.hidden_line(hidden)}")
             return
         typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")
         return
-    t.print_table(f"runs in {s.root}", RUN_COLUMNS, [_row(r) for r in records], console())
+    rows = [{**_row(r), "mark": marks.mark(r)} for r in records]
+    t.print_table(f"runs in {s.root}", marked(RUN_COLUMNS, rows), rows, console())
     if len(records) < total:
         typer.echo(f"the newest {len(records)} of {total:,} runs; --all or --limit N for more")
+    if hidden:
+        typer.echo(marks.hidden_line(hidden))
 
 
 EPOCH_COLUMNS = (
@@ -167,6 +198,8 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
         f"device {record.device or '-'}  epoch {record.epoch}/{record.epochs}",
         markup=False,
     )
+    for line in mark_lines(record):
+        c.print(line, markup=False, overflow="fold")
     if record.best:
         best = record.best.to_json()
         c.print("best: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in best.items()))
@@ -184,6 +217,24 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
         for line in ["time: " + split.describe()[0], *split.describe()[1:]]:
             c.print(line, markup=False)
     c.print(f"folder: {api.run_folder(s, record.id)}")
+
+
+def mark_lines(record: api.RunRecord) -> list[str]:
+    """The user's marks: pinned or archived, the tags, then the note (each of its lines)."""
+    lines = []
+    if record.pinned:
+        lines.append(f"{marks.PIN} pinned: on top of the lists; the baseline in Compare")
+    if record.archived:
+        lines.append(
+            f"{marks.ARCHIVED} archived: hidden from the lists; "
+            f"restore it with `resnet-tui runs restore {record.id}`"
+        )
+    lines.append(f"tags: {marks.tags_text(record.tags) or '-'}")
+    if record.note:
+        lines += ["note:", *(f"  {line}" for line in record.note.splitlines())]
+    else:
+        lines.append("note: -")
+    return lines
 
 
 def data_lines(data: Mapping[str, Any]) -> list[str]:
@@ -233,36 +284,51 @@ BEST_COLUMNS = (
     t.accuracy("max_val_acc", "max val acc"),
 )
 BEST_NOTE = "columns from the best epoch (best.pt's); max val acc: the highest of any epoch"
+BEST_TABLE = (MARK, *BEST_COLUMNS)
 
 
 def runs_best(
     runs: Annotated[
-        list[str] | None, typer.Argument(metavar="RUN", help="Runs to include [all].")
+        list[str] | None,
+        typer.Argument(metavar="RUN", help="Runs to include [all but the archived]."),
     ] = None,
     where: WhereOption = None,
+    archived: ArchivedOption = False,
     as_json: JsonOption = False,
     fmt: FormatOption = None,
 ) -> None:
     """Seed 000's "Best Stats Per Model" table: each run's best epoch (the kept checkpoint's),
-    every column from that epoch, and the highest val accuracy of any epoch apart."""
+    every column from that epoch, and the highest val accuracy of any epoch apart. Pinned
+    runs first; archived runs only when named or with --archived."""
     from engine import api
 
     query = parse_where(where)
     out = runs_report.chosen(fmt, as_json)
     s = store()
     records = [api.get_run(s, r) for r in runs] if runs else api.list_runs(s)
-    records = select_where(records, query)
-    rows = best_stats([r for r in records if r.epoch], s)
+    records = [r for r in records if r.epoch]
+    archived = archived or bool(runs) or wants_archived(query)
+    hidden = 0 if archived else marks.hidden_count(records)
+    records = select_where(marks.shown(records, archived), query)
+    rows = best_stats(records, s)
     if out != TABLE:
         runs_report.print_rows(rows, list(rows[0]) if rows else [c.key for c in BEST_COLUMNS], out)
         return
     if not rows:
         matching = f" matching --where {where}" if query is not None else ""
-        typer.echo(f"no run{matching} has finished an epoch yet")
+        typer.echo(
+            f"no run to show: {marks.hidden_line(hidden)}"
+            if hidden and query is None
+            else f"no run{matching} has finished an epoch yet"
+        )
         return
     c = console()
-    t.print_table("Best Stats Per Model", BEST_COLUMNS, rows, c)
+    for row, record in zip(rows, records, strict=True):
+        row["mark"] = marks.mark(record)
+    t.print_table("Best Stats Per Model", marked(BEST_TABLE, rows), rows, c)
     c.print(BEST_NOTE, markup=False)
+    if hidden:
+        c.print(marks.hidden_line(hidden), markup=False)
 
 
 def runs_compare(runs: RunsArgument, as_json: JsonOption = False) -> None:
@@ -362,6 +428,7 @@ def register(app: typer.Typer) -> None:
     command(group, "best", runs_best)
     command(group, "compare", runs_compare)
     command(group, "rename", runs_rename)
+    mark_commands.register(group)
     command(group, "rm", runs_rm)
     command(group, "stop", runs_stop)
     runs_report.register(group)

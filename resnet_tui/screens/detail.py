@@ -22,8 +22,10 @@ from textual.widgets import Static, TabbedContent, TabPane
 
 from engine import api
 from engine.api.remote import HelperError
+from resnet_tui import marks
 from resnet_tui.follow import MetricsState
 from resnet_tui.screens import actions
+from resnet_tui.screens import marks as mark_actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets.charts import CurvePlot, Series
@@ -60,6 +62,7 @@ def header_text(run: api.RunRecord, seconds: float | None) -> Text:
         f"time {fmt.duration(seconds)}",
     ]
     text.append(" · ".join(parts))
+    text.append_text(marks_text(run))
     trial = run.sweep
     if trial is not None and trial.name:  # a trial: which sweep, which point
         params = ", ".join(f"{k}={show_value(v)}" for k, v in trial.params.items())
@@ -73,6 +76,27 @@ def header_text(run: api.RunRecord, seconds: float | None) -> Text:
     if run.message:
         bad = run.status in ("crashed", "failed", "diverged")
         text.append("\n" + console_words(run.message), style="red" if bad else "dim")
+    return text
+
+
+def marks_text(run: api.RunRecord) -> Text:
+    """The user's marks on a line of the header: pinned, archived, the tags, the note's first
+    line (N shows the whole note); empty when it has none."""
+    parts: list[tuple[str, str]] = []
+    if run.pinned:
+        parts.append((f"{marks.PIN} pinned", "bold yellow"))
+    if run.archived:
+        parts.append((f"{marks.ARCHIVED} archived (A restores it)", "bold"))
+    if run.tags:
+        parts.append((f"tags {marks.tags_text(run.tags)}", "cyan"))
+    lines = run.note.splitlines()
+    if lines:
+        more = f" (+{len(lines) - 1} lines: N shows the note)" if len(lines) > 1 else ""
+        parts.append((f"note: {lines[0]}{more}", ""))
+    text = Text()
+    for i, (part, style) in enumerate(parts):
+        text.append("\n" if i == 0 else " · ")
+        text.append(part, style)
     return text
 
 
@@ -92,6 +116,10 @@ class RunDetailScreen(ViewScreen):
         Binding("g", "resume_group", "Resume ablation"),
         Binding("d", "delete", "Delete"),
         Binding("e", "edit", "Edit"),
+        Binding("N", "note", "Note"),
+        Binding("t", "tags", "Tags"),
+        Binding("p", "pin", "Pin"),
+        Binding("A", "archive", "Archive"),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -431,3 +459,23 @@ class RunDetailScreen(ViewScreen):
             request = request_from_run(self.rt, doc)
             if request is not None:
                 self.rt.request_launch(request)
+
+    def action_note(self) -> None:
+        doc = self.doc
+        if doc is not None:
+            mark_actions.edit_note(self.rt, doc)
+
+    def action_tags(self) -> None:
+        doc = self.doc
+        if doc is not None:
+            mark_actions.edit_tags(self.rt, doc)
+
+    def action_pin(self) -> None:
+        doc = self.doc
+        if doc is not None:
+            mark_actions.toggle_pinned(self.rt, doc)
+
+    def action_archive(self) -> None:
+        doc = self.doc
+        if doc is not None:
+            mark_actions.toggle_archived(self.rt, doc)

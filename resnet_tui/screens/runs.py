@@ -27,7 +27,9 @@ from textual.widgets import DataTable, Input, Label
 from textual.widgets.data_table import ColumnKey
 
 from engine import api
+from resnet_tui import marks
 from resnet_tui.screens import actions
+from resnet_tui.screens import marks as mark_actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets import names
@@ -42,6 +44,7 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("epochs", "epochs"),
     ("best_val", "best val"),
     ("test_acc", "test acc"),
+    ("tags", "tags"),
     ("model", "model"),
     ("dataset", "dataset"),
     ("params", "params"),
@@ -51,9 +54,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
 # What the columns after the name take (cell padding 2 each; the headers with the sort arrow,
 # "best val ↓", are their widest; "✗ unreadable" the status's), and the scrollbar: names are
 # shortened, from the middle, to what is left of the width, so the accuracies stay on screen.
-FIXED_AFTER_NAME = (1 + 2) + (12 + 2) + (7 + 2) + (10 + 2) + (10 + 2) + 2
+FIXED_AFTER_NAME = (2 + 2) + (12 + 2) + (7 + 2) + (10 + 2) + (10 + 2) + 2
 NAME_MIN = 12
-SORTABLE = tuple(key for key, _ in COLUMNS if key != "sel")
+SORTABLE = tuple(key for key, _ in COLUMNS if key not in ("sel", "tags"))
 FIRST_ROWS = 60  # rows added before the first paint (a tall terminal shows ~50)
 REST_DELAY_S = 0.25  # then the others
 ROW_LIMIT = 1000  # rows the table holds until the user asks for all (m)
@@ -95,19 +98,33 @@ def row_cells(
     if run.status == "failed" and run.message.startswith("unreadable run folder"):
         status = Text("✗ unreadable", style="bold red")
     when = run.started or run.created
+    name = names.shorten(fmt.run_label(run), width)
     return {
-        "sel": _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected)),
-        "name": _cell(names.shorten(fmt.run_label(run), width), fmt.run_label(run).lower()),
+        "sel": sel_cell(run, selected),
+        "name": _cell(
+            Text(name, style="dim") if run.archived else name, fmt.run_label(run).lower()
+        ),
         "status": _cell(status, run.status),
         "epochs": _cell(fmt.epochs(run), run.epoch, right=True),
         "best_val": _cell(fmt.pct(best), best, right=True),
         "test_acc": _cell(fmt.pct(test), test, right=True),
+        "tags": _cell(Text(marks.tags_text(run.tags), style="cyan"), marks.tags_text(run.tags)),
         "model": _cell(run.model or "-", run.model),
         "dataset": _cell(run.dataset or "-", run.dataset),
         "params": _cell(fmt.params(run.params), run.params, right=True),
         "duration": _cell(fmt.duration(seconds), seconds, right=True),
         "started": _cell(fmt.short_time(when), str(when or "")),
     }
+
+
+def sel_cell(run: api.RunRecord, selected: bool) -> Cell:
+    """The first column: ● when selected, then ⚑ when pinned (else ⊟ when archived)."""
+    text = Text("●" if selected else " ", style="bold cyan")
+    if run.pinned:
+        text.append(marks.PIN, style="bold yellow")
+    elif run.archived:
+        text.append(marks.ARCHIVED, style="dim")
+    return _cell(text, int(selected))
 
 
 def sort_value(run: api.RunRecord, key: str, seconds: float | None) -> Any:
@@ -145,6 +162,11 @@ class RunsScreen(ViewScreen):
         Binding("d", "delete", "Delete"),
         Binding("e", "edit", "Edit"),
         Binding("n", "rename", "Rename"),
+        Binding("N", "note", "Note"),
+        Binding("t", "tags", "Tags"),
+        Binding("p", "pin", "Pin"),
+        Binding("A", "archive", "Archive"),
+        Binding("h", "show_archived", "Archived"),
         Binding("a", "select_all", "All"),
         Binding("m", "show_all", "Show all"),  # only while rows are held back (check_action)
         Binding("escape", "leave_filter", "Table", show=False),
@@ -209,7 +231,14 @@ class RunsScreen(ViewScreen):
         # Missing values last in both directions.
         present = [r for r in rows if r[0] is not None]
         present.sort(key=lambda r: r[0], reverse=self.sort_reverse)
-        return [run_id for _, run_id in present] + [i for v, i in rows if v is None]
+        ordered = [run_id for _, run_id in present] + [i for v, i in rows if v is None]
+        return self._pinned_first(ordered)
+
+    def _pinned_first(self, run_ids: list[str]) -> list[str]:
+        """Pinned runs on top whatever the order (then the chosen order)."""
+        by_id = self.rt.state.runs_by_id
+        pinned = [i for i in run_ids if by_id[i].pinned]
+        return pinned + [i for i in run_ids if not by_id[i].pinned] if pinned else run_ids
 
     def refresh_view(self) -> None:
         """Rebuild when the rows or their order changed; otherwise update changed cells."""
@@ -323,17 +352,22 @@ class RunsScreen(ViewScreen):
         total, matching = len(self.rt.state.runs), self._matching
         selected = len(self.rt.state.selection)
         info = f"{matching} of {total} runs" if matching != total else f"{total} runs"
+        hidden = self.rt.state.archived_hidden
+        shown = self.rt.state.archived_count - hidden
+        archived = f" (+{hidden} archived)" if hidden else f" ({shown} archived)" if shown else ""
+        info += archived
         held_back = len(self._order) < matching  # ROW_LIMIT (the footer shows m: Show all)
         if held_back:
             what = "runs" if matching == total else "matches"
-            info = f"showing {len(self._order)} of {matching} {what}"
+            info = f"showing {len(self._order)} of {matching} {what}{archived}"
         partial = self.rt.state.runs_total is not None  # a big store's first read
         if partial:
             info = f"newest {total} of {self.rt.state.runs_total} runs; reading…"
         if selected:
             info += f" · {selected} selected"
-        if not (held_back or partial):  # (the header's arrow says it too; the label: 40 cells)
-            info += f" · sort {self.sort_key}{' ↓' if self.sort_reverse else ' ↑'}"
+        sort = f" · sort {self.sort_key}{' ↓' if self.sort_reverse else ' ↑'}"
+        if not (held_back or partial) and len(info + sort) <= 40:  # (the header's arrow says
+            info += sort  # it too; the label: 40 cells)
         if held_back != self._held_back:
             self._held_back = held_back
             self.refresh_bindings()  # m appears in the footer only while rows are held back
@@ -389,6 +423,8 @@ class RunsScreen(ViewScreen):
         error.display = False
         event.input.remove_class("-invalid")
         self.filter_query = query
+        if "archived" in query.fields and not self.rt.state.show_archived:
+            mark_actions.toggle_show_archived(self.rt)  # a query about archived runs sees them
         self.refresh_view()
 
     @on(Input.Submitted, "#runs-filter")
@@ -429,8 +465,9 @@ class RunsScreen(ViewScreen):
             self.rt.state.selection.add(run_id)
         else:
             self.rt.state.selection.discard(run_id)
-        if run_id in self._cells:
-            cell = _cell(Text("●", style="bold cyan") if selected else Text(" "), int(selected))
+        run = self.rt.state.runs_by_id.get(run_id)
+        if run_id in self._cells and run is not None:
+            cell = sel_cell(run, selected)
             self._cells[run_id]["sel"] = cell
             # One row redrawn, not the whole screen (update_cell would redraw every row).
             self.query_one("#runs-table", FastTable).set_cell(run_id, "sel", cell.text)
@@ -507,6 +544,29 @@ class RunsScreen(ViewScreen):
         doc = self._cursor_doc()
         if doc is not None:
             actions.rename_run(self.rt, doc)
+
+    def action_note(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            mark_actions.edit_note(self.rt, doc)
+
+    def action_tags(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            mark_actions.edit_tags(self.rt, doc)
+
+    def action_pin(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            mark_actions.toggle_pinned(self.rt, doc)
+
+    def action_archive(self) -> None:
+        doc = self._cursor_doc()
+        if doc is not None:
+            mark_actions.toggle_archived(self.rt, doc)
+
+    def action_show_archived(self) -> None:
+        mark_actions.toggle_show_archived(self.rt)
 
     def action_edit(self) -> None:
         doc = self._cursor_doc()
