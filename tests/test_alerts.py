@@ -297,6 +297,7 @@ def test_run_alerts_see_ends_not_runs_that_had_ended() -> None:
 
 
 @sync
+@pytest.mark.slow  # Pilot: two views, several polls of the store
 async def test_the_console_toasts_and_rings_when_a_run_ends_in_any_view(tmp_path: Path) -> None:
     store = build_store(tmp_path / "runs")
     app = make_app(tmp_path / "runs", start_mode="best", poll_interval=0.2)

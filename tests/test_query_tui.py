@@ -13,6 +13,8 @@ from tui_fixtures import build_store, make_app, screen_text, settle, sync
 from engine import api
 from resnet_tui.app import ResnetApp
 
+pytestmark = pytest.mark.slow  # Pilot: the console types queries into the filter bar
+
 
 @pytest.fixture
 def fixture_runs(tmp_path: Path) -> Path:

@@ -21,6 +21,8 @@ from resnet_tui.screens.compare import CompareScreen
 QUICK = "20250312-180000-digits-quick-0001"  # test acc 96.94%
 LR05 = "20250312-190000-digits-lr05-0002"  # test acc 94.71%, optim.lr 0.05, hflip
 
+pytestmark = pytest.mark.slow  # Pilot: the console drives Compare through several polls
+
 
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
