@@ -21,32 +21,19 @@ from torch import nn
 
 from engine import ddp, ddp_env
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
+from engine.checkpoint_writer import CheckpointWriter
 from engine.config import RunConfig
 from engine.data import DataBundle, load_dataset
 from engine.data.augment import BatchAugment
 from engine.device import autocast_dtype, pick_device
 from engine.ema import EMA, unwrap
 from engine.errors import CheckpointError, ConfigError
-from engine.events import Callback, EpochDone, Event, FitDone, FitStarted, StepDone
+from engine.events import Callback, EpochDone, FitDone, FitStarted, StepDone
 from engine.faults import fault_point
 from engine.models import count_params
 from engine.models.build import build_model
 from engine.optim import LRSchedule, build_optimizer, optimizer_info
 from engine.timing import EpochCosts, WaitClock
-
-# The events and device helpers moved to engine.events / engine.device; these names stay here
-# for the code that imports them from the trainer.
-__all__ = [
-    "Callback",
-    "EpochDone",
-    "Event",
-    "FitDone",
-    "FitStarted",
-    "StepDone",
-    "Trainer",
-    "autocast_dtype",
-    "pick_device",
-]
 
 
 def _epoch_seed(seed: int, epoch: int, salt: int) -> int:
@@ -129,6 +116,10 @@ class Trainer:
         self.history: list[dict[str, float]] = []
         self.position: dict[str, Any] | None = None  # inside an interrupted epoch
         self.best_confusion: list[list[int]] | None = None
+        self.checkpoints = CheckpointWriter(
+            c.train.checkpoint_async == "on"
+            or (c.train.checkpoint_async == "auto" and self.device.type == "cuda")
+        )
 
     # -------------------------------------------------------- one step, one epoch
 
@@ -457,6 +448,15 @@ class Trainer:
         checkpoint_dir: Path | None = None,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> FitDone:
+        try:
+            return self._fit(callback, checkpoint_dir, should_stop)
+        except BaseException:
+            self.checkpoints.close()  # the write in flight still lands (its line is stored)
+            raise
+
+    def _fit(
+        self, callback: Callback, checkpoint_dir: Path | None, should_stop: Callable[[], bool]
+    ) -> FitDone:
         c = self.config
         if self.dist is not None:  # all ranks stop after the same step
             should_stop = ddp.agree(self.dist, should_stop)
@@ -484,8 +484,8 @@ class Trainer:
                 metrics = self.train_one_epoch(epoch, callback, should_stop, self.position)
             except _Interrupted as stop:
                 self.position = stop.position
-                if checkpoint_dir is not None:
-                    self.save(checkpoint_dir / "last.pt")
+                if checkpoint_dir is not None:  # now: the stop is said once it is on disk
+                    self.checkpoints.write(self.state_dict(), [checkpoint_dir / "last.pt"], True)
                 done = FitDone(
                     "stopped",
                     f"stopped at step {stop.position['step']} of epoch "
@@ -529,11 +529,10 @@ class Trainer:
             # store write and the checkpoint take is counted in the next epoch's line.
             with costs.timing("store_s"):
                 callback(EpochDone(epoch + 1, metrics, self.best_epoch, improved))
-            with costs.timing("checkpoint_s"):
+            with costs.timing("checkpoint_s"):  # with async writes: the copy (and a wait)
                 if checkpoint_dir is not None:
-                    if improved:
-                        self.save(checkpoint_dir / "best.pt")
-                    self.save(checkpoint_dir / "last.pt")
+                    paths = [checkpoint_dir / "best.pt"] if improved else []
+                    self.checkpoints.write(self.state_dict(), [*paths, checkpoint_dir / "last.pt"])
             if c.train.patience and self.bad_epochs >= c.train.patience:
                 done = FitDone(
                     "finished",
@@ -545,6 +544,7 @@ class Trainer:
             if should_stop() and self.epoch < c.train.epochs:
                 done = FitDone("stopped", f"stopped after epoch {epoch + 1}", epoch + 1)
                 break
+        self.checkpoints.wait()  # on disk before the run is said stopped, finished or tested
         if done is None:
             done = FitDone(
                 "finished",

@@ -160,17 +160,18 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 class Campaign:
     """Kills one run after another and checks, after every kill, what must survive it."""
 
-    def __init__(self, runs: Path, baseline: dict[str, Any]) -> None:
+    def __init__(self, runs: Path, baseline: dict[str, Any], sets: list[str] = TINY) -> None:
         self.runs = runs
         self.store = RunStore(runs)
         self.baseline = baseline
+        self.sets = sets
         self.kills = 0
         self.finished = 0
         self.log: list[str] = []
         self._next_run()
 
     def _next_run(self) -> None:
-        self.run_id = _new_run(self.store)
+        self.run_id = _new_run(self.store, self.sets)
         self.covered = 0  # epochs the last checkpoint holds: their lines must never go
 
     def life(self, fault: str | None = None, delay: float | None = None) -> None:
@@ -316,6 +317,29 @@ def test_kill_at_random_moments(runs_dir: Path, baseline: dict[str, Any], soak: 
     campaign.finish_with_the_cli()
     campaign.check_store()
     print(f"random (seed {SEED}): {campaign.kills} kills, {lives} lives, {campaign.finished} runs")
+
+
+def test_kills_while_checkpoints_are_written_in_the_background(
+    runs_dir: Path, baseline: dict[str, Any]
+) -> None:
+    """train.checkpoint_async=on (the default on CUDA): the checkpoint of epoch N is written
+    while epoch N+1 trains. Kills inside that write, at the epoch's fault point and at random
+    moments lose nothing, and every run ends equal to the synchronous baseline."""
+    campaign = Campaign(runs_dir, baseline, [*TINY, "train.checkpoint_async=on"])
+    for fault in (
+        "kill:checkpoint:1",  # epoch 1's best.pt, in the writer thread, mid-epoch 2
+        "kill:checkpoint-rename:2",
+        "kill:checkpoint-done:3",
+        "kill:epoch:2",  # epoch 2 begins: epoch 1's write may still be in flight
+        "kill:metrics:4",
+    ):
+        campaign.life(fault)
+    rng = random.Random(SEED + 1)
+    for _ in range(6):
+        campaign.life(delay=rng.uniform(0.3, 1.5))
+    campaign.finish()
+    campaign.check_store()
+    assert campaign.kills >= 6, campaign.log
 
 
 # ---------------------------------------------------------------- 2. the UI dies
@@ -858,8 +882,8 @@ def test_an_image_folder_deleted_during_training(
 ) -> None:
     """Streamed, the run fails naming the folder and resumes once it is back; decoded once
     into memory, the run does not need the files any more and finishes."""
+    from engine.events import EpochDone
     from engine.runner import execute
-    from engine.trainer import EpochDone
 
     root = write_imagefolder(tmp_path / "images", n_per_class=8, size=16, splits=("train",))
     store = RunStore(runs_dir)

@@ -369,6 +369,13 @@ class TrainConfig:
         metadata=meta("channels-last memory format (auto: on CUDA)", choices=("auto", "on", "off")),
     )
     compile: bool = field(default=False, metadata=meta("torch.compile the model"))
+    checkpoint_async: str = field(
+        default="auto",
+        metadata=meta(
+            "write each epoch's checkpoint while the next epoch trains (auto: on CUDA)",
+            choices=("auto", "on", "off"),
+        ),
+    )
     log_every: int = field(
         default=0,
         metadata=meta("steps between sparse step lines in metrics.jsonl; 0 = epochs only", min=0),
