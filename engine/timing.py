@@ -60,8 +60,8 @@ class TimeSplit:
         which = f"epoch {first}" if first == last else f"epochs {first}-{last}"
         parts = [f"{label} {self.parts[key]:.2f} s {self.share(key):.0%}" for key, label in PARTS]
         return [
-            f"{self.wall_s:.2f} s an epoch ({which}), fixed cost {self.fixed_share:.1%} "
-            "(all but steps and eval)",
+            f"{self.wall_s:.2f} s wall an epoch ({which}), {self.fixed_share:.1%} fixed "
+            "(not steps or eval)",
             "  " + " · ".join(parts[:3]),
             "  " + " · ".join(parts[3:]),
         ]

@@ -132,6 +132,10 @@ VALID: list[tuple[str, set[str]]] = [
     ("elapsed_s>100", {MIXUP}),
     ("created>=2025-03-13", {MIXUP, CRASH}),
     ("created<2025-03-12T18:30", {QUICK}),
+    ("created=2025-03-12", {QUICK, LR05}),  # the whole day
+    ("created>2025-03-12", {MIXUP, CRASH}),  # the days after it
+    ("created<=2025-03", ALL - {BROKEN}),
+    ("created~2025-03-13*", {MIXUP, CRASH}),
     ("pinned=true", {QUICK}),
     ("pinned=false", ALL - {QUICK}),
     ("archived=yes", {LR05}),
@@ -194,6 +198,8 @@ INVALID: list[tuple[str, int, list[str]]] = [
     ("optm.lr=0.1", 1, ["unknown field 'optm.lr'", "'optim.lr'"]),
     ("val_acc>0.5", 1, ["did you mean 'best.val_acc'"]),
     ("colour=red", 1, ["unknown field 'colour'", "a field is a run's", "a config key"]),
+    ("created>=2025-13-45", 10, ["expected a date for created", "write YYYY-MM-DD"]),
+    ("finished<yesterday", 10, ["expected a date for finished", "not 'yesterday'"]),
     ("best.val_acc>high", 14, ["expected a number for best.val_acc", "not 'high'"]),
     ("best.val_acc>90", 14, ["best.val_acc is a fraction", "write 0.9 or 90%"]),
     ("epoch>epochs", 7, ["expected a number for epoch", "not 'epochs'"]),

@@ -52,7 +52,7 @@ def test_the_split_leaves_out_the_warm_up_epoch_and_adds_up() -> None:
     assert split.fixed_share == pytest.approx(1.1 / 6.1)
     assert sum(split.parts.values()) == pytest.approx(split.wall_s)
     head, *rest = split.describe()
-    assert "6.10 s an epoch (epochs 2-3), fixed cost 18.0%" in head
+    assert "6.10 s wall an epoch (epochs 2-3), 18.0% fixed (not steps or eval)" in head
     assert rest == [
         "  steps 4.00 s 66% · eval 1.00 s 16% · data 0.50 s 8%",
         "  checkpoint 0.40 s 7% · store 0.10 s 2% · other 0.10 s 2%",
@@ -79,7 +79,7 @@ def test_runs_show_prints_the_split_within_80_columns(runs_dir: Path) -> None:
     assert out.exit_code == 0, out.output
     lines = out.output.splitlines()
     at = next(i for i, line in enumerate(lines) if line.startswith("time: "))
-    assert lines[at].startswith("time: 6.10 s an epoch (epochs 2-3), fixed cost 18.0%")
+    assert lines[at].startswith("time: 6.10 s wall an epoch (epochs 2-3), 18.0% fixed")
     assert lines[at + 2].startswith("  checkpoint 0.40 s 7%")
     assert max(len(line) for line in lines[at : at + 3]) <= 80
     shown = json.loads(run_cli(["runs", "show", "timed", "--json"], runs_dir).output)

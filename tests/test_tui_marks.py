@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Label, Static, TextArea
 from tui_fixtures import Notes, build_store, make_app, screen_text, settle, sync, wait_for
 from typer.testing import CliRunner
@@ -280,6 +281,21 @@ async def test_p_pins_a_run_on_top_whatever_the_sort(fixture_runs: Path) -> None
         await pilot.press("S")
         await settle(pilot)
         assert table_ids(app)[0] == QUICK
+
+        # the Best view and Compare's run list put it on top too, marked
+        app.switch_mode("best")
+        await settle(pilot)
+        best = app.screen.query_one(DataTable)
+        await seen(pilot, lambda: best.row_count > 0, "the best table")
+        first = best.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value
+        assert first == QUICK and str(best.get_cell_at(Coordinate(0, 0))).startswith("⚑ ")
+        app.switch_mode("compare")
+        await settle(pilot)
+        picker = app.screen.query_one("#compare-list", DataTable)
+        assert picker.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value == QUICK
+        assert "⚑" in str(picker.get_cell_at(Coordinate(0, 1)))
+        app.switch_mode("runs")
+        await settle(pilot)
 
         await pilot.press("p")  # the cursor is on it: unpinned, back in its place
         await settle(pilot, lambda: bool(notes.titled("unpinned")), what="the unpin")

@@ -8,6 +8,7 @@ import fnmatch
 import math
 import re
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from engine.errors import nearest
@@ -58,6 +59,21 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
     ">": lambda a, b: a > b,
     ">=": lambda a, b: a >= b,
 }
+
+
+_DATE = re.compile(r"\d{4}(-\d{2}(-\d{2}(T\d{2}(:\d{2}(:\d{2})?)?)?)?)?")
+
+
+def _valid_date(text: str) -> bool:
+    """A real calendar moment at the precision given (no month 13, no 31 February)."""
+    parts = re.split(r"[-T:]", text)
+    filled = [*parts, *["01", "01", "00", "00", "00"][len(parts) - 1 :]][:6]
+    try:
+        year, month, day, hour, minute, second = (int(p) for p in filled)
+        datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return False
+    return True
 
 
 def _text_of(value: Any) -> str | None:
@@ -112,6 +128,8 @@ class Comparisons:
             )
         if kind == "number":
             return self._number(field, op, value)
+        if kind == "time":
+            return self._time(field, op, value)
         if kind == "bool":
             flag = self._bool(field, value)
             return lambda r: isinstance(v := get(r), bool) and v == flag
@@ -141,6 +159,23 @@ class Comparisons:
             )
         order = _ORDER[op]
         return lambda r: (v := _as_number(get(r))) is not None and order(v, number)
+
+    def _time(self, field: Field, op: str, value: Token) -> Test:
+        """A timestamp against a date or a moment (``2026-12``, ``2026-12-02``,
+        ``2026-12-02T13:05``): compared at the precision given, so ``created=2026-12-02`` is
+        the whole day and ``created>2026-12-02`` the days after it."""
+        when = value.text
+        if not _DATE.fullmatch(when) or not _valid_date(when):
+            raise self.error(
+                f"expected a date for {field.name}",
+                value,
+                f", not {value.shown()}: write YYYY-MM-DD (or YYYY-MM, or YYYY-MM-DDTHH:MM)",
+            )
+        get, n = field.get, len(when)
+        if op == "=":
+            return lambda r: isinstance(v := get(r), str) and v[:n] == when
+        order = _ORDER[op]
+        return lambda r: isinstance(v := get(r), str) and order(v[:n], when)
 
     def _bool(self, field: Field, value: Token) -> bool:
         word = value.text.lower()

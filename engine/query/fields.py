@@ -19,9 +19,10 @@ from engine.store.schema import STATUSES
 class Field:
     """What a name in a query reads from a run, and how it compares.
 
-    ``kind``: text, number, bool, tags (a run's tags: any of them), list (a list-valued config
-    key, written 3,3,2,3); ``element``: a list's entries' kind; ``choices``: the only values
-    ``=`` accepts (``noun`` names them in the error); ``fraction``: an accuracy (0..1)."""
+    ``kind``: text, number, bool, time (an ISO timestamp, compared at the precision
+    written), tags (a run's tags: any of them), list (a list-valued config key, written
+    3,3,2,3); ``element``: a list's entries' kind; ``choices``: the only values ``=``
+    accepts (``noun`` names them in the error); ``fraction``: an accuracy (0..1)."""
 
     name: str
     kind: str
@@ -34,6 +35,10 @@ class Field:
 
 def _text_field(name: str, **kw: Any) -> Field:
     return Field(name, "text", lambda r: getattr(r, name), **kw)
+
+
+def _getter(name: str) -> Callable[[RunRecord], Any]:
+    return lambda r: getattr(r, name)
 
 
 def _number_field(name: str) -> Field:
@@ -82,7 +87,8 @@ def _kind(annotation: Any) -> str:
 def _fields() -> dict[str, Field]:
     fields = [
         *(_text_field(n) for n in ("id", "name", "preset", "model", "dataset", "device")),
-        *(_text_field(n) for n in ("host", "created", "started", "finished", "note", "message")),
+        *(_text_field(n) for n in ("host", "note", "message")),
+        *(Field(n, "time", _getter(n)) for n in ("created", "started", "finished")),
         _text_field("status", choices=STATUSES, noun="run status"),
         *(_number_field(n) for n in ("params", "epoch", "epochs", "elapsed_s")),
         Field("tags", "tags", lambda r: r.tags),

@@ -107,17 +107,20 @@ def export_columns(rows: Iterable[Mapping[str, Any]]) -> list[str]:
 
 
 def text_cells(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The rows for CSV and Markdown: lists and mappings as JSON text (``[3, 3, 2, 3]``),
-    booleans as true/false; numbers and text as they are."""
+    """The rows for CSV and Markdown: tags as words (``baseline paper:fig3``: a tag has no
+    space), other lists and mappings as JSON text (``[3, 3, 2, 3]``), booleans as
+    true/false; numbers and text as they are."""
 
-    def cell(value: Any) -> Any:
+    def cell(key: str, value: Any) -> Any:
+        if key == "tags" and isinstance(value, list | tuple):
+            return " ".join(map(str, value))
         if isinstance(value, bool):
             return "true" if value else "false"
         if isinstance(value, list | tuple | Mapping):
             return json.dumps(value, default=str)
         return value
 
-    return [{k: cell(v) for k, v in row.items()} for row in rows]
+    return [{k: cell(k, v) for k, v in row.items()} for row in rows]
 
 
 def require_metrics(record: RunRecord, epochs: Sequence[Mapping[str, Any]]) -> None:

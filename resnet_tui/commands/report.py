@@ -58,7 +58,8 @@ def report(
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         fail(f"cannot write {out}: {exc.strerror or exc}; choose another --out")
-    typer.echo(f"wrote {out} ({len(text.encode('utf-8')):,} bytes, {len(items)} runs)")
+    count = f"{len(items)} run{'s' if len(items) != 1 else ''}"
+    typer.echo(f"wrote {out} ({len(text.encode('utf-8')):,} bytes, {count})")
 
 
 def register(app: typer.Typer) -> None:

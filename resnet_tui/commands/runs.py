@@ -146,7 +146,8 @@ def runs_list(
         which = f"{' or '.join(status)} runs" if status else "runs"
         if query is not None:
             typer.echo(f"no {which} in {s.root} match --where {where}")
-        elif hidden:
+            return
+        if hidden:
             typer.echo(f"no {which} to show in {s.root}: {marks.hidden_line(hidden)}")
             return
         typer.echo(f"no {which} in {s.root}; start one with `resnet-tui train digits-quick`")

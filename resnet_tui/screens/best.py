@@ -20,6 +20,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from engine import api
+from resnet_tui import marks
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets import names
@@ -104,7 +105,7 @@ class BestScreen(ViewScreen):
         runs = self.rt.state.runs
         selected = [d for d in runs if d.id in self.rt.state.selection]
         scope = runs if (self.all_runs or not selected) else selected
-        return [d for d in scope if d.epoch]
+        return marks.pinned_first([d for d in scope if d.epoch])
 
     def refresh_view(self) -> None:
         docs = self._docs()
@@ -136,7 +137,8 @@ class BestScreen(ViewScreen):
         table = self.query_one(DataTable)
         table.clear()
         width = max(12, self.size.width - FIXED_AFTER_NAME)
-        labels = names.distinct([str(row["run"]) for row in rows], width)
+        by_id = self.rt.state.runs_by_id
+        labels = names.distinct([_marked(row, by_id.get(str(row["id"]))) for row in rows], width)
         for row, label in zip(rows, labels, strict=True):
             table.add_row(
                 label,
@@ -189,3 +191,9 @@ def _num(value: Any) -> Text:
 
 def _pct(value: Any) -> Text:
     return Text(fmt.pct(value), justify="right")
+
+
+def _marked(row: dict[str, Any], run: api.RunRecord | None) -> str:
+    """A row's run name after its marks (⚑ pinned, ⊟ archived), as the Runs view shows them."""
+    mark = marks.mark(run) if run is not None else ""
+    return f"{mark} {row['run']}" if mark else str(row["run"])

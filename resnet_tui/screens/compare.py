@@ -20,6 +20,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static, TabbedContent, TabPane
 
 from engine import api
+from resnet_tui import marks
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets import names
@@ -110,9 +111,10 @@ class CompareScreen(ViewScreen):
 
     def refresh_view(self) -> None:
         picker = self.query_one("#compare-list", DataTable)
-        runs = self.rt.state.runs
+        runs = marks.pinned_first(self.rt.state.runs)
         ids = [d.id for d in runs]
-        labels = names.distinct([fmt.run_label(d) for d in runs], LIST_NAME_WIDTH)
+        shown = [f"{marks.mark(d)} {fmt.run_label(d)}".lstrip() for d in runs]
+        labels = names.distinct(shown, LIST_NAME_WIDTH)
         if (ids, labels) != (self._list_ids, self._list_labels):
             row = picker.cursor_row
             picker.clear()

@@ -118,11 +118,11 @@ def row_cells(
 
 
 def sel_cell(run: api.RunRecord, selected: bool) -> Cell:
-    """The first column: ● when selected, then ⚑ when pinned (else ⊟ when archived)."""
+    """The first column: ● when selected, then ⚑ when pinned and ⊟ when archived."""
     text = Text("●" if selected else " ", style="bold cyan")
     if run.pinned:
         text.append(marks.PIN, style="bold yellow")
-    elif run.archived:
+    if run.archived:
         text.append(marks.ARCHIVED, style="dim")
     return _cell(text, int(selected))
 

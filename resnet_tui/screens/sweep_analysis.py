@@ -53,7 +53,7 @@ class SweepAnalysisScreen(ViewScreen):
         yield Static(importance_text(None), id="analysis-importance")
 
     def refresh_view(self) -> None:
-        runs = [r for r in self.rt.state.runs if r.sweep is not None]
+        runs = [r for r in self.rt.state.all_runs if r.sweep is not None]
         params = [p for p in self.sweep.spec.get("params") or [] if isinstance(p, dict)]
         data = api.parallel_coordinates(params, api.rows_from_runs(runs, self.sweep_name))
         self.query_one("#analysis-header", Static).update(self._header(data))

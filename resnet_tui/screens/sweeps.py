@@ -216,7 +216,7 @@ class SweepsScreen(ViewScreen):
         if any(d.status == "queued" and _recent(d) for d in self.sweeps):
             self._scan()  # a sweep just started: its document is about to say running
         by_sweep: dict[str, list[api.RunRecord]] = {}
-        for run in self.rt.state.runs:
+        for run in self.rt.state.all_runs:  # a sweep counts its archived trials too
             if run.sweep is not None and run.sweep.name:
                 by_sweep.setdefault(run.sweep.name, []).append(run)
         rows = {d.name: api.rows_from_runs(by_sweep.get(d.name, []), d.name) for d in self.sweeps}
@@ -421,7 +421,8 @@ class SweepsScreen(ViewScreen):
         if self.selected is None:
             return
         name = self.selected
-        trials = sum(1 for d in self.rt.state.runs if d.sweep is not None and d.sweep.name == name)
+        runs = self.rt.state.all_runs  # its archived trials go too
+        trials = sum(1 for d in runs if d.sweep is not None and d.sweep.name == name)
 
         def answered(choice: str | None) -> None:
             if choice in ("sweep", "runs"):
