@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -175,28 +176,34 @@ def _number(value: Any) -> str:
 def run_command(command: str, timeout_s: float, env: dict[str, str] | None = None) -> str | None:
     """Run ``command`` through /bin/sh in a session of its own; None when it exited 0, else
     what went wrong (its exit status or timeout, and the last lines it printed)."""
-    try:
-        process = subprocess.Popen(
-            ["/bin/sh", "-c", command],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env=env,
-        )
-    except OSError as exc:
-        return f"could not start /bin/sh: {exc.strerror or exc}"
-    try:
-        out, _ = process.communicate(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    # Its output goes to a file, not a pipe: a command that exits while something it started
+    # in the background (a sound player, a notifier that forks) still holds its output is done
+    # when the command is, not when that child closes the pipe.
+    with tempfile.TemporaryFile() as output:
         try:
-            os.killpg(process.pid, signal.SIGKILL)  # the command and what it started
-        except OSError:
-            process.kill()
-        process.communicate()
-        return f"timed out after {timeout_s:g} s (alerts.timeout_s) and was killed"
-    if process.returncode == 0:
-        return None
+            process = subprocess.Popen(
+                ["/bin/sh", "-c", command],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env=env,
+            )
+        except OSError as exc:
+            return f"could not start /bin/sh: {exc.strerror or exc}"
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)  # the command and what it started
+            except OSError:
+                process.kill()
+            process.wait()
+            return f"timed out after {timeout_s:g} s (alerts.timeout_s) and was killed"
+        if process.returncode == 0:
+            return None
+        output.seek(0)
+        out = output.read()
     tail = " | ".join(out.decode("utf-8", "replace").strip().splitlines()[-3:])[:500]
     code = process.returncode
     what = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"

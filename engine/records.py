@@ -473,6 +473,7 @@ EPOCH_TIMES = (
     "checkpoint_s",
     "other_s",
     "wall_s",
+    "resumed_s",
     "max_memory_mb",
 )
 
@@ -499,6 +500,7 @@ class EpochLine(TypedDict, total=False):
     checkpoint_s: float  # the previous epoch's checkpoint
     other_s: float
     wall_s: float  # since the previous line
+    resumed_s: float  # an epoch resumed mid-way: the interrupted session's training
 
 
 class StepLine(TypedDict, total=False):

@@ -214,7 +214,7 @@ def _checked(setting: Setting, value: Any, where: str = "") -> bool | str | int:
         ok = False  # one line: a newline in a command is a paste accident
     if not ok:
         raise SettingsError(
-            f"{where}{setting.key} must be {setting.describe()}, not {str(value)[:60]!r}"
+            f"{where}{setting.key} must be {setting.describe()}, not {str(value)!r}"
         )
     result: bool | str | int = value
     return result

@@ -105,8 +105,9 @@ class EpochCosts:
     the checkpoint of epoch N are counted in line N+1. Each line's ``wall_s`` is the time
     since the previous line was made (since ``fit`` began, for the first), and
     ``other_s`` what is left of it after ``data_s``, ``step_s``, ``eval_s``, ``store_s``
-    and ``checkpoint_s`` (the schedule, early-stopping checks, the loader's start). In an
-    epoch resumed mid-way, ``data_s`` and ``step_s`` include the interrupted session's."""
+    and ``checkpoint_s`` (the schedule, early-stopping checks, the loader's start). An epoch
+    resumed mid-way counts the interrupted session's training (``resumed_s``) in
+    ``data_s``, ``step_s`` and ``wall_s`` alike."""
 
     KEYS = ("store_s", "checkpoint_s")
 
@@ -125,7 +126,8 @@ class EpochCosts:
     def line(self, metrics: dict[str, float]) -> dict[str, float]:
         """This line's share: what the previous epoch left, the wall time since, the rest."""
         now = time.perf_counter()
-        out = {**self.carried, "wall_s": now - self.mark}
+        before = float(metrics.get("resumed_s", 0.0))  # a resumed epoch's earlier session
+        out = {**self.carried, "wall_s": now - self.mark + before}
         counted = sum(out[k] for k in self.KEYS) + sum(
             float(metrics.get(k, 0.0)) for k in ("data_s", "step_s", "eval_s")
         )

@@ -263,6 +263,7 @@ class Trainer:
             "images_per_s": seen / seconds if seconds > 0 else 0.0,
             "data_s": data_wait.seconds,
             "step_s": max(seconds - data_wait.seconds, 0.0),
+            **({"resumed_s": spent} if position else {}),  # the interrupted session's part
             **self._memory_stats(),
         }
 

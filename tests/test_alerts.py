@@ -15,7 +15,7 @@ from tui_fixtures import Notes, build_store, make_app, settle, sync, wait_for
 from typer.testing import CliRunner
 
 from engine import api
-from engine.alerts import ALERTS_LOG
+from engine.alerts import ALERTS_LOG, run_command
 from engine.presets import resolve
 from engine.settings import load_settings, set_setting
 from engine.store import RunStore
@@ -180,6 +180,20 @@ def test_the_consoles_follower_records_a_crash_it_sees(tmp_path: Path) -> None:
     follower.poll()
     rows = wait_until(lambda: seen(tmp_path), 15, "the alert command")
     assert [row[:3] for row in rows] == [[run_id, "seen-by-console", "crashed"]]
+
+
+def test_a_command_that_leaves_a_child_running_is_done_when_it_exits(tmp_path: Path) -> None:
+    """A sound player or notifier started in the background keeps the command's output open:
+    the command still counts as done, and well, when it exits 0."""
+    flag = tmp_path / "child-ran"
+    start = time.monotonic()
+    assert run_command(f"(sleep 2; touch {flag}) & exit 0", timeout_s=1) is None
+    assert time.monotonic() - start < 1  # not waiting for the child's end
+    assert run_command("echo why; exit 4", timeout_s=5) == "exited with status 4: why"
+    deadline = time.monotonic() + 10
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert flag.exists()  # the child was left alone to finish
 
 
 @pytest.mark.parametrize(

@@ -141,7 +141,7 @@ def test_a_bad_tag_or_run_is_refused_in_the_engines_words(store: api.RunStore) -
     api.tag_run(store, QUICK, ["kept"])
     for bad in ("has space", "_leading", "é", "x" * 65):
         message = refused(store, "runs", "tag", QUICK, "fine", bad)
-        assert message.startswith(f"{bad[:40]!r} is not a tag: use letters, digits and _.:/+-")
+        assert message.startswith(f"{bad!r} is not a tag: use letters, digits and _.:/+-")
         assert "e.g. 'baseline' or 'paper:fig3'" in message
     assert refused(store, "runs", "untag", QUICK, "bad tag").startswith("'bad tag' is not a tag")
     assert refused(store, "runs", "tag", "nope", "a") == (
@@ -355,3 +355,8 @@ def test_where_meets_the_marks(store: api.RunStore) -> None:
     assert code == 0 and "digits-lr05" in out and "digits-quick" not in out
     code, out, _ = cli(store, "runs", "export", "--format", "json", "--where", "tag:paper:*")
     assert code == 0 and [row["name"] for row in json.loads(out)] == ["digits-quick"]
+    # the hidden count is of the archived runs the query would have shown
+    code, out, _ = cli(store, "runs", "list", "--where", "tag:baseline")
+    assert out.splitlines()[-1] == "1 archived run hidden; --archived shows them"
+    code, out, _ = cli(store, "runs", "list", "--where", "tag:paper:*")
+    assert "archived run" not in out

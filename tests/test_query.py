@@ -294,3 +294,18 @@ def test_every_config_key_is_a_field_and_compares_by_its_type() -> None:
         api.parse_query("data.batch_size=big")
     with pytest.raises(api.QueryError, match="expected true or false for augment.hflip"):
         api.parse_query("augment.hflip=1")
+
+
+def test_a_percentage_is_exact_at_the_edge() -> None:
+    """57% is 0.57 exactly (57 * 0.01 is 0.5700000000000001): a run at 57/100 is at the edge."""
+    run = RunRecord(
+        id="edge", name="edge", status="finished", best=EpochStats(3, 0.5, 0.6, 0.7, 57 / 100)
+    )
+    for text in (
+        "best.val_acc>=57%",
+        "best.val_acc=57%",
+        "best.val_acc<=57%",
+        "best.val_acc>=0.57",
+    ):
+        assert api.parse_query(text).matches(run), text
+    assert not api.parse_query("best.val_acc>57%").matches(run)

@@ -99,3 +99,23 @@ async def test_the_filter_bar_takes_a_query_and_shows_a_bad_one_inline(
         bar.value = ""
         await settle(pilot)
         assert _names(app) == everything
+
+
+@sync
+async def test_a_filter_about_archived_runs_shows_them_only_while_it_says_so(
+    fixture_runs: Path,
+) -> None:
+    store = api.open_store(fixture_runs)
+    api.archive_run(store, "digits-lr05")
+    app = make_app(fixture_runs, start_mode="runs")
+    async with app.run_test(size=(100, 24)) as pilot:
+        await settle(pilot)
+        assert "digits-lr05" not in _names(app)
+        bar = app.screen.query_one("#runs-filter", Input)
+        bar.value = "archived=true"
+        await settle(pilot)
+        assert _names(app) == ["digits-lr05"]
+        assert not app.state.show_archived  # the other views still hide it
+        bar.value = "digits"
+        await settle(pilot)
+        assert "digits-lr05" not in _names(app) and "digits-quick" in _names(app)

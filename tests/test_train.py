@@ -264,6 +264,14 @@ def test_sigterm_stops_gracefully_mid_epoch_and_resume_matches(runs_dir: Path) -
     assert doc["elapsed_before"] == first_session
     wall = dt.datetime.fromisoformat(doc["finished"]) - dt.datetime.fromisoformat(doc["started"])
     assert first_session < doc["elapsed_s"] < wall.total_seconds() - 2.5
+    # the resumed epoch's time split counts its first session in every part and adds up
+    lines = _epochs(store, run_id)
+    resumed = [m for m in lines if "resumed_s" in m]
+    assert [m["epoch"] for m in resumed] == [2] and resumed[0]["resumed_s"] > 0
+    parts = ("data_s", "step_s", "eval_s", "store_s", "checkpoint_s", "other_s")
+    for m in lines:
+        assert sum(m[k] for k in parts) == pytest.approx(m["wall_s"], abs=1e-6), m
+        assert m["other_s"] < 0.5 * m["wall_s"], m  # not the clamp hiding a gap
 
 
 def test_resume_refuses_a_finished_run_and_falls_back_from_a_corrupt_checkpoint(

@@ -28,7 +28,10 @@ def parse_number(text: str) -> tuple[float, bool] | None:
     match = _NUMBER.fullmatch(text.strip())
     if match is None:
         return None
-    return float(match.group(1)) * _SCALE[match.group(2)], match.group(2) == "%"
+    number, unit = match.group(1), match.group(2)
+    if unit == "%":  # divided, not multiplied by 0.01: 57% is exactly 0.57
+        return float(number) / 100, True
+    return float(number) * _SCALE[unit], False
 
 
 def _as_number(value: Any) -> float | None:

@@ -99,7 +99,7 @@ def check_tag(tag: Any) -> str:
     """A tag: letters, digits and ``_.:/+-``, starting with a letter or digit, at most 64."""
     if not isinstance(tag, str) or not TAG_RE.fullmatch(tag) or len(tag) > TAG_MAX:
         raise StoreError(
-            f"{str(tag)[:40]!r} is not a tag: use letters, digits and _.:/+- (starting with a "
+            f"{str(tag)!r} is not a tag: use letters, digits and _.:/+- (starting with a "
             f"letter or digit, at most {TAG_MAX} characters), e.g. 'baseline' or 'paper:fig3'"
         )
     return tag

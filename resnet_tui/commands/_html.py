@@ -230,8 +230,7 @@ def _with_delta(key: str, value: Any, delta: float | None, judged: bool = False)
     text = e(units.diff_value(key, value))
     shown = units.diff_delta(key, delta) if delta else ""  # no "+0" beside an equal value
     if shown:
-        better = (delta or 0) < 0 if key.endswith("loss") else (delta or 0) > 0
-        judge = ("better" if better else "worse") if judged and key != "elapsed_s" else ""
+        judge = units.judge(key, delta) if judged else ""
         text += f' <span class="delta {judge}">{e(shown)}</span>'
     return text
 

@@ -131,7 +131,7 @@ def runs_list(
     if status:
         records = [r for r in records if r.status in status]
     archived = archived or wants_archived(query)
-    hidden = 0 if archived else marks.hidden_count(records)
+    hidden = 0 if archived else marks.hidden_count(select_where(records, query))
     records = select_where(marks.shown(records, archived), query)
     total = len(records)
     if limit is None and not show_all and out == TABLE:  # csv, md, json: every run
@@ -309,7 +309,7 @@ def runs_best(
     records = [api.get_run(s, r) for r in runs] if runs else api.list_runs(s)
     records = [r for r in records if r.epoch]
     archived = archived or bool(runs) or wants_archived(query)
-    hidden = 0 if archived else marks.hidden_count(records)
+    hidden = 0 if archived else marks.hidden_count(select_where(records, query))
     records = select_where(marks.shown(records, archived), query)
     rows = best_stats(records, s)
     if out != TABLE:

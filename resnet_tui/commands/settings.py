@@ -70,8 +70,10 @@ def alerts_check() -> None:
 
     s = store()
     done = api.record_crashes(s, api.list_runs(s))
+    command = api.load_settings().alerts.command.strip()
+    then = "alert command started" if command else "no alert command is set (alerts.command)"
     for run_id in done:
-        typer.echo(f"{run_id} crashed: recorded, alert command started")
+        typer.echo(f"{run_id} crashed: recorded; {then}")
     if not done:
         typer.echo("no new crashes")
 

@@ -309,9 +309,7 @@ class CompareScreen(ViewScreen):
             text = Text(fmt.diff_value(key, value))
         shown = fmt.diff_delta(key, delta)
         if shown:
-            colour = "green" if (delta or 0) > 0 else "red" if (delta or 0) < 0 else "dim"
-            if key.endswith("loss"):  # a lower loss is the better one
-                colour = {"green": "red", "red": "green"}.get(colour, colour)
+            colour = {"better": "green", "worse": "red"}.get(fmt.judge(key, delta), "dim")
             text.append(" " + shown, style=colour)
         text.justify = "right"
         return text

@@ -223,9 +223,13 @@ class RunsScreen(ViewScreen):
         now = self.rt.clock()
         key = self.sort_key
         timed = key == "duration"  # only that column needs the clock (10,000 runs: 20 ms)
+        state = self.rt.state
+        # A filter about `archived` looks at archived runs, for as long as it says so (as
+        # `--where` does on the CLI); h shows them everywhere.
+        runs = state.all_runs if "archived" in self.filter_query.fields else state.runs
         rows = [
             (sort_value(d, key, fmt.run_seconds(d, now) if timed else None), d.id)
-            for d in self.rt.state.runs
+            for d in runs
             if self.filter_query.matches(d)
         ]
         # Missing values last in both directions.
@@ -423,8 +427,6 @@ class RunsScreen(ViewScreen):
         error.display = False
         event.input.remove_class("-invalid")
         self.filter_query = query
-        if "archived" in query.fields and not self.rt.state.show_archived:
-            mark_actions.toggle_show_archived(self.rt)  # a query about archived runs sees them
         self.refresh_view()
 
     @on(Input.Submitted, "#runs-filter")

@@ -206,6 +206,14 @@ def diff_delta(key: str, diff: float | None) -> str:
     return signed(diff)
 
 
+def judge(key: str, diff: float | None) -> str:
+    """Whether a difference from the baseline is "better" or "worse" ("" where that is no
+    judgement: a count, a time, no difference): a higher accuracy, a lower loss."""
+    if not diff or not (key.endswith("acc") or key.endswith("loss")):
+        return ""
+    return "better" if (diff < 0 if key.endswith("loss") else diff > 0) else "worse"
+
+
 BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
