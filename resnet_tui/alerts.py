@@ -21,7 +21,7 @@ from typing import Any
 from engine import api
 from resnet_tui.widgets.format import best_val_acc, pct, run_label, test_acc
 
-ENDS = ("finished", "failed", "crashed", "diverged", "stopped")
+ENDS = api.ALERT_ENDS  # the statuses that end a run, as the engine announces them
 SILENT = ("stopped",)  # a toast, no bell
 SEVERITY = {"failed": "error", "crashed": "error", "diverged": "warning"}
 TITLE = "run ended"

@@ -18,6 +18,7 @@ this process are ``engine.api.compute``'s; the console asks them of its helper p
 
 from engine.ablation.groups import ablation_rows, list_components
 from engine.alerts import ALERTS_LOG, record_crashes, try_command
+from engine.alerts import ENDS as ALERT_ENDS
 from engine.answers import ModelSummary, RunCheck
 from engine.api.experiments import (
     StackPlan,
@@ -136,6 +137,7 @@ from engine.timing import TimeSplit, time_split
 __all__ = [
     "ACTIVE",
     "ALERTS_LOG",
+    "ALERT_ENDS",
     "AblationRequest",
     "AugmentationInfo",
     "Axis",
@@ -155,8 +157,8 @@ __all__ = [
     "ModelSummary",
     "OWN_DATASETS",
     "ParallelCoordinates",
-    "ParamImportance",
     "Param",
+    "ParamImportance",
     "PlanError",
     "Preset",
     "Progress",
@@ -216,16 +218,16 @@ __all__ = [
     "list_presets",
     "list_runs",
     "list_sweeps",
-    "load_settings",
     "load_preset",
+    "load_settings",
     "loader_bench_command",
     "log_axis",
     "newest_runs",
     "note_run",
     "open_store",
+    "parallel_coordinates",
     "parse_query",
     "pin_run",
-    "parallel_coordinates",
     "plan_run",
     "plan_stack",
     "plan_sweep",
@@ -261,9 +263,9 @@ __all__ = [
     "tag_run",
     "text_cells",
     "time_split",
-    "try_command",
     "to_csv",
     "to_markdown",
     "to_toml",
+    "try_command",
     "untag_run",
 ]
