@@ -266,6 +266,11 @@ class CompareScreen(ViewScreen):
         rows = {r.key: r for r in diff.section("metrics") + diff.section("provenance")}
         now = self.rt.clock()
         differing = 0
+        # "94.19% -75.06 pp" takes 16 cells: where a run's column has fewer, the difference
+        # goes under the value, so that no column runs off the screen.
+        room = self.query_one("#compare-tabs").size.width or self.app.size.width - 26
+        first = max(len(label) for label, _ in ROWS)
+        stacked = (room - first - 4) // max(1, len(docs)) - 2 < 16
         for label, key in ROWS:
             if key == "time":
                 values: list[Any] = [fmt.run_seconds(d, now) for d in docs]
@@ -284,21 +289,26 @@ class CompareScreen(ViewScreen):
             if self.diff_only and len(docs) > 1 and not differs and key not in ALWAYS:
                 continue
             cells = [
-                fmt.status_text(v) if key == "status" else self._metric_cell(key, v, d, doc)
+                fmt.status_text(v)
+                if key == "status"
+                else self._metric_cell(key, v, d, doc, "\n" if stacked else " ")
                 for v, d, doc in zip(values, deltas, docs, strict=True)
             ]
             style = "bold yellow" if differs and len(docs) > 1 else ""
-            table.add_row(Text(label, style=style), *cells, key=label)
+            height = 2 if any("\n" in c.plain for c in cells) else 1
+            table.add_row(Text(label, style=style), *cells, key=label, height=height)
         note.update(self._note(differing, "metrics", docs) if len(docs) > 1 else "")
 
     @staticmethod
-    def _metric_cell(key: str, value: Any, delta: float | None, doc: api.RunRecord) -> Text:
+    def _metric_cell(
+        key: str, value: Any, delta: float | None, doc: api.RunRecord, gap: str = " "
+    ) -> Text:
         """A run's value, and its difference from the baseline's after it (points for an
-        accuracy): "95.00% -1.94 pp"."""
+        accuracy): "95.00% -1.94 pp" (``gap`` "\n": under it)."""
         if key == "time":
             text = Text(fmt.duration(value))
             if delta is not None:
-                text.append(f" {delta:+,.0f} s", style="dim")
+                text.append(f"{gap}{delta:+,.0f} s", style="dim")
             text.justify = "right"
             return text
         if key == "params":
@@ -310,7 +320,7 @@ class CompareScreen(ViewScreen):
         shown = fmt.diff_delta(key, delta)
         if shown:
             colour = {"better": "green", "worse": "red"}.get(fmt.judge(key, delta), "dim")
-            text.append(" " + shown, style=colour)
+            text.append(gap + shown, style=colour)
         text.justify = "right"
         return text
 
