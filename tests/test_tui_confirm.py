@@ -32,6 +32,8 @@ from resnet_tui.screens.dialogs import ConfirmScreen, NameRunScreen
 
 LIVE = "20250314-170000-digits-live-0007"
 
+pytestmark = pytest.mark.slow  # Pilot: every view asks before it stops or deletes
+
 
 @pytest.fixture
 def stand_in() -> Iterator[subprocess.Popen[bytes]]:

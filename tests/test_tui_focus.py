@@ -98,6 +98,7 @@ async def test_the_focused_form_field_is_marked_without_colour(fixture_runs: Pat
             await _focused_and_not(pilot, box)
 
 
+@pytest.mark.slow  # a long burst of keys, paced
 @sync
 async def test_a_checkbox_reads_by_its_glyph(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="launch")

@@ -38,6 +38,7 @@ async def _focus_field(pilot: Any, key: str) -> Input:
     return focused
 
 
+@pytest.mark.slow  # a long burst of keys, paced
 @sync
 async def test_a_burst_with_backspaces_keeps_its_order_in_a_form_field(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="launch")
@@ -58,6 +59,7 @@ async def test_a_burst_with_backspaces_keeps_its_order_in_a_form_field(fixture_r
         assert batch.value == "9641"
 
 
+@pytest.mark.slow  # a long burst of keys, paced
 @sync
 async def test_next_section_keys_in_a_burst_land_on_the_sections_first_field(
     fixture_runs: Path,

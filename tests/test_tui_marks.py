@@ -28,6 +28,8 @@ LR05 = "20250312-190000-digits-lr05-0002"
 CRASH = "20250313-150000-digits-crash-0005"
 LIVE = "20250314-170000-digits-live-0007"
 
+pytestmark = pytest.mark.slow  # Pilot: keys, dialogs and several polls of the store
+
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -38,6 +38,8 @@ LIVE = "20250314-170000-digits-live-0007"
 QUICK = "20250312-180000-digits-quick-0001"
 LR05 = "20250312-190000-digits-lr05-0002"
 
+pytestmark = pytest.mark.slow  # Pilot: the console end to end, view by view
+
 
 @pytest.fixture
 def fixture_runs(tmp_path: Path) -> Path:

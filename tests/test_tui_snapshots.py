@@ -17,6 +17,8 @@ from tui_fixtures import build_store, make_app, settle
 from resnet_tui.app import ResnetApp
 from resnet_tui.screens.detail import RunDetailScreen
 
+pytestmark = pytest.mark.slow  # whole screens drawn and compared (make test runs them)
+
 
 @pytest.fixture
 def store_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
