@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine import ddp, ddp_env
+from engine import ddp, ddp_env, evaluation
 from engine.checkpoint import FORMAT_VERSION, load_checkpoint, save_checkpoint
 from engine.checkpoint_writer import CheckpointWriter
 from engine.config import RunConfig
@@ -309,49 +309,9 @@ class Trainer:
         torch.cuda.reset_peak_memory_stats(self.device)
         return {"max_memory_mb": peak}
 
-    @torch.no_grad()
     def evaluate(self, source: Any, model: nn.Module | None = None) -> dict[str, Any]:
         """Loss, accuracy and the confusion matrix (rows: true class) over a whole split."""
-        model = model or self.eval_model
-        model.eval()
-        k = len(self.classes)
-        loss_sum = torch.zeros((), device=self.device)
-        confusion = torch.zeros(k * k, device=self.device, dtype=torch.long)
-        seen = 0
-        for xb, yb in source.batches(
-            self.config.data.eval_batch_size, shuffle=False, generator=None, **self._shard()
-        ):
-            x = self.augment.eval(xb)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with self._autocast():
-                logits = self._tta(model, x)
-            loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
-            confusion += torch.bincount(yb * k + logits.argmax(1), minlength=k * k)
-            seen += yb.shape[0]
-        if self.dist is not None:  # each rank evaluated its shard: add them up
-            loss_sum, _, seen = self._sum_over_ranks(loss_sum, torch.zeros(()), seen)
-            ddp.all_reduce_tensor(self.dist, confusion)
-        matrix = confusion.view(k, k).cpu()
-        return {
-            "loss": float(loss_sum) / max(seen, 1),
-            "acc": float(matrix.diag().sum()) / max(seen, 1),
-            "confusion": matrix.tolist(),
-        }
-
-    def _tta(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """Test-time augmentation (airbench): average over mirrored and 1-pixel shifted views."""
-        tta = self.config.train.tta
-        if tta == "none":
-            return model(x)
-        logits = 0.5 * (model(x) + model(x.flip(-1)))
-        if tta == "flip-translate":
-            h, w = x.shape[-2:]
-            padded = F.pad(x, (1, 1, 1, 1), mode="reflect")
-            shifted = [padded[..., :h, :w], padded[..., 2 : h + 2, 2 : w + 2]]
-            moved = sum(0.5 * (model(v) + model(v.flip(-1))) for v in shifted) / 2
-            logits = 0.5 * logits + 0.5 * moved
-        return logits
+        return evaluation.evaluate(self, source, model)
 
     @property
     def eval_model(self) -> nn.Module:
@@ -558,37 +518,7 @@ class Trainer:
         return self._finish(done, checkpoint_dir, callback)
 
     def _finish(self, done: FitDone, checkpoint_dir: Path | None, callback: Callback) -> FitDone:
-        """Test the best checkpoint (restored into the model) and report the confusion matrices."""
-        confusion: dict[str, Any] = {"classes": self.classes}
-        best_path = checkpoint_dir / "best.pt" if checkpoint_dir else None
-        tested, message = self.best_epoch, done.message
-        if best_path is not None and best_path.exists():
-            try:
-                state = load_checkpoint(best_path)
-            except CheckpointError as exc:  # damaged since it was written: do not fail the run
-                tested = self.epoch
-                message += f"; {exc}, so the weights of epoch {self.epoch} were tested instead"
-            else:
-                unwrap(self.model).load_state_dict(state["model"])
-                if self.ema is not None and "ema" in state:
-                    self.ema.load_state_dict(state["ema"])
-        if self.dist is not None:  # only rank 0 has best.pt: all ranks test its weights
-            ddp.broadcast_module(self.dist, unwrap(self.model))
-            if self.ema is not None:
-                ddp.broadcast_module(self.dist, self.ema.module)
-        if self.best_epoch:
-            val = self.evaluate(self.bundle.val)
-            confusion["val"] = {"epoch": tested, "matrix": val["confusion"]}
-        test: dict[str, float] = {}
-        if self.bundle.test is not None and self.best_epoch:
-            result = self.evaluate(self.bundle.test)
-            test = {"test_loss": result["loss"], "test_acc": result["acc"]}
-            confusion["test"] = {"epoch": tested, "matrix": result["confusion"]}
-            matrix = torch.tensor(result["confusion"], dtype=torch.float)
-            per_class = (matrix.diag() / matrix.sum(1).clamp(min=1)).tolist()
-            confusion["per_class_acc"] = dict(zip(self.classes, per_class, strict=True))
-        best = dict(self.best, best_epoch=self.best_epoch)
-        final = FitDone(done.status, message, done.epoch, best, test, confusion)
+        final = evaluation.finish(self, done, checkpoint_dir)
         callback(final)
         return final
 
