@@ -67,6 +67,8 @@ def _no_predictions(record: RunRecord, config: Path) -> str:
             f"run {name} has not been tested yet: its test predictions are kept when its "
             "training ends"
         )
+    if record.is_stacked:
+        return f"run {name} is a stacked ensemble: its test predictions are not kept"
     if record.status == "finished" and record.test is None:
         return f"run {name} has no test split, so no test predictions to read"
     if record.status != "finished":
