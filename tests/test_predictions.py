@@ -290,3 +290,14 @@ def test_real_flips_add_up_to_the_test_split(trained: Path) -> None:
     assert code == 0 and json.loads(out)["b_right_a_wrong"] == flips.b_right_a_wrong
     code, out = cli("--runs-dir", str(trained), "runs", "flips", "first", "second")
     assert f"first right, second wrong: {len(flips.a_right_b_wrong)}" in out
+
+
+def test_the_ece_is_a_run_field_of_queries_and_exports(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    for name, ece in (("sharp", 0.012), ("vague", 0.2)):
+        run_id = _run(store, name)
+        store.update(run_id, test={"test_loss": 0.1, "test_acc": 0.97, "test_ece": ece})
+    runs = api.list_runs(store)
+    query = api.parse_query("test.ece<5%")
+    assert [r.name for r in runs if query.matches(r)] == ["sharp"]
+    assert {api.export_row(r)["test_ece"] for r in runs} == {0.012, 0.2}
