@@ -158,8 +158,15 @@ def test_runs_without_predictions_say_why(runs_dir: Path) -> None:
     assert "run old was tested before test predictions were kept" in message
     assert str(store.run_dir(old) / "config.toml") in message
     assert (store.run_dir(old) / "config.toml").is_file()
-    with pytest.raises(api.UserError, match="run halfway is stopped and was not tested"):
+    with pytest.raises(api.UserError) as err:
         api.flips(store, "halfway", "old")
+    assert str(err.value) == (
+        "run halfway is stopped and was not tested: resume it (resnet-tui train --resume "
+        "halfway) and its test predictions are kept when it ends"
+    )
+    _run(store, "live", status="running")
+    with pytest.raises(api.UserError, match="run live has not been tested yet"):
+        api.mistakes(store, "live")
     assert api.read_calibration(store, "old")[0] is None
     (store.run_dir(old) / PREDICTIONS_FILE).write_bytes(b"PK\x03\x04 broken")
     unusable = "run old's kept test predictions are unusable: predictions.npz cannot be read"

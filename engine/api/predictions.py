@@ -69,13 +69,14 @@ def _no_predictions(record: RunRecord, config: Path) -> str:
         )
     if record.is_stacked:
         return f"run {name} is a stacked ensemble: its test predictions are not kept"
-    if record.status == "finished" and record.test is None:
-        return f"run {name} has no test split, so no test predictions to read"
-    if record.status != "finished":
+    if record.status in ("stopped", "crashed", "incomplete"):
         return (
             f"run {name} is {record.status} and was not tested: resume it "
-            f"(resnet-tui runs resume {name}) and its test predictions are kept when it ends"
+            f"(resnet-tui train --resume {name}) and its test predictions are kept when it ends"
         )
+    if record.test is None:
+        why = "has no test split" if record.status == "finished" else f"is {record.status}"
+        return f"run {name} {why}, so it has no test predictions"
     return (
         f"run {name} was tested before test predictions were kept with runs: train it "
         f"again to get them (resnet-tui train {config})"
