@@ -20,6 +20,8 @@ from engine.store import ACTIVE, RunStore
 if TYPE_CHECKING:
     from engine.predictions_file import Predictions
 
+CLASSES_LISTED = 100  # an unknown class name lists the run's classes, up to this many
+
 
 @dataclass(frozen=True)
 class Mistake:
@@ -112,8 +114,8 @@ def _class_id(record: RunRecord, p: Predictions, role: str, name: str) -> int:
     folded = [c.casefold() for c in p.classes]
     if folded.count(name.casefold()) == 1:
         return folded.index(name.casefold())
-    shown = ", ".join(p.classes[:40]) + (
-        f", ... ({len(p.classes)} in all)" if len(p.classes) > 40 else ""
+    shown = ", ".join(p.classes[:CLASSES_LISTED]) + (
+        f", ... ({len(p.classes)} in all)" if len(p.classes) > CLASSES_LISTED else ""
     )
     raise UserError(
         f"{role} class '{name}' is not one of run {record.name}'s classes"
