@@ -92,6 +92,7 @@ from engine.config import (
 )
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
+from engine.lr_schedule import LRCurve, describe_steps, lr_preview
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
 from engine.query import Query, QueryError
@@ -151,6 +152,7 @@ __all__ = [
     "FieldInfo",
     "Importance",
     "Launched",
+    "LRCurve",
     "LeftOut",
     "MetricsReader",
     "ModelEntry",
@@ -202,6 +204,7 @@ __all__ = [
     "create_run",
     "delete_run",
     "delete_sweep",
+    "describe_steps",
     "diff_runs",
     "existing_sweep",
     "export_columns",
@@ -217,6 +220,7 @@ __all__ = [
     "list_components",
     "list_presets",
     "list_runs",
+    "lr_preview",
     "list_sweeps",
     "load_preset",
     "load_settings",
