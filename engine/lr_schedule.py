@@ -295,3 +295,19 @@ def describe_steps(curve: LRCurve) -> str:
         f"{curve.steps_per_epoch:,} steps/epoch ({curve.train_images:,} train images)"
         f" × {curve.epochs:,} epochs"
     )
+
+
+def describe_curve(curve: LRCurve) -> str:
+    """The curve in one line: where it starts, peaks and ends, its warmup and restarts."""
+    if not curve.points:
+        return f"{curve.schedule}: no steps"
+    parts = [
+        f"{curve.schedule}: lr {curve.points[0][1]:.3g} → {curve.last:.3g}, peak {curve.peak:.3g}"
+    ]
+    if curve.warmup_end is not None:
+        parts.append(f"warmup to epoch {curve.warmup_end:g}")
+    if curve.restarts:
+        parts.append(f"{len(curve.restarts):,} restart{'s' if len(curve.restarts) != 1 else ''}")
+    if curve.schedule == "plateau":
+        parts.append("drawn until a first plateau (val loss decides the rest)")
+    return " · ".join(parts)

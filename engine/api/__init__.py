@@ -92,7 +92,7 @@ from engine.config import (
 )
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
-from engine.lr_schedule import LRCurve, describe_steps, lr_preview
+from engine.lr_schedule import LRCurve, describe_curve, describe_steps, lr_preview
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
 from engine.query import Query, QueryError
@@ -204,6 +204,7 @@ __all__ = [
     "create_run",
     "delete_run",
     "delete_sweep",
+    "describe_curve",
     "describe_steps",
     "diff_runs",
     "existing_sweep",
