@@ -309,5 +309,5 @@ def describe_curve(curve: LRCurve) -> str:
     if curve.restarts:
         parts.append(f"{len(curve.restarts):,} restart{'s' if len(curve.restarts) != 1 else ''}")
     if curve.schedule == "plateau":
-        parts.append("drawn until a first plateau (val loss decides the rest)")
+        parts.append("its path until val loss stalls")
     return " · ".join(parts)

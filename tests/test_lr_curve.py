@@ -91,3 +91,17 @@ def test_the_preview_module_imports_no_torch() -> None:
         "api.lr_preview(api.RunConfig()); assert 'torch' not in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_curve_in_words() -> None:
+    from engine.lr_schedule import describe_curve, describe_steps
+
+    plateau = lr_curve(CASES["plateau"], LR, EPOCHS, STEPS)
+    assert describe_curve(plateau) == (
+        "plateau: lr 0.0286 → 0.2, peak 0.2 · warmup to epoch 1 · its path until val loss stalls"
+    )
+    restarts = lr_curve(CASES["cosine-restarts"], LR, EPOCHS, STEPS)
+    assert restarts.restarts == (3, 9)  # periods 3 then 6 (restart_mult 2)
+    assert describe_curve(restarts).endswith("· 2 restarts")
+    unknown = lr_preview(RunConfig(data=DataConfig(name="imagefolder")))
+    assert unknown.steps_per_epoch == 1 and "not known before it is read" in describe_steps(unknown)
