@@ -44,6 +44,7 @@ class DatasetEntry:
     classes: tuple[str, ...] | None
     has_test_split: bool
     in_memory: bool
+    train_images: int = 0  # the published train split, before val/test are carved (0: unknown)
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,8 @@ def _entry(cls: type[E], item: Mapping[str, Any]) -> E:
     """An entry dataclass from its JSON object: lists back to tuples where typed so."""
     values = {}
     for name, as_tuple in _tuple_fields(cls):
+        if name not in item:
+            continue  # a field added since (its default), or a TypeError naming it
         value = item[name]
         values[name] = tuple(value) if as_tuple and isinstance(value, list) else value
     return cls(**values)

@@ -230,8 +230,13 @@ def execute(
                 )
                 log(
                     f"epoch {event.epoch}/{config.train.epochs} train_loss {m['train_loss']:.4f} "
-                    f"train_acc {m['train_acc']:.4f} val_loss {m['val_loss']:.4f} val_acc "
-                    f"{m['val_acc']:.4f} lr {m['lr']:.3g} {m['seconds']:.1f}s"
+                    f"train_acc {m['train_acc']:.4f} "
+                    + (
+                        f"val_loss {m['val_loss']:.4f} val_acc {m['val_acc']:.4f} "
+                        if "val_loss" in m
+                        else "val not evaluated (train.eval_every) "
+                    )
+                    + f"lr {m['lr']:.3g} {m['seconds']:.1f}s"
                     + (" *" if event.improved else "")
                 )
             elif isinstance(event, FitDone) and event.confusion:

@@ -405,6 +405,19 @@ class Trainer:
             return metrics[key] > self.best[key]
         return metrics[key] < self.best[key]
 
+    def _validate(self, epoch: int, metrics: dict[str, Any]) -> dict[str, Any] | None:
+        """The val pass of 0-based ``epoch`` into ``metrics`` (val_loss, val_acc, eval_s), or
+        None on the epochs ``train.eval_every`` skips: their line has no val keys at all.
+        Every eval_every-th epoch and the run's last are evaluated."""
+        every, epochs = self.config.train.eval_every, self.config.train.epochs
+        if (epoch + 1) % every and epoch + 1 < epochs:
+            return None
+        started = time.perf_counter()
+        val = self.evaluate(self.bundle.val)
+        metrics.update(val_loss=val["loss"], val_acc=val["acc"])
+        metrics["eval_s"] = time.perf_counter() - started
+        return val
+
     def fit(
         self,
         callback: Callback = lambda _e: None,
@@ -458,13 +471,11 @@ class Trainer:
                 )
                 break
             self.position = None
-            started_eval = time.perf_counter()
-            val = self.evaluate(self.bundle.val)
-            metrics.update(val_loss=val["loss"], val_acc=val["acc"], epoch=epoch + 1)
-            metrics["eval_s"] = time.perf_counter() - started_eval
+            metrics["epoch"] = epoch + 1
+            val = self._validate(epoch, metrics)  # None: an epoch train.eval_every skips
             metrics.update(costs.line(metrics))
             self.epoch = epoch + 1
-            if not all(math.isfinite(metrics[k]) for k in ("train_loss", "val_loss")):
+            if not all(math.isfinite(metrics.get(k, 0.0)) for k in ("train_loss", "val_loss")):
                 done = FitDone(
                     "diverged",
                     f"the loss became {metrics['train_loss']} at epoch "
@@ -475,17 +486,18 @@ class Trainer:
                 self.history.append(metrics)
                 callback(EpochDone(epoch + 1, metrics, self.best_epoch, False))
                 break
-            self.schedule.end_epoch(metrics["val_loss"])
-            improved = self._improved(metrics)
-            if improved:
+            improved = val is not None and self._improved(metrics)
+            if val is not None:  # only evaluated epochs feed the plateau, best and patience
+                self.schedule.end_epoch(metrics["val_loss"])
+            if improved and val is not None:
                 self.best = {
                     k: metrics[k] for k in ("train_loss", "train_acc", "val_loss", "val_acc")
                 }
                 self.best_epoch = epoch + 1
                 self.bad_epochs = 0
                 self.best_confusion = val["confusion"]
-            else:
-                self.bad_epochs += 1
+            elif val is not None:  # patience counts epochs, evaluated or not, since the best
+                self.bad_epochs = epoch + 1 - self.best_epoch
             self.history.append(metrics)
             # The epoch's metrics line is written before its checkpoint: a crash between them
             # resumes from the previous checkpoint, which drops that line and replays the
@@ -501,7 +513,7 @@ class Trainer:
                 done = FitDone(
                     "finished",
                     f"early stopping at epoch {epoch + 1}: no improvement "
-                    f"of {c.train.monitor} for {c.train.patience} epochs",
+                    f"of {c.train.monitor} for {self.bad_epochs} epochs",
                     epoch + 1,
                 )
                 break

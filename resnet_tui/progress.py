@@ -85,10 +85,12 @@ def train_with_progress(store: api.RunStore, run_id: str, console: Console) -> a
 
 def epoch_line(m: Mapping[str, Any]) -> str:
     """An epoch's numbers as the CLI prints them while a run trains (accuracy in percent)."""
-    return (
-        f"loss {m['train_loss']:.4f} acc {pct(m['train_acc'])} | val loss "
-        f"{m['val_loss']:.4f} acc {pct(m['val_acc'])} | {m['seconds']:.1f}s"
+    val = (
+        f"val loss {m['val_loss']:.4f} acc {pct(m.get('val_acc'))}"
+        if isinstance(m.get("val_loss"), int | float)
+        else "val not evaluated"  # an epoch train.eval_every skips
     )
+    return f"loss {m['train_loss']:.4f} acc {pct(m['train_acc'])} | {val} | {m['seconds']:.1f}s"
 
 
 def outcome(record: api.RunRecord) -> str:

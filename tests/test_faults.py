@@ -355,6 +355,32 @@ def test_kills_while_checkpoints_are_written_in_the_background(
     assert campaign.kills >= 6, campaign.log
 
 
+def test_kills_with_evaluation_every_other_epoch(runs_dir: Path) -> None:
+    """train.eval_every=2: val runs on epochs 2 and 3 (the last) only. Kills before, inside and
+    after the epochs it skips lose nothing, and every run ends equal to its own uninterrupted
+    run (the same epoch lines without val keys on epoch 1, the same best and test)."""
+    sets = [*TINY, "train.eval_every=2"]
+    store = RunStore(runs_dir / "whole")
+    whole = _new_run(store, sets)
+    assert _train(runs_dir / "whole", whole) == 0
+    baseline = _final(store, whole)
+    assert [("val_loss" in m, "val_acc" in m) for m in baseline["epochs"]] == [
+        (False, False),
+        (True, True),
+        (True, True),
+    ]
+    assert baseline["best"]["best_epoch"] in (2, 3)
+    campaign = Campaign(runs_dir / "killed", baseline, sets)
+    for fault in ("kill:epoch:2", "kill:checkpoint:1", "kill:metrics:4", "kill:index:4"):
+        campaign.life(fault)
+    rng = random.Random(SEED + 2)
+    for _ in range(3):
+        campaign.life(delay=rng.uniform(0.2, 1.2))
+    campaign.finish()
+    campaign.check_store()
+    assert campaign.kills >= 4, campaign.log
+
+
 # ---------------------------------------------------------------- 2. the UI dies
 
 

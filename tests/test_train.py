@@ -302,3 +302,45 @@ def test_checkpoint_from_another_config_is_refused(runs_dir: Path) -> None:
 
     with pytest.raises(CheckpointError, match="different config"):
         Trainer(other).resume_from(store.run_dir(run_id) / "last.pt")
+
+
+def test_evaluation_every_n_epochs_skips_val_on_the_others(runs_dir: Path) -> None:
+    """train.eval_every=2 over 5 epochs: val on epochs 2, 4 and 5 (the last) only; the other
+    lines have no val keys (not 0, not NaN); only evaluated epochs can be the best; patience
+    counts epochs since the best, checked when val runs."""
+    store = RunStore(runs_dir)
+    run_id = _new_run(store, ["train.epochs=5", "data.batch_size=64", "train.eval_every=2"])
+    doc = execute(store, run_id)
+    assert doc["status"] == "finished", doc["message"]
+    epochs = _epochs(store, run_id)
+    evaluated = [m["epoch"] for m in epochs if "val_loss" in m]
+    assert evaluated == [2, 4, 5]
+    for m in epochs:
+        has = {k for k in ("val_loss", "val_acc", "eval_s") if k in m}
+        assert has == (set() if m["epoch"] in (1, 3) else {"val_loss", "val_acc", "eval_s"})
+    assert doc["best"]["best_epoch"] in (2, 4, 5)
+    assert doc["test"]["test_acc"] > 0.5
+    # patience: an lr so small nothing improves after the first evaluation (epoch 3 of 3):
+    # patience 2 stops at the first evaluation 2+ epochs after the best
+    stopped = _new_run(
+        store,
+        [
+            "train.epochs=20",
+            "data.batch_size=64",
+            "train.eval_every=3",
+            "train.patience=2",
+            "train.monitor=val_acc",
+            "optim.lr=1e-12",
+            "schedule.name=constant",
+        ],
+    )
+    doc = execute(store, stopped)
+    best = int(doc["best"]["best_epoch"])
+    assert best % 3 == 0
+    assert (
+        f"early stopping at epoch {best + 3}: no improvement of val_acc for 3 epochs"
+        in (doc["message"])
+    )
+    assert [m["epoch"] for m in _epochs(store, stopped) if "val_acc" in m] == list(
+        range(3, best + 4, 3)
+    )

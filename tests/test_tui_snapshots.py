@@ -216,6 +216,19 @@ def test_sweep_form_80x24(snap_compare: Any, store_dir: str) -> None:
 
 
 @pytest.mark.slow  # waits on the helper's model check
+def test_launch_form_lr_curve_80x24(snap_compare: Any, store_dir: str) -> None:
+    """ctrl+g: the lr over the run under the form, which keeps rows of its own."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+        await settle(pilot, _counted(app), timeout=90, what="the registries and the param count")
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+
+    assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)
+
+
 def test_launch_form_focused_field_80x24(snap_compare: Any, store_dir: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app

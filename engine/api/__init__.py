@@ -102,6 +102,7 @@ from engine.config import (
 )
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
+from engine.lr_schedule import LRCurve, describe_curve, describe_steps, lr_preview
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
 from engine.query import Query, QueryError
@@ -163,6 +164,7 @@ __all__ = [
     "FieldInfo",
     "Importance",
     "Launched",
+    "LRCurve",
     "LeftOut",
     "MetricsReader",
     "ModelEntry",
@@ -214,6 +216,8 @@ __all__ = [
     "create_run",
     "delete_run",
     "delete_sweep",
+    "describe_curve",
+    "describe_steps",
     "diff_runs",
     "existing_sweep",
     "export_columns",
@@ -229,6 +233,7 @@ __all__ = [
     "list_components",
     "list_presets",
     "list_runs",
+    "lr_preview",
     "list_sweeps",
     "load_preset",
     "load_settings",

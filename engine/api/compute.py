@@ -118,6 +118,7 @@ def catalog() -> Catalog:
                 d.classes,
                 d.has_test_split,
                 d.in_memory,
+                d.train_images,
             )
             for d in list_datasets()
         ),

@@ -332,6 +332,14 @@ class TrainConfig:
             choices=("val_loss", "val_acc"),
         ),
     )
+    eval_every: int = field(
+        default=1,
+        metadata=meta(
+            "evaluate val every N epochs (and always the last); only evaluated epochs can be "
+            "the best, feed reduce-on-plateau and end patience",
+            min=1,
+        ),
+    )
     ema: bool = field(
         default=False, metadata=meta("evaluate and checkpoint an EMA of the weights (seed 001)")
     )

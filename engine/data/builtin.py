@@ -59,6 +59,7 @@ FASHION_CLASSES = (
     "digits",
     description="scikit-learn's bundled handwritten digits: 1,797 real 8x8 grey images, "
     "10 classes; no download. The test split is carved by data.test_fraction.",
+    train_images=1_797,
     channels=1,
     image_size=8,
     num_classes=10,
@@ -252,6 +253,7 @@ def load_torchvision(name: str, cfg: DataConfig) -> ArraySplits:
     "mnist",
     description="MNIST handwritten digits: 60,000 + 10,000 test 28x28 grey images (torchvision; "
     "read from data.root, downloaded when data.download allows).",
+    train_images=60_000,
     channels=1,
     image_size=28,
     num_classes=10,
@@ -264,6 +266,7 @@ def load_mnist(cfg: DataConfig) -> ArraySplits:
 @register_dataset(
     "fashion-mnist",
     description="Fashion-MNIST clothing: 60,000 + 10,000 test 28x28 grey images (torchvision).",
+    train_images=60_000,
     channels=1,
     image_size=28,
     num_classes=10,
@@ -276,6 +279,7 @@ def load_fashion_mnist(cfg: DataConfig) -> ArraySplits:
 @register_dataset(
     "cifar10",
     description="CIFAR-10: 50,000 + 10,000 test 32x32 colour images, 10 classes (torchvision).",
+    train_images=50_000,
     channels=3,
     image_size=32,
     num_classes=10,
@@ -288,6 +292,7 @@ def load_cifar10(cfg: DataConfig) -> ArraySplits:
 @register_dataset(
     "cifar100",
     description="CIFAR-100: 50,000 + 10,000 test 32x32 colour images, 100 classes (torchvision).",
+    train_images=50_000,
     channels=3,
     image_size=32,
     num_classes=100,
@@ -300,6 +305,7 @@ def load_cifar100(cfg: DataConfig) -> ArraySplits:
     "svhn",
     description="SVHN house-number digits: 73,257 + 26,032 test 32x32 colour images "
     "(torchvision; the 'extra' split is not used).",
+    train_images=73_257,
     channels=3,
     image_size=32,
     num_classes=10,

@@ -30,6 +30,7 @@ class DatasetInfo:
     classes: tuple[str, ...] | None  # None when only known after loading
     has_test_split: bool  # an official test split; without one the test split is carved
     in_memory: bool  # the whole dataset is held as one uint8 tensor (no DataLoader)
+    train_images: int = 0  # its published train split's size, before carving (0: unknown)
 
 
 LoadFn = Callable[[DataConfig], "RawSplits"]
@@ -57,6 +58,7 @@ def register_dataset(
     classes: Sequence[str] | None = None,
     has_test_split: bool = True,
     in_memory: bool = True,
+    train_images: int = 0,
     describe: DescribeFn | None = None,
 ) -> Callable[[F], F]:
     """Register ``load(cfg) -> RawSplits`` under ``name``; used as a decorator."""
@@ -71,6 +73,7 @@ def register_dataset(
             classes=tuple(classes) if classes is not None else None,
             has_test_split=has_test_split,
             in_memory=in_memory,
+            train_images=train_images,
         )
         DATASETS.register(name, DatasetSpec(info=info, load=load, describe=describe))
         return load

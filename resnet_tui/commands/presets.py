@@ -6,12 +6,21 @@
 
 from __future__ import annotations
 
+import textwrap
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from resnet_tui.commands import _table as t
-from resnet_tui.commands._shared import JsonOption, SetOption, command, console, print_json
+from resnet_tui.commands._shared import (
+    JsonOption,
+    SetOption,
+    command,
+    console,
+    fail,
+    print_json,
+)
 
 PRESET_COLUMNS = (t.ident("name"), t.description("description"))
 
@@ -34,27 +43,58 @@ def presets_show(
     name: Annotated[str, typer.Argument(metavar="PRESET", help="A preset name or a TOML file.")],
     sets: SetOption = None,
     bare: Annotated[
-        bool, typer.Option("--bare", help="Plain TOML, without each key's help and range.")
+        bool,
+        typer.Option("--bare", help="Plain TOML, without each key's help and range or the lr."),
     ] = False,
+    lr_png: Annotated[
+        Path | None,
+        typer.Option("--lr-png", metavar="FILE.png", help="Also draw the lr curve into a PNG."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """The fully resolved config of a preset (with any --set overrides), each key followed by
-    its help and what it accepts."""
+    its help and what it accepts, then the learning rate over the run (TOML comments)."""
     from engine import api
+    from resnet_tui.commands import _lr
 
     preset = api.load_preset(name)
     plan = api.plan_run(api.RunRequest(name, tuple(sets or ())))  # every mistake at once
+    curve = _lr.curve_for(plan.config) if (lr_png or not bare or as_json) else None
+    if lr_png is not None and curve is not None:
+        try:
+            title = f"{preset.name}: {api.describe_curve(curve)}".replace("→", "to")
+            _lr.write_png(curve, lr_png, title)
+        except (OSError, ValueError) as exc:
+            fail(f"cannot write the lr picture {lr_png}: {exc}")
     if as_json:
+        lr = None
+        if curve is not None:
+            lr = {
+                "schedule": curve.schedule,
+                "steps_per_epoch": curve.steps_per_epoch,
+                "train_images": curve.train_images,
+                "warmup_end": curve.warmup_end,
+                "restarts": list(curve.restarts),
+                "points": [list(p) for p in curve.points],
+            }
         print_json(
             {
                 "name": preset.name,
                 "description": preset.description,
                 "config": plan.config.to_dict(),
+                "lr": lr,
             }
         )
         return
     typer.echo(f"# {preset.name}: {preset.description}\n# {preset.path}")
     typer.echo(api.to_toml(plan.config.to_dict(), comments=not bare))
+    if curve is not None and not bare:
+        typer.echo("# learning rate over the run (what the trainer sets at each step)")
+        lines = textwrap.wrap(api.describe_curve(curve), 76) + [api.describe_steps(curve)]
+        lines += _lr.text_chart(curve).splitlines()
+        typer.echo("\n".join(f"# {line}".rstrip() for line in lines))
+    if lr_png is not None:
+        typer.echo(f"# lr curve drawn to {lr_png}")
 
 
 def register(app: typer.Typer) -> None:

@@ -28,6 +28,7 @@ from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import SavePresetScreen
 from resnet_tui.state import Console, LaunchRequest
 from resnet_tui.widgets.config_form import SECTION_TITLES, ConfigForm, FormResult
+from resnet_tui.widgets.lr_chart import LRChart
 from resnet_tui.wording import console_words
 
 CHECK_DELAY_S = 0.4
@@ -54,6 +55,7 @@ class LaunchScreen(ViewScreen):
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+s", "save_preset", "Save preset"),
         Binding("ctrl+t", "loader_bench", "Time loader"),
+        Binding("ctrl+g", "lr_chart", "LR curve"),
         Binding("ctrl+n", "next_section", "Next section"),
         Binding("ctrl+b", "previous_section", "Prev section"),
         Binding("escape", "leave_field", "Leave field"),
@@ -89,6 +91,7 @@ class LaunchScreen(ViewScreen):
         yield Static("", id="launch-params")
         yield Static("", id="launch-data")  # your own images: what a run would make of them
         yield ConfigForm(self.initial, id="launch-form")
+        yield LRChart(id="launch-lr")  # ctrl+g: the lr over the run, redrawn as fields change
         yield Static("", id="launch-help", markup=False)
         yield Static("", id="launch-message")
 
@@ -132,6 +135,17 @@ class LaunchScreen(ViewScreen):
 
     def _registries(self, registries: api.Catalog) -> None:
         self.form.set_registries(registries)
+        self._draw_lr()  # the dataset's size: the steps per epoch
+
+    def _draw_lr(self) -> None:
+        chart = self.query_one(LRChart)
+        if chart.display:
+            chart.show_config(self.form.result.config, self.form.catalog)
+
+    def action_lr_chart(self) -> None:
+        chart = self.query_one(LRChart)
+        chart.display = not chart.display
+        self._draw_lr()
 
     # ------------------------------------------------------------ messages
 
@@ -144,6 +158,7 @@ class LaunchScreen(ViewScreen):
     def _form_changed(self, event: ConfigForm.Changed) -> None:
         self._show_help()
         result = event.result
+        self._draw_lr()
         if not result.ok:
             key, message = result.first_error()
             more = len(result.errors) - 1
