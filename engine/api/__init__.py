@@ -93,6 +93,8 @@ from engine.config import (
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
+from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_png
+from engine.pictures import strip as picture_strip
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
 from engine.query import Query, QueryError
 from engine.query import parse as parse_query
@@ -149,6 +151,7 @@ __all__ = [
     "EpochLine",
     "EpochStats",
     "FieldInfo",
+    "GridRow",
     "Importance",
     "Launched",
     "LeftOut",
@@ -158,6 +161,7 @@ __all__ = [
     "OWN_DATASETS",
     "ParallelCoordinates",
     "Param",
+    "PictureGrid",
     "ParamImportance",
     "PlanError",
     "Preset",
@@ -185,6 +189,7 @@ __all__ = [
     "SweepRequest",
     "SweepSpec",
     "TestStats",
+    "Tile",
     "TimeSplit",
     "TrialLine",
     "UserError",
@@ -248,6 +253,9 @@ __all__ = [
     "resume_sweep",
     "rows_from_runs",
     "run_folder",
+    "picture_strip",
+    "render_picture",
+    "save_png",
     "save_preset",
     "set_setting",
     "settings_path",
