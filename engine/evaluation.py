@@ -6,6 +6,7 @@ Kept apart from ``engine.trainer``'s loop: ``evaluate`` runs every epoch on the 
 
 from __future__ import annotations
 
+import dataclasses
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine import ddp
+from engine.calibration import calibrate
 from engine.checkpoint import load_checkpoint
 from engine.config import RunConfig
 from engine.data import DataBundle
@@ -22,6 +24,7 @@ from engine.data.augment import BatchAugment
 from engine.ema import EMA, unwrap
 from engine.errors import CheckpointError
 from engine.events import FitDone
+from engine.predictions import Collector
 
 
 class Trainer(Protocol):
@@ -43,7 +46,9 @@ class Trainer(Protocol):
     @property
     def eval_model(self) -> nn.Module: ...
 
-    def evaluate(self, source: Any, model: nn.Module | None = None) -> dict[str, Any]: ...
+    def evaluate(
+        self, source: Any, model: nn.Module | None = None, keep: bool = False
+    ) -> dict[str, Any]: ...
 
     def _shard(self) -> dict[str, Any]: ...
 
@@ -55,8 +60,11 @@ class Trainer(Protocol):
 
 
 @torch.no_grad()
-def evaluate(trainer: Trainer, source: Any, model: nn.Module | None = None) -> dict[str, Any]:
-    """Loss, accuracy and the confusion matrix (rows: true class) over a whole split."""
+def evaluate(
+    trainer: Trainer, source: Any, model: nn.Module | None = None, keep: bool = False
+) -> dict[str, Any]:
+    """Loss, accuracy and the confusion matrix (rows: true class) over a whole split; with
+    ``keep``, also every sample's prediction (``predictions``: on rank 0, None elsewhere)."""
     t = trainer
     model = model or t.eval_model
     model.eval()
@@ -64,9 +72,9 @@ def evaluate(trainer: Trainer, source: Any, model: nn.Module | None = None) -> d
     loss_sum = torch.zeros((), device=t.device)
     confusion = torch.zeros(k * k, device=t.device, dtype=torch.long)
     seen = 0
-    for xb, yb in source.batches(
-        t.config.data.eval_batch_size, shuffle=False, generator=None, **t._shard()
-    ):
+    kept = Collector(k) if keep else None
+    batch_size = t.config.data.eval_batch_size
+    for xb, yb in source.batches(batch_size, shuffle=False, generator=None, **t._shard()):
         x = t.augment.eval(xb)
         if t.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -75,15 +83,20 @@ def evaluate(trainer: Trainer, source: Any, model: nn.Module | None = None) -> d
         loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum")
         confusion += torch.bincount(yb * k + logits.argmax(1), minlength=k * k)
         seen += yb.shape[0]
+        if kept is not None:
+            kept.add(logits, yb)
     if t.dist is not None:  # each rank evaluated its shard: add them up
         loss_sum, _, seen = t._sum_over_ranks(loss_sum, torch.zeros(()), seen)
         ddp.all_reduce_tensor(t.dist, confusion)
     matrix = confusion.view(k, k).cpu()
-    return {
+    out = {
         "loss": float(loss_sum) / max(seen, 1),
         "acc": float(matrix.diag().sum()) / max(seen, 1),
         "confusion": matrix.tolist(),
     }
+    if kept is not None:
+        out["predictions"] = kept.finish(len(source), batch_size, t.classes, t.epoch, t.dist)
+    return out
 
 
 def tta(mode: str, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -124,12 +137,17 @@ def finish(trainer: Trainer, done: FitDone, checkpoint_dir: Path | None) -> FitD
         val = t.evaluate(t.bundle.val)
         confusion["val"] = {"epoch": tested, "matrix": val["confusion"]}
     test: dict[str, float] = {}
+    kept = None
     if t.bundle.test is not None and t.best_epoch:
-        result = t.evaluate(t.bundle.test)
+        result = t.evaluate(t.bundle.test, keep=True)
         test = {"test_loss": result["loss"], "test_acc": result["acc"]}
+        kept = result["predictions"]
+        if kept is not None:
+            kept = dataclasses.replace(kept, epoch=tested)
+            test["test_ece"] = calibrate(kept.confidence, kept.correct).ece
         confusion["test"] = {"epoch": tested, "matrix": result["confusion"]}
         matrix = torch.tensor(result["confusion"], dtype=torch.float)
         per_class = (matrix.diag() / matrix.sum(1).clamp(min=1)).tolist()
         confusion["per_class_acc"] = dict(zip(t.classes, per_class, strict=True))
     best = dict(t.best, best_epoch=t.best_epoch)
-    return FitDone(done.status, message, done.epoch, best, test, confusion)
+    return FitDone(done.status, message, done.epoch, best, test, confusion, kept)

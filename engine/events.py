@@ -52,6 +52,8 @@ class FitDone:
     best: dict[str, float] = field(default_factory=dict)
     test: dict[str, float] = field(default_factory=dict)
     confusion: dict[str, Any] = field(default_factory=dict)
+    # the test pass's engine.predictions_file.Predictions (rank 0; None without a test pass)
+    predictions: Any = None
 
 
 Event = FitStarted | StepDone | EpochDone | FitDone

@@ -35,6 +35,7 @@ def best_stats_row(
         "val_acc": row.val_acc if row else None,
         "best_epoch": best.epoch if best else None,
         "test_acc": record.test.acc if record.test else None,
+        "test_ece": record.test.ece if record.test else None,
         "epochs": len(epochs),
         "max_val_acc": max_over_epochs(epochs, "val_acc"),
     }

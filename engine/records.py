@@ -108,16 +108,18 @@ class TestStats:
 
     loss: float | None = None
     acc: float | None = None
+    ece: float | None = None  # expected calibration error (engine.calibration), a fraction
 
     @classmethod
     def from_json(cls, data: Any) -> TestStats | None:
         if not isinstance(data, Mapping) or not data:
             return None
-        stats = cls(_number(data.get("test_loss")), _number(data.get("test_acc")))
+        get = data.get
+        stats = cls(_number(get("test_loss")), _number(get("test_acc")), _number(get("test_ece")))
         return stats if stats.loss is not None or stats.acc is not None else None
 
     def to_json(self) -> dict[str, Any]:
-        out = {"test_loss": self.loss, "test_acc": self.acc}
+        out = {"test_loss": self.loss, "test_acc": self.acc, "test_ece": self.ece}
         return {k: v for k, v in out.items() if v is not None}
 
 

@@ -25,6 +25,7 @@ from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
 from engine.events import EpochDone, FitDone, FitStarted, StepDone
 from engine.lifecycle import refuse_unless_resumable, resume_hint
+from engine.predictions_file import PREDICTIONS_FILE, write_predictions
 from engine.procs import StopFlag
 from engine.store import RunStore, _to_json, atomic_write
 from engine.store.progress import ProgressWriter
@@ -235,6 +236,8 @@ def execute(
                 )
             elif isinstance(event, FitDone) and event.confusion:
                 write_json_atomic(run_dir / "confusion.json", event.confusion)
+                if event.predictions is not None:
+                    write_predictions(run_dir / PREDICTIONS_FILE, event.predictions)
             show(event)
 
         def show(event: Any) -> None:

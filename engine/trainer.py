@@ -309,9 +309,12 @@ class Trainer:
         torch.cuda.reset_peak_memory_stats(self.device)
         return {"max_memory_mb": peak}
 
-    def evaluate(self, source: Any, model: nn.Module | None = None) -> dict[str, Any]:
-        """Loss, accuracy and the confusion matrix (rows: true class) over a whole split."""
-        return evaluation.evaluate(self, source, model)
+    def evaluate(
+        self, source: Any, model: nn.Module | None = None, keep: bool = False
+    ) -> dict[str, Any]:
+        """Loss, accuracy and the confusion matrix (rows: true class) over a whole split
+        (``keep``: and every sample's prediction, ``engine.evaluation.evaluate``)."""
+        return evaluation.evaluate(self, source, model, keep)
 
     @property
     def eval_model(self) -> nn.Module:

@@ -40,6 +40,14 @@ from engine.api.experiments import (
     sweep_parallel,
     sweep_summary,
 )
+from engine.api.predictions import (
+    Flips,
+    Mistake,
+    flips,
+    mistakes,
+    read_calibration,
+    read_predictions,
+)
 from engine.api.reads import (
     follow_metrics,
     read_confusion,
@@ -78,6 +86,8 @@ from engine.api.types import (
     StackRequest,
     SweepRequest,
 )
+from engine.calibration import Bin as CalibrationBin
+from engine.calibration import Calibration
 from engine.catalog import Catalog, ModelEntry
 from engine.config import (
     OWN_DATASETS,
@@ -137,6 +147,8 @@ from engine.sweep.spec import Param, SweepSpec
 from engine.timing import TimeSplit, time_split
 
 __all__ = [
+    "Calibration",
+    "CalibrationBin",
     "ACTIVE",
     "ALERTS_LOG",
     "ALERT_ENDS",
@@ -276,4 +288,10 @@ __all__ = [
     "to_toml",
     "try_command",
     "untag_run",
+    "Flips",
+    "Mistake",
+    "flips",
+    "mistakes",
+    "read_calibration",
+    "read_predictions",
 ]

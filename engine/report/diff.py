@@ -39,6 +39,7 @@ METRIC_KEYS = (
     "max_val_acc",
     "test_loss",
     "test_acc",
+    "test_ece",
     "elapsed_s",
 )
 PROVENANCE_KEYS = ("preset", "model", "dataset", "params", "device", "host", "created", "finished")
@@ -97,6 +98,7 @@ def final_metrics(record: RunRecord, epochs: Sequence[Mapping[str, Any]] = ()) -
         "status": record.status,
         "epochs_done": record.epoch,
         "test_loss": record.test.loss if record.test else None,
+        "test_ece": record.test.ece if record.test else None,
         "elapsed_s": record.elapsed_s,
         **{k: row[k] for k in METRIC_KEYS if k in row},
     }

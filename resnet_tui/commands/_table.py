@@ -65,11 +65,12 @@ def config_value(value: Any) -> str:
 
 
 def value_text(key: str, value: Any) -> str:
-    """A run's value by its key, as everywhere in the CLI: ``*acc`` in percent, ``lr`` with 3
-    significant digits, ``seconds`` to a tenth, an epoch as an integer, the rest ``cell``."""
+    """A run's value by its key, as everywhere in the CLI: ``*acc`` and ``*ece`` in percent,
+    ``lr`` with 3 significant digits, ``seconds`` to a tenth, an epoch as an integer, the rest
+    ``cell``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return cell(value)
-    if key.endswith("acc"):
+    if key.endswith(("acc", "ece")):  # accuracies and calibration errors: fractions
         return pct(value)
     if key == "lr":
         return f"{value:.3g}"

@@ -16,7 +16,7 @@ import typer
 from resnet_tui import marks
 from resnet_tui.commands import _table as t
 from resnet_tui.commands import marks as mark_commands
-from resnet_tui.commands import runs_report
+from resnet_tui.commands import runs_predictions, runs_report
 from resnet_tui.commands._shared import (
     JsonOption,
     WhereOption,
@@ -181,11 +181,13 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     show_warnings(s, metrics.warnings)
     if as_json:
         split = api.time_split(metrics.epochs)
+        calibration, _ = api.read_calibration(s, record.id)
         print_json(
             {
                 "run": record.to_json(),
                 "metrics": metrics.epochs,
                 "time_split": split.to_json() if split else None,
+                "calibration": calibration.to_json() if calibration else None,
             }
         )
         return
@@ -364,13 +366,14 @@ def runs_compare(runs: RunsArgument, as_json: JsonOption = False) -> None:
             "stat": STAT_LABELS.get(col.key, col.label()),
             **{f"run{i}": col.show(row.get(col.key)) for i, row in enumerate(stats)},
         }
-        for col in BEST_COLUMNS[2:]
+        for col in (*BEST_COLUMNS[2:], ECE_COLUMN)
     ]
     title = "the best epoch of each run (the kept checkpoint's)"
     t.print_table(title, [t.ident("stat"), *columns], stat_rows, c)
 
 
-STAT_LABELS = {"max_val_acc": "max val acc (any epoch)"}
+STAT_LABELS = {"max_val_acc": "max val acc (any epoch)", "test_ece": "test ECE (15 bins)"}
+ECE_COLUMN = t.accuracy("test_ece", "test ECE")  # compare's row; not in the Best table
 
 
 def runs_rename(
@@ -433,4 +436,5 @@ def register(app: typer.Typer) -> None:
     command(group, "rm", runs_rm)
     command(group, "stop", runs_stop)
     runs_report.register(group)
+    runs_predictions.register(group)
     app.add_typer(group, name="runs")

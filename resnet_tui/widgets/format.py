@@ -183,7 +183,7 @@ def diff_value(key: str, value: Any) -> str:
         return "-"
     if isinstance(value, bool) or not isinstance(value, int | float):
         return config_value(value)
-    if key.endswith("acc"):
+    if key.endswith(("acc", "ece")):  # calibration errors are fractions too
         return pct(value)
     if key == "elapsed_s":
         return duration(value)
@@ -199,7 +199,7 @@ def diff_delta(key: str, diff: float | None) -> str:
     their unit, the rest a signed number; '' where there is none (the baseline, a text)."""
     if diff is None:
         return ""
-    if key.endswith("acc"):
+    if key.endswith(("acc", "ece")):
         return points(diff)
     if key == "elapsed_s":
         return f"{diff:+,.1f} s"
@@ -208,10 +208,11 @@ def diff_delta(key: str, diff: float | None) -> str:
 
 def judge(key: str, diff: float | None) -> str:
     """Whether a difference from the baseline is "better" or "worse" ("" where that is no
-    judgement: a count, a time, no difference): a higher accuracy, a lower loss."""
-    if not diff or not (key.endswith("acc") or key.endswith("loss")):
+    judgement: a count, a time, no difference): a higher accuracy, a lower loss or
+    calibration error."""
+    if not diff or not key.endswith(("acc", "loss", "ece")):
         return ""
-    return "better" if (diff < 0 if key.endswith("loss") else diff > 0) else "worse"
+    return "better" if (diff < 0 if key.endswith(("loss", "ece")) else diff > 0) else "worse"
 
 
 BAR_EIGHTHS = " ▏▎▍▌▋▊▉"
