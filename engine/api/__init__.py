@@ -102,6 +102,7 @@ from engine.config import (
 )
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
+from engine.gallery import GALLERY_LIMIT, flip_labels, flips_grid, mistakes_grid
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
 from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_png
 from engine.pictures import strip as picture_strip
@@ -163,6 +164,7 @@ __all__ = [
     "EpochLine",
     "EpochStats",
     "FieldInfo",
+    "GALLERY_LIMIT",
     "GridRow",
     "Importance",
     "Launched",
@@ -265,6 +267,9 @@ __all__ = [
     "resume_sweep",
     "rows_from_runs",
     "run_folder",
+    "flip_labels",
+    "flips_grid",
+    "mistakes_grid",
     "picture_strip",
     "render_picture",
     "save_png",
