@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from textual.widgets import Static
 from tui_fixtures import build_store, make_app, settle, sync, wait_for
 
@@ -26,7 +27,10 @@ def test_tile_side_fits_two_strips_in_the_width() -> None:
 
 
 @sync
-async def test_preview_redraws_on_ctrl_r_and_on_a_changed_augmentation(tmp_path: Path) -> None:
+async def test_preview_redraws_on_ctrl_r_and_on_a_changed_augmentation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
     build_store(tmp_path / "runs")
     app = make_app(tmp_path / "runs", start_mode="launch")
     async with app.run_test(size=(80, 24)) as pilot:
@@ -50,6 +54,11 @@ async def test_preview_redraws_on_ctrl_r_and_on_a_changed_augmentation(tmp_path:
         again = list(panel.query(".preview-strip"))
         assert again[1].image.tobytes() != first.tobytes()  # type: ignore[attr-defined]
         assert "seed 1" in str(panel.query_one("#preview-head", Static).render())
+        await pilot.press("ctrl+o")  # both grids as PNG, in the current folder
+        await pilot.pause()
+        for kind in ("plain", "augmented"):
+            with Image.open(f"digits-quick-{kind}-seed1.png") as image:
+                assert image.format == "PNG" and image.height > 10 * 64
 
         # back to the form, a change of augmentation, back to the pictures: drawn again
         await pilot.press("ctrl+g")

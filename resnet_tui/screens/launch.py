@@ -61,6 +61,7 @@ class LaunchScreen(LaunchPreview, ViewScreen):
         Binding("escape", "leave_field", "Leave field"),
         Binding("ctrl+g", "toggle_preview", "Pictures"),
         Binding("ctrl+r", "redraw_preview", "New samples"),
+        Binding("ctrl+o", "write_preview", "Write PNG"),
     ]
 
     def __init__(self) -> None:

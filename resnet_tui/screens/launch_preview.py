@@ -1,5 +1,6 @@
 """The Launch form's data preview (ctrl+g): the form's training samples per class, plain and
-through its augmentations, instead of the form; ctrl+r draws other samples (a new seed).
+through its augmentations, instead of the form; ctrl+r draws other samples (a new seed), ctrl+o
+writes both grids as PNG.
 
 The pictures come from the engine's helper process (``EngineHelper.preview``), in a thread
 worker, after the form's debounced check (``LaunchScreen._start_check``): a form that changes
@@ -9,10 +10,13 @@ hidden is drawn when it is shown. A newer request makes an older answer stale (`
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.widgets import Static
 
 from engine import api
 from engine.api.remote import HelperError
@@ -27,6 +31,12 @@ else:
     _Base = object
 
 
+PREVIEW_HELP = (
+    "ctrl+g: back to the form · ctrl+r: other samples · ctrl+o: both grids as PNG · "
+    "resnet-tui data preview PRESET does the same"
+)
+
+
 @dataclass
 class PreviewState:
     shown: bool = False
@@ -34,6 +44,7 @@ class PreviewState:
     seq: int = 0
     request: api.RunRequest | None = None  # the form's last valid request
     drawn: tuple[str, int] | None = field(default=None)  # (request JSON, seed) on screen
+    grids: tuple[api.PictureGrid, api.PictureGrid] | None = None  # plain, augmented
 
 
 class LaunchPreview(_Base):
@@ -50,15 +61,38 @@ class LaunchPreview(_Base):
         self.query_one("#launch-form").display = not state.shown
         self._preview_panel().display = state.shown
         self.refresh_bindings()
+        help_line = self.query_one("#launch-help", Static)
         if state.shown:
+            self.set_focus(None)  # a hidden field must not take the keys
+            help_line.update(PREVIEW_HELP)
             self._draw_preview()
+        else:
+            help_line.update("")
 
     def action_redraw_preview(self) -> None:
         self.preview.seed += 1
         self._draw_preview()
 
+    def action_write_preview(self) -> None:
+        """The plain and the augmented grid as two PNGs in the current folder."""
+        grids = self.preview.grids
+        if grids is None:
+            self.notify("the pictures are not drawn yet", severity="warning")
+            return
+        preset = re.sub(r"[^A-Za-z0-9._-]+", "_", getattr(self, "preset", "") or "form")
+        seed = self.preview.seed
+        written = []
+        try:
+            for grid, kind in zip(grids, ("plain", "augmented"), strict=True):
+                written.append(api.save_png(grid, Path(f"{preset}-{kind}-seed{seed}.png")))
+        except api.UserError as exc:
+            self.notify(str(exc), title="not written", severity="error", markup=False)
+            return
+        where = " and ".join(str(p.resolve()) for p in written)
+        self.notify(f"wrote {where}", title="PNG written", markup=False)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "redraw_preview":
+        if action in ("redraw_preview", "write_preview"):
             return self.preview.shown
         return True
 
@@ -99,6 +133,7 @@ class LaunchPreview(_Base):
         if seq != self.preview.seq:
             return
         self.preview.drawn = key
+        self.preview.grids = (plain, augmented)
         self._preview_panel().show(plain, augmented)
 
     def _preview_failed(self, exc: Exception, seq: int) -> None:
