@@ -144,3 +144,95 @@ def test_data_preview_refuses_in_one_line(args: list[str], words: str, tmp_path:
     assert lines and all(line.startswith("error: ") for line in lines)
     assert words in result.output
     assert not out.exists()
+
+
+def test_split_tiles_are_the_split_images_and_refuse_an_index_outside() -> None:
+    from engine.preview import split_tiles
+
+    config = api.plan_run(api.RunRequest("digits-quick")).config
+    tiles = split_tiles(config, "test", [0, 5])
+    assert [t.index for t in tiles] == [0, 5] and (tiles[0].width, tiles[0].height) == (8, 8)
+    assert tiles[0].rgb != tiles[1].rgb
+    with pytest.raises(api.UserError, match="image 99999 is not in the test split of digits"):
+        split_tiles(config, "test", [99999])
+    with pytest.raises(api.UserError, match="no 'holdout' split"):
+        split_tiles(config, "holdout", [0])
+
+
+# ---------------------------------------------------------------- the console's renderer
+
+
+QUERY = """
+import sys
+from resnet_tui.widgets import picture
+if sys.argv[1] == "probe":
+    picture.probe_terminal()
+cls = picture.image_class()
+print(picture.picture_mode(), cls.__name__, file=sys.stderr)
+"""
+
+
+def _written_to_terminal(env: dict[str, str], *args: str, sized: bool = True) -> tuple[bytes, str]:
+    """What the picture module writes to a terminal (a pty as stdout) and says it chose."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    if sized:  # 24 x 80 cells of 10 x 20 pixels, as a terminal window says
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 800, 480))
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-c", QUERY, *args],
+            stdin=slave,
+            stdout=slave,
+            stderr=subprocess.PIPE,
+            env={**os.environ, **env},
+        )
+        _, err = process.communicate(timeout=60)
+        out = b""
+        while select.select([master], [], [], 0.1)[0]:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                break
+            out += chunk
+        return out, err.decode()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TMUX": "/tmp/tmux-0/default,1,0"},
+        pytest.param(
+            {"TEXTUAL_DRIVER": "textual.drivers.web_driver:WebDriver"}, marks=pytest.mark.slow
+        ),
+        pytest.param({"RESNET_TUI_PICTURES": "halfcell"}, marks=pytest.mark.slow),
+    ],
+)
+def test_half_blocks_ask_the_terminal_nothing(env: dict[str, str]) -> None:
+    out, chosen = _written_to_terminal({"RESNET_TUI_PICTURES": "", **env}, "probe")
+    assert chosen.split()[:2] == ["halfcell", "HalfcellImage"], chosen
+    assert b"\x1b" not in out  # no query written into what would be the console's screen
+
+
+@pytest.mark.slow  # a subprocess importing Textual (the tmux case above stays fast)
+def test_auto_mode_asks_the_terminal_once_before_the_console_starts() -> None:
+    out, chosen = _written_to_terminal({"RESNET_TUI_PICTURES": "auto", "TMUX": ""}, "probe")
+    assert chosen.split()[0] == "auto", chosen
+    assert b"\x1b[c" in out  # the Sixel question (a pty answers nothing: half-blocks)
+
+
+@pytest.mark.slow
+def test_a_terminal_without_a_size_gets_half_blocks_not_a_traceback() -> None:
+    env = {"RESNET_TUI_PICTURES": "auto", "TMUX": ""}
+    out, chosen = _written_to_terminal(env, "probe", sized=False)
+    assert chosen.split()[:2] == ["auto", "HalfcellImage"], chosen

@@ -49,7 +49,10 @@ def probe_terminal() -> None:
     """Let textual-image ask the terminal what it draws (Sixel, Kitty graphics), before
     Textual starts; nothing in ``halfcell`` mode."""
     if picture_mode() == "auto" and "textual_image.widget" not in sys.modules:
-        import textual_image.widget  # noqa: F401  (its import asks the terminal, once)
+        try:
+            import textual_image.widget  # noqa: F401  (its import asks the terminal, once)
+        except Exception:  # a terminal that reports no size (0 columns): half-blocks then
+            sys.modules.pop("textual_image.widget", None)
 
 
 @contextlib.contextmanager
