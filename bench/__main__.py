@@ -336,7 +336,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,baseline,fixed,folder,tta,help,store,tui",
+        help="comma list: throughput,baseline,fixed,folder,tta,help,store,tui,predictions",
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -462,6 +462,11 @@ def main() -> None:
                 f"{s['per_epoch_s'] * 1000:.1f} ms vs {epoch_s:.2f} s",
             )
         )
+    if want("predictions"):  # collecting and writing the test predictions, over the pass
+        from bench.bench_predictions import measure_rows
+
+        results["predictions"], prediction_rows = measure_rows(repeats, args.quick)
+        rows.extend(prediction_rows)
     if want("tui"):
         try:
             from bench.bench_tui import measure_tui

@@ -238,6 +238,8 @@ def execute(
                 write_json_atomic(run_dir / "confusion.json", event.confusion)
                 if event.predictions is not None:
                     write_predictions(run_dir / PREDICTIONS_FILE, event.predictions)
+                else:  # never an earlier test pass's file beside this pass's matrix
+                    (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
             show(event)
 
         def show(event: Any) -> None:

@@ -261,13 +261,16 @@ class ResnetApp(App[None]):
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Every key of the current view is also a command; every action of the console,
         whatever the view, comes from ``resnet_tui.palette.ConsoleCommands``."""
+        textual_own = list(super().get_system_commands(screen))  # Quit, Keys, Theme...
         seen: set[str] = set()
+        titled = {command.title for command in textual_own}
         for active in screen.active_bindings.values():
             binding = active.binding
             if (
                 not binding.show
                 or not binding.description
                 or binding.action in seen
+                or binding.description in titled  # Textual lists it already
                 or binding.group is _VIEW_GROUP  # the palette's "Go to" commands
             ):
                 continue
@@ -277,7 +280,7 @@ class ResnetApp(App[None]):
                 f"key: {self.get_key_display(binding)}",
                 partial(self.run_action, binding.action, active.node),
             )
-        yield from super().get_system_commands(screen)
+        yield from textual_own
 
 
 if TYPE_CHECKING:

@@ -143,6 +143,7 @@ def test_presets_and_models_commands() -> None:
     assert code == 0
     assert out.strip().splitlines()[-2:] != []
     assert "Trainable params: 4,935,242" in out
+    assert max(len(line) for line in out.splitlines()) <= 80  # torchinfo's table fits too
     code, out = cli("models", "summary", "resnet24", "--set", "model.channels=32,64,128,256")
     assert code == 0 and "Trainable params: 4,935,242" not in out
 

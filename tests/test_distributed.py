@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO
 from fixtures import store_snapshot
 from typer.testing import CliRunner
 
+from engine import api
 from engine.checkpoint import load_checkpoint
 from engine.config import RunConfig
 from engine.data.sources import LoaderSource, TensorSource, shard_bounds
@@ -282,6 +284,14 @@ def test_two_gloo_processes_stop_resume_and_match_one_process(runs_dir: Path) ->
     confusion = json.loads((store.run_dir(run_id) / "confusion.json").read_text())
     n_test = sum(map(sum, confusion["test"]["matrix"]))
     assert 355 <= n_test <= 365  # the sharded evaluation covered the whole test split once
+    # rank 0 gathered both ranks' test predictions into one file, each sample once, in order,
+    # agreeing with the summed confusion matrix
+    kept = api.read_predictions(store, run_id)
+    assert kept.index.tolist() == list(range(n_test))
+    rebuilt = np.zeros((len(kept.classes),) * 2, dtype=int)
+    np.add.at(rebuilt, (kept.label, kept.pred), 1)
+    assert rebuilt.tolist() == confusion["test"]["matrix"]
+    assert len(api.mistakes(store, run_id)) == n_test - int(np.trace(rebuilt))
 
     single_config, preset = resolve("digits-quick", SETS)
     single = store.create_run(single_config.to_dict(), name="one", preset=preset)["id"]

@@ -36,6 +36,7 @@ from conftest import REPO
 from fixtures import write_cifar10, write_imagefolder
 from typer.testing import CliRunner
 
+from engine import api
 from engine.checkpoint import load_checkpoint
 from engine.errors import CheckpointError
 from engine.presets import resolve
@@ -69,6 +70,9 @@ POINTS = (
     "confusion",
     "confusion-rename",
     "confusion-done",
+    "predictions",
+    "predictions-rename",
+    "predictions-done",
     "progress",
     "progress-rename",
     "progress-done",
@@ -83,6 +87,7 @@ REACHED = {
     "metrics": 12,
     "rewrite": 1,
     "confusion": 1,
+    "predictions": 1,
     "progress": 3,  # each epoch's last step at least (and about once a second)
     "epoch": 3,
 }
@@ -231,7 +236,12 @@ class Campaign:
     def check_finished(self, run_id: str) -> None:
         assert _final(self.store, run_id) == self.baseline
         folder = self.store.run_dir(run_id)
-        assert json.loads((folder / "confusion.json").read_bytes())["test"]["matrix"]
+        matrix = json.loads((folder / "confusion.json").read_bytes())["test"]["matrix"]
+        assert matrix
+        kept = api.read_predictions(self.store, run_id)  # whole, and of the same test pass
+        assert len(kept) == sum(map(sum, matrix)) and int(kept.correct.sum()) == sum(
+            row[i] for i, row in enumerate(matrix)
+        )
         for name in ("best.pt", "last.pt"):
             load_checkpoint(folder / name)
 
@@ -283,6 +293,9 @@ def test_kill_at_every_write_point(runs_dir: Path, baseline: dict[str, Any]) -> 
         "confusion": 1,
         "confusion-rename": 1,
         "confusion-done": 1,
+        "predictions": 1,
+        "predictions-rename": 1,
+        "predictions-done": 1,
         "progress": 2,
         "progress-rename": 2,
         "progress-done": 3,

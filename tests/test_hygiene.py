@@ -123,3 +123,10 @@ def test_the_front_ends_contract_lists_every_engine_module_but_the_api() -> None
         if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
     }
     assert set(contract["forbidden_modules"]) == children - {"engine.api"}
+
+
+def test_the_readme_names_every_preset() -> None:
+    """The README's preset table is where a newcomer picks one: a new preset goes in it."""
+    readme = (REPO / "README.md").read_text()
+    missing = [p.stem for p in (REPO / "presets").glob("*.toml") if f"`{p.stem}`" not in readme]
+    assert missing == []

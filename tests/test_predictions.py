@@ -158,8 +158,15 @@ def test_runs_without_predictions_say_why(runs_dir: Path) -> None:
     assert "run old was tested before test predictions were kept" in message
     assert str(store.run_dir(old) / "config.toml") in message
     assert (store.run_dir(old) / "config.toml").is_file()
-    with pytest.raises(api.UserError, match="run halfway is stopped and was not tested"):
+    with pytest.raises(api.UserError) as err:
         api.flips(store, "halfway", "old")
+    assert str(err.value) == (
+        "run halfway is stopped and was not tested: resume it (resnet-tui train --resume "
+        "halfway) and its test predictions are kept when it ends"
+    )
+    _run(store, "live", status="running")
+    with pytest.raises(api.UserError, match="run live has not been tested yet"):
+        api.mistakes(store, "live")
     assert api.read_calibration(store, "old")[0] is None
     (store.run_dir(old) / PREDICTIONS_FILE).write_bytes(b"PK\x03\x04 broken")
     unusable = "run old's kept test predictions are unusable: predictions.npz cannot be read"
@@ -290,3 +297,14 @@ def test_real_flips_add_up_to_the_test_split(trained: Path) -> None:
     assert code == 0 and json.loads(out)["b_right_a_wrong"] == flips.b_right_a_wrong
     code, out = cli("--runs-dir", str(trained), "runs", "flips", "first", "second")
     assert f"first right, second wrong: {len(flips.a_right_b_wrong)}" in out
+
+
+def test_the_ece_is_a_run_field_of_queries_and_exports(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    for name, ece in (("sharp", 0.012), ("vague", 0.2)):
+        run_id = _run(store, name)
+        store.update(run_id, test={"test_loss": 0.1, "test_acc": 0.97, "test_ece": ece})
+    runs = api.list_runs(store)
+    query = api.parse_query("test.ece<5%")
+    assert [r.name for r in runs if query.matches(r)] == ["sharp"]
+    assert {api.export_row(r)["test_ece"] for r in runs} == {0.012, 0.2}

@@ -61,6 +61,7 @@ async def test_every_action_is_a_command_in_every_view(experiment_runs: Path) ->
         # The view's own keys are there too (Textual's provider), once.
         titles = [c.title for c in app.get_system_commands(app.screen)]
         assert "Export CSV" in titles and not any(t.startswith("Go to") for t in titles)
+        assert titles.count("Quit") == 1, titles  # the q key's and Textual's own: one command
 
 
 @pytest.mark.slow  # every command's question

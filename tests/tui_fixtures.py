@@ -31,6 +31,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 from textual.worker import WorkerState
 
+from engine import api
 from engine.api.remote import EngineHelper
 from engine.config import RunConfig, to_toml
 from engine.presets import resolve
@@ -204,6 +205,39 @@ def add_run(
         + (f"{status}: {message}\n" if message else ""),
         encoding="utf-8",
     )
+
+
+def add_predictions(store: RunStore, run_id: str, seed: int) -> api.Calibration:
+    """Kept test predictions (predictions.npz) that agree with the run's confusion.json test
+    matrix: sample ``index`` in class order, each cell's count predicted as its column, with
+    seeded confidences (wrong ones lower); the record's test_ece set from them."""
+    import numpy as np
+
+    from engine.calibration import calibrate
+    from engine.predictions_file import PREDICTIONS_FILE, from_arrays, write_predictions
+
+    folder = store.root / run_id
+    data = json.loads((folder / "confusion.json").read_text(encoding="utf-8"))
+    matrix, classes = data["test"]["matrix"], data["classes"]
+    rng = np.random.default_rng(seed)
+    labels, preds = [], []
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            labels += [i] * count
+            preds += [j] * count
+    n, k = len(labels), len(classes)
+    right = np.array(labels) == np.array(preds)
+    top1 = np.where(right, rng.uniform(0.6, 1.0, n), rng.uniform(0.3, 0.9, n))
+    others = [[c for c in range(k) if c != p][: min(5, k) - 1] for p in preds]
+    top = np.array([[p, *rest] for p, rest in zip(preds, others, strict=True)])
+    rest = (1 - top1)[:, None] * np.array([0.5, 0.25, 0.15, 0.1])[: min(5, k) - 1]
+    prob = np.concatenate([top1[:, None], rest], axis=1)
+    p = from_arrays(np.arange(n), labels, top, prob, classes, epoch=data["test"]["epoch"])
+    write_predictions(folder / PREDICTIONS_FILE, p)
+    cal = calibrate(p.confidence, p.correct)
+    doc = store.get(run_id)
+    store.update(run_id, test={**doc["test"], "test_ece": cal.ece})
+    return cal
 
 
 def build_store(root: Path) -> RunStore:

@@ -20,6 +20,8 @@ from engine.store import ACTIVE, RunStore
 if TYPE_CHECKING:
     from engine.predictions_file import Predictions
 
+CLASSES_LISTED = 100  # an unknown class name lists the run's classes, up to this many
+
 
 @dataclass(frozen=True)
 class Mistake:
@@ -67,13 +69,16 @@ def _no_predictions(record: RunRecord, config: Path) -> str:
             f"run {name} has not been tested yet: its test predictions are kept when its "
             "training ends"
         )
-    if record.status == "finished" and record.test is None:
-        return f"run {name} has no test split, so no test predictions to read"
-    if record.status != "finished":
+    if record.is_stacked:
+        return f"run {name} is a stacked ensemble: its test predictions are not kept"
+    if record.status in ("stopped", "crashed", "incomplete"):
         return (
             f"run {name} is {record.status} and was not tested: resume it "
-            f"(resnet-tui runs resume {name}) and its test predictions are kept when it ends"
+            f"(resnet-tui train --resume {name}) and its test predictions are kept when it ends"
         )
+    if record.test is None:
+        why = "has no test split" if record.status == "finished" else f"is {record.status}"
+        return f"run {name} {why}, so it has no test predictions"
     return (
         f"run {name} was tested before test predictions were kept with runs: train it "
         f"again to get them (resnet-tui train {config})"
@@ -109,8 +114,8 @@ def _class_id(record: RunRecord, p: Predictions, role: str, name: str) -> int:
     folded = [c.casefold() for c in p.classes]
     if folded.count(name.casefold()) == 1:
         return folded.index(name.casefold())
-    shown = ", ".join(p.classes[:40]) + (
-        f", ... ({len(p.classes)} in all)" if len(p.classes) > 40 else ""
+    shown = ", ".join(p.classes[:CLASSES_LISTED]) + (
+        f", ... ({len(p.classes)} in all)" if len(p.classes) > CLASSES_LISTED else ""
     )
     raise UserError(
         f"{role} class '{name}' is not one of run {record.name}'s classes"

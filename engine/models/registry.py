@@ -272,6 +272,7 @@ def summary(model: nn.Module, in_chans: int, input_size: int) -> str:
         model,
         input_size=(1, in_chans, input_size, input_size),
         col_names=("output_size", "num_params"),
+        col_width=18,  # 40 + 2 x 18: the table fits 80 columns
         device=device,
         mode="eval",
         verbose=0,

@@ -59,7 +59,7 @@ def _test(key: str) -> Field:
         f"test.{key}",
         "number",
         lambda r: getattr(r.test, key) if r.test is not None else None,
-        fraction=key == "acc",
+        fraction=key in ("acc", "ece"),
     )
 
 
@@ -100,6 +100,7 @@ def _fields() -> dict[str, Field]:
         *(_best(k) for k in ("train_loss", "train_acc", "val_loss", "val_acc")),
         _test("acc"),
         _test("loss"),
+        _test("ece"),
     ]
     for info in field_infos():
         kind = "list" if info.is_list else _kind(info.base)

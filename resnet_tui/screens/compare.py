@@ -26,6 +26,7 @@ from resnet_tui.widgets import format as fmt
 from resnet_tui.widgets import names
 from resnet_tui.widgets.charts import COLORS, CurvePlot, Series
 from resnet_tui.widgets.sparks import metric_series
+from resnet_tui.wording import console_words
 
 METRICS = ("val_acc", "val_loss", "train_acc", "train_loss", "lr")
 # The Metrics tab's rows: (label, the diff's key); "time" is counted live for a running run.
@@ -40,6 +41,7 @@ ROWS = (
     ("best epoch", "best_epoch"),
     ("test acc", "test_acc"),
     ("test loss", "test_loss"),
+    ("test ECE", "test_ece"),
     ("max val acc", "max_val_acc"),
     ("time", "time"),
 )
@@ -97,6 +99,7 @@ class CompareScreen(ViewScreen):
                 yield DataTable(id="compare-config-table", zebra_stripes=True, cursor_type="row")
             with TabPane("Metrics", id="compare-metrics"):
                 yield Static("", id="compare-metrics-note")
+                yield Static("", id="compare-flips")
                 yield DataTable(id="compare-metrics-table", zebra_stripes=True, cursor_type="row")
 
     def on_mount(self) -> None:
@@ -179,13 +182,20 @@ class CompareScreen(ViewScreen):
                 self._cache[key] = api.read_metrics(self.rt.store, doc.id).epochs
             epochs[doc.id] = self._cache[key]
         diff = api.diff_runs(docs, epochs) if docs else None
-        self.app.call_from_thread(self._show, docs, epochs, diff)
+        flips: api.Flips | str | None = None
+        if len(docs) == 2 and all(d.test is not None for d in docs):
+            try:
+                flips = api.flips(self.rt.store, docs[0].id, docs[1].id)
+            except api.UserError as exc:
+                flips = str(exc)
+        self.app.call_from_thread(self._show, docs, epochs, diff, flips)
 
     def _show(
         self,
         docs: list[api.RunRecord],
         epochs: dict[str, list[api.EpochLine]],
         diff: api.RunDiff | None = None,
+        flips: api.Flips | str | None = None,
     ) -> None:
         self._epochs = epochs
         self._docs_shown = docs
@@ -194,6 +204,31 @@ class CompareScreen(ViewScreen):
         self._show_plot()
         self._show_config(docs)
         self._show_metrics(docs)
+        self._show_flips(docs, flips)
+
+    def _show_flips(self, docs: list[api.RunRecord], flips: api.Flips | str | None) -> None:
+        """Two tested runs: the test samples one gets right and the other wrong, each way."""
+        widget = self.query_one("#compare-flips", Static)
+        widget.display = flips is not None
+        if flips is None:
+            return
+        if isinstance(flips, str):
+            widget.update(Text(f"flips: {console_words(flips)}", style="dim"))
+            return
+        a, b = (fmt.run_label(d) for d in docs)
+        widget.update(
+            Text.assemble(
+                ("flips (test): ", "bold"),
+                (a, f"bold {COLORS[0]}"),
+                f" right, {b} wrong: ",
+                (f"{len(flips.a_right_b_wrong):,}", "bold"),
+                " · ",
+                (b, f"bold {COLORS[1]}"),
+                f" right, {a} wrong: ",
+                (f"{len(flips.b_right_a_wrong):,}", "bold"),
+                (f" · both wrong {flips.both_wrong:,}", "dim"),
+            )
+        )
 
     def _show_plot(self) -> None:
         docs = self._docs_shown

@@ -28,6 +28,7 @@ from resnet_tui.screens import actions
 from resnet_tui.screens import marks as mark_actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
+from resnet_tui.widgets.calibration import reliability_text
 from resnet_tui.widgets.charts import CurvePlot, Series
 from resnet_tui.widgets.confusion import ConfusionMatrix, accuracy_text, valid_matrix
 from resnet_tui.widgets.experiments import ablation_group, is_stacked, read_stacking, show_value
@@ -61,6 +62,8 @@ def header_text(run: api.RunRecord, seconds: float | None) -> Text:
         f"test {fmt.pct(fmt.test_acc(run))}",
         f"time {fmt.duration(seconds)}",
     ]
+    if run.test is not None and run.test.ece is not None:  # kept test predictions' ECE
+        parts.insert(-1, f"ECE {fmt.pct(run.test.ece)}")
     text.append(" · ".join(parts))
     text.append_text(marks_text(run))
     trial = run.sweep
@@ -159,6 +162,7 @@ class RunDetailScreen(ViewScreen):
                         yield ConfusionMatrix("", id="matrix")
                     with VerticalScroll(id="per-class"):
                         yield Static("", id="per-class-acc")
+                        yield Static("", id="detail-calibration")
             if is_stacked(self.doc):
                 with TabPane("Stacking", id="stacking"):
                     with ScrollableContainer(id="stacking-scroll"):
@@ -263,6 +267,7 @@ class RunDetailScreen(ViewScreen):
 
     def _load_files(self) -> None:
         self._read_files()
+        self._read_calibration()
 
     @work(thread=True, exclusive=True, group="detail-files", exit_on_error=False)
     def _read_files(self) -> None:
@@ -288,6 +293,18 @@ class RunDetailScreen(ViewScreen):
             self.split = "val" if self.split == "test" else "test"
         self._show_confusion()
         self.query_one("#detail-log", Static).update(log)
+
+    @work(thread=True, exclusive=True, group="detail-calibration", exit_on_error=False)
+    def _read_calibration(self) -> None:
+        """The reliability diagram of the kept test predictions (none: nothing shown)."""
+        calibration, _ = api.read_calibration(self.rt.store, self.run_id)
+        self.app.call_from_thread(self._show_calibration, calibration)
+
+    def _show_calibration(self, calibration: api.Calibration | None) -> None:
+        widget = self.query_one("#detail-calibration", Static)
+        widget.display = calibration is not None
+        if calibration is not None:
+            widget.update(Text.assemble("\n", reliability_text(calibration)))
 
     def _load_log(self) -> None:
         self._read_log()

@@ -22,12 +22,11 @@ BAR_WIDTH = 10
 
 
 def share_bar(share: float | None, width: int = BAR_WIDTH) -> Text:
+    """'83.2% ████████▎ ' : the share in percent, then its bar (``fmt.bar``, in eighths)."""
     if share is None:
         return Text("-", style="dim")
-    filled = max(0, min(width, int(round(share * width))))
-    text = Text(f"{100 * share:5.1f}% ")
-    text.append("█" * filled, style="cyan")
-    text.append("░" * (width - filled), style="dim")
+    text = Text(f"{fmt.share(share):>6} ")
+    text.append(fmt.bar(share, width), style="cyan")
     return text
 
 
