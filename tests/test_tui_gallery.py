@@ -165,6 +165,9 @@ async def test_compare_opens_the_flips_gallery(trained: Path) -> None:
         app.state.selection.update(ids)
         app.switch_mode("compare")
         await settle(pilot)
+        await pilot.press("s")  # the Metrics tab: the flips' counts and the keys to their images
+        flips_line = app.screen.query_one("#compare-flips", Static)
+        await wait_for(pilot, lambda: "i / I" in str(flips_line.render()), 30, "the flips line")
         await pilot.press("i")
         await wait_for(pilot, lambda: isinstance(app.screen, GalleryScreen), 10, "the gallery")
         screen: Any = app.screen

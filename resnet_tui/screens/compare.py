@@ -227,6 +227,7 @@ class CompareScreen(ViewScreen):
                 f" right, {a} wrong: ",
                 (f"{len(flips.b_right_a_wrong):,}", "bold"),
                 (f" · both wrong {flips.both_wrong:,}", "dim"),
+                (" · i / I: their images", "dim"),
             )
         )
 
