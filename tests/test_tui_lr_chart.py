@@ -1,4 +1,4 @@
-"""The Launch form's lr curve (ctrl+g): drawn from the engine's schedule code, redrawn as the
+"""The Launch form's lr curve (ctrl+y): drawn from the engine's schedule code, redrawn as the
 schedule fields change, and small enough to leave the form usable at 80x24."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ async def test_changing_the_schedule_redraws_the_lr_curve(runs_dir: Path) -> Non
         assert isinstance(screen, LaunchScreen)
         chart = screen.query_one(LRChart)
         assert not chart.display and chart.curve is None  # a toggle: the form first
-        await pilot.press("ctrl+g")
+        await pilot.press("ctrl+y")
         await settle(pilot)
         assert chart.display
         first = chart.curve
@@ -46,6 +46,6 @@ async def test_changing_the_schedule_redraws_the_lr_curve(runs_dir: Path) -> Non
         assert second.points != first.points and second.restarts  # every 10 epochs
         assert "restarts" in str(screen.query_one("#lr-caption", Static).render())
         assert screen.query_one(LRPlot).plt.build() != drawn
-        await pilot.press("ctrl+g")
+        await pilot.press("ctrl+y")
         await settle(pilot)
         assert not chart.display

@@ -169,6 +169,20 @@ def test_launch_form(snap_compare: Any, store_dir: str) -> None:
     assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)
 
 
+def test_launch_data_preview_80x24(snap_compare: Any, store_dir: str) -> None:
+    """ctrl+g: the form's digits per class in half-blocks, plain then augmented."""
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        app = pilot.app
+        assert isinstance(app, ResnetApp)
+        await settle(pilot, _counted(app), timeout=90, what="the registries and the param count")
+        await pilot.press("ctrl+g")
+        screen: Any = app.screen
+        await settle(pilot, lambda: screen.preview.drawn is not None, what="the preview")
+
+    assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)
+
+
 def test_compare_stats_four_runs_120x36(snap_compare: Any, store_dir: str) -> None:
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app
@@ -217,13 +231,13 @@ def test_sweep_form_80x24(snap_compare: Any, store_dir: str) -> None:
 
 @pytest.mark.slow  # waits on the helper's model check
 def test_launch_form_lr_curve_80x24(snap_compare: Any, store_dir: str) -> None:
-    """ctrl+g: the lr over the run under the form, which keeps rows of its own."""
+    """ctrl+y: the lr over the run under the form, which keeps rows of its own."""
 
     async def run_before(pilot: Pilot[Any]) -> None:
         app = pilot.app
         assert isinstance(app, ResnetApp)
         await settle(pilot, _counted(app), timeout=90, what="the registries and the param count")
-        await pilot.press("ctrl+g")
+        await pilot.press("ctrl+y")
         await settle(pilot)
 
     assert snap_compare(_app(store_dir, "launch"), terminal_size=(80, 24), run_before=run_before)

@@ -102,8 +102,11 @@ from engine.config import (
 )
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
+from engine.gallery import GALLERY_LIMIT, flip_labels, flips_grid, mistakes_grid
 from engine.lr_schedule import LRCurve, describe_curve, describe_steps, lr_preview
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
+from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_png
+from engine.pictures import strip as picture_strip
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
 from engine.query import Query, QueryError
 from engine.query import parse as parse_query
@@ -162,6 +165,8 @@ __all__ = [
     "EpochLine",
     "EpochStats",
     "FieldInfo",
+    "GALLERY_LIMIT",
+    "GridRow",
     "Importance",
     "Launched",
     "LRCurve",
@@ -172,6 +177,7 @@ __all__ = [
     "OWN_DATASETS",
     "ParallelCoordinates",
     "Param",
+    "PictureGrid",
     "ParamImportance",
     "PlanError",
     "Preset",
@@ -199,6 +205,7 @@ __all__ = [
     "SweepRequest",
     "SweepSpec",
     "TestStats",
+    "Tile",
     "TimeSplit",
     "TrialLine",
     "UserError",
@@ -265,6 +272,12 @@ __all__ = [
     "resume_sweep",
     "rows_from_runs",
     "run_folder",
+    "flip_labels",
+    "flips_grid",
+    "mistakes_grid",
+    "picture_strip",
+    "render_picture",
+    "save_png",
     "save_preset",
     "set_setting",
     "settings_path",

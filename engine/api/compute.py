@@ -46,6 +46,7 @@ from engine.catalog import (
 from engine.config import OWN_DATASETS, RunConfig, field_infos, from_dict, type_name
 from engine.config.augmentations import list_augmentations
 from engine.events import EpochDone, Event, FitDone, FitStarted, StepDone
+from engine.pictures import PictureGrid, Tile
 from engine.presets import resolve
 from engine.records import RunRecord, SweepRecord
 from engine.stacking.plan import StackResult
@@ -209,6 +210,35 @@ def bench_loader(
 
     stream(plan.config, plan.preset, counts, line)
     return rows
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def preview(
+    request: RunRequest | RunPlan,
+    augmented: bool = False,
+    seed: int = 0,
+    per_class: int = 6,
+) -> PictureGrid:
+    """A grid of ``per_class`` training images of each class as the model would see them,
+    plain or through the request's augmentations (mixup/cutmix mixing tiles of the grid, the
+    captions saying with what); the trainer's own data pipeline, on the CPU. Refuses what
+    ``plan_run`` refuses and data that is not there (a DataError)."""
+    from engine.preview import preview_grid
+
+    plan = plan_run(request) if isinstance(request, RunRequest) else request
+    return preview_grid(plan.config, augmented, seed, per_class)
+
+
+def sample_images(store: RunStore, run_ref: str, split: str, indices: Sequence[int]) -> list[Tile]:
+    """The images of a run's ``split`` (``test``: the order of its predictions) at
+    ``indices``, as its evaluation saw them; each tile carries its index."""
+    from engine.config import from_dict
+    from engine.preview import split_tiles
+
+    record = get_run(store, run_ref)
+    return split_tiles(from_dict(record.config), split, [int(i) for i in indices])
 
 
 # ---------------------------------------------------------------- sweeps
@@ -382,7 +412,9 @@ __all__ = [
     "inspect_data",
     "inspect_request",
     "plan_ablation",
+    "preview",
     "run_ablation",
+    "sample_images",
     "run_sweep",
     "stack",
     "start_ablation",

@@ -66,6 +66,24 @@ def _inspect_request(args: dict[str, Any]) -> Any:
     return compute.inspect_request(RunRequest.from_json(args["request"]))
 
 
+def _preview(args: dict[str, Any]) -> Any:
+    request = RunRequest.from_json(args["request"])
+    grid = compute.preview(
+        request,
+        augmented=bool(args.get("augmented")),
+        seed=int(args.get("seed") or 0),
+        per_class=int(args.get("per_class") or 6),
+    )
+    return grid.to_json()
+
+
+def _sample_images(args: dict[str, Any]) -> Any:
+    tiles = compute.sample_images(
+        _store(args), str(args["run"]), str(args.get("split") or "test"), args["indices"]
+    )
+    return [tile.to_json() for tile in tiles]
+
+
 OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "inspect_request": _inspect_request,
     "catalog": lambda _args: compute.catalog().to_json(),
@@ -77,6 +95,8 @@ OPS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "sweep_importance": lambda args: compute.sweep_importance(_store(args), args["name"]).to_json(),
     "plan_ablation": _plan_ablation,
     "start_ablation": _start_ablation,
+    "preview": _preview,
+    "sample_images": _sample_images,
 }
 
 

@@ -29,6 +29,7 @@ from engine.api.types import (
 )
 from engine.catalog import Catalog
 from engine.errors import ConfigError, PlanError, UserError
+from engine.pictures import PictureGrid, Tile
 from engine.records import SweepRecord
 from engine.sweep.analysis import Importance
 
@@ -111,6 +112,28 @@ class EngineHelper:
         return Launched.from_json(
             self.call("start_ablation", store=_path(store), request=request.to_json())
         )
+
+    def preview(
+        self, request: RunRequest, augmented: bool = False, seed: int = 0, per_class: int = 6
+    ) -> PictureGrid:
+        """``compute.preview`` in the helper: a grid of training images per class."""
+        answer = self.call(
+            "preview",
+            request=request.to_json(),
+            augmented=augmented,
+            seed=seed,
+            per_class=per_class,
+        )
+        return PictureGrid.from_json(answer)
+
+    def sample_images(
+        self, store: str | Path, run: str, indices: list[int], split: str = "test"
+    ) -> list[Tile]:
+        """``compute.sample_images`` in the helper: a run's images by index."""
+        answer = self.call(
+            "sample_images", store=_path(store), run=run, split=split, indices=list(indices)
+        )
+        return [Tile.from_json(t) for t in answer]
 
     # ------------------------------------------------------------ the process
 

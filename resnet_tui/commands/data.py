@@ -1,5 +1,7 @@
 """``resnet-tui data inspect ROOT``: what a run would make of your image folder, before one
 exists (classes and counts, sizes, channels, imbalance, skipped files, input and path).
+``resnet-tui data preview PRESET``: training images per class as the model sees them, plain
+or augmented, in the terminal (half-blocks) or as a PNG (``--out``).
 
 ``register(app)`` adds the ``data`` group. It asks ``engine.api.compute`` (the folder reader
 imports torch), late: ``--help`` stays fast.
@@ -7,12 +9,15 @@ imports torch), late: ``--help`` stays fast.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from resnet_tui.commands import _table as t
 from resnet_tui.commands._shared import JsonOption, SetOption, command, console, print_json
+
+if TYPE_CHECKING:
+    from engine import api
 
 
 def data_inspect(
@@ -62,8 +67,71 @@ def print_report(report: dict[str, Any]) -> None:
         c.print(line, markup=False, overflow="fold")
 
 
+def data_preview(
+    preset: Annotated[
+        str | None,
+        typer.Argument(metavar="PRESET", help="A preset name or a TOML file [digits-quick]."),
+    ] = None,
+    sets: SetOption = None,
+    augmented: Annotated[
+        bool,
+        typer.Option(
+            "--augmented", help="Through the preset's augmentations (mixup/cutmix: mixed tiles)."
+        ),
+    ] = False,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Which samples and which random augmentations.")
+    ] = 0,
+    per_class: Annotated[
+        int, typer.Option(metavar="N", min=1, max=32, help="Images per class (one row each).")
+    ] = 6,
+    out: Annotated[
+        str | None,
+        typer.Option(metavar="FILE.png", help="Write the grid as a PNG instead of drawing it."),
+    ] = None,
+) -> None:
+    """Training images of each class as the model will see them (its input size and
+    channels, the normalisation undone), plain or `--augmented`; the same samples for the
+    same `--seed`. Drawn in the terminal with half-blocks, or written to `--out FILE.png`."""
+    from engine import api
+    from engine.api import compute
+
+    request = api.RunRequest(preset, tuple(sets or ()))
+    plan = api.plan_run(request)  # every mistake of the request at once, before torch loads
+    grid = compute.preview(plan, augmented=augmented, seed=seed, per_class=per_class)
+    if out:
+        path = api.save_png(grid, out)
+        typer.echo(f"wrote {path} ({len(grid.rows)} classes x {grid.columns} images)")
+        return
+    print_grid(grid)
+
+
+def print_grid(grid: api.PictureGrid) -> None:
+    """The grid in the terminal: a row per class, its label, its tiles in half-blocks, and
+    the classes mixed into them."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from engine import api
+    from resnet_tui.widgets.picture import halfcell_renderable
+
+    c = console()
+    c.print(grid.title, style="bold", markup=False, overflow="fold")
+    for note in grid.notes:
+        c.print(note, markup=False, overflow="fold")
+    table = Table.grid(padding=(0, 1))
+    for row in grid.rows:
+        picture = api.picture_strip(row.tiles)
+        mixed = " ".join(t.caption for t in row.tiles if t.caption)
+        table.add_row(Text(row.label), halfcell_renderable(picture), Text(mixed))
+    c.print(table)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``data`` group to the CLI."""
-    group = typer.Typer(help="Your own image folders.", no_args_is_help=True)
+    group = typer.Typer(
+        help="Your own image folders; what the model sees of any data.", no_args_is_help=True
+    )
     command(group, "inspect", data_inspect)
+    command(group, "preview", data_preview)
     app.add_typer(group, name="data")

@@ -54,6 +54,14 @@ def runs_mistakes(
         ),
     ] = None,
     as_json: JsonOption = False,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE.png",
+            help="Also write their images as a PNG gallery (the N most confident "
+            "[the console's 48]), captioned with test index and confidence.",
+        ),
+    ] = None,
 ) -> None:
     """A run's wrong test predictions, most confident first: the sample's index in the test
     split, its true and predicted class, the confidence and the top 5 classes."""
@@ -64,6 +72,8 @@ def runs_mistakes(
     s = store()
     record = api.get_run(s, run)
     found = api.mistakes(s, record.id, true=true, pred=pred)
+    if out:
+        write_gallery(s, record, found, true, pred, out, limit)
     if as_json:
         shown = found if limit is None else found[:limit]
         print_json(
@@ -88,6 +98,29 @@ def runs_mistakes(
             style="dim",
             markup=False,
         )
+
+
+def write_gallery(
+    s: api.RunStore,
+    record: api.RunRecord,
+    found: list[Any],
+    true: str | None,
+    pred: str | None,
+    out: str,
+    limit: int | None,
+) -> None:
+    """The console's gallery of these mistakes as a PNG (nothing written when there are none)."""
+    from engine import api
+    from engine.api import compute
+
+    if not found:
+        typer.echo(f"no image written: run {record.name} has no such mistakes", err=True)
+        return
+    shown = found[: limit or api.GALLERY_LIMIT]
+    tiles = compute.sample_images(s, record.id, "test", [m.index for m in shown])
+    grid = api.mistakes_grid(record.name, found, tiles, true, pred)
+    path = api.save_png(grid, out)
+    typer.echo(f"wrote {path} ({len(tiles)} images)", err=True)
 
 
 def runs_flips(

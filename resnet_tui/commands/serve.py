@@ -18,7 +18,9 @@ from resnet_tui.commands._shared import command, fail, state, user_errors
 @user_errors
 def open_console() -> None:
     from resnet_tui.app import ResnetApp
+    from resnet_tui.widgets.picture import probe_terminal
 
+    probe_terminal()  # Sixel or Kitty graphics? asked before Textual owns the terminal
     console_app = ResnetApp(runs_dir=state.runs_dir)
     console_app.run()
     if console_app.return_code:  # an internal error: Textual printed its traceback

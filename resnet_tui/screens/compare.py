@@ -66,6 +66,8 @@ class CompareScreen(ViewScreen):
         Binding("s", "tab('compare-metrics')", "Stats"),
         Binding("m", "metric", "Metric"),
         Binding("d", "diff_only", "Differing/all"),
+        Binding("i", "flips(0, 1)", "A right B wrong"),
+        Binding("I", "flips(1, 0)", "B right A wrong"),
     ]
 
     def __init__(self) -> None:
@@ -148,6 +150,19 @@ class CompareScreen(ViewScreen):
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
 
+    def action_flips(self, right: int, wrong: int) -> None:
+        """The test images one of the first two runs (A: the baseline, B: the next) gets
+        right and the other wrong, in the gallery (escape comes back)."""
+        from resnet_tui.screens.gallery import GalleryScreen, flips_loader
+
+        docs = self._docs()
+        if len(docs) < 2:
+            self.notify("pick two runs first (space): A is the baseline, B the next")
+            return
+        a, b = docs[right], docs[wrong]
+        name = f"{a.name}-right-{b.name}-wrong"
+        self.app.push_screen(GalleryScreen(flips_loader(a.id, b.id), name, self.MODE))
+
     # ------------------------------------------------------------ loading
 
     def _docs(self) -> list[api.RunRecord]:
@@ -212,6 +227,7 @@ class CompareScreen(ViewScreen):
                 f" right, {a} wrong: ",
                 (f"{len(flips.b_right_a_wrong):,}", "bold"),
                 (f" · both wrong {flips.both_wrong:,}", "dim"),
+                (" · i / I: their images", "dim"),
             )
         )
 

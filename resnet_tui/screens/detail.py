@@ -439,6 +439,8 @@ class RunDetailScreen(ViewScreen):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        if tab == "confusion":
+            self.query_one("#matrix", ConfusionMatrix).focus()  # arrows move its cell cursor
         if tab == "summary" and not self._summary_state:
             self._compute_summary()
 
@@ -446,6 +448,21 @@ class RunDetailScreen(ViewScreen):
         self.split = "val" if self.split == "test" else "test"
         self.action_tab("confusion")
         self._show_confusion()
+
+    def on_confusion_matrix_cell_chosen(self, event: ConfusionMatrix.CellChosen) -> None:
+        """Enter on a cell: the gallery of that cell's test images (most confident first)."""
+        from resnet_tui.screens.gallery import GalleryScreen, mistakes_loader
+
+        if event.split != "test":
+            self.notify("the images are the test split's: press v for the test matrix")
+            return
+        if event.true == event.pred:
+            self.notify("the diagonal is right: choose a cell off it for its mistakes")
+            return
+        doc = self.doc
+        name = f"{doc.name if doc else self.run_id}-mistakes-{event.true}-as-{event.pred}"
+        loader = mistakes_loader(self.run_id, event.true, event.pred)
+        self.app.push_screen(GalleryScreen(loader, name, self.mode_name))
 
     def action_stop(self) -> None:
         actions.stop_run(self.rt, self.run_id)

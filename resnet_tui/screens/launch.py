@@ -26,8 +26,10 @@ from engine.api.remote import HelperError
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.screens.dialogs import SavePresetScreen
+from resnet_tui.screens.launch_preview import LaunchPreview, PreviewState
 from resnet_tui.state import Console, LaunchRequest
 from resnet_tui.widgets.config_form import SECTION_TITLES, ConfigForm, FormResult
+from resnet_tui.widgets.data_preview import DataPreview
 from resnet_tui.widgets.lr_chart import LRChart
 from resnet_tui.wording import console_words
 
@@ -49,16 +51,19 @@ def preset_config(name: str) -> api.RunPlan:
     return api.plan_run(api.RunRequest(name))
 
 
-class LaunchScreen(ViewScreen):
+class LaunchScreen(LaunchPreview, ViewScreen):
     MODE = "launch"
     BINDINGS = [
         Binding("ctrl+l", "launch", "Launch"),
         Binding("ctrl+s", "save_preset", "Save preset"),
         Binding("ctrl+t", "loader_bench", "Time loader"),
-        Binding("ctrl+g", "lr_chart", "LR curve"),
+        Binding("ctrl+y", "lr_chart", "LR curve"),
         Binding("ctrl+n", "next_section", "Next section"),
         Binding("ctrl+b", "previous_section", "Prev section"),
         Binding("escape", "leave_field", "Leave field"),
+        Binding("ctrl+g", "toggle_preview", "Pictures"),
+        Binding("ctrl+r", "redraw_preview", "New samples"),
+        Binding("ctrl+o", "write_preview", "Write PNG"),
     ]
 
     def __init__(self) -> None:
@@ -75,6 +80,7 @@ class LaunchScreen(ViewScreen):
         self._check_seq = 0
         self._launching = False
         self._preset_shown = self.preset  # what the preset Select shows
+        self.preview = PreviewState()
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="launch-top"):
@@ -91,7 +97,8 @@ class LaunchScreen(ViewScreen):
         yield Static("", id="launch-params")
         yield Static("", id="launch-data")  # your own images: what a run would make of them
         yield ConfigForm(self.initial, id="launch-form")
-        yield LRChart(id="launch-lr")  # ctrl+g: the lr over the run, redrawn as fields change
+        yield DataPreview(id="launch-preview")
+        yield LRChart(id="launch-lr")  # ctrl+y: the lr over the run, redrawn as fields change
         yield Static("", id="launch-help", markup=False)
         yield Static("", id="launch-message")
 
@@ -219,6 +226,7 @@ class LaunchScreen(ViewScreen):
             return
         request = api.RunRequest(self.preset, config=result.config.to_dict())
         self._check_worker(request, self._check_seq)
+        self._preview_changed(request)
 
     @work(thread=True, exclusive=True, group="launch-check", exit_on_error=False)
     def _check_worker(self, request: api.RunRequest, seq: int) -> None:

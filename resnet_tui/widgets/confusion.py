@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Static
 
 # (upper bound of the row fraction, background, foreground)
@@ -48,8 +50,11 @@ def per_class_accuracy(matrix: list[list[int]]) -> list[float | None]:
     ]
 
 
-def matrix_text(classes: list[str], matrix: list[list[int]]) -> Text:
-    """The heatmap as Rich text (rows true, columns predicted)."""
+def matrix_text(
+    classes: list[str], matrix: list[list[int]], cursor: tuple[int, int] | None = None
+) -> Text:
+    """The heatmap as Rich text (rows true, columns predicted); the ``cursor`` cell (row,
+    column) in reverse with ▸ before it."""
     n = len(matrix)
     classes = [str(c) for c in classes][:n] + [str(i) for i in range(len(classes), n)]
     biggest = max((v for row in matrix for v in row), default=0)
@@ -73,6 +78,10 @@ def matrix_text(classes: list[str], matrix: list[list[int]]) -> Text:
             style = cell_style(fractions[i][j])
             if i == j:
                 style += " bold underline"
+            if cursor == (i, j):
+                text.append("▸", style="bold reverse")
+                text.append(f"{shown:>{width - 1}}", style=style + " reverse bold")
+                continue
             text.append(f"{shown:>{width}}", style=style)
         text.append("\n")
     text.append("row share:", style="dim")
@@ -102,10 +111,66 @@ def accuracy_text(classes: list[str], matrix: list[list[int]], width: int = 20) 
     return text
 
 
-class ConfusionMatrix(Static):
-    """Shows one split of a confusion.json (``show(data, split)``), or why there is none."""
+class ConfusionMatrix(Static, can_focus=True):
+    """Shows one split of a confusion.json (``show(data, split)``), or why there is none.
+
+    Focused, the arrow keys move a cell cursor and Enter posts ``CellChosen`` (the true and
+    the predicted class of the cell): the run detail opens that cell's images."""
+
+    BINDINGS = [
+        Binding("up", "move(-1, 0)", "Cell up", show=False),
+        Binding("down", "move(1, 0)", "Cell down", show=False),
+        Binding("left", "move(0, -1)", "Cell left", show=False),
+        Binding("right", "move(0, 1)", "Cell right", show=False),
+        Binding("enter", "choose", "Images"),
+    ]
+
+    class CellChosen(Message):
+        def __init__(self, true: str, pred: str, split: str) -> None:
+            super().__init__()
+            self.true = true
+            self.pred = pred
+            self.split = split
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.cursor = (0, 1)  # the first mistake cell a matrix can have
+        self._shown: tuple[dict[str, Any] | None, str, str] = (None, "test", "")
+        self._focused = False  # the cursor shows while the matrix has the keys
+
+    @property
+    def classes_shown(self) -> list[str]:
+        data = self._shown[0]
+        return [str(c) for c in (data or {}).get("classes", [])]
+
+    def action_move(self, rows: int, columns: int) -> None:
+        matrix = valid_matrix(self._shown[0], self._shown[1])
+        if matrix is None:
+            return
+        n = len(matrix)
+        r, c = self.cursor
+        self.cursor = (min(max(r + rows, 0), n - 1), min(max(c + columns, 0), n - 1))
+        self.show(*self._shown)
+
+    def action_choose(self) -> None:
+        data, split, _ = self._shown
+        matrix = valid_matrix(data, split)
+        classes = self.classes_shown
+        r, c = self.cursor
+        if matrix is None or r >= len(classes) or c >= len(classes):
+            return
+        self.post_message(self.CellChosen(classes[r], classes[c], split))
+
+    def on_focus(self) -> None:
+        self._focused = True
+        self.show(*self._shown)
+
+    def on_blur(self) -> None:
+        self._focused = False
+        self.show(*self._shown)
 
     def show(self, data: dict[str, Any] | None, split: str, problem: str = "") -> None:
+        self._shown = (data, split, problem)
         if data is None:
             self.update(Text(problem or "no confusion matrix", style="dim"))
             return
@@ -119,7 +184,17 @@ class ConfusionMatrix(Static):
             "class, columns the predicted one\n",
             style="bold",
         )
-        self.update(Text.assemble(title, matrix_text(list(data["classes"]), matrix)))
+        n = len(matrix)
+        self.cursor = (min(self.cursor[0], n - 1), min(self.cursor[1], n - 1))
+        cursor = self.cursor if self._focused else None
+        names = [str(x) for x in data["classes"]]
+        r, c = self.cursor
+        if cursor is not None and r < len(names) and c < len(names):
+            title.append(
+                f"▸ true {names[r]}, predicted {names[c]}: {matrix[r][c]} · ⏎ images\n",
+                style="bold reverse",
+            )
+        self.update(Text.assemble(title, matrix_text(list(data["classes"]), matrix, cursor)))
 
 
 def _is_matrix(matrix: Any) -> bool:

@@ -3,7 +3,7 @@
 ``api.lr_preview`` walks the same ``lr_factor`` the trainer's ``LRSchedule`` sets (torch-free);
 this widget plots it (textual-plotext), with the end of warmup and each warm restart as
 vertical lines, and says under it how the steps per epoch were worked out. The Launch form
-shows it as a small panel that ctrl+g toggles and redraws it as the form changes.
+shows it as a small panel that ctrl+y toggles and redraws it as the form changes.
 """
 
 from __future__ import annotations
