@@ -149,12 +149,14 @@ def record_diff(store: Any, doc: dict[str, Any], diff: bytes) -> dict[str, Any]:
     if stored is fields:
         return doc
     result: dict[str, Any] = store.update(str(doc["id"]), provenance=stored)
+    if "name_taken" in doc:  # not stored: what create_run said about a clash
+        result["name_taken"] = doc["name_taken"]
     return result
 
 
-def describe(fields: Any) -> list[str]:
+def describe(fields: Any, preset_text: bool = True) -> list[str]:
     """The provenance as text lines (the run detail, ``runs show``); long values whole, on
-    lines of their own."""
+    lines of their own; the preset file's text indented under its path (``preset_text``)."""
     if not isinstance(fields, dict) or not fields:
         return ["provenance: not recorded (a run created before it was)"]
 
@@ -168,14 +170,14 @@ def describe(fields: Any) -> list[str]:
 
     commit = fields.get("git_commit")
     if commit is None:
-        code = "not a git checkout"
+        code = "git: not a checkout"
     else:
-        code = f"commit {commit}" + (" (dirty)" if fields.get("git_dirty") else "")
+        code = f"git commit {commit}" + (" (dirty)" if fields.get("git_dirty") else "")
     lines = [
-        f"provenance: resnet-tui {show('version')} · {code}",
-        f"  python {show('python')} · torch {show('torch')} · torchvision "
-        f"{show('torchvision')} · CUDA {show('cuda')} · cuDNN {show('cudnn')}",
-        f"  host {show('host')} · GPUs {show('gpus')}",
+        f"provenance: resnet-tui {show('version')} on host {show('host')}",
+        f"  {code}",
+        f"  python {show('python')} · torch {show('torch')} · torchvision {show('torchvision')}",
+        f"  CUDA {show('cuda')} · cuDNN {show('cudnn')} · GPUs {show('gpus')}",
         f"  command: {show('command')}",
     ]
     if fields.get("git_diff"):
@@ -187,8 +189,12 @@ def describe(fields: Any) -> list[str]:
             + cut
         )
     if fields.get("preset_file"):
-        lines.append(f"  preset file {fields['preset_file']}:")
-        lines += [f"    {line}" for line in str(fields.get("preset_text") or "").splitlines()]
+        text = str(fields.get("preset_text") or "").splitlines()
+        if preset_text:
+            lines.append(f"  preset file {fields['preset_file']}:")
+            lines += [f"    {line}" for line in text]
+        else:
+            lines.append(f"  preset file {fields['preset_file']} ({len(text)} lines kept)")
     return lines
 
 
