@@ -336,7 +336,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,baseline,fixed,folder,tta,help,store,tui",
+        help="comma list: throughput,baseline,fixed,folder,tta,help,store,sysmon,tui",
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -462,6 +462,12 @@ def main() -> None:
                 f"{s['per_epoch_s'] * 1000:.1f} ms vs {epoch_s:.2f} s",
             )
         )
+    if want("sysmon"):
+        from bench import sysmon
+
+        measured = sysmon.measure(repeats)
+        results["sysmon"] = measured
+        rows.extend(sysmon.rows(measured))
     if want("tui"):
         try:
             from bench.bench_tui import measure_tui
