@@ -48,8 +48,12 @@ COMPARED = (
 
 
 def command_line(argv: Sequence[str] | None = None) -> str:
-    """The command line of this process as a shell would read it back."""
-    return shlex.join(list(sys.argv if argv is None else argv))
+    """The command line of this process as a shell would read it back (``python -m pkg``
+    for a package run as a module, as it was typed)."""
+    args = list(sys.argv if argv is None else argv)
+    if args and Path(args[0]).name == "__main__.py":
+        args[:1] = [sys.executable, "-m", Path(args[0]).parent.name]
+    return shlex.join(args)
 
 
 def _version(package: str) -> str | None:
