@@ -148,8 +148,9 @@ class SystemSummary:
         data wait."""
         if not self.samples:
             return ["system: no samples (a run trained before the load was sampled)"]
+        plural = "s" if self.samples != 1 else ""
         lines = [
-            f"system: {self.samples} sample{'s' if self.samples != 1 else ''} · CPU mean {_pct(self.mean_cpu_pct)} peak "
+            f"system: {self.samples} sample{plural} · CPU mean {_pct(self.mean_cpu_pct)} peak "
             f"{_pct(self.peak_cpu_pct)} · RSS peak {_mb(self.peak_rss_mb)}",
             f"  host memory peak {_mb(self.peak_host_used_mb)} of {_mb(self.host_total_mb)}",
         ]
