@@ -203,7 +203,11 @@ def describe(fields: Any, preset_text: bool = True) -> list[str]:
 
 
 def compared(fields: Any) -> dict[str, Any]:
-    """The fields Compare's diff sets side by side."""
+    """The fields Compare's diff sets side by side (the commit as git's 12-digit short form,
+    which fits a column at 80 columns; `runs show` has the whole hash)."""
     if not isinstance(fields, dict):
         return {}
-    return {k: fields.get(k) for k in COMPARED if k in fields}
+    out = {k: fields.get(k) for k in COMPARED if k in fields}
+    if isinstance(out.get("git_commit"), str):
+        out["git_commit"] = out["git_commit"][:12]
+    return out
