@@ -51,7 +51,10 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     """The command line of this process as a shell would read it back (``python -m pkg``
     for a package run as a module, as it was typed)."""
     args = list(sys.argv if argv is None else argv)
-    if args and Path(args[0]).name == "__main__.py":
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    if argv is None and args and spec is not None and spec.name:  # started as python -m NAME
+        args[:1] = [sys.executable, "-m", spec.name.removesuffix(".__main__")]
+    elif args and Path(args[0]).name == "__main__.py":
         args[:1] = [sys.executable, "-m", Path(args[0]).parent.name]
     return shlex.join(args)
 
