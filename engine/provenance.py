@@ -210,7 +210,8 @@ def compared(fields: Any) -> dict[str, Any]:
     which fits a column at 80 columns; `runs show` has the whole hash)."""
     if not isinstance(fields, dict):
         return {}
-    out = {k: fields.get(k) for k in COMPARED if k in fields}
-    if isinstance(out.get("git_commit"), str):
-        out["git_commit"] = out["git_commit"][:12]
+    out: dict[str, Any] = {k: fields.get(k) for k in COMPARED if k in fields}
+    commit = out.get("git_commit")
+    if isinstance(commit, str):
+        out["git_commit"] = commit[:12]
     return out
