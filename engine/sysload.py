@@ -12,7 +12,7 @@ time spent waiting for data: above ``DATA_WAIT_LIMIT`` the loader is the bottlen
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict
 
@@ -187,8 +187,3 @@ def _mb(value: float | None) -> str:
 
 def _unit(value: float | None, unit: str) -> str:
     return "-" if value is None else f"{value:.0f} {unit}"
-
-
-def samples_of(lines: Iterable[Mapping[str, Any]]) -> list[SysLine]:
-    """The ``sys`` lines among a run's metrics lines."""
-    return [SysLine(**line) for line in lines if line.get("kind") == SAMPLE_KIND]  # type: ignore[typeddict-item]
