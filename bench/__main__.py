@@ -336,7 +336,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         default="",
-        help="comma list: throughput,baseline,fixed,folder,tta,help,store,tui,predictions",
+        help="comma list: throughput,baseline,fixed,folder,tta,help,store,sysmon,tui,predictions",
     )
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
@@ -467,6 +467,12 @@ def main() -> None:
 
         results["predictions"], prediction_rows = measure_rows(repeats, args.quick)
         rows.extend(prediction_rows)
+    if want("sysmon"):
+        from bench import sysmon
+
+        measured = sysmon.measure(repeats)
+        results["sysmon"] = measured
+        rows.extend(sysmon.rows(measured))
     if want("tui"):
         try:
             from bench.bench_tui import measure_tui

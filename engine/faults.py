@@ -23,6 +23,7 @@ Points (each name is entered in the order listed within one write):
   rewrite, rewrite-rename, rewrite-done  metrics.jsonl rewritten (resume drops lines)
   confusion, confusion-rename, confusion-done   confusion.json at the end of a run
   metrics, metrics-done                  a metrics.jsonl line: before / after its append
+  sysmon, sysmon-done                    a system sample's line (engine.sysmon's thread)
   progress, progress-rename, progress-done
       progress.json, the live position in the epoch (about once a second, inside the step
       loop: the one point there)

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
+from engine.sysload import SAMPLE_KIND, SysLine
+
 SCHEMA = 2
 ACTIVE = ("queued", "running")
 BEST_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc")
@@ -246,6 +248,7 @@ class RunRecord:
     tags: tuple[str, ...] = ()
     archived: bool = False  # hidden from the default lists and views, never deleted
     pinned: bool = False  # kept on top; the baseline in Compare
+    provenance: Mapping[str, Any] = field(default_factory=dict)  # engine.provenance
     schema: int = SCHEMA
     # Not stored: the name that was asked for, when the store gave another (a clash).
     name_taken: str | None = None
@@ -292,6 +295,7 @@ class RunRecord:
             tags=_tags(doc.get("tags")),
             archived=doc.get("archived") is True,
             pinned=doc.get("pinned") is True,
+            provenance=doc["provenance"] if isinstance(doc.get("provenance"), Mapping) else {},
             schema=_integer(doc.get("schema")) or 1,
             name_taken=_text(doc.get("name_taken")),
         )
@@ -333,6 +337,7 @@ class RunRecord:
             "tags": list(self.tags),
             "archived": self.archived,
             "pinned": self.pinned,
+            "provenance": dict(self.provenance),
         }
 
     # ------------------------------------------------------------ derived
@@ -517,11 +522,13 @@ class StepLine(TypedDict, total=False):
 
 @dataclass(frozen=True)
 class RunMetrics:
-    """A run's metrics.jsonl, split by kind (damaged lines skipped, said in ``warnings``)."""
+    """A run's metrics.jsonl, split by kind (damaged lines skipped, said in ``warnings``);
+    ``samples``: the machine's load (engine.sysload)."""
 
     epochs: list[EpochLine] = field(default_factory=list)
     steps: list[StepLine] = field(default_factory=list)
     warnings: tuple[str, ...] = ()
+    samples: list[SysLine] = field(default_factory=list)
 
     @classmethod
     def from_lines(
@@ -529,13 +536,16 @@ class RunMetrics:
     ) -> RunMetrics:
         epochs: list[EpochLine] = []
         steps: list[StepLine] = []
+        samples: list[SysLine] = []
         for line in lines:
             kind = line.get("kind", "epoch")
             if kind == "epoch" and _integer(line.get("epoch")) is not None:
                 epochs.append(EpochLine(**line))  # type: ignore[typeddict-item]
             elif kind == "step":
                 steps.append(StepLine(**line))  # type: ignore[typeddict-item]
-        return cls(epochs, steps, tuple(warnings))
+            elif kind == SAMPLE_KIND:
+                samples.append(SysLine(**line))  # type: ignore[typeddict-item]
+        return cls(epochs, steps, tuple(warnings), samples)
 
 
 @dataclass(frozen=True)

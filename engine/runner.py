@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from engine import ddp_env
+from engine import ddp_env, provenance
+from engine import device as devices
 from engine.alerts import announce
 from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
@@ -29,6 +30,7 @@ from engine.predictions_file import PREDICTIONS_FILE, write_predictions
 from engine.procs import StopFlag
 from engine.store import RunStore, _to_json, atomic_write
 from engine.store.progress import ProgressWriter
+from engine.sysmon import Sampler
 from engine.trainer import Trainer
 
 
@@ -183,12 +185,14 @@ def execute(
                 f"(augment.resize {a.resize}, augment.crop_size {a.crop_size}"
                 + (f": {why})" if why else ")")
             )
+        gpus = devices.gpu_indices(trainer.device, _local_processes(trainer))
         store.update(
             run_id,
             device=str(trainer.device),
             params=trainer.params,
             classes=trainer.classes,
             **({"data": trainer.bundle.report} if trainer.bundle.report else {}),
+            **_provenance(store, seen, gpus),
         )
 
         display: Callable[[Any], None] | None = on_event
@@ -259,8 +263,16 @@ def execute(
                 display = None
                 log("the display failed; training goes on:\n" + traceback.format_exc())
 
+        sampler = Sampler(
+            lambda line: store.append_metrics(run_id, dict(line), point="sysmon"),
+            config.train.sample_s,
+            gpus=devices.nvml_ids(gpus),
+            elapsed=elapsed,
+            log=log,
+        )
         try:
-            done = trainer.fit(handle, checkpoint_dir=run_dir, should_stop=stop)
+            with sampler:  # stopped on every way out (a kill stops the process, thread and all)
+                done = trainer.fit(handle, checkpoint_dir=run_dir, should_stop=stop)
         finally:
             trainer.bundle.close()
         log(f"{done.status}: {done.message}")
@@ -309,6 +321,26 @@ def execute(
         if isinstance(exc, UserError) and str(exc) == message:
             raise
         raise _user_error(exc, message) from exc
+
+
+def _local_processes(trainer: Trainer) -> int:
+    """The processes of the run on this machine (rank 0 samples the GPUs of all of them)."""
+    if trainer.dist is None:
+        return 1
+    return int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+
+
+def _provenance(store: RunStore, doc: dict[str, Any], gpus: list[int]) -> dict[str, Any]:
+    """The run's provenance with what only the trainer knows (CUDA, cuDNN, the GPUs), added
+    when it first trains; collected here whole for a run created without it."""
+    fields = doc.get("provenance")
+    if isinstance(fields, dict) and fields.get("trainer_versions"):
+        return {}
+    diff = b""
+    if not isinstance(fields, dict) or not fields:
+        fields, diff = provenance.collect()
+        fields = provenance.store_diff(store.run_dir(str(doc["id"])), fields, diff)
+    return {"provenance": {**fields, **devices.runtime_versions(gpus), "trainer_versions": True}}
 
 
 def _seconds(value: Any) -> float:

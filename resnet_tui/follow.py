@@ -31,6 +31,7 @@ class MetricsState:
     epochs: list[api.EpochLine] = field(default_factory=list)
     steps: list[api.StepLine] = field(default_factory=list)
     progress: api.Progress | None = None
+    samples: list[api.SysLine] = field(default_factory=list)  # the machine's load
 
 
 @dataclass
@@ -47,6 +48,7 @@ class PollResult:
 
 
 MAX_STEP_LINES = 2000  # the Monitor only shows the recent ones
+MAX_SAMPLES = 20_000  # the machine's load: a day at one sample every 5 s
 # The first read of a store of more than BIG_STORE runs shows its FIRST_SCREEN newest at once,
 # and the rest at the next poll (10,000 runs take half a second to read whole).
 BIG_STORE = 2000
@@ -167,7 +169,13 @@ class StoreFollower:
         keep = old is not None and not batch.reset
         epochs = [*(old.epochs if keep and old else []), *new.epochs]
         steps = [*(old.steps if keep and old else []), *new.steps]
-        state = MetricsState(epochs, steps[-MAX_STEP_LINES:], old.progress if old else None)
+        samples = [*(old.samples if keep and old else []), *new.samples]
+        state = MetricsState(
+            epochs,
+            steps[-MAX_STEP_LINES:],
+            old.progress if old else None,
+            samples[-MAX_SAMPLES:],
+        )
         self._metrics[run_id] = state
         return state
 

@@ -292,7 +292,7 @@ def test_validate_all_lists_what_validate_raises_first() -> None:
 
 def test_every_field_declares_its_help_and_its_default_fits_its_rules() -> None:
     infos = field_infos()
-    assert [i.key for i in infos] == all_keys() and len(infos) == 91
+    assert [i.key for i in infos] == all_keys() and len(infos) == 92
     for info in infos:
         assert info.help, info.key  # shown by the form, `presets show` and the catalog
         assert info.problem(info.default) is None, info.key

@@ -87,13 +87,22 @@ def test_diff_reads_the_data_summary_and_a_provenance_mapping(store: api.RunStor
 
     quick = api.get_run(store, QUICK)
     other = dataclasses.replace(
-        quick, id="x", data={"root": "/data/cats", "image_size": 64}, params=1000
+        quick,
+        id="x",
+        data={"root": "/data/cats", "image_size": 64},
+        params=1000,
+        provenance={
+            "git_commit": "0123456789abcdef0123456789abcdef01234567",
+            "torch": "2.9",
+            "command": "resnet-tui train",
+        },
     )
-    object.__setattr__(other, "provenance", {"git": {"commit": "abc123"}, "torch": "2.9"})
     diff = api.diff_runs([quick, other])
     rows = {r.key: r for r in diff.section("provenance", differing_only=True)}
     assert rows["data.root"].values == (None, "/data/cats")
-    assert rows["provenance.git.commit"].values == (None, "abc123")
+    assert rows["provenance.git_commit"].values == (None, "0123456789ab")  # git's short form
+    assert rows["provenance.torch"].values == (None, "2.9")
+    assert "provenance.command" not in rows  # a command line is no cell: the detail shows it
     assert rows["params"].deltas == (None, 1000 - 308_074)
 
 

@@ -206,6 +206,9 @@ def test_a_2x2_grid_completes_and_shows_accuracy_per_key(runs_dir: Path) -> None
     for t in trials:  # each trial trains its own point
         assert t.config["optim"]["name"] == t.sweep.params["optim.name"]
         assert t.config["optim"]["lr"] == t.sweep.params["optim.lr"]
+        # its provenance names the command that made the sweep, and the trainer's versions
+        assert "--name g4 --parallel 2" in t.provenance["command"]
+        assert t.provenance["trainer_versions"] is True and t.provenance["torch"]
     code, out = cli("--runs-dir", str(runs_dir), "sweeps", "show", "g4", "--json")
     assert code == 0
     summary = json.loads(out)

@@ -50,11 +50,13 @@ from engine.api.predictions import (
 )
 from engine.api.reads import (
     follow_metrics,
+    provenance_lines,
     read_confusion,
     read_log,
     read_metrics,
     read_progress,
     store_version,
+    system_summary,
 )
 from engine.api.runs import (
     RunPlan,
@@ -146,6 +148,15 @@ from engine.sweep.analysis import (
 )
 from engine.sweep.report import best_trial, by_param, read_sweeps, rows_from_runs, status_counts
 from engine.sweep.spec import Param, SweepSpec
+from engine.sysload import (
+    DATA_WAIT_LIMIT,
+    SysLine,
+    SystemSummary,
+    bottleneck_words,
+    data_wait_share,
+    steady_data_wait,
+)
+from engine.sysload import series as sys_series
 from engine.timing import TimeSplit, time_split
 
 __all__ = [
@@ -160,6 +171,7 @@ __all__ = [
     "Catalog",
     "ConfigError",
     "Confusion",
+    "DATA_WAIT_LIMIT",
     "DEFAULT_PRESET",
     "DiffRow",
     "EpochLine",
@@ -204,6 +216,8 @@ __all__ = [
     "SweepRecord",
     "SweepRequest",
     "SweepSpec",
+    "SysLine",
+    "SystemSummary",
     "TestStats",
     "Tile",
     "TimeSplit",
@@ -216,11 +230,13 @@ __all__ = [
     "baseline_first",
     "best_stats_row",
     "best_trial",
+    "bottleneck_words",
     "by_param",
     "check_dict",
     "check_resume",
     "config_differences",
     "create_run",
+    "data_wait_share",
     "delete_run",
     "delete_sweep",
     "describe_curve",
@@ -255,6 +271,7 @@ __all__ = [
     "plan_run",
     "plan_stack",
     "plan_sweep",
+    "provenance_lines",
     "read_confusion",
     "read_field",
     "read_log",
@@ -285,11 +302,14 @@ __all__ = [
     "start_run",
     "start_stack",
     "status_counts",
+    "steady_data_wait",
     "stop_run",
     "stop_sweep",
     "store_version",
     "sweep_parallel",
     "sweep_summary",
+    "sys_series",
+    "system_summary",
     "tag_run",
     "text_cells",
     "time_split",

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import os
 
-from engine.records import Confusion, RunMetrics
+from engine import provenance
+from engine.records import Confusion, RunMetrics, RunRecord
 from engine.store import CONFUSION_FILE, LOG_FILE, MetricsReader, RunStore
 from engine.store.progress import Progress
 from engine.store.progress import read_progress as progress_file
+from engine.sysload import SystemSummary
 
 
 def read_metrics(store: RunStore, run_id: str) -> RunMetrics:
@@ -24,6 +26,18 @@ def read_metrics(store: RunStore, run_id: str) -> RunMetrics:
     except Exception as exc:  # an unreadable file (permissions, a folder in its place)
         return RunMetrics(warnings=(f"cannot read the metrics of run {run_id}: {exc}",))
     return RunMetrics.from_lines(lines, reader.warnings)
+
+
+def system_summary(metrics: RunMetrics) -> SystemSummary:
+    """The machine's load over a run (its ``sys`` lines) and its wait for data (its epoch
+    lines): GPU figures None without NVML."""
+    return SystemSummary.of(metrics.samples, metrics.epochs)
+
+
+def provenance_lines(record: RunRecord, preset_text: bool = True) -> list[str]:
+    """Where the run came from, as lines of text (the preset file's text indented under its
+    path, unless ``preset_text`` is false)."""
+    return provenance.describe(dict(record.provenance), preset_text)
 
 
 def read_progress(store: RunStore, run_id: str) -> Progress | None:

@@ -396,6 +396,14 @@ class TrainConfig:
         ),
     )
     threads: int = field(default=0, metadata=meta("torch CPU threads; 0 = torch's default", min=0))
+    sample_s: float = field(
+        default=5.0,
+        metadata=meta(
+            "seconds between samples of the machine's load (CPU, memory, GPU) in "
+            "metrics.jsonl; 0 = off",
+            min=0,
+        ),
+    )
 
 
 SECTIONS: dict[str, type] = {

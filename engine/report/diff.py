@@ -20,6 +20,7 @@ from typing import Any
 
 from engine.config import RunConfig
 from engine.metrics import best_stats_row
+from engine.provenance import compared
 from engine.records import RunRecord
 
 CONFIG = "config"
@@ -83,9 +84,10 @@ def provenance(record: RunRecord) -> dict[str, Any]:
         if value not in (None, ""):
             out[key] = value
     out.update(flatten(record.data, "data."))
-    extra = getattr(record, "provenance", None)  # a later record's field, read when there
-    if isinstance(extra, Mapping):
-        out.update(flatten(extra, "provenance."))
+    # what the code and the machine were (engine.provenance): commit, versions, GPUs, host;
+    # a field never recorded (a run created before provenance was) is left out
+    recorded = compared(dict(record.provenance))
+    out.update({f"provenance.{k}": v for k, v in recorded.items() if v is not None})
     return out
 
 

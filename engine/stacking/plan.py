@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from engine import provenance
 from engine.config import RunConfig, deep_merge, from_dict, nest, parse_override
 from engine.errors import ConfigError, StoreError, UserError
 from engine.records import SCHEMA, STACKED_MODEL, StackLink
@@ -170,11 +171,14 @@ def create_stacked_run(
     store: RunStore, members: Sequence[dict[str, Any]], config: RunConfig, name: str = ""
 ) -> dict[str, Any]:
     """Record the stacked run (queued), its members with it; returns its document."""
-    return store.create_run(
+    fields, diff = provenance.collect()
+    link = StackLink(tuple(m["id"] for m in members))
+    doc = store.create_run(
         config.to_dict(),
         name=name or STACKED_MODEL,
-        extra={"schema": SCHEMA, "stack": StackLink(tuple(m["id"] for m in members)).to_json()},
+        extra={"schema": SCHEMA, "stack": link.to_json(), "provenance": fields},
     )
+    return provenance.record_diff(store, doc, diff)
 
 
 def read_stacking(store: RunStore, run_id: str) -> dict[str, Any]:

@@ -67,9 +67,11 @@ def read_from(fd: int, offset: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def append(path: Path, record: dict[str, Any]) -> None:
+def append(path: Path, record: dict[str, Any], point: str = "metrics") -> None:
     """Append one JSON line: a single write on an O_APPEND descriptor, then fsync.
 
+    ``point``: the fault-injection point of the write (the system sampler's lines have their
+    own, ``sysmon``, so they never shift the count of the trainer's ``metrics`` writes).
     Raises FileNotFoundError when the run's folder is gone (the caller names the run), a
     StoreError for anything else."""
     if not isinstance(record, dict):
@@ -82,7 +84,7 @@ def append(path: Path, record: dict[str, Any]) -> None:
     except OSError as e:
         raise write_error(path, e) from e
     try:
-        fault_point("metrics")
+        fault_point(point)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line  # a torn last line (killed writer) stays a line of its own
@@ -94,7 +96,7 @@ def append(path: Path, record: dict[str, Any]) -> None:
         raise write_error(path, e) from e
     finally:
         os.close(fd)
-    fault_point("metrics-done")
+    fault_point(f"{point}-done")
 
 
 def read(path: Path, offset: int, source: str) -> _Parsed:
@@ -191,11 +193,11 @@ class StoreMetrics:
     def metrics_path(self, run_id: str) -> Path:
         raise NotImplementedError
 
-    def append_metrics(self, run_id: str, record: dict[str, Any]) -> None:
+    def append_metrics(self, run_id: str, record: dict[str, Any], point: str = "metrics") -> None:
         """Append one JSON line: a single write on an O_APPEND descriptor, then fsync."""
         path = self.metrics_path(run_id)
         try:
-            append(path, record)
+            append(path, record, point)
         except FileNotFoundError as e:
             raise StoreError(f"run {run_id} has no folder in {self.root}") from e
 

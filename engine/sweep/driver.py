@@ -28,6 +28,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from engine import provenance
 from engine.alerts import mark_crashed
 from engine.config import from_dict
 from engine.errors import ConfigError, StoreError
@@ -38,6 +39,7 @@ from engine.store import RunStore
 from engine.sweep.docs import (
     get_sweep,
     now,
+    read_doc,
     resume_message,
     sweep_path,
     sweep_storage,
@@ -248,18 +250,28 @@ class _Driver:
         except ConfigError as exc:
             error = str(exc)
         link = SweepLink(self.spec.name, number, dict(params))
+        fields, diff = provenance.collect(command=self._command())
         doc = self.store.create_run(
             config,
             name=f"{self.spec.name}-{number}",
             preset=self.spec.preset,
-            extra={"schema": SCHEMA, "sweep": link.to_json()},
+            extra={"schema": SCHEMA, "sweep": link.to_json(), "provenance": fields},
         )
+        doc = provenance.record_diff(self.store, doc, diff)
         self.study._storage.set_trial_user_attr(self._trial_id(number), "run_id", doc["id"])
         if error:
             doc = self.store.set_status(doc["id"], "failed", f"the trial's config: {error}")
             self._conclude(number, RunRecord.from_json(doc))
             return None
         return RunRecord.from_json(doc)
+
+    def _command(self) -> str | None:
+        """The command line that created the sweep (None: this process's)."""
+        try:
+            command = read_doc(self.store, self.spec.name).get("command")
+        except StoreError:
+            return None
+        return command if isinstance(command, str) else None
 
     def _trial_id(self, number: int) -> int:
         for t in self._trials():

@@ -15,6 +15,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from engine.errors import StoreError
+from engine.provenance import command_line
 from engine.store import RunStore
 from engine.sweep.docs import (
     default_storage,
@@ -50,6 +51,7 @@ def create_sweep(store: RunStore, spec: SweepSpec, storage: str = "") -> dict[st
         "started": None,
         "finished": None,
         "message": "",
+        "command": command_line(),  # its trials' provenance says what the user ran
     }
     write_doc(store, doc)
     try:

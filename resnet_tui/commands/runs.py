@@ -179,6 +179,8 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     record = api.get_run(s, run)
     metrics = api.read_metrics(s, record.id)
     show_warnings(s, metrics.warnings)
+    system = api.system_summary(metrics)
+    bottleneck = api.bottleneck_words(system.data_wait_share, record.preset)
     if as_json:
         split = api.time_split(metrics.epochs)
         calibration, _ = api.read_calibration(s, record.id)
@@ -188,6 +190,8 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
                 "metrics": metrics.epochs,
                 "time_split": split.to_json() if split else None,
                 "calibration": calibration.to_json() if calibration else None,
+                "system": {**system.to_json(), "bottleneck": bottleneck},
+                "provenance": dict(record.provenance) or None,
             }
         )
         return
@@ -219,6 +223,10 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     if split is not None:
         for line in ["time: " + split.describe()[0], *split.describe()[1:]]:
             c.print(line, markup=False)
+    for line in [*system.describe(), *([bottleneck] if bottleneck else [])]:
+        c.print(line, markup=False, overflow="fold")
+    for line in api.provenance_lines(record, preset_text=False):
+        c.print(line, markup=False, overflow="fold")
     c.print(f"folder: {api.run_folder(s, record.id)}")
 
 

@@ -1,4 +1,5 @@
-"""One run: its curves, confusion matrix, per-class accuracy, config, model summary and log;
+"""One run: its curves, confusion matrix, per-class accuracy, config, model summary, the
+machine's load while it trained with its provenance (System, y), and log;
 for a stacked ensemble its members and their contributions, for a run of an ablation group
 the group's table.
 
@@ -38,10 +39,10 @@ from resnet_tui.widgets.reports import (
     ensemble_gain,
     members_table,
 )
-from resnet_tui.widgets.sparks import metric_series
+from resnet_tui.widgets.sparks import SystemSparks, metric_series
 from resnet_tui.wording import console_words
 
-TABS = ("curves", "confusion", "stacking", "ablation", "config", "summary", "log")
+TABS = ("curves", "confusion", "stacking", "ablation", "config", "summary", "system", "log")
 
 
 def header_text(run: api.RunRecord, seconds: float | None) -> Text:
@@ -113,6 +114,7 @@ class RunDetailScreen(ViewScreen):
         Binding("a", "tab('ablation')", "Ablation"),
         Binding("f", "tab('config')", "Config"),
         Binding("s", "tab('summary')", "Summary"),
+        Binding("y", "tab('system')", "System"),
         Binding("l", "tab('log')", "Log"),
         Binding("x", "stop", "Stop"),
         Binding("r", "resume", "Resume"),
@@ -134,6 +136,7 @@ class RunDetailScreen(ViewScreen):
         self._summary_state = ""  # "" | "loading" | "done"
         self._status: str | None = None
         self._epochs: list[api.EpochLine] = []
+        self._samples: list[api.SysLine] = []
         self._from_mode = ""
         self._stacking: dict[str, Any] | None = None
         self._stacking_problem = "reading stacking.json…"
@@ -181,6 +184,11 @@ class RunDetailScreen(ViewScreen):
                         "press s (or open this tab) to compute the layer summary",
                         id="detail-summary",
                     )
+            with TabPane("System", id="system"):
+                with VerticalScroll(id="system-scroll"):
+                    yield Static("", id="detail-system", markup=False)
+                    yield SystemSparks(id="detail-system-sparks")
+                    yield Static("", id="detail-provenance", markup=False)
             with TabPane("Log", id="log"):
                 with VerticalScroll(id="log-scroll"):
                     yield Static("", id="detail-log", markup=False)
@@ -189,6 +197,7 @@ class RunDetailScreen(ViewScreen):
         self.rt.state.metrics_signal.subscribe(self, self._metrics_published)
         self.rt.watch_metrics("detail", {self.run_id})
         self._show_config()
+        self._show_system()
         self._load_files()
 
     def on_screen_resume(self) -> None:
@@ -222,8 +231,10 @@ class RunDetailScreen(ViewScreen):
         if run_id != self.run_id:
             return
         self._epochs = state.epochs
+        self._samples = state.samples
         self._show_curves()
         self._show_time()
+        self._show_system()
         if self.query_one(TabbedContent).active == "log":
             self._load_log()
 
@@ -247,6 +258,20 @@ class RunDetailScreen(ViewScreen):
         widget.display = split is not None
         if split is not None:
             widget.update("time: " + "\n".join(split.describe()) + "\n")
+
+    def _show_system(self) -> None:
+        """The machine's load (summary, bottleneck, sparklines) and where the run came from."""
+        doc = self.doc
+        summary = api.SystemSummary.of(self._samples, self._epochs)
+        lines = summary.describe()
+        slow = api.bottleneck_words(summary.data_wait_share, doc.preset if doc else "")
+        text = Text("\n".join(lines))
+        if slow:
+            text.append("\n" + slow, style="bold yellow")
+        self.query_one("#detail-system", Static).update(text)
+        self.query_one("#detail-system-sparks", SystemSparks).show(self._samples)
+        shown = api.provenance_lines(doc) if doc is not None else []
+        self.query_one("#detail-provenance", Static).update("\n" + "\n".join(shown))
 
     def _show_config(self) -> None:
         doc = self.doc

@@ -22,7 +22,7 @@ from resnet_tui.follow import MetricsState
 from resnet_tui.screens import actions
 from resnet_tui.screens.base import ViewScreen
 from resnet_tui.widgets import format as fmt
-from resnet_tui.widgets.sparks import MetricSparks
+from resnet_tui.widgets.sparks import MetricSparks, SystemSparks
 from resnet_tui.wording import console_words
 
 RECENT = 5  # finished runs listed under the active ones
@@ -160,6 +160,9 @@ def device_text(run: api.RunRecord, epochs: list[api.EpochLine]) -> Text:
         )
     if run.message and not run.active:
         text.append(f"\n{console_words(run.message)}", style="dim")
+    slow = api.bottleneck_words(api.data_wait_share(last), run.preset)
+    if slow:  # the last epoch waited on its data loader
+        text.append(f"\n{slow}", style="bold yellow")
     return text
 
 
@@ -222,6 +225,7 @@ class MonitorScreen(ViewScreen):
         self._order: list[str] = []
         self._rows: dict[str, tuple[Any, ...]] = {}
         self._epochs: list[api.EpochLine] = []
+        self._samples: list[api.SysLine] = []
         self._epoch_rows: list[tuple[Any, ...]] = []
         self._shown: tuple[Text, Text] = (Text(), Text())
 
@@ -230,6 +234,7 @@ class MonitorScreen(ViewScreen):
         yield Static("", id="monitor-run")
         yield Static("", id="monitor-progress")
         yield MetricSparks(id="monitor-sparks")
+        yield SystemSparks(id="monitor-system")
         epochs: DataTable[Any] = DataTable(
             id="monitor-epochs", cursor_type="none", zebra_stripes=True, show_cursor=False
         )
@@ -348,6 +353,7 @@ class MonitorScreen(ViewScreen):
         if self.selected != before:
             state = self.rt.follower.metrics(self.selected) if self.selected else None
             self._epochs = state.epochs if state else []
+            self._samples = state.samples if state else []
             self._progress = state.progress if state else None
         if self.selected in order:
             index = order.index(self.selected)
@@ -370,6 +376,7 @@ class MonitorScreen(ViewScreen):
             self.selected = run_id
             state = self.rt.follower.metrics(run_id) if run_id else None
             self._epochs = state.epochs if state else []
+            self._samples = state.samples if state else []
             self._progress = state.progress if state else None
         self._show_selected()
         self._watch()
@@ -383,6 +390,12 @@ class MonitorScreen(ViewScreen):
         same_epochs = (
             len(state.epochs) == len(self._epochs) and state.epochs[-1:] == self._epochs[-1:]
         )
+        new_sample = len(state.samples) != len(self._samples) or (
+            state.samples[-1:] != self._samples[-1:]
+        )
+        if new_sample:  # a sample of the machine's load came
+            self._samples = state.samples
+            self.query_one(SystemSparks).show(self._samples)
         if same_epochs and state.progress == self._progress:
             return  # only step lines arrived: nothing this view shows changed
         self._progress = state.progress
@@ -436,6 +449,7 @@ class MonitorScreen(ViewScreen):
             progress.update("")
             self._shown = (Text(), Text())
             self.query_one(MetricSparks).show([])
+            self.query_one(SystemSparks).show([])
             self.query_one("#monitor-epochs", DataTable).clear()
             return
         epochs = self._epochs
@@ -446,6 +460,7 @@ class MonitorScreen(ViewScreen):
             progress.update(shown[1], layout=False)  # two lines, always
             self._shown = shown
         self.query_one(MetricSparks).show(epochs)
+        self.query_one(SystemSparks).show(self._samples)
         self._show_epochs(epochs)
 
     def _show_epochs(self, epochs: Sequence[Mapping[str, Any]]) -> None:
