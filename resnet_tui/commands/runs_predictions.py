@@ -26,7 +26,7 @@ RunArgument = Annotated[
 
 
 def _top5(top: list[tuple[str, float]]) -> str:
-    return "  ".join(f"{name}\u00a0{t.pct(p)}" for name, p in top)  # a pair never splits
+    return t.UNIT_SEP.join(f"{name}\u00a0{t.pct(p)}" for name, p in top)  # pairs kept whole
 
 
 MISTAKE_COLUMNS = (
@@ -34,7 +34,7 @@ MISTAKE_COLUMNS = (
     t.ident("true"),
     t.ident("pred", "predicted"),
     t.accuracy("confidence"),
-    t.description("top5", "top 5"),
+    t.pairs("top5", "top 5"),  # the least likely pairs give way at a narrow width
 )
 
 

