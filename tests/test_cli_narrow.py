@@ -7,6 +7,8 @@ slow test."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +21,8 @@ from engine.predictions_file import PREDICTIONS_FILE, from_arrays, write_predict
 from engine.presets import resolve
 from engine.store import RunStore
 from resnet_tui.cli import app
+from resnet_tui.commands._lines import hanging
+from resnet_tui.commands._table import value_text
 
 runner = CliRunner()
 CLASSES = ("retriever", "tabby-cat", "owl", "fox", "axolotl")
@@ -98,3 +102,65 @@ def test_mistakes_as_blocks_wrap_between_pairs(runs_dir: Path) -> None:
     assert "class-golden-retriever" in text and "class-tabby-cat" in text
     pairs = [pair for line in text.splitlines() for pair in shown_pairs(line)]
     assert pairs.count("class-axolotl 0.01%") >= 1 and "class-tabby-cat 88.47%" in pairs
+
+
+def test_a_hanging_line_breaks_between_pairs_and_indents_under_its_label() -> None:
+    best = (
+        "best: train_loss 0.0133  train_acc 99.68%  val_loss 0.0353  val_acc 98.89%  best_epoch 12"
+    )
+    assert hanging(best, 80) == [
+        "best: train_loss 0.0133  train_acc 99.68%  val_loss 0.0353  val_acc 98.89%",
+        "      best_epoch 12",
+    ]
+    command = "  command: /v/bin/resnet-tui --runs-dir /tmp/fc-runs train digits-quick --name dq1"
+    assert hanging(command, 60) == [
+        "  command: /v/bin/resnet-tui --runs-dir /tmp/fc-runs train",
+        "           digits-quick --name dq1",
+    ]
+    # an option stays with its value, a number with its unit
+    assert hanging("  command: resnet-tui train --name dq1", 34) == [
+        "  command: resnet-tui train",
+        "           --name dq1",
+    ]
+    assert hanging("time: 0.89 s wall an epoch", 15) == [
+        "time: 0.89 s",
+        "      wall an",
+        "      epoch",
+    ]
+    assert hanging("short", 80) == ["short"]
+    assert hanging("x" * 90, 80) == ["x" * 90]  # a word wider than the line: folded when shown
+
+
+@pytest.mark.slow
+def test_a_real_runs_show_at_80_columns(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    train = [str(Path(sys.executable).parent / "resnet-tui"), "--runs-dir", str(runs), "train"]
+    done = subprocess.run(
+        [*train, "digits-quick", "--set", "train.epochs=2", "--name", "dq1", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # a real process: its provenance keeps this command line
+    assert done.returncode == 0, done.stderr
+    for width in (80, 60):
+        code, out = cli(runs, width, "runs", "show", "dq1")
+        assert code == 0, out
+        lines = out.splitlines()
+        assert not [line for line in lines if cell_len(line) > width], out
+        record = api.get_run(api.open_store(runs), "dq1")
+        best = record.best.to_json() if record.best else {}
+        for key in ("val_acc", "best_epoch", "train_loss"):  # each pair on one line
+            value = value_text(key, best[key])
+            assert any(f"{key} {value}" in line for line in lines), (key, out)
+        assert any(f"test_acc {value_text('test_acc', record.test.acc)}" in line
+                   for line in lines if record.test), out  # fmt: skip
+        command = [i for i, line in enumerate(lines) if line.startswith("  command: ")]
+        assert len(command) == 1, out
+        after = lines[command[0] + 1]
+        if not after.startswith("  changes") and not after.startswith("  preset"):
+            assert after.startswith(" " * 11) and after.strip(), out  # under its label
+        assert "--name dq1" in out  # an option with its value
+        for label in ("time: ", "system: ", "provenance: ", "folder: "):
+            assert any(line.startswith(label) for line in lines), (label, out)
+        # every line that is not the table, a label or a continuation is indented
+        assert not [line for line in lines if line.startswith("dq1") or line == "--name dq1"]
