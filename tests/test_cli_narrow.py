@@ -164,3 +164,21 @@ def test_a_real_runs_show_at_80_columns(tmp_path: Path) -> None:
             assert any(line.startswith(label) for line in lines), (label, out)
         # every line that is not the table, a label or a continuation is indented
         assert not [line for line in lines if line.startswith("dq1") or line == "--name dq1"]
+
+
+def test_flips_refuse_a_run_compared_with_itself(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    run_id = run_with_predictions(store, "dq1")
+    words = (
+        "run dq1 is compared with itself: flips compare two different runs tested on the same data"
+    )
+    with pytest.raises(api.UserError) as err:
+        api.flips(store, "dq1", run_id)  # a name and the id of one run
+    assert str(err.value) == words
+    before = sorted(p.name for p in store.run_dir(run_id).iterdir())
+    code, out = cli(runs_dir, 80, "runs", "flips", "dq1", "dq1")
+    assert code == 2 and out.strip() == f"error: {words}", out
+    assert sorted(p.name for p in store.run_dir(run_id).iterdir()) == before
+    run_with_predictions(store, "other")
+    code, out = cli(runs_dir, 80, "runs", "flips", "dq1", "other")
+    assert code == 0 and "dq1 right, other wrong: 0" in out, out
