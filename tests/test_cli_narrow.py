@@ -182,3 +182,26 @@ def test_flips_refuse_a_run_compared_with_itself(runs_dir: Path) -> None:
     run_with_predictions(store, "other")
     code, out = cli(runs_dir, 80, "runs", "flips", "dq1", "other")
     assert code == 0 and "dq1 right, other wrong: 0" in out, out
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["runs", "mistakes", "a", "--out"], "--out"),
+        (["data", "preview", "digits-quick", "--out"], "--out"),
+        (["presets", "show", "digits-quick", "--lr-png"], "--lr-png"),
+    ],
+)
+def test_a_picture_not_named_png_is_refused_in_one_line(
+    runs_dir: Path, tmp_path: Path, args: list[str], option: str
+) -> None:
+    """The pictures are PNG data: a .jpg name is refused before any work, nothing written."""
+    run_with_predictions(RunStore(runs_dir), "a")
+    target = tmp_path / "m.jpg"
+    code, out = cli(runs_dir, 80, *args, str(target))
+    assert code == 2 and out.strip() == f"error: {option}: write a .png file (got m.jpg)", out
+    assert not target.exists()
+    # a .png name passes the check (then an unknown run or preset is the error: no work)
+    unknown = [arg if arg not in ("a", "digits-quick") else "nosuch" for arg in args]
+    code, out = cli(runs_dir, 80, *unknown, str(tmp_path / "M.PNG"))
+    assert code == 2 and "nosuch" in out and "write a .png file" not in out, out
