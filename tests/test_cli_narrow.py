@@ -205,3 +205,27 @@ def test_a_picture_not_named_png_is_refused_in_one_line(
     unknown = [arg if arg not in ("a", "digits-quick") else "nosuch" for arg in args]
     code, out = cli(runs_dir, 80, *unknown, str(tmp_path / "M.PNG"))
     assert code == 2 and "nosuch" in out and "write a .png file" not in out, out
+
+
+def test_a_plain_class_folder_is_refused_saying_what_to_do(runs_dir: Path, tmp_path: Path) -> None:
+    """cat/ dog/ straight under the folder: the one line says where the images go."""
+    root = tmp_path / "myimgs"
+    for name in ("cat", "dog"):
+        (root / name).mkdir(parents=True)
+    code, out = cli(runs_dir, 80, "data", "inspect", str(root))
+    assert code == 2 and len(out.strip().splitlines()) == 1, out
+    assert out.strip() == (
+        f"error: data.root: '{root}' has no train/ folder: put each class's images in "
+        f"{root / 'train' / 'CLASS'}/ (it holds cat/, dog/: move them into train/; val/ and "
+        "test/ are optional), see README 'Your own images'."
+    )
+    assert sorted(p.name for p in root.iterdir()) == ["cat", "dog"]  # nothing moved or made
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, out = cli(runs_dir, 80, "data", "inspect", str(empty))
+    assert code == 2 and out.strip() == (
+        f"error: data.root: '{empty}' has no train/ folder: put each class's images in "
+        f"{empty / 'train' / 'CLASS'}/ (and optionally val/ and test/), see README 'Your own "
+        "images'."
+    )
+    assert "### Your own images" in (Path(__file__).parents[1] / "README.md").read_text()
