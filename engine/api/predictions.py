@@ -162,11 +162,16 @@ def _split_of(record: RunRecord, p: Predictions) -> str:
 
 def flips(store: RunStore, a_ref: str, b_ref: str) -> Flips:
     """The test samples run ``a_ref`` gets right and ``b_ref`` wrong, and back (indices in the
-    test split); refused when the two runs did not test the same split."""
+    test split); refused when the two runs did not test the same split, or are one run."""
     import numpy as np
 
     a, pa = _load(store, a_ref)
     b, pb = _load(store, b_ref)
+    if a.id == b.id:
+        raise UserError(
+            f"run {a.name} is compared with itself: flips compare two different runs tested "
+            "on the same data"
+        )
     same = (
         pa.classes == pb.classes
         and np.array_equal(pa.index, pb.index)

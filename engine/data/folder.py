@@ -55,7 +55,19 @@ def folder_layout(cfg: DataConfig) -> tuple[list[str], dict[str, str]]:
             if tables
             else ""
         )
-        raise DataError(f"data.root: '{root}' has no train/ folder. Expected {LAYOUT}.{hint}")
+        folders = [n for n in _class_folders(root) if n not in SPLITS]
+        held = (
+            f"it holds {', '.join(f'{n}/' for n in folders[:3])}"
+            + (f" and {len(folders) - 3} more" if len(folders) > 3 else "")
+            + ": move them into train/; val/ and test/ are optional"
+            if folders and not tables
+            else "and optionally val/ and test/"
+        )
+        raise DataError(
+            f"data.root: '{root}' has no train/ folder: put each class's images in "
+            f"{os.path.join(root, 'train', 'CLASS')}{os.sep} ({held}), "
+            f"see README 'Your own images'.{hint}"
+        )
     classes = _class_folders(train)
     if not classes:
         raise DataError(

@@ -75,6 +75,15 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+def require_png(option: str, path: object) -> None:
+    """Refuse a picture file not named .png before any work (the pictures are PNG data)."""
+    import os
+
+    name = os.path.basename(str(path))
+    if not name.lower().endswith(".png"):
+        fail(f"{option}: write a .png file (got {name or path})")
+
+
 def user_errors(fn: Callable[P, R]) -> Callable[P, R]:
     """Print a user error as ``error:`` lines (exit 2) instead of a traceback: one line, or
     one per problem of a request with several (``api.PlanError``)."""

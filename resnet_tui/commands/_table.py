@@ -4,7 +4,9 @@ A column says what it holds, and that says how it gives way when the terminal is
 
 - ``identifier`` (a name, an id) and ``number`` columns are never cut and never left out;
 - ``secondary`` columns are shown whole or left out, and a final line names the ones left out;
-- ``description`` columns wrap into the width that is left (left out below 20 columns).
+- ``description`` columns wrap into the width that is left (left out below 20 columns);
+  a ``units`` description (``pairs``: items such as ``class prob``) never breaks an item:
+  a row shows as many of its items as fit on its line, and a note says so.
 
 Nothing is ever shortened with an ellipsis. When the identifiers and numbers alone do not fit
 (a very narrow terminal), each row becomes a block: its identifiers on a line, then
@@ -32,6 +34,7 @@ DESCRIPTION = "description"
 MIN_DESCRIPTION = 20  # a description column narrower than this is left out
 GAPS = (2, 1)  # spaces between columns: two where they fit, else one
 INDENT = 2  # stacked identifiers and the lines of a block are indented so
+UNIT_SEP = "  "  # between the items of a ``units`` column; inside an item, no-break spaces
 
 
 def cell(value: Any) -> str:
@@ -93,6 +96,7 @@ class Column:
     right: bool = False
     keep: int = 0
     whole_header: bool = False  # the header is a name too (compare's run columns)
+    units: bool = False  # a description of whole items (``UNIT_SEP`` between them)
 
     def label(self) -> str:
         return " ".join(self.header.split())
@@ -136,6 +140,39 @@ def description(key: str, header: str = "") -> Column:
     return Column(key, header or key, DESCRIPTION)
 
 
+def pairs(key: str, header: str = "") -> Column:
+    """Items such as ``class prob``, most important first, ``UNIT_SEP`` between them: never
+    broken; at a narrow width the last items of a row give way (and the table says so)."""
+    return Column(key, header or key, DESCRIPTION, units=True)
+
+
+def fit_units(text: str, width: int) -> tuple[str, bool]:
+    """(the leading items of ``text`` that fit in ``width``, whether some were left out); the
+    first item always (folded only when it alone is wider)."""
+    from rich.cells import cell_len
+
+    items = text.split(UNIT_SEP)
+    kept = items[:1]
+    for item in items[1:]:
+        if cell_len(UNIT_SEP.join([*kept, item])) > width:
+            break
+        kept.append(item)
+    return UNIT_SEP.join(kept), len(kept) < len(items)
+
+
+def wrap_units(text: str, width: int, indent: int = 0) -> list[str]:
+    """``text``'s items on as many lines as it takes, broken between items only."""
+    from rich.cells import cell_len
+
+    lines: list[str] = []
+    for item in text.split(UNIT_SEP):
+        if lines and cell_len(lines[-1]) + len(UNIT_SEP) + cell_len(item) <= width:
+            lines[-1] += UNIT_SEP + item
+        else:
+            lines.append(" " * indent + item)
+    return lines
+
+
 @dataclass
 class Layout:
     """Which columns a table shows at a width, how wide each is, the gap between them, and
@@ -164,19 +201,27 @@ def plan(columns: Sequence[Column], cells: list[list[str]], width: int) -> Layou
     stacked in the first one's column; None when the identifiers and numbers do not fit."""
     from rich.cells import cell_len
 
-    natural = []
+    natural, least = [], []
     for i, col in enumerate(columns):
         words = [col.label()] if col.whole_header else col.label().split() or [""]
-        natural.append(max([cell_len(w) for w in words] + [cell_len(r[i]) for r in cells]))
+        heads = [cell_len(w) for w in words]
+        natural.append(max(heads + [cell_len(r[i]) for r in cells]))
+        firsts = [cell_len(r[i].split(UNIT_SEP)[0]) for r in cells] if col.units else []
+        least.append(max([MIN_DESCRIPTION, *heads, *firsts]))
     identifiers = [i for i, c in enumerate(columns) if c.role == IDENTIFIER]
     tiers = ((), tuple(identifiers[1:])) if len(identifiers) > 1 else ((),)
-    fits = [_fit(columns, natural, width, gap, stacked) for stacked in tiers for gap in GAPS]
+    fits = [_fit(columns, natural, least, width, gap, stacked) for stacked in tiers for gap in GAPS]
     layouts = [layout for layout in fits if layout is not None]
     return max(layouts, key=Layout.score) if layouts else None
 
 
 def _fit(
-    columns: Sequence[Column], natural: list[int], width: int, gap: int, stacked: tuple[int, ...]
+    columns: Sequence[Column],
+    natural: list[int],
+    least: list[int],
+    width: int,
+    gap: int,
+    stacked: tuple[int, ...],
 ) -> Layout | None:
     widths = {
         i: natural[i]
@@ -198,7 +243,7 @@ def _fit(
             important += columns[i].keep > 0
     for i, col in enumerate(columns):
         room = width - used - gap
-        if col.role == DESCRIPTION and room >= min(natural[i], MIN_DESCRIPTION):
+        if col.role == DESCRIPTION and room >= min(natural[i], least[i]):
             widths[i] = min(natural[i], room)
             used += gap + widths[i]
     return Layout(sorted(widths), widths, gap, stacked, important)
@@ -222,7 +267,14 @@ def print_table(
     if layout is None:
         _print_blocks(c, columns, cells)
         return
-    _print_columns(c, columns, cells, layout)
+    shortened = _print_columns(c, columns, cells, layout)
+    for label in shortened:
+        c.print(
+            f"({label}: as many as fit at {c.width} columns; a wider terminal or --json "
+            "shows them all)",
+            style="dim",
+            markup=False,
+        )
     left_out = layout.left_out(columns)
     if left_out:
         c.print(
@@ -248,7 +300,8 @@ def wrap_words(text: str, width: int) -> str:
 
 def _print_columns(
     c: Console, columns: Sequence[Column], cells: list[list[str]], layout: Layout
-) -> None:
+) -> list[str]:
+    """Print the table; return the labels of the ``units`` columns that left items out."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -270,18 +323,24 @@ def _print_columns(
             Text(header),
             justify="right" if col.right else "left",
             width=width,
-            no_wrap=col.role != DESCRIPTION,
+            no_wrap=col.role != DESCRIPTION or col.units,
             overflow="fold",
         )
+    shortened: dict[str, None] = {}
     for row in cells:
         shown = []
         for i in layout.shown:
             text = row[i]
+            if columns[i].units:
+                text, cut = fit_units(text, layout.widths[i])
+                if cut:
+                    shortened[columns[i].label()] = None
             if columns[i].role == IDENTIFIER and layout.stacked:
                 text = "\n".join([text, *(pad + row[j] for j in layout.stacked)])
             shown.append(Text(text))
         out.add_row(*shown)
     c.print(out)
+    return list(shortened)
 
 
 def _print_blocks(c: Console, columns: Sequence[Column], cells: list[list[str]]) -> None:
@@ -309,5 +368,8 @@ def _print_blocks(c: Console, columns: Sequence[Column], cells: list[list[str]])
         for text in lines:
             c.print(Text(text), overflow="fold")
         for i, col in enumerate(columns):
-            if col.role == DESCRIPTION and row[i] != "-":
+            if col.role == DESCRIPTION and row[i] != "-" and col.units:
+                for text in wrap_units(f"{col.label()}{UNIT_SEP}{row[i]}", width, INDENT):
+                    c.print(Text(text), overflow="fold")
+            elif col.role == DESCRIPTION and row[i] != "-":
                 c.print(Padding(Text(row[i]), (0, 0, 0, INDENT)))

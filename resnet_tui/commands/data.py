@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from resnet_tui.commands import _table as t
-from resnet_tui.commands._shared import JsonOption, SetOption, command, console, print_json
+from resnet_tui.commands._shared import (
+    JsonOption,
+    SetOption,
+    command,
+    console,
+    print_json,
+    require_png,
+)
 
 if TYPE_CHECKING:
     from engine import api
@@ -96,6 +103,8 @@ def data_preview(
     from engine import api
     from engine.api import compute
 
+    if out:
+        require_png("--out", out)
     request = api.RunRequest(preset, tuple(sets or ()))
     plan = api.plan_run(request)  # every mistake of the request at once, before torch loads
     grid = compute.preview(plan, augmented=augmented, seed=seed, per_class=per_class)

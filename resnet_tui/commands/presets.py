@@ -20,6 +20,7 @@ from resnet_tui.commands._shared import (
     console,
     fail,
     print_json,
+    require_png,
 )
 
 PRESET_COLUMNS = (t.ident("name"), t.description("description"))
@@ -57,6 +58,8 @@ def presets_show(
     from engine import api
     from resnet_tui.commands import _lr
 
+    if lr_png is not None:
+        require_png("--lr-png", lr_png)
     preset = api.load_preset(name)
     plan = api.plan_run(api.RunRequest(name, tuple(sets or ())))  # every mistake at once
     curve = _lr.curve_for(plan.config) if (lr_png or not bare or as_json) else None

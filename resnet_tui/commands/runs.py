@@ -17,6 +17,7 @@ from resnet_tui import marks
 from resnet_tui.commands import _table as t
 from resnet_tui.commands import marks as mark_commands
 from resnet_tui.commands import runs_predictions, runs_report
+from resnet_tui.commands._lines import hanging, print_wrapped
 from resnet_tui.commands._shared import (
     JsonOption,
     WhereOption,
@@ -173,6 +174,8 @@ EPOCH_COLUMNS = (
 
 def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     """One run: its status, best and test stats, per-epoch metrics and config."""
+    from rich.text import Text
+
     from engine import api
 
     s = store()
@@ -196,38 +199,35 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
         )
         return
     c = console()
-    c.print(
-        f"[bold]{record.id}[/]  {record.name}  status [bold]{record.status}[/]"
-        + (f"  ({record.message})" if record.message else "")
-    )
-    c.print(
+    head = [record.id, record.name, f"status {record.status}"]
+    for line in hanging(
+        "  ".join(head + ([f"({record.message})"] if record.message else [])), c.width
+    ):
+        text = Text(line)
+        text.highlight_words([record.id, f"status {record.status}"], "bold")
+        c.print(text, overflow="fold")
+    lines = [
         f"model {record.model}  dataset {record.dataset}  params {t.cell(record.params)}  "
         f"device {record.device or '-'}  epoch {record.epoch}/{record.epochs}",
-        markup=False,
-    )
-    for line in mark_lines(record):
-        c.print(line, markup=False, overflow="fold")
+        *mark_lines(record),
+    ]
     if record.best:
         best = record.best.to_json()
-        c.print("best: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in best.items()))
+        lines.append("best: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in best.items()))
     if record.test:
         test = record.test.to_json()
-        c.print("test: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in test.items()))
+        lines.append("test: " + "  ".join(f"{k} {t.value_text(k, v)}" for k, v in test.items()))
     if record.data:
-        for line in data_lines(record.data):
-            c.print(line, markup=False, overflow="fold")
+        lines += data_lines(record.data)
+    print_wrapped(c, lines)
     if metrics.epochs:
         rows: list[dict[str, Any]] = [dict(m) for m in metrics.epochs[-15:]]
         t.print_table("epochs", EPOCH_COLUMNS, rows, c)
     split = api.time_split(metrics.epochs)
-    if split is not None:
-        for line in ["time: " + split.describe()[0], *split.describe()[1:]]:
-            c.print(line, markup=False)
-    for line in [*system.describe(), *([bottleneck] if bottleneck else [])]:
-        c.print(line, markup=False, overflow="fold")
-    for line in api.provenance_lines(record, preset_text=False):
-        c.print(line, markup=False, overflow="fold")
-    c.print(f"folder: {api.run_folder(s, record.id)}")
+    lines = ["time: " + split.describe()[0], *split.describe()[1:]] if split is not None else []
+    lines += [*system.describe(), *([bottleneck] if bottleneck else [])]
+    lines += api.provenance_lines(record, preset_text=False)
+    print_wrapped(c, [*lines, f"folder: {api.run_folder(s, record.id)}"])
 
 
 def mark_lines(record: api.RunRecord) -> list[str]:

@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from resnet_tui.commands import _table as t
-from resnet_tui.commands._shared import JsonOption, command, console, fail, print_json, store
+from resnet_tui.commands._shared import (
+    JsonOption,
+    command,
+    console,
+    fail,
+    print_json,
+    require_png,
+    store,
+)
 
 if TYPE_CHECKING:
     from engine import api
@@ -26,7 +34,7 @@ RunArgument = Annotated[
 
 
 def _top5(top: list[tuple[str, float]]) -> str:
-    return "  ".join(f"{name}\u00a0{t.pct(p)}" for name, p in top)  # a pair never splits
+    return t.UNIT_SEP.join(f"{name}\u00a0{t.pct(p)}" for name, p in top)  # pairs kept whole
 
 
 MISTAKE_COLUMNS = (
@@ -34,7 +42,7 @@ MISTAKE_COLUMNS = (
     t.ident("true"),
     t.ident("pred", "predicted"),
     t.accuracy("confidence"),
-    t.description("top5", "top 5"),
+    t.pairs("top5", "top 5"),  # the least likely pairs give way at a narrow width
 )
 
 
@@ -69,6 +77,8 @@ def runs_mistakes(
 
     if limit is not None and limit < 1:
         fail(f"--limit: must be at least 1, got {limit}")
+    if out:
+        require_png("--out", out)
     s = store()
     record = api.get_run(s, run)
     found = api.mistakes(s, record.id, true=true, pred=pred)
