@@ -70,12 +70,13 @@ async def test_the_detail_system_tab_has_the_summary_and_the_provenance(fixture_
             "host": "gpu-box-7",
             "command": "resnet-tui train digits-quick --set optim.lr=0.1",
             "preset_file": "/presets/digits-quick.toml",
-            "preset_text": "[model]\nname = 'resnet-digits'\n",
+            "preset_text": "[model]\nname = 'resnet-digits'\n"
+            + "".join(f"# line {i}\n" for i in range(30)),  # a preset file's length
         },
     )
     store.append_metrics(QUICK, _sample(90.0, 800.0), point="sysmon")
     app = make_app(fixture_runs, start_mode="runs")
-    async with app.run_test(size=(80, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.push_screen(RunDetailScreen(QUICK))
         await settle(pilot)
@@ -90,9 +91,14 @@ async def test_the_detail_system_tab_has_the_summary_and_the_provenance(fixture_
         )
         text = screen_text(app)
         assert "GPU: none sampled" in text and "RSS peak 800 MB" in text
+        # both sparklines, as on the Monitor, above the long provenance (none cut off)
+        assert screen.query_one("#detail-system-sparks").region.height == 2
+        lines = [line.strip() for line in text.splitlines()]
+        assert any(line.startswith("CPU") and "90%" in line for line in lines)
+        assert any(line.startswith("RSS") and "800 MB" in line for line in lines)
         assert "0123456789abcdef0123456789abcdef01234567 (dirty)" in text
         assert "gpu-box-7" in text and "--set optim.lr=0.1" in text
-        # the preset's text, under the fold of an 80x40 screen
+        # the preset's text, under the fold of an 80x24 screen
         whole = str(screen.query_one("#detail-provenance", Static).render())
         assert "preset file /presets/digits-quick.toml:\n    [model]\n" in whole
         assert "name = 'resnet-digits'" in whole
