@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from engine import api
@@ -160,12 +160,17 @@ class RunDetailScreen(ViewScreen):
                     yield CurvePlot("loss", id="plot-loss")
                     yield CurvePlot("accuracy", id="plot-acc")
             with TabPane("Confusion", id="confusion"):
-                with Horizontal(id="detail-confusion"):
-                    with ScrollableContainer(id="matrix-scroll"):
-                        yield ConfusionMatrix("", id="matrix")
-                    with VerticalScroll(id="per-class"):
-                        yield Static("", id="per-class-acc")
-                        yield Static("", id="detail-calibration")
+                # One vertical scroll for the whole tab (the matrix with the per-class bars
+                # beside it, the reliability bins under them, the whole width: their lines
+                # never fold): page keys reach its end even while the matrix has the focus (the
+                # matrix itself only scrolls sideways, a wide one).
+                with VerticalScroll(id="confusion-scroll"):
+                    with Horizontal(id="detail-confusion"):
+                        with ScrollableContainer(id="matrix-scroll"):
+                            yield ConfusionMatrix("", id="matrix")
+                        with Vertical(id="per-class"):
+                            yield Static("", id="per-class-acc")
+                    yield Static("", id="detail-calibration")
             if is_stacked(self.doc):
                 with TabPane("Stacking", id="stacking"):
                     with ScrollableContainer(id="stacking-scroll"):
@@ -410,6 +415,9 @@ class RunDetailScreen(ViewScreen):
     @on(TabbedContent.TabActivated, "#detail-tabs")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane.id
+        matrix = self.query_one("#matrix", ConfusionMatrix)
+        if pane != "confusion" and matrix.has_focus:  # another tab clicked: the keys are its
+            matrix.blur()
         if pane == "summary" and not self._summary_state:
             self._compute_summary()
         elif pane == "log":
@@ -464,8 +472,11 @@ class RunDetailScreen(ViewScreen):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        matrix = self.query_one("#matrix", ConfusionMatrix)
         if tab == "confusion":
-            self.query_one("#matrix", ConfusionMatrix).focus()  # arrows move its cell cursor
+            matrix.focus()  # arrows move its cell cursor
+        elif matrix.has_focus:
+            matrix.blur()  # a hidden tab's widget must not keep the keys
         if tab == "summary" and not self._summary_state:
             self._compute_summary()
 
