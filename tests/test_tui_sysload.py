@@ -11,6 +11,7 @@ import pytest
 from textual.widgets import Sparkline, Static, TabbedContent
 from tui_fixtures import build_store, make_app, screen_text, settle, sync, wait_for
 
+from engine import api
 from engine.store import RunStore
 from resnet_tui.screens.detail import RunDetailScreen
 
@@ -54,6 +55,37 @@ async def test_the_monitor_shows_the_load_live_and_says_when_the_loader_is_slow(
         await wait_for(pilot, lambda: "data-bound" in screen_text(app), 15, "the data-bound line")
         text = screen_text(app)
         assert "60% of step time waits for data" in text and "bench loader" in text
+
+
+@sync
+async def test_the_monitor_says_the_steady_data_wait_as_runs_show_does(fixture_runs: Path) -> None:
+    """One slow last epoch after a fast one: the steady share (20%) is not data-bound, though
+    the last epoch alone (60%) would be; the Monitor says what the run detail and `runs show`
+    say (``SystemSummary``), then the line once the steady share passes the limit."""
+    store = RunStore(fixture_runs)
+    app = make_app(fixture_runs, start_mode="monitor")
+    async with app.run_test(size=(80, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot, lambda: bool(screen.query_one("#spark-val_acc", Sparkline).data))
+        lines = (fixture_runs / LIVE / "metrics.jsonl").read_text().splitlines()
+        last = json.loads(lines[-3])
+        timed = [(6, 0.1, 9.9), (7, 3.0, 2.0)]  # 1% then 60%: 3.1 s of 15 s waits, 21%
+        for epoch, data_s, step_s in timed:
+            store.append_metrics(LIVE, {**last, "epoch": epoch, "data_s": data_s, "step_s": step_s})
+        store.update(LIVE, epoch=7)
+        await wait_for(pilot, lambda: "epoch 7" in screen_text(app), 15, "epoch 7")
+        epochs = [
+            json.loads(x) for x in (fixture_runs / LIVE / "metrics.jsonl").read_text().splitlines()
+        ]
+        epochs = [e for e in epochs if e.get("kind", "epoch") == "epoch"]
+        summary = api.SystemSummary.of([], epochs)
+        assert summary.data_wait_share is not None and summary.data_wait_share < 0.3
+        await pilot.pause(0.5)
+        assert "data-bound" not in screen_text(app)
+        store.append_metrics(LIVE, {**last, "epoch": 8, "data_s": 9.0, "step_s": 1.0})
+        store.update(LIVE, epoch=8)  # 12.1 s of 25 s: 48%
+        await wait_for(pilot, lambda: "data-bound" in screen_text(app), 15, "the data-bound line")
+        assert "48% of step time waits for data" in screen_text(app)
 
 
 @sync
