@@ -45,7 +45,22 @@ from resnet_tui.wording import console_words
 TABS = ("curves", "confusion", "stacking", "ablation", "config", "summary", "system", "log")
 
 
-def header_text(run: api.RunRecord, seconds: float | None) -> Text:
+def join_parts(parts: list[str], width: int | None, sep: str = " · ") -> str:
+    """``parts`` joined by ``sep``, a new line started before a part that would pass ``width``
+    (none: one line), so a ``label value`` pair is never split over two lines."""
+    if width is None:
+        return sep.join(parts)
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(sep) + len(part) <= width:
+            lines[-1] += sep + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+def header_text(run: api.RunRecord, seconds: float | None, width: int | None = None) -> Text:
+    """The detail's header; ``width``: the columns it has (its figures wrap between pairs)."""
     best = run.best
     text = Text()
     text.append(fmt.run_label(run), style="bold")
@@ -65,7 +80,7 @@ def header_text(run: api.RunRecord, seconds: float | None) -> Text:
     ]
     if run.test is not None and run.test.ece is not None:  # kept test predictions' ECE
         parts.insert(-1, f"ECE {fmt.pct(run.test.ece)}")
-    text.append(" · ".join(parts))
+    text.append(join_parts(parts, width))
     text.append_text(marks_text(run))
     trial = run.sweep
     if trial is not None and trial.name:  # a trial: which sweep, which point
@@ -208,6 +223,9 @@ class RunDetailScreen(ViewScreen):
     def on_screen_resume(self) -> None:
         self.rt.watch_metrics("detail", {self.run_id})
 
+    def on_resize(self) -> None:
+        self.refresh_view()  # the header's lines break between its pairs at the new width
+
     def on_screen_suspend(self) -> None:
         self.rt.watch_metrics("detail", set())
 
@@ -224,7 +242,9 @@ class RunDetailScreen(ViewScreen):
             )
             return
         seconds = fmt.run_seconds(doc, self.rt.clock())
-        self.query_one("#detail-header", Static).update(header_text(doc, seconds))
+        header = self.query_one("#detail-header", Static)
+        width = self.app.size.width - header.styles.gutter.width
+        header.update(header_text(doc, seconds, width))
         self._show_ablation()
         status = doc.status
         if self._status is not None and status != self._status:
