@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import base64
 import io
+import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -131,8 +133,78 @@ def strip(tiles: Sequence[Tile], gap: int = 1, background: int = 0) -> Image.Ima
     return out
 
 
-def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default()
+Font = ImageFont.ImageFont | ImageFont.FreeTypeFont
+
+# TrueType fonts with the arrows and signs the captions use, tried in order (Pillow finds a bare
+# file name under the system's font folders); Pillow's own default font last. Whatever glyph the
+# chosen font still lacks is written with GLYPH_FALLBACKS, never as the font's missing-glyph box.
+FONT_FILES = ("DejaVuSans.ttf", "DejaVuSansMono.ttf", "NotoSans-Regular.ttf", "FreeSans.ttf")
+FONT_SIZE = 11
+CAPTION_SIGNS = "→…≥·×"  # what the captions and notes write (mistakes: "#96 3→9 88%")
+GLYPH_FALLBACKS = {
+    "→": "->",
+    "←": "<-",
+    "↓": "v",
+    "↑": "^",
+    "…": "...",
+    "≥": ">=",
+    "≤": "<=",
+    "≠": "!=",
+    "·": ".",
+    "×": "x",
+    "—": "-",
+    "–": "-",
+    "▸": ">",
+    "⏎": "enter",
+    "Δ": "d",
+}
+_NOTDEF = "\U0010fffd"  # a private-use code point no font draws: its picture is the notdef box
+
+
+def _glyph_pixels(font: Font, text: str) -> bytes:
+    canvas = Image.new("L", (4 * FONT_SIZE + 16, 4 * FONT_SIZE + 16))
+    try:
+        ImageDraw.Draw(canvas).text((4, 4), text, fill=255, font=font)
+    except (UnicodeEncodeError, ValueError):  # a bitmap font: Latin-1 only
+        return b""
+    return canvas.tobytes()
+
+
+@lru_cache(maxsize=512)
+def has_glyph(font: Font, char: str) -> bool:
+    """Whether ``font`` draws ``char`` (ASCII and spaces always): not when drawing it fails, draws
+    nothing, or draws the same pixels as a code point no font has (the missing-glyph box)."""
+    if char.isascii() or char.isspace():
+        return True
+    pixels = _glyph_pixels(font, char)
+    if not pixels or not any(pixels):
+        return False
+    return pixels != _glyph_pixels(font, _NOTDEF)
+
+
+def drawable(text: str, font: Font) -> str:
+    """``text`` with each character ``font`` cannot draw written in ASCII (→ as ->, … as ...;
+    "?" for one without a fallback), so a picture never shows a missing-glyph box."""
+    if text.isascii():
+        return text
+    text = unicodedata.normalize("NFC", text)
+    return "".join(c if has_glyph(font, c) else GLYPH_FALLBACKS.get(c, "?") for c in text)
+
+
+@lru_cache(maxsize=1)
+def caption_font() -> Font:
+    """The first of FONT_FILES that loads and draws every CAPTION_SIGNS glyph, else the first
+    that loads, else Pillow's default font (``drawable`` covers what it lacks)."""
+    loaded: list[Font] = []
+    for name in FONT_FILES:
+        try:
+            font = ImageFont.truetype(name, FONT_SIZE)
+        except OSError:
+            continue
+        if all(has_glyph(font, c) for c in CAPTION_SIGNS):
+            return font
+        loaded.append(font)
+    return loaded[0] if loaded else ImageFont.load_default()
 
 
 def _text_size(draw: ImageDraw.ImageDraw, text: str, font: Any) -> tuple[int, int]:
@@ -142,11 +214,15 @@ def _text_size(draw: ImageDraw.ImageDraw, text: str, font: Any) -> tuple[int, in
     return int(right - left), int(bottom - top)
 
 
-def render_picture(grid: PictureGrid, min_side: int = PNG_MIN_SIDE) -> Image.Image:
+def render_picture(
+    grid: PictureGrid, min_side: int = PNG_MIN_SIDE, font: Font | None = None
+) -> Image.Image:
     """The grid as one picture for sharing: the title and notes on top, each row's label on
     its left, each tile upscaled (nearest) to at least ``min_side`` pixels with its caption
-    under it. Captions and labels are never cut: the columns widen to the longest."""
-    font = _font()
+    under it. Captions and labels are never cut: the columns widen to the longest. Text is
+    drawn with ``font`` (``caption_font()``), glyphs it lacks in ASCII (``drawable``)."""
+    font = font or caption_font()
+    grid = _drawable_grid(grid, font)
     probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     th, tw = grid.tile_size
     factor = scale_for(max(th, tw, 1), min_side)
@@ -184,6 +260,19 @@ def render_picture(grid: PictureGrid, min_side: int = PNG_MIN_SIDE) -> Image.Ima
     return out
 
 
+def _drawable_grid(grid: PictureGrid, font: Font) -> PictureGrid:
+    rows = tuple(
+        replace(
+            row,
+            label=drawable(row.label, font),
+            tiles=tuple(replace(t, caption=drawable(t.caption, font)) for t in row.tiles),
+        )
+        for row in grid.rows
+    )
+    notes = tuple(drawable(n, font) for n in grid.notes)
+    return replace(grid, title=drawable(grid.title, font), notes=notes, rows=rows)
+
+
 def png_bytes(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
@@ -199,10 +288,14 @@ def save_png(grid: PictureGrid, path: str | Path) -> Path:
 
 
 __all__ = [
+    "GLYPH_FALLBACKS",
     "GridRow",
     "PictureGrid",
     "Tile",
     "png_bytes",
+    "caption_font",
+    "drawable",
+    "has_glyph",
     "render_picture",
     "save_png",
     "scale_for",

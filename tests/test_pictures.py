@@ -7,12 +7,22 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
+from PIL import Image, ImageFont
 from typer.testing import CliRunner
 
 from engine import api
 from engine.api import compute
-from engine.pictures import GridRow, PictureGrid, Tile, render_picture, scale_for, strip
+from engine.pictures import (
+    GridRow,
+    PictureGrid,
+    Tile,
+    caption_font,
+    drawable,
+    has_glyph,
+    render_picture,
+    scale_for,
+    strip,
+)
 from engine.preview import to_display
 from resnet_tui.cli import app
 
@@ -55,6 +65,33 @@ def test_render_upscales_small_tiles_and_never_cuts_captions() -> None:
     short = render_picture(PictureGrid("title", (GridRow("zero", (tile(10), tile(20))),)))
     assert image.width > short.width  # the column widened for the caption
     assert strip([tile(1), tile(2)], gap=1).size == (17, 8)
+
+
+def test_glyphs_a_font_lacks_are_written_in_ascii() -> None:
+    bitmap = ImageFont.load_default_imagefont()  # Pillow's bitmap font: Latin-1, no arrows
+    assert not has_glyph(bitmap, "→") and has_glyph(bitmap, "·") and has_glyph(bitmap, "9")
+    assert drawable("#96 3→9 88% … ≥", bitmap) == "#96 3->9 88% ... >="
+    assert drawable("ok ✓", bitmap) == "ok ?"  # no fallback: a question mark, never a box
+    font = caption_font()
+    if isinstance(font, ImageFont.FreeTypeFont) and "DejaVu" in str(font.path):
+        assert drawable("#96 3→9 88%", font) == "#96 3→9 88%"  # a font with the arrow keeps it
+
+
+def _caption_pixels(caption: str, font: ImageFont.ImageFont | ImageFont.FreeTypeFont) -> bytes:
+    grid = PictureGrid("", (GridRow("", (tile(90, caption=caption),)),))
+    return render_picture(grid, font=font).tobytes()
+
+
+def test_a_png_caption_draws_the_fallback_not_the_missing_glyph_box() -> None:
+    bitmap = ImageFont.load_default_imagefont()
+    # the caption drawn is exactly the ASCII one ("3→9" drawn raw would be a box, not "->")
+    assert _caption_pixels("#96 3→9", bitmap) == _caption_pixels("#96 3->9", bitmap)
+    aileron = ImageFont.load_default(size=11)  # Pillow's own TrueType font: no arrow either
+    if isinstance(aileron, ImageFont.FreeTypeFont) and not has_glyph(aileron, "→"):
+        assert _caption_pixels("3→9", aileron) == _caption_pixels("3->9", aileron)
+    font = caption_font()
+    if has_glyph(font, "→"):  # the font the PNGs use draws the arrow itself
+        assert _caption_pixels("3→9", font) != _caption_pixels("3->9", font)
 
 
 def test_preview_shows_every_class_at_the_model_input_size() -> None:

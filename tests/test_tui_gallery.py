@@ -147,7 +147,7 @@ def test_tmux_enter_on_a_confusion_cell_shows_its_mistakes(trained: Path, tmp_pa
         assert f"true {true}, predicted as {pred}" in screen
         assert "▀" in screen  # the pictures, in half-blocks
         tmux.keys("Escape")
-        tmux.wait_for("rows are the true class")
+        tmux.wait_for("rows true, columns predicted")
     finally:
         tmux.kill()
 

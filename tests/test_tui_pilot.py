@@ -358,7 +358,7 @@ async def test_run_detail_confusion_and_summary(fixture_runs: Path) -> None:
         text = screen_text(app)
         for name in ("airplane", "automobile", "truck"):
             assert name in text
-        assert "rows are the true class" in text
+        assert "rows true, columns predicted" in text
         await pilot.press("s")
         await settle(
             pilot,

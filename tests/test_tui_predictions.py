@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Static
-from tui_fixtures import add_predictions, build_store, make_app, settle, sync
+from tui_fixtures import add_predictions, build_store, make_app, screen_text, settle, sync
 
 from engine import api
 from resnet_tui.app import ResnetApp
@@ -61,6 +61,41 @@ async def test_the_detail_shows_the_ece_and_the_reliability_bins(store_dir: Path
         top = [b for b in cal.bins if b.count][-1]
         assert lines[-1].split()[1] == fmt.pct(top.accuracy)
         assert lines[-1].rstrip().endswith(f"{top.count:,}")
+
+
+@sync
+async def test_page_keys_reach_the_last_reliability_bin_at_80x24(store_dir: Path) -> None:
+    cal, _ = api.read_calibration(api.open_store(store_dir), QUICK)
+    assert cal is not None
+    top = [b for b in cal.bins if b.count][-1]
+    app = make_app(store_dir, start_mode="runs")
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert isinstance(app, ResnetApp)
+        await settle(pilot)
+        app.push_screen(RunDetailScreen(QUICK))
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        screen = app.screen
+        matrix = screen.query_one("#matrix")
+        assert app.focused is matrix  # its cell cursor takes the arrows
+
+        def last_bin_shown() -> bool:
+            lines = [line.strip() for line in screen_text(app).splitlines()]
+            return any(
+                line.startswith(f"{100 * top.confidence:3.0f}% {fmt.pct(top.accuracy)}".strip())
+                and f" {top.count:,}" in line
+                for line in lines
+            )
+
+        assert not last_bin_shown()  # under the fold of 24 lines
+        for _ in range(4):
+            await pilot.press("pagedown")  # the matrix has the focus: the pane still scrolls
+        await settle(pilot)
+        assert last_bin_shown()
+        await pilot.press("c")  # another tab: the hidden matrix lets go of the keys
+        await settle(pilot)
+        assert app.focused is not matrix and not matrix.has_focus
 
 
 @sync

@@ -98,3 +98,24 @@ async def test_preview_of_missing_data_says_why_in_one_line(tmp_path: Path) -> N
         await wait_for(pilot, lambda: "✗ no preview" in str(head.render()), 60, "the refusal")
         assert "nowhere" in str(head.render())
         assert len(str(head.render()).splitlines()) == 1
+
+
+@sync
+async def test_back_from_the_pictures_the_focus_returns_to_its_field(tmp_path: Path) -> None:
+    build_store(tmp_path / "runs")
+    app = make_app(tmp_path / "runs", start_mode="launch")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot, lambda: app.state.registries is not None, timeout=90)
+        screen = app.screen
+        assert isinstance(screen, LaunchScreen)
+        form = screen.query_one(ConfigForm)
+        form.focus_field("optim.lr")
+        await settle(pilot)
+        assert form.key_of_focused() == "optim.lr"
+        field = app.focused
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert app.focused is None  # the hidden form's field lets go of the keys
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+        assert app.focused is field and form.key_of_focused() == "optim.lr"

@@ -11,6 +11,7 @@ import pytest
 from textual.widgets import Sparkline, Static, TabbedContent
 from tui_fixtures import build_store, make_app, screen_text, settle, sync, wait_for
 
+from engine import api
 from engine.store import RunStore
 from resnet_tui.screens.detail import RunDetailScreen
 
@@ -57,6 +58,37 @@ async def test_the_monitor_shows_the_load_live_and_says_when_the_loader_is_slow(
 
 
 @sync
+async def test_the_monitor_says_the_steady_data_wait_as_runs_show_does(fixture_runs: Path) -> None:
+    """One slow last epoch after a fast one: the steady share (20%) is not data-bound, though
+    the last epoch alone (60%) would be; the Monitor says what the run detail and `runs show`
+    say (``SystemSummary``), then the line once the steady share passes the limit."""
+    store = RunStore(fixture_runs)
+    app = make_app(fixture_runs, start_mode="monitor")
+    async with app.run_test(size=(80, 30)) as pilot:
+        screen = app.screen
+        await settle(pilot, lambda: bool(screen.query_one("#spark-val_acc", Sparkline).data))
+        lines = (fixture_runs / LIVE / "metrics.jsonl").read_text().splitlines()
+        last = json.loads(lines[-3])
+        timed = [(6, 0.1, 9.9), (7, 3.0, 2.0)]  # 1% then 60%: 3.1 s of 15 s waits, 21%
+        for epoch, data_s, step_s in timed:
+            store.append_metrics(LIVE, {**last, "epoch": epoch, "data_s": data_s, "step_s": step_s})
+        store.update(LIVE, epoch=7)
+        await wait_for(pilot, lambda: "epoch 7" in screen_text(app), 15, "epoch 7")
+        epochs = [
+            json.loads(x) for x in (fixture_runs / LIVE / "metrics.jsonl").read_text().splitlines()
+        ]
+        epochs = [e for e in epochs if e.get("kind", "epoch") == "epoch"]
+        summary = api.SystemSummary.of([], epochs)
+        assert summary.data_wait_share is not None and summary.data_wait_share < 0.3
+        await pilot.pause(0.5)
+        assert "data-bound" not in screen_text(app)
+        store.append_metrics(LIVE, {**last, "epoch": 8, "data_s": 9.0, "step_s": 1.0})
+        store.update(LIVE, epoch=8)  # 12.1 s of 25 s: 48%
+        await wait_for(pilot, lambda: "data-bound" in screen_text(app), 15, "the data-bound line")
+        assert "48% of step time waits for data" in screen_text(app)
+
+
+@sync
 async def test_the_detail_system_tab_has_the_summary_and_the_provenance(fixture_runs: Path) -> None:
     store = RunStore(fixture_runs)
     store.update(
@@ -70,12 +102,13 @@ async def test_the_detail_system_tab_has_the_summary_and_the_provenance(fixture_
             "host": "gpu-box-7",
             "command": "resnet-tui train digits-quick --set optim.lr=0.1",
             "preset_file": "/presets/digits-quick.toml",
-            "preset_text": "[model]\nname = 'resnet-digits'\n",
+            "preset_text": "[model]\nname = 'resnet-digits'\n"
+            + "".join(f"# line {i}\n" for i in range(30)),  # a preset file's length
         },
     )
     store.append_metrics(QUICK, _sample(90.0, 800.0), point="sysmon")
     app = make_app(fixture_runs, start_mode="runs")
-    async with app.run_test(size=(80, 40)) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         app.push_screen(RunDetailScreen(QUICK))
         await settle(pilot)
@@ -90,9 +123,14 @@ async def test_the_detail_system_tab_has_the_summary_and_the_provenance(fixture_
         )
         text = screen_text(app)
         assert "GPU: none sampled" in text and "RSS peak 800 MB" in text
+        # both sparklines, as on the Monitor, above the long provenance (none cut off)
+        assert screen.query_one("#detail-system-sparks").region.height == 2
+        lines = [line.strip() for line in text.splitlines()]
+        assert any(line.startswith("CPU") and "90%" in line for line in lines)
+        assert any(line.startswith("RSS") and "800 MB" in line for line in lines)
         assert "0123456789abcdef0123456789abcdef01234567 (dirty)" in text
         assert "gpu-box-7" in text and "--set optim.lr=0.1" in text
-        # the preset's text, under the fold of an 80x40 screen
+        # the preset's text, under the fold of an 80x24 screen
         whole = str(screen.query_one("#detail-provenance", Static).render())
         assert "preset file /presets/digits-quick.toml:\n    [model]\n" in whole
         assert "name = 'resnet-digits'" in whole

@@ -177,7 +177,7 @@ def test_ssh_drop_keeps_the_run_and_the_next_console_shows_it(tmp_path: Path) ->
         tmux.keys("Enter")
         tmux.wait_for(doc["id"])
         tmux.keys("m")
-        screen = tmux.wait_for("rows are the true class")
+        screen = tmux.wait_for("rows true, columns predicted")
         assert "accuracy (test)" in screen
         assert "row share" in screen or " 9 " in screen
     finally:

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, ScrollableContainer, VerticalScroll
+from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.widgets import Static, TabbedContent, TabPane
 
 from engine import api
@@ -45,7 +45,22 @@ from resnet_tui.wording import console_words
 TABS = ("curves", "confusion", "stacking", "ablation", "config", "summary", "system", "log")
 
 
-def header_text(run: api.RunRecord, seconds: float | None) -> Text:
+def join_parts(parts: list[str], width: int | None, sep: str = " · ") -> str:
+    """``parts`` joined by ``sep``, a new line started before a part that would pass ``width``
+    (none: one line), so a ``label value`` pair is never split over two lines."""
+    if width is None:
+        return sep.join(parts)
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(sep) + len(part) <= width:
+            lines[-1] += sep + part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+def header_text(run: api.RunRecord, seconds: float | None, width: int | None = None) -> Text:
+    """The detail's header; ``width``: the columns it has (its figures wrap between pairs)."""
     best = run.best
     text = Text()
     text.append(fmt.run_label(run), style="bold")
@@ -65,7 +80,7 @@ def header_text(run: api.RunRecord, seconds: float | None) -> Text:
     ]
     if run.test is not None and run.test.ece is not None:  # kept test predictions' ECE
         parts.insert(-1, f"ECE {fmt.pct(run.test.ece)}")
-    text.append(" · ".join(parts))
+    text.append(join_parts(parts, width))
     text.append_text(marks_text(run))
     trial = run.sweep
     if trial is not None and trial.name:  # a trial: which sweep, which point
@@ -160,12 +175,17 @@ class RunDetailScreen(ViewScreen):
                     yield CurvePlot("loss", id="plot-loss")
                     yield CurvePlot("accuracy", id="plot-acc")
             with TabPane("Confusion", id="confusion"):
-                with Horizontal(id="detail-confusion"):
-                    with ScrollableContainer(id="matrix-scroll"):
-                        yield ConfusionMatrix("", id="matrix")
-                    with VerticalScroll(id="per-class"):
-                        yield Static("", id="per-class-acc")
-                        yield Static("", id="detail-calibration")
+                # One vertical scroll for the whole tab (the matrix with the per-class bars
+                # beside it, the reliability bins under them, the whole width: their lines
+                # never fold): page keys reach its end even while the matrix has the focus (the
+                # matrix itself only scrolls sideways, a wide one).
+                with VerticalScroll(id="confusion-scroll"):
+                    with Horizontal(id="detail-confusion"):
+                        with ScrollableContainer(id="matrix-scroll"):
+                            yield ConfusionMatrix("", id="matrix")
+                        with Vertical(id="per-class"):
+                            yield Static("", id="per-class-acc")
+                    yield Static("", id="detail-calibration")
             if is_stacked(self.doc):
                 with TabPane("Stacking", id="stacking"):
                     with ScrollableContainer(id="stacking-scroll"):
@@ -203,6 +223,9 @@ class RunDetailScreen(ViewScreen):
     def on_screen_resume(self) -> None:
         self.rt.watch_metrics("detail", {self.run_id})
 
+    def on_resize(self) -> None:
+        self.refresh_view()  # the header's lines break between its pairs at the new width
+
     def on_screen_suspend(self) -> None:
         self.rt.watch_metrics("detail", set())
 
@@ -219,7 +242,9 @@ class RunDetailScreen(ViewScreen):
             )
             return
         seconds = fmt.run_seconds(doc, self.rt.clock())
-        self.query_one("#detail-header", Static).update(header_text(doc, seconds))
+        header = self.query_one("#detail-header", Static)
+        width = self.app.size.width - header.styles.gutter.width
+        header.update(header_text(doc, seconds, width))
         self._show_ablation()
         status = doc.status
         if self._status is not None and status != self._status:
@@ -410,6 +435,9 @@ class RunDetailScreen(ViewScreen):
     @on(TabbedContent.TabActivated, "#detail-tabs")
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
         pane = event.pane.id
+        matrix = self.query_one("#matrix", ConfusionMatrix)
+        if pane != "confusion" and matrix.has_focus:  # another tab clicked: the keys are its
+            matrix.blur()
         if pane == "summary" and not self._summary_state:
             self._compute_summary()
         elif pane == "log":
@@ -464,8 +492,11 @@ class RunDetailScreen(ViewScreen):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+        matrix = self.query_one("#matrix", ConfusionMatrix)
         if tab == "confusion":
-            self.query_one("#matrix", ConfusionMatrix).focus()  # arrows move its cell cursor
+            matrix.focus()  # arrows move its cell cursor
+        elif matrix.has_focus:
+            matrix.blur()  # a hidden tab's widget must not keep the keys
         if tab == "summary" and not self._summary_state:
             self._compute_summary()
 

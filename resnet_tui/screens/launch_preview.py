@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
+from textual.widget import Widget
 from textual.widgets import Static
 
 from engine import api
@@ -45,6 +46,7 @@ class PreviewState:
     request: api.RunRequest | None = None  # the form's last valid request
     drawn: tuple[str, int] | None = field(default=None)  # (request JSON, seed) on screen
     grids: tuple[api.PictureGrid, api.PictureGrid] | None = None  # plain, augmented
+    focused: Widget | None = None  # the form's field that had the focus before the preview
 
 
 class LaunchPreview(_Base):
@@ -63,11 +65,16 @@ class LaunchPreview(_Base):
         self.refresh_bindings()
         help_line = self.query_one("#launch-help", Static)
         if state.shown:
+            state.focused = self.focused  # the field to come back to
             self.set_focus(None)  # a hidden field must not take the keys
             help_line.update(PREVIEW_HELP)
             self._draw_preview()
         else:
             help_line.update("")
+            before, state.focused = state.focused, None
+            if before is not None and before.is_attached:
+                # once the form shows again (a hidden widget cannot take the focus)
+                self.call_after_refresh(self.set_focus, before)
 
     def action_redraw_preview(self) -> None:
         self.preview.seed += 1

@@ -160,8 +160,11 @@ def device_text(run: api.RunRecord, epochs: list[api.EpochLine]) -> Text:
         )
     if run.message and not run.active:
         text.append(f"\n{console_words(run.message)}", style="dim")
-    slow = api.bottleneck_words(api.data_wait_share(last), run.preset)
-    if slow:  # the last epoch waited on its data loader
+    # The steady epochs' share (the first, the loader's start, left out), as the run detail and
+    # `runs show` say it; a run without epoch lines yet: its record's last one.
+    share = api.steady_data_wait(epochs) if epochs else api.data_wait_share(last)
+    slow = api.bottleneck_words(share, run.preset)
+    if slow:  # the run's steps wait on its data loader
         text.append(f"\n{slow}", style="bold yellow")
     return text
 

@@ -25,6 +25,25 @@ RAMP: tuple[tuple[float, str, str], ...] = (
     (1.01, "bright_white", "black"),
 )
 LEGEND_LABELS = ("<5%", "<20%", "<40%", "<60%", "<80%", "≥80%")
+# The columns the title and the legend may fill even when the matrix is narrower: what the pane
+# has at 80 columns (70% of the screen, less its padding and scrollbar). Their descriptions give
+# way (with an ellipsis) past the wider of this and the matrix; the split, epoch and legend never.
+TEXT_WIDTH = 52
+
+
+def fit(text: str, width: int) -> str:
+    """A description cut to ``width`` columns with an ellipsis (names and numbers never are)."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" if width > 1 else ""  # no room: no description at all
+
+
+def title_text(split: str, epoch: object, width: int) -> Text:
+    """``test split, epoch 6 · rows true, columns predicted``: the description cut to fit."""
+    head = f"{split} split, epoch {epoch}"
+    text = Text(head, style="bold")
+    text.append(fit(" · rows true, columns predicted", width - len(head)), style="dim")
+    return text
 
 
 def cell_style(fraction: float) -> str:
@@ -50,11 +69,8 @@ def per_class_accuracy(matrix: list[list[int]]) -> list[float | None]:
     ]
 
 
-def matrix_text(
-    classes: list[str], matrix: list[list[int]], cursor: tuple[int, int] | None = None
-) -> Text:
-    """The heatmap as Rich text (rows true, columns predicted); the ``cursor`` cell (row,
-    column) in reverse with ▸ before it."""
+def _layout(classes: list[str], matrix: list[list[int]]) -> tuple[list[str], list[str], int, int]:
+    """(column headers, row labels, label width, cell width) of the heatmap."""
     n = len(matrix)
     classes = [str(c) for c in classes][:n] + [str(i) for i in range(len(classes), n)]
     biggest = max((v for row in matrix for v in row), default=0)
@@ -63,6 +79,21 @@ def matrix_text(
     headers = classes if short else [str(i) for i in range(n)]
     labels = classes if short else [f"{i:>{len(str(n - 1))}} {c}" for i, c in enumerate(classes)]
     label_w = min(max((len(lbl) for lbl in labels), default=4), 22)
+    return headers, labels, label_w, width
+
+
+def text_width(classes: list[str], matrix: list[list[int]]) -> int:
+    """The columns the title and legend may fill: the matrix's rows, TEXT_WIDTH at least."""
+    _, _, label_w, width = _layout(classes, matrix)
+    return max(label_w + 1 + width * len(matrix), TEXT_WIDTH)
+
+
+def matrix_text(
+    classes: list[str], matrix: list[list[int]], cursor: tuple[int, int] | None = None
+) -> Text:
+    """The heatmap as Rich text (rows true, columns predicted); the ``cursor`` cell (row,
+    column) in reverse with ▸ before it."""
+    headers, labels, label_w, width = _layout(classes, matrix)
     fractions = row_fractions(matrix)
 
     text = Text()
@@ -84,11 +115,21 @@ def matrix_text(
                 continue
             text.append(f"{shown:>{width}}", style=style)
         text.append("\n")
-    text.append("row share:", style="dim")
+    text.append_text(legend_text(text_width(classes, matrix)))
+    return text
+
+
+def legend_text(width: int) -> Text:
+    """The colour ramp's legend on one line, or two when ``width`` is short: the shares whole,
+    the description cut to fit."""
+    text = Text("row share:", style="dim")
     text.append(" 0 ", style="dim")
     for (_, bg, fg), label in zip(RAMP, LEGEND_LABELS, strict=True):
         text.append(f" {label} ", style=f"{fg} on {bg}")
-    text.append(" diagonal underlined", style="dim")
+    note = " diagonal underlined"
+    if text.cell_len + len(note) > width:
+        note = "\n" + fit(note.strip(), width)
+    text.append(note, style="dim")
     return text
 
 
@@ -179,12 +220,10 @@ class ConfusionMatrix(Static, can_focus=True):
         if matrix is None:
             self.update(Text(f"no {split} confusion matrix in confusion.json", style="dim"))
             return
-        title = Text(
-            f"{split} split (epoch {entry.get('epoch', '?')}): rows are the true "
-            "class, columns the predicted one\n",
-            style="bold",
-        )
         n = len(matrix)
+        width = text_width([str(x) for x in data["classes"]], matrix)
+        title = title_text(split, entry.get("epoch", "?"), width)
+        title.append("\n")
         self.cursor = (min(self.cursor[0], n - 1), min(self.cursor[1], n - 1))
         cursor = self.cursor if self._focused else None
         names = [str(x) for x in data["classes"]]
