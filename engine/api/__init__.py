@@ -105,7 +105,16 @@ from engine.config import (
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
 from engine.gallery import GALLERY_LIMIT, flip_labels, flips_grid, mistakes_grid
-from engine.lr_schedule import LRCurve, describe_curve, describe_steps, lr_preview
+from engine.lr_schedule import (
+    MAX_MARKS as LR_MAX_MARKS,
+)
+from engine.lr_schedule import (
+    LRCurve,
+    describe_curve,
+    describe_steps,
+    lr_preview,
+    lr_preview_for,
+)
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
 from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_png
 from engine.pictures import strip as picture_strip
@@ -182,6 +191,7 @@ __all__ = [
     "Importance",
     "Launched",
     "LRCurve",
+    "LR_MAX_MARKS",
     "LeftOut",
     "MetricsReader",
     "ModelEntry",
@@ -257,6 +267,7 @@ __all__ = [
     "list_presets",
     "list_runs",
     "lr_preview",
+    "lr_preview_for",
     "list_sweeps",
     "load_preset",
     "load_settings",

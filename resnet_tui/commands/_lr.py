@@ -18,10 +18,7 @@ def curve_for(config: api.RunConfig) -> api.LRCurve:
     from engine import api
     from engine.api import compute
 
-    dataset = compute.catalog().dataset(config.data.name)
-    if dataset is None:
-        return api.lr_preview(config)
-    return api.lr_preview(config, dataset.train_images, dataset.has_test_split)
+    return api.lr_preview_for(config, compute.catalog())
 
 
 def _epoch_ticks(epochs: int, most: int = 8) -> list[int]:
@@ -33,12 +30,14 @@ def text_chart(curve: api.LRCurve, width: int = 76, height: int = 12) -> str:
     """The curve as plain text (no colours): warmup end and restarts as vertical lines."""
     import plotext as plt
 
+    from engine import api
+
     plt.clear_figure()
     plt.theme("clear")
     plt.plotsize(width, height)
     if curve.warmup_end is not None:
         plt.vline(curve.warmup_end)
-    for at in curve.restarts[:24]:
+    for at in curve.restarts[: api.LR_MAX_MARKS]:
         plt.vline(at)
     plt.plot([t for t, _ in curve.points], [lr for _, lr in curve.points], marker="braille")
     plt.xlim(0, curve.epochs)
