@@ -308,3 +308,24 @@ def test_the_ece_is_a_run_field_of_queries_and_exports(runs_dir: Path) -> None:
     query = api.parse_query("test.ece<5%")
     assert [r.name for r in runs if query.matches(r)] == ["sharp"]
     assert {api.export_row(r)["test_ece"] for r in runs} == {0.012, 0.2}
+
+
+def test_top1_is_argmax_among_tied_logits() -> None:
+    import torch
+
+    from engine.predictions import Collector
+
+    # exact ties, as bf16 logits on CUDA often give: top-1 must be the confusion matrix's
+    # argmax (the first maximal class), whatever order topk would have given
+    rows = [[1.0, 3.0, 3.0, 0.0, 3.0, -1.0], [2.0] * 6, [0.0, 0.0, 0.0, 0.0, 0.5, 0.5]]
+    rows += [[float(c % 3) for c in range(j, j + 6)] for j in range(6)]
+    logits = torch.tensor(rows * 40, dtype=torch.bfloat16)
+    collector = Collector(num_classes=6)
+    collector.add(logits, torch.zeros(len(logits), dtype=torch.long))
+    p = collector.finish(len(logits), len(logits), [str(c) for c in range(6)], 1, None)
+    assert p is not None
+    assert p.pred.tolist() == logits.argmax(1).tolist()
+    assert (np.diff(p.top5_prob, axis=1) <= 0).all()  # most probable first
+    softmax = logits.float().softmax(1).numpy()
+    assert np.allclose(np.take_along_axis(softmax, p.top5, axis=1), p.top5_prob)
+    assert p.top5[1].tolist() == [0, 1, 2, 3, 4]  # ties keep the lower class first
