@@ -98,6 +98,41 @@ def test_the_sampler_writes_cpu_and_gpu_figures_and_stops_cleanly() -> None:
     assert line["gpu_mem_mb"] == 2048.0  # the fuller GPU
 
 
+class ThreadedBoard(Board):
+    """A board that notes which thread opens, reads and closes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[tuple[str, str]] = []
+
+    def _note(self, what: str) -> None:
+        self.threads.append((what, threading.current_thread().name))
+
+    def open(self, gpus: Any) -> list[tuple[int, Any]]:
+        self._note("open")
+        return super().open(gpus)
+
+    def temperature(self, handle: Any) -> float:
+        self._note("read")
+        return 61.0
+
+    def close(self) -> None:
+        self._note("close")
+        super().close()
+
+
+def test_the_sampling_thread_alone_opens_reads_and_closes_the_gpu_reader() -> None:
+    """stop() only signals and joins: a thread that outlived the join's timeout must never
+    find NVML closed under it, so the thread closes what it opened, last sample included."""
+    board = ThreadedBoard()
+    lines: list[dict[str, Any]] = []
+    with Sampler(lines.append, 0.05, gpus=[0], reader=board):
+        _wait(lambda: len(lines) >= 2)
+    assert board.closed
+    assert {thread for _, thread in board.threads} == {"sysmon"}
+    assert board.threads[0][0] == "open" and board.threads[-1][0] == "close"
+
+
 def test_without_nvml_the_sampler_has_cpu_figures_logs_once_and_raises_nothing() -> None:
     pynvml = pytest.importorskip("pynvml")
     try:
