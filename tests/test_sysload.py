@@ -256,6 +256,26 @@ def test_a_long_diff_is_cut_and_says_so(tmp_path: Path) -> None:
     assert small["git_diff_cut"] is False and small["git_diff_bytes"] == 3
 
 
+def test_a_run_from_the_launch_form_records_its_preset_and_says_where_it_came_from(
+    tmp_path: Path,
+) -> None:
+    from engine import api
+
+    store = api.open_store(tmp_path / "runs")
+    config = api.plan_run(api.RunRequest("digits-quick")).config.to_dict()
+    form = api.plan_run(api.RunRequest("digits-quick", config=config, name="form"))
+    record = api.create_run(store, form)
+    prov = record.provenance
+    assert record.preset == "digits-quick"
+    assert prov["preset_file"].endswith("digits-quick.toml") and "[model]" in prov["preset_text"]
+    assert prov["command"] == "resnet-tui (console Launch form)"
+    typed = api.create_run(store, api.plan_run(api.RunRequest("digits-quick", name="typed")))
+    assert typed.provenance["command"] == provenance.command_line()  # this process's own
+    assert typed.provenance["preset_text"] == prov["preset_text"]
+    gone = api.plan_run(api.RunRequest("no-such-preset", config=config, name="gone"))
+    assert api.create_run(store, gone).provenance["preset_text"] is None
+
+
 # ---------------------------------------------------------------- a real run
 
 
