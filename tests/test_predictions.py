@@ -174,6 +174,27 @@ def test_runs_without_predictions_say_why(runs_dir: Path) -> None:
         api.mistakes(store, "old")
 
 
+def test_a_new_run_whose_file_is_missing_says_so_not_that_it_is_old(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    lost = _run(store, "lost")  # tested here (an ECE), but its file could not be written
+    store.set_status(
+        lost, "finished", "", test={"test_loss": 1.0, "test_acc": 0.5, "test_ece": 0.1}
+    )
+    log = store.run_dir(lost) / "train.log"
+    with pytest.raises(api.UserError) as err:
+        api.mistakes(store, "lost")
+    assert str(err.value).startswith(
+        f"run lost's test predictions file is missing: it could not be written or was removed "
+        f"(see {log}); train it again to get them (resnet-tui train "
+    )
+    gathered = _run(store, "gathered")  # a new run (provenance) whose test kept no file
+    store.update(gathered, provenance={"version": "0.1.0"})
+    with pytest.raises(api.UserError) as err:
+        api.mistakes(store, "gathered")
+    assert str(err.value).startswith("run gathered's test pass kept no predictions (see ")
+    assert "before test predictions were kept" not in str(err.value)
+
+
 def test_flips_count_both_ways_and_refuse_another_split(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
     _with_predictions(store, "a")
