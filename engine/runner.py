@@ -245,11 +245,29 @@ def execute(
                 )
             elif isinstance(event, FitDone) and event.confusion:
                 write_json_atomic(run_dir / "confusion.json", event.confusion)
-                if event.predictions is not None:
-                    write_predictions(run_dir / PREDICTIONS_FILE, event.predictions)
-                else:  # never an earlier test pass's file beside this pass's matrix
-                    (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
+                keep_predictions(event.predictions)
             show(event)
+
+        def keep_predictions(predictions: Any) -> None:
+            """Write predictions.npz, or remove an earlier test pass's file (never one beside
+            this pass's matrix). A write that fails (a full disk) costs only the file: the
+            run trained and tested, and its results stand; the commands say it has none."""
+            path = run_dir / PREDICTIONS_FILE
+            if predictions is not None:
+                try:
+                    write_predictions(path, predictions)
+                    return
+                except StoreError as exc:
+                    cause = exc.__cause__
+                    why = cause.strerror if isinstance(cause, OSError) and cause.strerror else exc
+                    log(
+                        f"could not write {path}: {why}; the run's results stand, "
+                        "without test predictions"
+                    )
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log(f"could not remove the previous {PREDICTIONS_FILE}: {exc}")
 
         def show(event: Any) -> None:
             """Pass the event to the caller's display. A display that breaks (the terminal of
