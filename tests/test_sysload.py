@@ -189,6 +189,13 @@ def test_the_summary_of_samples_and_epochs() -> None:
     assert SystemSummary.of([]).describe() == [
         "system: no samples (a run trained before the load was sampled)"
     ]
+    off = {"train": {"sample_s": 0.0}}
+    assert SystemSummary.of([]).describe(off) == [
+        "system: no samples (sampling was off: train.sample_s = 0)"
+    ]
+    assert SystemSummary.of([]).describe({"train": {"sample_s": 5.0}}) == [
+        "system: no samples (a run trained before the load was sampled)"
+    ]
 
 
 def test_the_data_bound_line_names_the_bench_command_over_the_limit() -> None:

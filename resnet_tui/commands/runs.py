@@ -223,7 +223,7 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
     if split is not None:
         for line in ["time: " + split.describe()[0], *split.describe()[1:]]:
             c.print(line, markup=False)
-    for line in [*system.describe(), *([bottleneck] if bottleneck else [])]:
+    for line in [*system.describe(record.config), *([bottleneck] if bottleneck else [])]:
         c.print(line, markup=False, overflow="fold")
     for line in api.provenance_lines(record, preset_text=False):
         c.print(line, markup=False, overflow="fold")
