@@ -116,7 +116,7 @@ from engine.lr_schedule import (
     lr_preview_for,
 )
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
-from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_png
+from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_image, save_png
 from engine.pictures import strip as picture_strip
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
 from engine.query import Query, QueryError
@@ -305,6 +305,7 @@ __all__ = [
     "mistakes_grid",
     "picture_strip",
     "render_picture",
+    "save_image",
     "save_png",
     "save_preset",
     "set_setting",

@@ -54,6 +54,8 @@ def write_png(curve: api.LRCurve, path: Path, title: str) -> None:
     """The same picture as a PNG: the curve, the warmup end (orange) and restarts (purple)."""
     from PIL import Image, ImageDraw
 
+    from engine import api
+
     width, height = PNG_SIZE
     left, right, top, bottom = 80, 20, 40, 50
     image = Image.new("RGB", PNG_SIZE, "white")
@@ -82,4 +84,4 @@ def write_png(curve: api.LRCurve, path: Path, title: str) -> None:
         draw.line((x(at), top, x(at), height - bottom), fill="purple")
     draw.line([(x(t), y(lr)) for t, lr in curve.points], fill="blue", width=2)
     draw.text((left, 12), title, fill="black")
-    image.save(path, format="PNG")
+    api.save_image(image, path)  # atomic; a StoreError says why it could not
