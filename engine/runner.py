@@ -24,7 +24,7 @@ from engine import device as devices
 from engine.alerts import announce
 from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
-from engine.events import EpochDone, FitDone, FitStarted, StepDone
+from engine.events import VAL_SKIPPED, EpochDone, FitDone, FitStarted, StepDone
 from engine.lifecycle import refuse_unless_resumable, resume_hint
 from engine.predictions_file import PREDICTIONS_FILE, write_predictions
 from engine.procs import StopFlag
@@ -238,7 +238,7 @@ def execute(
                     + (
                         f"val_loss {m['val_loss']:.4f} val_acc {m['val_acc']:.4f} "
                         if "val_loss" in m
-                        else "val not evaluated (train.eval_every) "
+                        else f"{VAL_SKIPPED} "
                     )
                     + f"lr {m['lr']:.3g} {m['seconds']:.1f}s"
                     + (" *" if event.improved else "")

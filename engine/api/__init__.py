@@ -104,6 +104,7 @@ from engine.config import (
 )
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
+from engine.events import VAL_SKIPPED
 from engine.gallery import GALLERY_LIMIT, flip_labels, flips_grid, mistakes_grid
 from engine.lr_schedule import (
     MAX_MARKS as LR_MAX_MARKS,
@@ -305,6 +306,7 @@ __all__ = [
     "mistakes_grid",
     "picture_strip",
     "render_picture",
+    "VAL_SKIPPED",
     "save_image",
     "save_png",
     "save_preset",
