@@ -11,6 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+# What an epoch line says in place of val's numbers when train.eval_every skipped it: the run's
+# train.log and the CLI's progress line alike.
+VAL_SKIPPED = "val not evaluated (train.eval_every)"
+
 
 @dataclass(frozen=True)
 class FitStarted:

@@ -14,9 +14,13 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from engine.config import DataConfig, RunConfig, ScheduleConfig
 from engine.registry import Registry
+
+if TYPE_CHECKING:
+    from engine.catalog import Catalog
 
 # Keys every schedule reads: its name and the warmup before it.
 ALWAYS_SCHEDULE: tuple[str, ...] = ("name", "warmup_epochs")
@@ -91,13 +95,29 @@ def _cosine(c: ScheduleConfig, p: Progress) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(u / _span(c, p), 1.0)))
 
 
+def _within_period(pos: float, first: int, mult: int) -> tuple[float, float]:
+    """Where ``pos`` (iterations or epochs since warmup) falls in its warm-restart period:
+    (position within it, the period's length), without walking the restarts one by one.
+
+    Periods are ``first * mult**k``, whole numbers, so subtracting a cycle's start from
+    ``pos`` is exact: the result is bit-identical to subtracting the periods one at a time."""
+    period = float(first)
+    if pos < period:
+        return pos, period
+    if mult == 1:
+        return math.fmod(pos, period), period  # fmod is exact
+    # mult > 1: the periods grow geometrically, so at most ~log2(pos) of them fit before pos
+    start, length = 0, first  # start of the current cycle, its length (exact ints)
+    while start + length <= pos:
+        start += length
+        length *= mult
+    return pos - start, float(length)
+
+
 def _cosine_restarts(c: ScheduleConfig, p: Progress) -> float:
     floor, u = _floor(c, p), _since_warmup(c, p, c.per_iteration)
     pos = (u * p.steps) if c.per_iteration else u  # in iterations or epochs
-    period = float(c.restart_period)
-    while pos >= period:
-        pos -= period
-        period *= c.restart_mult
+    pos, period = _within_period(pos, c.restart_period, c.restart_mult)
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * pos / period))
 
 
@@ -216,6 +236,12 @@ class LRCurve:
         return self.points[-1][1] if self.points else 0.0
 
 
+# Restarts whose neighbourhood a sampled curve keeps (and the charts draw as lines): the first
+# MAX_MARKS; past them the restarts are too close to see apart, and keeping 3 steps around each
+# of thousands of restarts would make the preview as slow as walking every step.
+MAX_MARKS = 24
+
+
 def _restarts(c: ScheduleConfig, epochs: int, steps: int) -> tuple[float, ...]:
     if c.name != "cosine-restarts":
         return ()
@@ -237,8 +263,9 @@ def lr_curve(
     points: int | None = 400,
 ) -> LRCurve:
     """The lr the trainer sets at each step of the run (``lr_factor``, as ``LRSchedule``),
-    sampled at about ``points`` evenly spaced steps (None: every step; the last step and each
-    restart's first step are always kept, so a restart is never smoothed away)."""
+    sampled at about ``points`` evenly spaced steps (None: every step; the last step and the
+    steps around each of the first ``MAX_MARKS`` restarts are always kept, so a drawn restart
+    is never smoothed away: at most ``points + 3 * MAX_MARKS`` points)."""
     steps = max(1, steps_per_epoch)
     total = max(0, epochs) * steps
     restarts = _restarts(c, epochs, steps)
@@ -247,7 +274,9 @@ def lr_curve(
     else:
         stride = total / max(points - 1, 1)
         picked = {min(total - 1, round(i * stride)) for i in range(points)}
-        for at in restarts:  # the steps around a restart (t * steps may land a hair short)
+        for at in restarts[
+            :MAX_MARKS
+        ]:  # the steps around a restart (t * steps may land a hair short)
             k = math.ceil(at * steps - 1e-9)
             picked.update(min(total - 1, max(0, j)) for j in (k - 1, k, k + 1))
         chosen = sorted(picked)  # type: ignore[assignment]
@@ -285,6 +314,15 @@ def lr_preview(
     steps = max(1, left // config.data.batch_size) if left else 1
     curve = lr_curve(config.schedule, config.optim.lr, config.train.epochs, steps, points)
     return dataclasses.replace(curve, train_images=left)
+
+
+def lr_preview_for(config: RunConfig, catalog: Catalog | None) -> LRCurve:
+    """A config's curve, its steps per epoch from the catalog's published size of its dataset
+    (one step per epoch without a catalog or for a dataset it does not know)."""
+    dataset = catalog.dataset(config.data.name) if catalog is not None else None
+    if dataset is None:
+        return lr_preview(config)
+    return lr_preview(config, dataset.train_images, dataset.has_test_split)
 
 
 def describe_steps(curve: LRCurve) -> str:

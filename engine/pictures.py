@@ -282,8 +282,14 @@ def png_bytes(image: Image.Image) -> bytes:
 def save_png(grid: PictureGrid, path: str | Path) -> Path:
     """Write ``render_picture(grid)`` to ``path`` as PNG, all at once (a failed write leaves the old
     file). A StoreError says what went wrong (the folder missing, the disk full)."""
+    return save_image(render_picture(grid), path)
+
+
+def save_image(image: Image.Image, path: str | Path) -> Path:
+    """Write any picture (the lr curve's too) to ``path`` as PNG, as ``save_png`` does: all at
+    once, a StoreError ("could not write PATH: why ...") when it cannot."""
     target = Path(path)
-    atomic_write(target, png_bytes(render_picture(grid)), point="picture")
+    atomic_write(target, png_bytes(image), point="picture")
     return target
 
 
@@ -297,6 +303,7 @@ __all__ = [
     "drawable",
     "has_glyph",
     "render_picture",
+    "save_image",
     "save_png",
     "scale_for",
     "strip",

@@ -1,6 +1,6 @@
 """Collecting every test sample's prediction during the test pass (``engine.evaluation``).
 
-Per batch only a softmax and a top-k on the device, kept there; one copy to the host at the
+Per batch only a softmax and a stable sort on the device, kept there; one copy to the host at the
 end. Each rank of a distributed run evaluates its slice of every batch
 (``engine.data.sources.shard_bounds``): the sample indices are rebuilt from the same bounds and
 rank 0 gathers the slices (``engine.ddp.gather_to_main``) and sorts them back into the split's
@@ -37,7 +37,12 @@ class Collector:
         self.prob: list[torch.Tensor] = []
 
     def add(self, logits: torch.Tensor, labels: torch.Tensor) -> None:
-        prob, top = logits.float().softmax(1).topk(self.k, dim=1)
+        # Classes ordered by a stable descending sort: among tied logits (bf16 on CUDA ties
+        # often) the lower class comes first, so top-1 is ``argmax``'s pick, the confusion
+        # matrix's (``engine.evaluation``); topk's order among ties is unspecified.
+        scores = logits.float()
+        top = scores.sort(dim=1, descending=True, stable=True).indices[:, : self.k]
+        prob = scores.softmax(1).gather(1, top)
         self.labels.append(labels)
         self.top.append(top)
         self.prob.append(prob)

@@ -59,6 +59,25 @@ def command_line(argv: Sequence[str] | None = None) -> str:
     return shlex.join(args)
 
 
+# The command line a run launched from the console's Launch form records: the console's own
+# argv would say only how the console was started, not how the run was.
+LAUNCH_FORM_COMMAND = "resnet-tui (console Launch form)"
+
+
+def preset_file(ref: str | None) -> Path | None:
+    """The file of preset ``ref`` (a name or a path), None when there is none (no preset, or
+    one that no longer exists): its text is kept in the provenance when it exists."""
+    if not ref:
+        return None
+    from engine.errors import UserError
+    from engine.presets import find_preset  # engine.presets imports the config package
+
+    try:
+        return find_preset(ref)
+    except UserError:
+        return None
+
+
 def _version(package: str) -> str | None:
     try:
         return importlib.metadata.version(package)

@@ -24,7 +24,7 @@ from engine import device as devices
 from engine.alerts import announce
 from engine.config import RunConfig, from_dict
 from engine.errors import CheckpointError, DataError, DiskFullError, StoreError, UserError
-from engine.events import EpochDone, FitDone, FitStarted, StepDone
+from engine.events import VAL_SKIPPED, EpochDone, FitDone, FitStarted, StepDone
 from engine.lifecycle import refuse_unless_resumable, resume_hint
 from engine.predictions_file import PREDICTIONS_FILE, write_predictions
 from engine.procs import StopFlag
@@ -238,18 +238,36 @@ def execute(
                     + (
                         f"val_loss {m['val_loss']:.4f} val_acc {m['val_acc']:.4f} "
                         if "val_loss" in m
-                        else "val not evaluated (train.eval_every) "
+                        else f"{VAL_SKIPPED} "
                     )
                     + f"lr {m['lr']:.3g} {m['seconds']:.1f}s"
                     + (" *" if event.improved else "")
                 )
             elif isinstance(event, FitDone) and event.confusion:
                 write_json_atomic(run_dir / "confusion.json", event.confusion)
-                if event.predictions is not None:
-                    write_predictions(run_dir / PREDICTIONS_FILE, event.predictions)
-                else:  # never an earlier test pass's file beside this pass's matrix
-                    (run_dir / PREDICTIONS_FILE).unlink(missing_ok=True)
+                keep_predictions(event.predictions)
             show(event)
+
+        def keep_predictions(predictions: Any) -> None:
+            """Write predictions.npz, or remove an earlier test pass's file (never one beside
+            this pass's matrix). A write that fails (a full disk) costs only the file: the
+            run trained and tested, and its results stand; the commands say it has none."""
+            path = run_dir / PREDICTIONS_FILE
+            if predictions is not None:
+                try:
+                    write_predictions(path, predictions)
+                    return
+                except StoreError as exc:
+                    cause = exc.__cause__
+                    why = cause.strerror if isinstance(cause, OSError) and cause.strerror else exc
+                    log(
+                        f"could not write {path}: {why}; the run's results stand, "
+                        "without test predictions"
+                    )
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log(f"could not remove the previous {PREDICTIONS_FILE}: {exc}")
 
         def show(event: Any) -> None:
             """Pass the event to the caller's display. A display that breaks (the terminal of

@@ -143,10 +143,14 @@ class SystemSummary:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    def describe(self) -> list[str]:
+    def describe(self, config: Mapping[str, Any] | None = None) -> list[str]:
         """Lines under 80 columns: the CPU side, the GPU side (or why there is none), the
-        data wait."""
+        data wait. ``config``: the run's (``{section: {key: value}}``), to say why a run has
+        no samples."""
         if not self.samples:
+            train = (config or {}).get("train")
+            if isinstance(train, Mapping) and train.get("sample_s") == 0:
+                return ["system: no samples (sampling was off: train.sample_s = 0)"]
             return ["system: no samples (a run trained before the load was sampled)"]
         plural = "s" if self.samples != 1 else ""
         lines = [

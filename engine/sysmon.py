@@ -145,16 +145,14 @@ class Sampler:
         return self
 
     def stop(self) -> None:
-        """End the thread, then take a last sample when the previous one is a second old or
-        more (a short run still has one). Never raises."""
+        """Tell the thread to end and wait for it: it takes a last sample when the previous one
+        is a second old or more (a short run still has one) and closes the GPU reader. Only
+        signals and joins: the reader is the thread's alone, so a thread that outlives the
+        join's timeout (a hung NVML call) never has it closed under it. Never raises."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=self.interval + 5)
-        if self.interval > 0 and time.monotonic() - self._last >= min(1.0, self.interval):
-            self._emit()
-        if self.reader is not None:
-            _try(self.reader.close)
 
     def __enter__(self) -> Sampler:
         return self.start()
@@ -163,9 +161,17 @@ class Sampler:
         self.stop()
 
     def _loop(self) -> None:
-        self._open_gpus()
-        while not self._stop.wait(self.interval):
-            self._emit()
+        """The thread: it opens the GPU reader, samples, takes the last sample and closes the
+        reader, all itself."""
+        try:
+            self._open_gpus()
+            while not self._stop.wait(self.interval):
+                self._emit()
+            if time.monotonic() - self._last >= min(1.0, self.interval):
+                self._emit()
+        finally:
+            if self.gpus and self.reader is not None:
+                _try(self.reader.close)
 
     def _open_gpus(self) -> None:
         if not self.gpus:

@@ -85,10 +85,12 @@ def train_with_progress(store: api.RunStore, run_id: str, console: Console) -> a
 
 def epoch_line(m: Mapping[str, Any]) -> str:
     """An epoch's numbers as the CLI prints them while a run trains (accuracy in percent)."""
+    from engine import api  # torch-free; loaded already while a run trains
+
     val = (
         f"val loss {m['val_loss']:.4f} acc {pct(m.get('val_acc'))}"
         if isinstance(m.get("val_loss"), int | float)
-        else "val not evaluated"  # an epoch train.eval_every skips
+        else api.VAL_SKIPPED  # an epoch train.eval_every skips: the words of its train.log
     )
     return f"loss {m['train_loss']:.4f} acc {pct(m['train_acc'])} | {val} | {m['seconds']:.1f}s"
 

@@ -72,7 +72,7 @@ def test_readers_show_only_the_evaluated_epochs(tmp_path: Path) -> None:
     assert split is not None  # eval_s absent on two steady epochs: counted as no eval time
     query = api.parse_query("best.val_acc>75%")
     assert query.matches(api.get_run(store, run_id))
-    assert "val not evaluated" in epoch_line(epochs[0])
+    assert "| val not evaluated (train.eval_every) |" in epoch_line(epochs[0])  # as train.log
     assert "val loss 0.6000 acc 60.00%" in epoch_line(epochs[1])
 
 

@@ -660,6 +660,26 @@ def test_a_live_progress_that_cannot_be_written_never_stops_a_run(
     assert _temp_files(runs_dir) == []
 
 
+def test_a_predictions_file_that_cannot_be_written_costs_only_the_file(
+    runs_dir: Path, baseline: dict[str, Any]
+) -> None:
+    """A full disk as predictions.npz is written (temp file written, not yet renamed): the
+    run trained and tested, so it finishes with its results; train.log says so in one line,
+    no partial file is left, and the commands say the file is missing."""
+    fh.warm_up()
+    store = RunStore(runs_dir)
+    run_id = _new_run(store)
+    assert _train(runs_dir, run_id, "enospc:predictions-rename:1") == 0
+    assert _final(store, run_id) == baseline  # finished, with the same test results
+    folder = store.run_dir(run_id)
+    assert not (folder / "predictions.npz").exists() and _temp_files(runs_dir) == []
+    assert (folder / "confusion.json").is_file()
+    said = [line for line in (folder / "train.log").read_text().splitlines() if "npz" in line]
+    assert len(said) == 1 and "No space left on device" in said[0], said
+    with pytest.raises(api.UserError, match="test predictions file is missing"):
+        api.mistakes(store, run_id)
+
+
 @pytest.fixture
 def small_tmpfs(tmp_path: Path) -> Any:
     """A real 4 MiB filesystem (needs root and mount rights; skipped elsewhere)."""

@@ -105,3 +105,35 @@ def test_the_curve_in_words() -> None:
     assert describe_curve(restarts).endswith("· 2 restarts")
     unknown = lr_preview(RunConfig(data=DataConfig(name="imagefolder")))
     assert unknown.steps_per_epoch == 1 and "not known before it is read" in describe_steps(unknown)
+
+
+def _walked(pos: float, first: int, mult: int) -> tuple[float, float]:
+    """The restarts walked one by one, as the schedule used to."""
+    period = float(first)
+    while pos >= period:
+        pos -= period
+        period *= mult
+    return pos, period
+
+
+@pytest.mark.parametrize("mult", [1, 2, 3])
+def test_the_position_within_a_restart_period_is_the_walked_one_bit_for_bit(mult: int) -> None:
+    from engine.lr_schedule import _within_period
+
+    positions = [k / 7 for k in range(-10, 3000)] + [k * 0.25 for k in range(2000)]
+    positions += [5.0 * k for k in range(200)] + [1 - 1e-12, 5 - 2**-40, 15.0, 35.0]
+    for first in (1, 3, 5, 50):
+        for pos in positions:
+            assert _within_period(pos, first, mult) == _walked(pos, first, mult), (pos, first)
+
+
+def test_thousands_of_restarts_keep_the_preview_small() -> None:
+    from engine.lr_schedule import MAX_MARKS
+
+    c = ScheduleConfig(name="cosine-restarts", restart_period=5, per_iteration=True)
+    curve = lr_curve(c, LR, 200, 390, points=400)  # 15,600 restarts, one every 5 steps
+    assert len(curve.restarts) > 1000
+    assert len(curve.points) <= 400 + 3 * MAX_MARKS
+    drawn = dict(curve.points)
+    for at in curve.restarts[:MAX_MARKS]:  # each drawn restart keeps its step
+        assert min(abs(t - at) for t in drawn) < 1e-9

@@ -174,6 +174,27 @@ def test_runs_without_predictions_say_why(runs_dir: Path) -> None:
         api.mistakes(store, "old")
 
 
+def test_a_new_run_whose_file_is_missing_says_so_not_that_it_is_old(runs_dir: Path) -> None:
+    store = RunStore(runs_dir)
+    lost = _run(store, "lost")  # tested here (an ECE), but its file could not be written
+    store.set_status(
+        lost, "finished", "", test={"test_loss": 1.0, "test_acc": 0.5, "test_ece": 0.1}
+    )
+    log = store.run_dir(lost) / "train.log"
+    with pytest.raises(api.UserError) as err:
+        api.mistakes(store, "lost")
+    assert str(err.value).startswith(
+        f"run lost's test predictions file is missing: it could not be written or was removed "
+        f"(see {log}); train it again to get them (resnet-tui train "
+    )
+    gathered = _run(store, "gathered")  # a new run (provenance) whose test kept no file
+    store.update(gathered, provenance={"version": "0.1.0"})
+    with pytest.raises(api.UserError) as err:
+        api.mistakes(store, "gathered")
+    assert str(err.value).startswith("run gathered's test pass kept no predictions (see ")
+    assert "before test predictions were kept" not in str(err.value)
+
+
 def test_flips_count_both_ways_and_refuse_another_split(runs_dir: Path) -> None:
     store = RunStore(runs_dir)
     _with_predictions(store, "a")
@@ -308,3 +329,24 @@ def test_the_ece_is_a_run_field_of_queries_and_exports(runs_dir: Path) -> None:
     query = api.parse_query("test.ece<5%")
     assert [r.name for r in runs if query.matches(r)] == ["sharp"]
     assert {api.export_row(r)["test_ece"] for r in runs} == {0.012, 0.2}
+
+
+def test_top1_is_argmax_among_tied_logits() -> None:
+    import torch
+
+    from engine.predictions import Collector
+
+    # exact ties, as bf16 logits on CUDA often give: top-1 must be the confusion matrix's
+    # argmax (the first maximal class), whatever order topk would have given
+    rows = [[1.0, 3.0, 3.0, 0.0, 3.0, -1.0], [2.0] * 6, [0.0, 0.0, 0.0, 0.0, 0.5, 0.5]]
+    rows += [[float(c % 3) for c in range(j, j + 6)] for j in range(6)]
+    logits = torch.tensor(rows * 40, dtype=torch.bfloat16)
+    collector = Collector(num_classes=6)
+    collector.add(logits, torch.zeros(len(logits), dtype=torch.long))
+    p = collector.finish(len(logits), len(logits), [str(c) for c in range(6)], 1, None)
+    assert p is not None
+    assert p.pred.tolist() == logits.argmax(1).tolist()
+    assert (np.diff(p.top5_prob, axis=1) <= 0).all()  # most probable first
+    softmax = logits.float().softmax(1).numpy()
+    assert np.allclose(np.take_along_axis(softmax, p.top5, axis=1), p.top5_prob)
+    assert p.top5[1].tolist() == [0, 1, 2, 3, 4]  # ties keep the lower class first

@@ -99,6 +99,41 @@ def test_the_sampler_writes_cpu_and_gpu_figures_and_stops_cleanly() -> None:
     assert line["gpu_mem_mb"] == 2048.0  # the fuller GPU
 
 
+class ThreadedBoard(Board):
+    """A board that notes which thread opens, reads and closes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[tuple[str, str]] = []
+
+    def _note(self, what: str) -> None:
+        self.threads.append((what, threading.current_thread().name))
+
+    def open(self, gpus: Any) -> list[tuple[int, Any]]:
+        self._note("open")
+        return super().open(gpus)
+
+    def temperature(self, handle: Any) -> float:
+        self._note("read")
+        return 61.0
+
+    def close(self) -> None:
+        self._note("close")
+        super().close()
+
+
+def test_the_sampling_thread_alone_opens_reads_and_closes_the_gpu_reader() -> None:
+    """stop() only signals and joins: a thread that outlived the join's timeout must never
+    find NVML closed under it, so the thread closes what it opened, last sample included."""
+    board = ThreadedBoard()
+    lines: list[dict[str, Any]] = []
+    with Sampler(lines.append, 0.05, gpus=[0], reader=board):
+        _wait(lambda: len(lines) >= 2)
+    assert board.closed
+    assert {thread for _, thread in board.threads} == {"sysmon"}
+    assert board.threads[0][0] == "open" and board.threads[-1][0] == "close"
+
+
 def test_without_nvml_the_sampler_has_cpu_figures_logs_once_and_raises_nothing() -> None:
     pynvml = pytest.importorskip("pynvml")
     try:
@@ -153,6 +188,13 @@ def test_the_summary_of_samples_and_epochs() -> None:
     assert summary.data_wait_share == 0.25 and not summary.data_bound
     assert all(len(line) <= 80 for line in summary.describe())
     assert SystemSummary.of([]).describe() == [
+        "system: no samples (a run trained before the load was sampled)"
+    ]
+    off = {"train": {"sample_s": 0.0}}
+    assert SystemSummary.of([]).describe(off) == [
+        "system: no samples (sampling was off: train.sample_s = 0)"
+    ]
+    assert SystemSummary.of([]).describe({"train": {"sample_s": 5.0}}) == [
         "system: no samples (a run trained before the load was sampled)"
     ]
 
@@ -220,6 +262,26 @@ def test_a_long_diff_is_cut_and_says_so(tmp_path: Path) -> None:
     assert stored.startswith(diff[: provenance.DIFF_LIMIT]) and b"cut at 262,144" in stored
     small = provenance.store_diff(tmp_path, {}, b"+y\n")
     assert small["git_diff_cut"] is False and small["git_diff_bytes"] == 3
+
+
+def test_a_run_from_the_launch_form_records_its_preset_and_says_where_it_came_from(
+    tmp_path: Path,
+) -> None:
+    from engine import api
+
+    store = api.open_store(tmp_path / "runs")
+    config = api.plan_run(api.RunRequest("digits-quick")).config.to_dict()
+    form = api.plan_run(api.RunRequest("digits-quick", config=config, name="form"))
+    record = api.create_run(store, form)
+    prov = record.provenance
+    assert record.preset == "digits-quick"
+    assert prov["preset_file"].endswith("digits-quick.toml") and "[model]" in prov["preset_text"]
+    assert prov["command"] == "resnet-tui (console Launch form)"
+    typed = api.create_run(store, api.plan_run(api.RunRequest("digits-quick", name="typed")))
+    assert typed.provenance["command"] == provenance.command_line()  # this process's own
+    assert typed.provenance["preset_text"] == prov["preset_text"]
+    gone = api.plan_run(api.RunRequest("no-such-preset", config=config, name="gone"))
+    assert api.create_run(store, gone).provenance["preset_text"] is None
 
 
 # ---------------------------------------------------------------- a real run

@@ -14,7 +14,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from engine import provenance
@@ -77,7 +76,7 @@ def create_ablation(
     group = new_group_id()
     base_name = name or preset or planned[0].config.model.name
     ids = []
-    fields, diff = provenance.collect(preset_file=_preset_file(preset) if preset else None)
+    fields, diff = provenance.collect(preset_file=provenance.preset_file(preset))
     for run in planned:
         label = base_name if run.ablation == BASE else f"{base_name}-no-{run.ablation}"
         link = AblationLink(group, run.ablation)
@@ -90,15 +89,6 @@ def create_ablation(
         provenance.record_diff(store, doc, diff)
         ids.append(str(doc["id"]))
     return group, ids
-
-
-def _preset_file(ref: str) -> Path | None:
-    from engine.presets import find_preset
-
-    try:
-        return find_preset(ref)
-    except UserError:
-        return None
 
 
 Runs = Sequence[RunRecord | Mapping[str, Any]]

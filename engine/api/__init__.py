@@ -104,10 +104,20 @@ from engine.config import (
 )
 from engine.config.augmentations import AugmentationInfo, list_augmentations
 from engine.errors import ConfigError, PlanError, StoreError, UserError
+from engine.events import VAL_SKIPPED
 from engine.gallery import GALLERY_LIMIT, flip_labels, flips_grid, mistakes_grid
-from engine.lr_schedule import LRCurve, describe_curve, describe_steps, lr_preview
+from engine.lr_schedule import (
+    MAX_MARKS as LR_MAX_MARKS,
+)
+from engine.lr_schedule import (
+    LRCurve,
+    describe_curve,
+    describe_steps,
+    lr_preview,
+    lr_preview_for,
+)
 from engine.metrics import best_stats_row, config_differences, to_csv, to_markdown
-from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_png
+from engine.pictures import GridRow, PictureGrid, Tile, render_picture, save_image, save_png
 from engine.pictures import strip as picture_strip
 from engine.presets import DEFAULT_PRESET, Preset, list_presets, load_preset, save_preset
 from engine.query import Query, QueryError
@@ -182,6 +192,7 @@ __all__ = [
     "Importance",
     "Launched",
     "LRCurve",
+    "LR_MAX_MARKS",
     "LeftOut",
     "MetricsReader",
     "ModelEntry",
@@ -257,6 +268,7 @@ __all__ = [
     "list_presets",
     "list_runs",
     "lr_preview",
+    "lr_preview_for",
     "list_sweeps",
     "load_preset",
     "load_settings",
@@ -294,6 +306,8 @@ __all__ = [
     "mistakes_grid",
     "picture_strip",
     "render_picture",
+    "VAL_SKIPPED",
+    "save_image",
     "save_png",
     "save_preset",
     "set_setting",

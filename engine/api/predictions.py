@@ -79,10 +79,16 @@ def _no_predictions(record: RunRecord, config: Path) -> str:
     if record.test is None:
         why = "has no test split" if record.status == "finished" else f"is {record.status}"
         return f"run {name} {why}, so it has no test predictions"
-    return (
-        f"run {name} was tested before test predictions were kept with runs: train it "
-        f"again to get them (resnet-tui train {config})"
-    )
+    again = f"train it again to get them (resnet-tui train {config})"
+    log = config.with_name("train.log")
+    if record.test.ece is not None:  # the test pass collected them: the file went missing
+        return (
+            f"run {name}'s test predictions file is missing: it could not be written or was "
+            f"removed (see {log}); {again}"
+        )
+    if record.provenance:  # tested by a version that keeps them, which kept none
+        return f"run {name}'s test pass kept no predictions (see {log}); {again}"
+    return f"run {name} was tested before test predictions were kept with runs: {again}"
 
 
 def _load(store: RunStore, ref: str) -> tuple[RunRecord, Predictions]:

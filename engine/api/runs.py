@@ -18,7 +18,7 @@ from engine import ddp_env, lifecycle, provenance
 from engine.api.types import Launched, RunRequest
 from engine.config import RunConfig, check_dict, deep_merge
 from engine.errors import ConfigError, PlanError, StoreError
-from engine.presets import DEFAULT_PRESET, find_preset, resolve, with_overrides
+from engine.presets import DEFAULT_PRESET, resolve, with_overrides
 from engine.procs import is_alive as owner_alive
 from engine.records import RunRecord
 from engine.store import LOG_FILE, RunStore
@@ -38,7 +38,8 @@ class RunPlan:
     name: str
     nnodes: int = 1
     rdzv_endpoint: str = ""
-    preset_ref: str | None = None  # the preset it was resolved from (None: a form's config)
+    preset_ref: str | None = None  # the preset it was resolved from, or a form started from
+    from_form: bool = False  # a whole config from a form (the console's Launch form)
 
     @property
     def devices(self) -> int:
@@ -91,8 +92,9 @@ def plan_run(request: RunRequest) -> RunPlan:
     if problems:
         raise problems[0] if len(problems) == 1 else PlanError(problems)
     assert config is not None
-    ref = None if request.config is not None else (request.preset or DEFAULT_PRESET)
-    return RunPlan(config, preset, request.name, request.nnodes, request.rdzv_endpoint, ref)
+    form = request.config is not None
+    ref = request.preset if form else (request.preset or DEFAULT_PRESET)
+    return RunPlan(config, preset, request.name, request.nnodes, request.rdzv_endpoint, ref, form)
 
 
 def _form_config(config: Any, sets: list[str]) -> RunConfig:
@@ -110,19 +112,13 @@ def create_run(store: RunStore, plan: RunPlan, *, owner_pid: int | None = None) 
     a numbered suffix and the record's ``name_taken`` says which name was asked for.
     ``owner_pid``: the process that will train it (the run shows as crashed if it dies)."""
     extra: dict[str, Any] = {"schema": 2} | ({"pid": owner_pid} if owner_pid is not None else {})
-    fields, diff = provenance.collect(preset_file=_preset_file(plan.preset_ref))
+    fields, diff = provenance.collect(
+        command=provenance.LAUNCH_FORM_COMMAND if plan.from_form else None,
+        preset_file=provenance.preset_file(plan.preset_ref),
+    )
     extra["provenance"] = fields
     doc = store.create_run(plan.config.to_dict(), name=plan.name, preset=plan.preset, extra=extra)
     return RunRecord.from_json(provenance.record_diff(store, doc, diff))
-
-
-def _preset_file(ref: str | None) -> Path | None:
-    if ref is None:
-        return None
-    try:
-        return find_preset(ref)
-    except ConfigError:
-        return None
 
 
 def start_run(store: RunStore, run_id: str, plan: RunPlan | None = None) -> Launched:

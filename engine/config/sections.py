@@ -308,7 +308,12 @@ class ScheduleConfig:
         metadata=meta("step the schedule every iteration (seed 001: restart every 50)"),
     )
     plateau_patience: int = field(
-        default=5, metadata=meta("plateau: epochs without improvement before a decay", min=0)
+        default=5,
+        metadata=meta(
+            "plateau: val evaluations without improvement before a decay (epochs when "
+            "train.eval_every = 1)",
+            min=0,
+        ),
     )
     pct_start: float = field(
         default=0.3,
@@ -336,7 +341,8 @@ class TrainConfig:
         default=1,
         metadata=meta(
             "evaluate val every N epochs (and always the last); only evaluated epochs can be "
-            "the best, feed reduce-on-plateau and end patience",
+            "the best, feed reduce-on-plateau (its plateau_patience counts evaluations) and "
+            "end patience",
             min=1,
         ),
     )

@@ -18,10 +18,7 @@ def curve_for(config: api.RunConfig) -> api.LRCurve:
     from engine import api
     from engine.api import compute
 
-    dataset = compute.catalog().dataset(config.data.name)
-    if dataset is None:
-        return api.lr_preview(config)
-    return api.lr_preview(config, dataset.train_images, dataset.has_test_split)
+    return api.lr_preview_for(config, compute.catalog())
 
 
 def _epoch_ticks(epochs: int, most: int = 8) -> list[int]:
@@ -33,12 +30,14 @@ def text_chart(curve: api.LRCurve, width: int = 76, height: int = 12) -> str:
     """The curve as plain text (no colours): warmup end and restarts as vertical lines."""
     import plotext as plt
 
+    from engine import api
+
     plt.clear_figure()
     plt.theme("clear")
     plt.plotsize(width, height)
     if curve.warmup_end is not None:
         plt.vline(curve.warmup_end)
-    for at in curve.restarts[:24]:
+    for at in curve.restarts[: api.LR_MAX_MARKS]:
         plt.vline(at)
     plt.plot([t for t, _ in curve.points], [lr for _, lr in curve.points], marker="braille")
     plt.xlim(0, curve.epochs)
@@ -54,6 +53,8 @@ def text_chart(curve: api.LRCurve, width: int = 76, height: int = 12) -> str:
 def write_png(curve: api.LRCurve, path: Path, title: str) -> None:
     """The same picture as a PNG: the curve, the warmup end (orange) and restarts (purple)."""
     from PIL import Image, ImageDraw
+
+    from engine import api
 
     width, height = PNG_SIZE
     left, right, top, bottom = 80, 20, 40, 50
@@ -83,4 +84,4 @@ def write_png(curve: api.LRCurve, path: Path, title: str) -> None:
         draw.line((x(at), top, x(at), height - bottom), fill="purple")
     draw.line([(x(t), y(lr)) for t, lr in curve.points], fill="blue", width=2)
     draw.text((left, 12), title, fill="black")
-    image.save(path, format="PNG")
+    api.save_image(image, path)  # atomic; a StoreError says why it could not

@@ -18,7 +18,6 @@ from resnet_tui.commands._shared import (
     SetOption,
     command,
     console,
-    fail,
     print_json,
     require_png,
 )
@@ -64,11 +63,8 @@ def presets_show(
     plan = api.plan_run(api.RunRequest(name, tuple(sets or ())))  # every mistake at once
     curve = _lr.curve_for(plan.config) if (lr_png or not bare or as_json) else None
     if lr_png is not None and curve is not None:
-        try:
-            title = f"{preset.name}: {api.describe_curve(curve)}".replace("→", "to")
-            _lr.write_png(curve, lr_png, title)
-        except (OSError, ValueError) as exc:
-            fail(f"cannot write the lr picture {lr_png}: {exc}")
+        title = f"{preset.name}: {api.describe_curve(curve)}".replace("→", "to")
+        _lr.write_png(curve, lr_png, title)  # a StoreError: the --out options' one line
     if as_json:
         lr = None
         if curve is not None:

@@ -225,7 +225,7 @@ def runs_show(run: RunArgument, as_json: JsonOption = False) -> None:
         t.print_table("epochs", EPOCH_COLUMNS, rows, c)
     split = api.time_split(metrics.epochs)
     lines = ["time: " + split.describe()[0], *split.describe()[1:]] if split is not None else []
-    lines += [*system.describe(), *([bottleneck] if bottleneck else [])]
+    lines += [*system.describe(record.config), *([bottleneck] if bottleneck else [])]
     lines += api.provenance_lines(record, preset_text=False)
     print_wrapped(c, [*lines, f"folder: {api.run_folder(s, record.id)}"])
 

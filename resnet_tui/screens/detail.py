@@ -288,7 +288,7 @@ class RunDetailScreen(ViewScreen):
         """The machine's load (summary, bottleneck, sparklines) and where the run came from."""
         doc = self.doc
         summary = api.SystemSummary.of(self._samples, self._epochs)
-        lines = summary.describe()
+        lines = summary.describe(doc.config if doc else None)
         slow = api.bottleneck_words(summary.data_wait_share, doc.preset if doc else "")
         text = Text("\n".join(lines))
         if slow:

@@ -15,15 +15,7 @@ from textual.widgets import Static
 
 from engine import api
 
-MAX_MARKS = 24  # restart lines drawn at most (more: the caption counts them)
-
-
-def preview(config: api.RunConfig, catalog: api.Catalog | None) -> api.LRCurve:
-    """A config's curve, its steps per epoch from the catalog's dataset size when known."""
-    dataset = catalog.dataset(config.data.name) if catalog is not None else None
-    if dataset is None:
-        return api.lr_preview(config)
-    return api.lr_preview(config, dataset.train_images, dataset.has_test_split)
+MAX_MARKS = api.LR_MAX_MARKS  # restart lines drawn at most (more: the caption counts them)
 
 
 class LRChart(Vertical):
@@ -47,7 +39,7 @@ class LRChart(Vertical):
 
     def show_config(self, config: api.RunConfig | None, catalog: api.Catalog | None) -> None:
         """Redraw for ``config`` (None: the form does not validate)."""
-        curve = preview(config, catalog) if config is not None else None
+        curve = api.lr_preview_for(config, catalog) if config is not None else None
         self._set_curve(curve)
         caption = Text()
         if curve is not None:
