@@ -23,8 +23,10 @@ lint: $(STAMP)
 # The whole suite (CI). test-fast: the inner loop, without the tests marked slow (real
 # training, trainers killed, torchrun, the console waiting on its helper, walks over every
 # view or field); under 90 s here.
+# Three workers on two cores: the slow tests spend much of their time waiting on the processes
+# they start (trainers, torchrun, the console's helper), so a third worker fills those waits.
 test: lint
-	$(BIN)/python -m pytest -n 2 --dist loadgroup
+	$(BIN)/python -m pytest -n 3 --dist loadgroup
 
 test-fast: lint
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -m "not slow"
