@@ -4,28 +4,26 @@ valid TOML), in --json, and as a PNG with --lr-png."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
-from conftest import REPO
+from click.testing import Result
 from PIL import Image
+from typer.testing import CliRunner
 
 from engine import api
+from resnet_tui.cli import app
+
+
+def _run(*args: str) -> Result:
+    """``resnet-tui presets show ARGS`` at 80 columns, in this process (the catalog that gives
+    the dataset sizes loads torch once per test process, not once per command)."""
+    return CliRunner().invoke(app, ["presets", "show", *args], env={"COLUMNS": "80"})
 
 
 def _show(*args: str) -> str:
-    env = dict(os.environ, COLUMNS="80", PYTHONPATH=str(REPO))
-    done = subprocess.run(
-        [sys.executable, "-m", "resnet_tui", "presets", "show", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
+    done = _run(*args)
+    assert done.exit_code == 0, done.output
     return done.stdout
 
 
@@ -67,18 +65,10 @@ def test_presets_show_json_holds_the_curve_and_bare_leaves_it_out() -> None:
 
 
 def test_an_unwritable_png_is_one_line_naming_it(tmp_path: Path) -> None:
-    env = dict(os.environ, COLUMNS="80", PYTHONPATH=str(REPO))
     target = tmp_path / "missing" / "lr.png"
-    done = subprocess.run(
-        [sys.executable, "-m", "resnet_tui", "presets", "show", "digits-quick"]
-        + ["--lr-png", str(target)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode != 0
-    said = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    done = _run("digits-quick", "--lr-png", str(target))
+    assert done.exit_code == 2
+    said = [line for line in done.output.splitlines() if line.strip()]
     # the words every --out option gives (api.save_png's), not the raw "[Errno 2] ..."
     assert said == [
         f"error: could not write {target}: No such file or directory; lr.png was left as it was"
