@@ -456,11 +456,13 @@ def _detail(run_id: str, key: str) -> Any:
     return run_before
 
 
+@pytest.mark.slow  # a snapshot (make test-fast stays under 90 s)
 def test_snapshot_stacking_tab(snap_compare: Any, snapshot_runs: str) -> None:
     app = make_app(snapshot_runs, start_mode="runs")
     assert snap_compare(app, terminal_size=(80, 24), run_before=_detail(STACKED, "k"))
 
 
+@pytest.mark.slow  # a snapshot (make test-fast stays under 90 s)
 def test_snapshot_ablation_tab(snap_compare: Any, snapshot_runs: str) -> None:
     app = make_app(snapshot_runs, start_mode="runs")
     assert snap_compare(app, terminal_size=(120, 36), run_before=_detail(NO_RELU, "a"))

@@ -35,6 +35,7 @@ def fixture_runs(tmp_path: Path) -> Path:
     return tmp_path / "runs"
 
 
+@pytest.mark.slow  # a Pilot walk over the matrix (make test-fast stays under 90 s)
 @sync
 async def test_the_matrix_cursor_moves_and_enter_opens_the_cell(fixture_runs: Path) -> None:
     app = make_app(fixture_runs, start_mode="runs")
